@@ -1,0 +1,134 @@
+"""Settings, read from the environment in one place.
+
+Every process (CLI, worker, receiver, beat) builds one `Settings` at start-up and passes it down;
+nothing else reads `os.environ`. The embedded default needs no server: SQLite for the database,
+kombu's SQLAlchemy transport over SQLite for the broker, and the local simulator for Runware.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_RUNWARE_API_URL = "https://api.runware.ai/v1"
+DEFAULT_DATA_DIR = Path("remixq-data")
+DEFAULT_SIMULATOR_PORT = 8700
+DEFAULT_RECEIVER_PORT = 8701
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """The whole configuration; see the README's table for each variable."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, validation_alias=_env("REMIXQ_DATA_DIR"))
+    database_url: str | None = Field(None, validation_alias=_env("REMIXQ_DATABASE_URL"))
+    broker_url: str | None = Field(None, validation_alias=_env("REMIXQ_BROKER_URL"))
+    runware_api_url: str = Field(DEFAULT_RUNWARE_API_URL, validation_alias=_env("RUNWARE_API_URL"))
+    runware_api_key: SecretStr | None = Field(None, validation_alias=_env("RUNWARE_API_KEY"))
+    public_url: str | None = Field(None, validation_alias=_env("REMIXQ_PUBLIC_URL"))
+    webhook_secret: SecretStr | None = Field(None, validation_alias=_env("REMIXQ_WEBHOOK_SECRET"))
+    production: bool = Field(False, validation_alias=_env("REMIXQ_PRODUCTION"))
+
+    simulator_port: int = Field(
+        DEFAULT_SIMULATOR_PORT, validation_alias=_env("REMIXQ_SIMULATOR_PORT")
+    )
+    receiver_port: int = Field(DEFAULT_RECEIVER_PORT, validation_alias=_env("REMIXQ_RECEIVER_PORT"))
+
+    # Submission policy.
+    submit_max_retries: int = Field(8, ge=0, validation_alias=_env("REMIXQ_SUBMIT_MAX_RETRIES"))
+    submit_backoff_base: float = Field(
+        1.0, gt=0, validation_alias=_env("REMIXQ_SUBMIT_BACKOFF_BASE")
+    )
+    submit_backoff_cap: float = Field(
+        60.0, gt=0, validation_alias=_env("REMIXQ_SUBMIT_BACKOFF_CAP")
+    )
+    http_connect_timeout: float = Field(
+        3.05, gt=0, validation_alias=_env("REMIXQ_HTTP_CONNECT_TIMEOUT")
+    )
+    http_read_timeout: float = Field(30.0, gt=0, validation_alias=_env("REMIXQ_HTTP_READ_TIMEOUT"))
+    claim_lease_seconds: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_CLAIM_LEASE"))
+
+    # Receiver.
+    max_webhook_bytes: int = Field(
+        1_048_576, gt=0, validation_alias=_env("REMIXQ_MAX_WEBHOOK_BYTES")
+    )
+
+    @field_validator("database_url", "broker_url", "public_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    # -- derived values -------------------------------------------------------------------------
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'remixq.sqlite').resolve()}"
+
+    @property
+    def broker(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def uses_simulator(self) -> bool:
+        return self.runware_api_key is None
+
+    @property
+    def api_url(self) -> str:
+        if self.uses_simulator and self.runware_api_url == DEFAULT_RUNWARE_API_URL:
+            return f"http://127.0.0.1:{self.simulator_port}/v1"
+        return self.runware_api_url
+
+    @property
+    def api_key(self) -> str:
+        # The simulator accepts any non-empty key; a real key is never logged or shown.
+        return self.runware_api_key.get_secret_value() if self.runware_api_key else "simulator"
+
+    @property
+    def webhook_base_url(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.receiver_port}").rstrip("/")
+
+    def secret(self) -> bytes:
+        """The key of the per-job webhook tokens.
+
+        Required in production; for local use it is generated once and kept beside the database,
+        so that every process of one installation agrees on it.
+        """
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value().encode()
+        if self.production:
+            raise RuntimeError("REMIXQ_WEBHOOK_SECRET must be set when REMIXQ_PRODUCTION is on")
+        path = self.data_dir / "webhook-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+            candidate.write_text(secrets.token_urlsafe(32))
+            candidate.chmod(0o600)
+            try:
+                # A hard link fails if another process won the race; the winner's secret is kept.
+                os.link(candidate, path)
+            except FileExistsError:
+                pass
+            finally:
+                candidate.unlink(missing_ok=True)
+        return path.read_text().strip().encode()
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; keyword overrides win (used by tests and the CLI)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

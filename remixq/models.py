@@ -1,0 +1,118 @@
+"""The stored state of remixq: campaigns, jobs, images and the raw webhook inbox.
+
+Money is `Numeric`, never float; every timestamp is timezone-aware. Campaign and job totals are
+derived from the image rows (a sum), never kept in a row that every webhook would have to update.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from remixq.db import Base, JSONDocument, UTCDateTime, utcnow
+from remixq.states import JobStatus
+
+MONEY = Numeric(18, 10)  # Runware prices are fractions of a cent (e.g. 0.0013 USD)
+
+_STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
+INBOX_STATUSES = ("received", "processed", "orphan", "invalid", "rejected")
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    jobs: Mapped[list[Job]] = relationship(back_populates="campaign")
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        CheckConstraint("number_results BETWEEN 1 AND 20", name="number_results"),
+        CheckConstraint("results_received >= 0", name="results_received"),
+        Index("ix_jobs_status_updated_at", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="RESTRICT"), index=True
+    )
+    # Chosen before the first submission and reused on every retry: the provider answers a
+    # second submission with conflictTaskUUID instead of generating (and charging) twice.
+    task_uuid: Mapped[str] = mapped_column(Uuid(as_uuid=False), unique=True)
+    provider: Mapped[str] = mapped_column(String(20), default="runware")
+    model: Mapped[str] = mapped_column(String(50))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONDocument)  # the exact task sent
+    number_results: Mapped[int] = mapped_column(Integer)
+    results_received: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    campaign: Mapped[Campaign | None] = relationship(back_populates="jobs")
+    images: Mapped[list[Image]] = relationship(back_populates="job", order_by="Image.id")
+
+
+class Image(Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="RESTRICT"), index=True)
+    image_uuid: Mapped[str] = mapped_column(Uuid(as_uuid=False), unique=True)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    nsfw: Mapped[bool | None] = mapped_column(Boolean)
+    cost: Mapped[Decimal | None] = mapped_column(MONEY)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="images")
+
+
+class WebhookEvent(Base):
+    """The raw inbox: every body received, stored before it is interpreted, kept for replay."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in INBOX_STATUSES) + ")", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(String(20), default="webhook")  # webhook | poll
+    task_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,89 @@
+"""The job state machine: statuses, events and the allowed transitions, as pure functions.
+
+    pending ──enqueue──▶ queued ──claim──▶ submitting ──accept──▶ submitted ──complete──▶ completed
+                           ▲                   │                      │
+                           └──────release──────┘                      └──result (partial)──┐
+    any open status ──fail──▶ failed                                                        ▼
+                                                                                        submitted
+
+A result or completion may arrive from any open status: a webhook can beat the worker's record of
+the acknowledgement, and an ambiguous submission (timed out after the provider accepted it) may
+already have been released for another try. A repeated or late event (an acknowledgement after
+completion, a duplicated result) is a no-op; anything else not in the table is refused.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"  # committed, not yet handed to the broker
+    QUEUED = "queued"  # a message for it is (believed to be) on the broker
+    SUBMITTING = "submitting"  # a worker holds it and is talking to the provider
+    SUBMITTED = "submitted"  # the provider acknowledged it; results are on their way
+    COMPLETED = "completed"  # every expected result is stored
+    FAILED = "failed"  # final: the provider refused or failed it, or it expired
+
+
+class Event(StrEnum):
+    ENQUEUE = "enqueue"
+    CLAIM = "claim"
+    RELEASE = "release"  # a transient failure: back to the queue for a later attempt
+    ACCEPT = "accept"  # the provider acknowledged the task (or said it already had it)
+    RESULT = "result"  # some, not all, results stored
+    COMPLETE = "complete"  # all results stored
+    FAIL = "fail"
+
+
+OPEN = frozenset({JobStatus.PENDING, JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.SUBMITTED})
+FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+
+_TRANSITIONS: dict[tuple[JobStatus, Event], JobStatus] = {
+    (JobStatus.PENDING, Event.ENQUEUE): JobStatus.QUEUED,
+    (JobStatus.PENDING, Event.CLAIM): JobStatus.SUBMITTING,
+    (JobStatus.QUEUED, Event.CLAIM): JobStatus.SUBMITTING,
+    (JobStatus.SUBMITTING, Event.RELEASE): JobStatus.QUEUED,
+    (JobStatus.SUBMITTING, Event.ACCEPT): JobStatus.SUBMITTED,
+    **{(status, Event.RESULT): JobStatus.SUBMITTED for status in OPEN - {JobStatus.SUBMITTED}},
+    **{(status, Event.COMPLETE): JobStatus.COMPLETED for status in OPEN},
+    **{(status, Event.FAIL): JobStatus.FAILED for status in OPEN},
+}
+
+# Events that may legitimately arrive again or late; they change nothing.
+_IGNORED: frozenset[tuple[JobStatus, Event]] = frozenset(
+    {
+        (JobStatus.QUEUED, Event.ENQUEUE),
+        (JobStatus.SUBMITTING, Event.CLAIM),
+        (JobStatus.SUBMITTED, Event.ACCEPT),
+        (JobStatus.SUBMITTED, Event.RESULT),
+        (JobStatus.COMPLETED, Event.ACCEPT),
+        (JobStatus.COMPLETED, Event.RESULT),
+        (JobStatus.COMPLETED, Event.COMPLETE),
+        (JobStatus.FAILED, Event.ACCEPT),
+        (JobStatus.FAILED, Event.RESULT),
+        (JobStatus.FAILED, Event.COMPLETE),
+        (JobStatus.FAILED, Event.FAIL),
+    }
+)
+
+
+class IllegalTransition(Exception):
+    def __init__(self, status: JobStatus, event: Event):
+        self.status, self.event = status, event
+        super().__init__(f"a {status.value} job cannot take the event {event.value!r}")
+
+
+def next_status(status: JobStatus | str, event: Event) -> JobStatus | None:
+    """The status after `event`, or None when the event changes nothing (repeated or late)."""
+    status = JobStatus(status)
+    if (status, event) in _TRANSITIONS:
+        return _TRANSITIONS[(status, event)]
+    if (status, event) in _IGNORED:
+        return None
+    raise IllegalTransition(status, event)
+
+
+def sources(event: Event) -> frozenset[JobStatus]:
+    """The statuses from which `event` moves a job: the guard of a conditional UPDATE."""
+    return frozenset(status for status, ev in _TRANSITIONS if ev is event)
