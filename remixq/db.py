@@ -6,16 +6,18 @@ prefork servers), sessions are opened per request or per task, and commits belon
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, MetaData, Numeric, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -53,6 +55,36 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+MONEY_SCALE = 10  # Runware prices are fractions of a cent (e.g. 0.0013 USD)
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+
+
+class Money(TypeDecorator[Decimal]):
+    """USD amounts, exact on every backend: NUMERIC on PostgreSQL; on SQLite, which has no
+    decimal type, an integer count of 1e-10 USD so that stored values and SUM() stay exact."""
+
+    impl = Numeric(18, MONEY_SCALE)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(18, MONEY_SCALE))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        exact = Decimal(value).quantize(_MONEY_QUANTUM)
+        return int(exact.scaleb(MONEY_SCALE)) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-MONEY_SCALE)
+        return Decimal(value)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -67,12 +99,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):  # webhook bodies are parsed with exact decimals
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def _begin_immediate(connection: Any) -> None:
+    # A deferred SQLite transaction that reads and then writes fails (SQLITE_BUSY_SNAPSHOT)
+    # when another process wrote in between, and busy_timeout does not help; taking the write
+    # lock at BEGIN makes writers queue instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """One engine per process; SQLite gets the pragmas that make it safe for several writers."""
+    kwargs.setdefault("json_serializer", _dumps)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_no_implicit_begin)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

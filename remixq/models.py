@@ -18,17 +18,14 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    Numeric,
     String,
     Text,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from remixq.db import Base, JSONDocument, UTCDateTime, utcnow
+from remixq.db import Base, JSONDocument, Money, UTCDateTime, utcnow
 from remixq.states import JobStatus
-
-MONEY = Numeric(18, 10)  # Runware prices are fractions of a cent (e.g. 0.0013 USD)
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
 INBOX_STATUSES = ("received", "processed", "orphan", "invalid", "rejected")
@@ -92,7 +89,7 @@ class Image(Base):
     image_url: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int | None] = mapped_column(BigInteger)
     nsfw: Mapped[bool | None] = mapped_column(Boolean)
-    cost: Mapped[Decimal | None] = mapped_column(MONEY)
+    cost: Mapped[Decimal | None] = mapped_column(Money)
     raw: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -87,3 +87,9 @@ def next_status(status: JobStatus | str, event: Event) -> JobStatus | None:
 def sources(event: Event) -> frozenset[JobStatus]:
     """The statuses from which `event` moves a job: the guard of a conditional UPDATE."""
     return frozenset(status for status, ev in _TRANSITIONS if ev is event)
+
+
+def target(event: Event) -> JobStatus:
+    """The status `event` leads to: every event in the table has exactly one."""
+    (status,) = {to for (_, ev), to in _TRANSITIONS.items() if ev is event}
+    return status

@@ -21,7 +21,8 @@ depends_on: str | Sequence[str] | None = None
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 TIMESTAMP = sa.DateTime(timezone=True)
 JSON_DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-MONEY = sa.Numeric(precision=18, scale=10)
+# Money: exact NUMERIC on PostgreSQL, integer units of 1e-10 USD on SQLite (remixq.db.Money).
+MONEY = sa.Numeric(precision=18, scale=10).with_variant(sa.BigInteger(), "sqlite")
 JOB_STATUSES = "'pending', 'queued', 'submitting', 'submitted', 'completed', 'failed'"
 INBOX_STATUSES = "'received', 'processed', 'orphan', 'invalid', 'rejected'"
 

@@ -1,0 +1,172 @@
+"""Campaign files: JSONL (one Runware imageInference request per line) or CSV (one per row).
+
+The whole file is validated before anything is stored; every error names its line and field.
+A reference image given as a local file path (relative to the file) is inlined as a data URI.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import mimetypes
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from remixq.errors import FieldError, InvalidInput
+from remixq.jobs import NewJob
+from remixq.providers.runware import is_image_reference, parse_request
+
+MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_LOCAL_IMAGE_BYTES = 10 * 1024 * 1024  # Ideogram's own limit for an input image
+IMAGE_FIELDS = (
+    "referenceImages",
+    "seedImage",
+    "styleReferenceImages",
+    "characterReferenceImages",
+    "characterReferenceImagesMask",
+)
+# CSV cells are text; these stay text even when they look like numbers or JSON.
+TEXT_FIELDS = {
+    "positivePrompt",
+    "negativePrompt",
+    "model",
+    "taskUUID",
+    "taskType",
+    "uploadEndpoint",
+    "styleCode",
+}
+# In CSV, a list of images may be written as "a.png|b.png" instead of a JSON array.
+LIST_FIELDS = {
+    "referenceImages",
+    "styleReferenceImages",
+    "characterReferenceImages",
+    "characterReferenceImagesMask",
+}
+
+
+def read_campaign(path: Path) -> list[NewJob]:
+    """Validate a whole campaign file; raise InvalidInput listing every bad line and field."""
+    if not path.is_file():
+        raise InvalidInput([FieldError("FILE", str(path), "an existing campaign file")])
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise InvalidInput([FieldError("FILE", str(path), "a file under 512 MiB")])
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".csv"):
+        raise InvalidInput([FieldError("FILE", str(path), "a .jsonl, .ndjson or .csv file")])
+    text = path.read_text(encoding="utf-8-sig")
+    rows = _csv_rows(text) if suffix == ".csv" else _jsonl_rows(text)
+    jobs: list[NewJob] = []
+    errors: list[FieldError] = []
+    for location, row in rows:
+        if isinstance(row, FieldError):
+            errors.append(row)
+            continue
+        try:
+            row = _inline_local_images(row, path.parent, location)
+            jobs.append(NewJob(parse_request(row), location))
+        except InvalidInput as exc:
+            errors.extend(_located(e, location) for e in exc.errors)
+    if errors:
+        raise InvalidInput(errors)
+    if not jobs:
+        raise InvalidInput([FieldError("FILE", str(path), "a file with at least one request")])
+    return jobs
+
+
+def _located(error: FieldError, location: str) -> FieldError:
+    return FieldError(error.field, error.value, error.allowed, error.location or location)
+
+
+def _jsonl_rows(text: str) -> Iterator[tuple[str, dict[str, Any] | FieldError]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        location = f"line {number}"
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            yield (
+                location,
+                FieldError("(line)", line, f"one JSON object per line ({exc.msg})", location),
+            )
+            continue
+        if not isinstance(row, dict):
+            yield location, FieldError("(line)", row, "a JSON object", location)
+            continue
+        yield location, row
+
+
+def _csv_rows(text: str) -> Iterator[tuple[str, dict[str, Any] | FieldError]]:
+    reader = csv.DictReader(io.StringIO(text))
+    for row in reader:
+        location = f"line {reader.line_num}"
+        if None in row:
+            yield (
+                location,
+                FieldError("(row)", row[None], "no more cells than header columns", location),
+            )
+            continue
+        request: dict[str, Any] = {}
+        for column, cell in row.items():
+            if cell is None or cell == "":
+                continue
+            _set_path(request, column.strip(), _cell_value(column.strip(), cell))
+        yield location, request
+
+
+def _cell_value(column: str, cell: str) -> Any:
+    name = column.rsplit(".", 1)[-1]
+    if name in TEXT_FIELDS:
+        return cell
+    if name in LIST_FIELDS and not cell.lstrip().startswith("["):
+        return [part.strip() for part in cell.split("|") if part.strip()]
+    try:
+        return json.loads(cell)
+    except ValueError:
+        return cell
+
+
+def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[leaf] = value
+
+
+def _inline_local_images(row: dict[str, Any], base: Path, location: str) -> dict[str, Any]:
+    """Replace local file paths in image fields by data URIs (only from campaign files: the
+    HTTP API never reads the server's disk)."""
+    errors: list[FieldError] = []
+
+    def visit(node: Any, path: str) -> Any:
+        if isinstance(node, dict):
+            return {k: visit(v, f"{path}.{k}" if path else k) for k, v in node.items()}
+        if isinstance(node, list):
+            return [visit(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
+        if leaf in IMAGE_FIELDS and isinstance(node, str) and not is_image_reference(node):
+            return _data_uri(base / node, path, node, location, errors)
+        return node
+
+    inlined = visit(row, "")
+    if errors:
+        raise InvalidInput(errors)
+    return inlined
+
+
+def _data_uri(file: Path, field: str, value: str, location: str, errors: list[FieldError]) -> str:
+    allowed = "a UUID, an http(s) URL, a data URI, base64, or a readable image file"
+    if not file.is_file():
+        errors.append(FieldError(field, value, allowed, location))
+        return value
+    mime = mimetypes.guess_type(file.name)[0]
+    if mime not in ("image/png", "image/jpeg", "image/webp"):
+        errors.append(FieldError(field, value, "a PNG, JPEG or WEBP file", location))
+        return value
+    if file.stat().st_size > MAX_LOCAL_IMAGE_BYTES:
+        errors.append(FieldError(field, value, "an image file of at most 10 MB", location))
+        return value
+    return f"data:{mime};base64,{base64.b64encode(file.read_bytes()).decode()}"

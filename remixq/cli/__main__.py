@@ -1,0 +1,3 @@
+from remixq.cli import main
+
+main()

@@ -1,0 +1,203 @@
+"""Domain operations on jobs: create, hand to the broker, claim, acknowledge, release, fail.
+
+Each function takes the session keyword-only and never commits: the edge (CLI command, Celery
+task, HTTP view) owns the transaction. Status changes are conditional UPDATEs guarded by the
+state machine in `remixq.states`, so two workers, a relay and a webhook can race on one job and
+the database, not the caller's timing, decides who wins.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from remixq.db import utcnow
+from remixq.errors import FieldError, InvalidInput
+from remixq.models import Campaign, Job
+from remixq.providers.runware import build_task
+from remixq.states import Event, JobStatus, sources, target
+
+WebhookURLFor = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A validated request, ready to become a job (`location` names its line in a file)."""
+
+    request: Any  # a RemixRequest from remixq.providers.runware
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: int
+    task_uuid: str
+    task: dict[str, Any]
+    attempts: int
+
+
+def get_or_create_campaign(session: Session, *, name: str, source: str | None) -> Campaign:
+    campaign = session.scalar(select(Campaign).where(Campaign.name == name))
+    if campaign is None:
+        campaign = Campaign(name=name, source=source)
+        session.add(campaign)
+        session.flush()
+    return campaign
+
+
+def create_jobs(
+    session: Session,
+    *,
+    campaign: Campaign | None,
+    new_jobs: Sequence[NewJob],
+    webhook_url_for: WebhookURLFor,
+) -> list[int]:
+    """Insert one pending job per request, with its exact task; returns the new job ids.
+
+    A request that names its own taskUUID keeps it (an idempotency key of the producer's); one
+    already known is refused, naming the line, so that re-running a file cannot pay twice.
+    """
+    rows: list[dict[str, Any]] = []
+    for new in new_jobs:
+        task_uuid = str(getattr(new.request, "taskUUID", None) or uuid.uuid4())
+        task = build_task(new.request, task_uuid=task_uuid, webhook_url=webhook_url_for(task_uuid))
+        rows.append(
+            {
+                "campaign_id": campaign.id if campaign else None,
+                "task_uuid": task_uuid,
+                "provider": "runware",
+                "model": task["model"],
+                "request": task,
+                "number_results": task.get("numberResults", 1),
+                "results_received": 0,
+                "status": JobStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+                "_location": new.location,
+            }
+        )
+    _refuse_known_task_uuids(session, rows)
+    for row in rows:
+        row.pop("_location")
+    if not rows:
+        return []
+    result = session.execute(insert(Job).returning(Job.id, sort_by_parameter_order=True), rows)
+    return [row_id for (row_id,) in result]
+
+
+def _refuse_known_task_uuids(session: Session, rows: list[dict[str, Any]]) -> None:
+    seen: dict[str, str | None] = {}
+    errors = []
+    for row in rows:
+        if row["task_uuid"] in seen:
+            errors.append(
+                FieldError(
+                    "taskUUID",
+                    row["task_uuid"],
+                    f"a taskUUID used once only; it is also on {seen[row['task_uuid']]}",
+                    row["_location"],
+                )
+            )
+        seen[row["task_uuid"]] = row["_location"]
+    wanted = list(seen)
+    known: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        known.update(
+            str(u) for u in session.scalars(select(Job.task_uuid).where(Job.task_uuid.in_(chunk)))
+        )
+    errors.extend(
+        FieldError("taskUUID", row["task_uuid"], "a taskUUID no job has used yet", row["_location"])
+        for row in rows
+        if row["task_uuid"] in known
+    )
+    if errors:
+        raise InvalidInput(errors)
+
+
+def mark_enqueued(session: Session, *, job_ids: Iterable[int]) -> None:
+    """Record that a message for each job was handed to the broker (after the commit)."""
+    ids = list(job_ids)
+    now = utcnow()
+    for start in range(0, len(ids), 1000):
+        session.execute(
+            update(Job)
+            .where(
+                Job.id.in_(ids[start : start + 1000]),
+                Job.status.in_(sources(Event.ENQUEUE) | {JobStatus.QUEUED}),
+            )
+            .values(status=JobStatus.QUEUED.value, enqueued_at=now, updated_at=now)
+        )
+
+
+def claim(session: Session, *, job_id: int, lease: timedelta) -> Claim | None:
+    """Take a job for submission, or None if it is taken, done, or held by a live claim.
+
+    A claim older than `lease` belongs to a worker that died mid-submission; taking it over is
+    safe because the task keeps its taskUUID (a second submission gets conflictTaskUUID).
+    """
+    now = utcnow()
+    row = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            or_(
+                Job.status.in_(sources(Event.CLAIM)),
+                and_(Job.status == JobStatus.SUBMITTING.value, Job.claimed_at < now - lease),
+            ),
+        )
+        .values(
+            status=JobStatus.SUBMITTING.value,
+            attempts=Job.attempts + 1,
+            claimed_at=now,
+            updated_at=now,
+        )
+        .returning(Job.id, Job.task_uuid, Job.request, Job.attempts)
+    ).one_or_none()
+    if row is None:
+        return None
+    return Claim(
+        job_id=row.id, task_uuid=str(row.task_uuid), task=row.request, attempts=row.attempts
+    )
+
+
+def _transition(session: Session, job_id: int, event: Event, **values: Any) -> bool:
+    """Apply `event` if the job is in a status it moves; False when it was a no-op."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(sources(event)))
+        .values(status=target(event).value, updated_at=utcnow(), **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_accepted(session: Session, *, job_id: int) -> bool:
+    """The provider acknowledged the task; a no-op if a webhook already moved the job on."""
+    return _transition(session, job_id, Event.ACCEPT, submitted_at=utcnow())
+
+
+def release(session: Session, *, job_id: int, code: str, message: str, retry_at: datetime) -> bool:
+    """A transient failure: give the job back to the queue, keeping the error for the record."""
+    return _transition(
+        session,
+        job_id,
+        Event.RELEASE,
+        error_code=code,
+        error_message=message,
+        enqueued_at=retry_at,
+        claimed_at=None,
+    )
+
+
+def fail(session: Session, *, job_id: int, code: str, message: str) -> bool:
+    """Final failure with the provider's code and message; a no-op on a finished job."""
+    return _transition(
+        session, job_id, Event.FAIL, error_code=code, error_message=message, finished_at=utcnow()
+    )

@@ -1,0 +1,77 @@
+"""The webhook receiver: a Flask app factory and its per-process state."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from flask import Flask, jsonify
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException
+
+from remixq.config import Settings, load_settings
+from remixq.db import make_engine, make_sessionmaker
+
+
+class ReceiverState:
+    """Engine and secret of one receiver process; made on first use (after gunicorn's fork)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_sessionmaker(self.engine)
+
+    @cached_property
+    def secret(self) -> bytes:
+        return self.settings.secret()
+
+
+def state(app: Flask) -> ReceiverState:
+    return app.extensions["remixq"]  # type: ignore[no-any-return]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask("remixq.webhook_receiver")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_webhook_bytes
+    app.extensions["remixq"] = ReceiverState(settings)
+
+    from webhook_receiver.webhooks import bp as webhooks
+
+    app.register_blueprint(webhooks)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        body = {
+            "error": (exc.name or "error").lower().replace(" ", "_"),
+            "message": exc.description,
+        }
+        return jsonify(body), exc.code or 500
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(exc: Exception):  # type: ignore[no-untyped-def]
+        # Nothing was committed; a 503 makes the provider deliver the webhook again later.
+        app.logger.warning("database unavailable: %s", type(exc).__name__)
+        response = jsonify(
+            {"error": "database_unavailable", "message": "storage is unavailable; retry later"}
+        )
+        response.headers["Retry-After"] = "5"
+        return response, 503
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        app.logger.exception("unhandled error")
+        return jsonify({"error": "internal_error", "message": "unexpected error"}), 500

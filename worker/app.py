@@ -1,0 +1,46 @@
+"""The Celery application, built by a factory from the settings (no import-time app).
+
+Only job ids travel through the broker; the database is the source of truth for a job's state,
+so there is no result backend. Late acks make a killed worker's message come back; that is safe
+because a submission is guarded by a conditional claim and reuses the job's taskUUID.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from remixq.config import Settings
+
+SUBMIT_TASK = "remixq.submit_job"
+QUEUE = "remixq"
+
+# Longer than any retry backoff or submission, so the broker never redelivers a message that a
+# live worker still holds (the Celery guide's warning about Redis' visibility timeout).
+VISIBILITY_TIMEOUT = 3600
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("remixq", broker=settings.broker, set_as_current=False)
+    transport_options: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    if settings.broker.startswith("sqla+"):
+        settings.ensure_data_dir()
+        transport_options["polling_interval"] = 0.05
+    app.conf.update(
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    app.remixq_settings = settings  # type: ignore[attr-defined]
+    from worker import tasks
+
+    tasks.register(app)
+    return app

@@ -1,0 +1,51 @@
+"""Per-process resources of a worker: the engine, the session factory and the provider client.
+
+Made lazily in the process that uses them (after a prefork fork), never at import time; the
+client is per thread, since a thread pool runs many submissions at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from remixq.config import Settings
+from remixq.db import make_engine, make_sessionmaker
+from remixq.providers.runware import RunwareClient
+
+
+class Runtime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._local = threading.local()
+
+    @cached_property
+    def engine(self) -> Engine:
+        return (
+            make_engine(self.settings.database, pool_size=20, max_overflow=40)
+            if not (self.settings.database.startswith("sqlite"))
+            else make_engine(self.settings.database)
+        )
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_sessionmaker(self.engine)
+
+    @property
+    def client(self) -> RunwareClient:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = RunwareClient(
+                self.settings.api_url,
+                self.settings.api_key,
+                timeout=(self.settings.http_connect_timeout, self.settings.http_read_timeout),
+            )
+            self._local.client = client
+        return client
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
