@@ -1,0 +1,44 @@
+"""Flask application factory of the simulator.
+
+``create_app(config)`` builds one ``Simulator`` (all state lives in it, in memory) and mounts two
+blueprints: the Runware-compatible API (``POST /v1``, ``GET /images/...``) and the control API
+(``/_control/...``). Nothing happens at import time; background threads start on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+from simulator.api_views import api
+from simulator.config import SimulatorConfig
+from simulator.control_views import control
+from simulator.engine import Simulator
+from simulator.extension import EXTENSION_KEY
+
+
+def create_app(config: SimulatorConfig | None = None) -> Flask:
+    """A ready-to-serve simulator app; ``config`` defaults to ``SimulatorConfig()``."""
+    app = Flask("simulator")
+    # Runware answers compact JSON and keeps the order of fields as produced.
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION_KEY] = Simulator(config or SimulatorConfig())
+    app.register_blueprint(api)
+    app.register_blueprint(control)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _http_error(exc: HTTPException) -> Any:
+    body = {"errors": [{"code": "httpError", "message": exc.description or exc.name}]}
+    return jsonify(body), exc.code or 500
+
+
+def _unexpected_error(exc: Exception) -> Any:
+    # Never a stack trace to the caller; the log has it.
+    current_app.logger.exception("unexpected simulator error")
+    body = {"errors": [{"code": "internalServerError", "message": "Unexpected simulator error."}]}
+    return jsonify(body), 500

@@ -1,0 +1,138 @@
+"""Every decision the provider contract leaves open, made once, here.
+
+The contract is ``../shared/spec`` (``README.md``, ``runware-platform.md`` and the model pages
+``001_*`` Ideogram 1.0 Remix, ``000_*`` Ideogram 3.0 Remix, ``003_*`` Ideogram 4.0 Remix).
+Where those sources are silent or contradict each other the simulator picks ONE behaviour,
+documented below and encoded in the constants of this module so that the code using it points
+back here. When in doubt the choice is the *stricter* one for a client: a client that survives
+the simulator should survive Runware.
+
+A1  HTTP status of a batch (runware-platform.md §1 "Status code when a batch partially fails: not
+    documented"). Errors are scoped per task. The answer is 200 when at least one task produced a
+    ``data`` item (accepted sync/async task, getResponse on a known task); otherwise 400 when any
+    error is a request error (validation, conflict, unknown task), else 500 (only failed
+    generations of sync tasks). A body that is not a non-empty JSON array is 400
+    ``invalidRequest``. Missing / invalid API key is 401 for the whole request.
+
+A2  One error per failing task: the first problem found, in this order: unknown fields
+    (``unsupportedParameter``), missing required fields (``missingParameter``), bad values,
+    cross-field rules. Error codes for bad values: a top-level parameter ``foo`` gets
+    ``invalidFoo`` (``invalidPositivePrompt``, ``invalidNumberResults``, ``invalidTaskUUID``...,
+    the style of the codes seen in runware-platform.md §4); a nested parameter gets the generic
+    ``invalidParameter`` with the dotted path in ``parameter``; an unlisted width x height pair is
+    ``unsupportedDimensions`` (by analogy with the documented ``unsupportedDuration``). Enumerated
+    values are listed in ``allowedValues`` (as in the D-VI-2025 example); ranges are spelled out
+    in ``message``. Every error carries ``code``, ``message``, ``parameter``, ``taskType``,
+    ``taskUUID`` (when the task named one) and ``documentation``.
+
+A3  ``width``/``height`` are required for all three models (the 1.0 and 4.0 pages mark them
+    "Required: true"; PY-NEW marks them required for 1.0 and 3.0 and optional for 4.0: we take
+    the model pages). 3.0 documents no dimension table: any positive integers are accepted.
+    ``inputs.referenceImages`` holds exactly one image (3.0 page "items: 1"; 2025 snapshot "1
+    image" for both 1.0 and 3.0). ``characterReferenceImages`` and its mask: "items: 1", so one
+    each. ``styleReferenceImages``: 1-4 for both 1.0 and 3.0 (2025 snapshot "≤4"). Ideogram's
+    native mutual exclusions (style codes vs style references) are not documented on Runware and
+    not enforced. ``null`` is not accepted for any field. Integers must be JSON integers; enum
+    values are case-sensitive.
+
+A4  ``taskUUID`` must be a UUID of version 4 (RFC 4122 variant), as the model pages say.
+    Reusing a taskUUID that was ever accepted (until ``/_control/reset``) answers
+    ``conflictTaskUUID``; validation runs first, so a malformed resubmission reports its
+    validation error.
+
+A5  Authentication. ``Authorization: Bearer <key>`` or a leading ``authentication`` task; either
+    valid key is enough. No key: 401 ``missingApiKey``; a key that is empty or (with
+    ``--api-key``) different: 401 ``invalidApiKey``. A leading authentication task is answered
+    with ``{"taskType": "authentication", "connectionSessionUUID": <uuid4>}`` in ``data`` (the
+    documented WebSocket reply; a client must therefore match items by taskUUID, not position).
+    An authentication task that is not first is an ``invalidTaskType`` error.
+
+A6  ``webhookURL`` is honoured with both delivery methods: ``async`` acknowledges at once and
+    posts each result; ``sync`` answers with the results AND posts them (a client must
+    de-duplicate). ``uploadEndpoint`` receives one PUT per result (raw bytes, ``Content-Type``
+    of the image), a single attempt: the retry behaviour for PUT is not documented.
+
+A7  Webhook bodies. A result: the bare result item (SKILL, the default) or ``{"data": [item]}``
+    (PY-OLD README), selectable with ``webhook_envelope`` = bare | data | mixed (mixed: chosen
+    per POST). A failed task: ``{"errors": [error]}`` where the error also carries
+    ``"status": "error"`` (README "points left open"). No signature, ``Content-Type:
+    application/json``. Retries: 250 ms doubling to an 8 s cap, ±20 % jitter (SKILL), after a
+    non-2xx answer, a connection error or a 5 s per-attempt timeout; 8 retries by default
+    (count undocumented). A result item in a webhook or sync answer carries no ``status``.
+
+A8  ``getResponse``: answers every generation of the task, cumulatively (PY-NEW comment):
+    ``{"taskType": "imageInference", "taskUUID", "status": "processing"}`` for each pending one,
+    the full result item plus ``"status": "success"`` for each finished one; a failed task puts
+    one error with ``"status": "error"`` into ``errors`` and the HTTP status stays 200. Status
+    words: ``processing`` (the older ``pending`` is never produced). Unknown taskUUID:
+    ``taskFailedOrNotFound`` (400 class). Results are retained until ``/_control/reset``; works
+    for sync tasks too (the ambiguous-timeout recovery path). getResponse calls are not counted
+    as submission ``attempts`` of the task.
+
+A9  A failed generation (``failure_rate``) fails the whole task: one error (default code
+    ``timeoutProvider``, the documented example), at the time its slowest result would have
+    finished; nothing is charged.
+
+A10 Cost: one price per image, from a table per model and rendering speed (default: TURBO 0.03,
+    DEFAULT 0.06, QUALITY 0.09 USD; 0.06 matches every documented example), reported on each
+    result item when ``includeCost``; a JSON number rounded to 4 decimals.
+
+A11 Results: ``seed`` is a random int in [0, 2**31 - 1] (there is no seed parameter);
+    ``NSFWContent`` appears when ``safety.checkContent`` is true or ``safety.mode`` is ``fast``
+    (share flagged: ``nsfw_rate``); ``structuredPrompt`` (4.0 only) is an invented small object
+    ``{"summary", "elements", "style", "strength"}`` since its fields are not documented.
+    ``ttl`` makes the served URL expire (404) after ``ttl`` seconds; without it URLs live until
+    reset.
+
+A12 Injected HTTP faults (429 ``rateLimitExceeded``, 500 ``internalServerError``, 503
+    ``serviceUnavailable``, 504 ``gatewayTimeout``) answer the whole request before any task is
+    accepted, with ``{"errors": [{"code", "message"}]}``; ``Retry-After`` (seconds) is added to
+    429 and 503 only when ``retry_after_s`` is set (the header is not documented). A submit
+    timeout holds the request ``submit_timeout_s`` and then answers 504 ``gatewayTimeout``
+    (nothing accepted); the ``after_accept`` variant accepts the tasks and then holds the normal
+    answer. Faults are decided after authentication.
+
+A13 Processing latency per result is drawn uniformly from ``latency_ms ± latency_jitter_ms``
+    (clipped at 0); results of one task run in parallel, a sync answer waits for the slowest
+    result of all its tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# A1
+STATUS_OK: Final = 200
+STATUS_REQUEST_ERROR: Final = 400
+STATUS_UNAUTHORIZED: Final = 401
+STATUS_GENERATION_FAILED: Final = 500
+
+# A2
+UNSUPPORTED_DIMENSIONS: Final = "unsupportedDimensions"
+NESTED_INVALID: Final = "invalidParameter"
+INVALID_REQUEST: Final = "invalidRequest"
+
+# A8
+STATUS_PROCESSING: Final = "processing"
+STATUS_SUCCESS: Final = "success"
+STATUS_ERROR: Final = "error"
+UNKNOWN_TASK_CODE: Final = "taskFailedOrNotFound"
+
+# A9
+DEFAULT_FAILURE_CODE: Final = "timeoutProvider"
+DEFAULT_FAILURE_MESSAGE: Final = (
+    "The external provider did not respond within the timeout window. "
+    "The request was automatically terminated."
+)
+
+# A11
+SEED_MAX: Final = 2**31 - 1
+
+# A12
+HTTP_FAULT_CODES: Final[dict[int, tuple[str, str]]] = {
+    429: ("rateLimitExceeded", "Queue capacity exceeded, retry later."),
+    500: ("internalServerError", "An internal error occurred while processing the request."),
+    503: ("serviceUnavailable", "Temporary capacity constraint, retry later."),
+    504: ("gatewayTimeout", "The request exceeded the maximum queue wait."),
+}
+RETRY_AFTER_STATUSES: Final = frozenset({429, 503})

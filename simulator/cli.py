@@ -1,0 +1,91 @@
+"""``simulator`` command: start the Runware simulator.
+
+Mounted by the main CLI as ``remixq simulator`` (``group.add_command(simulator)``) and runnable
+as ``python -m simulator``. Every setting and fault knob is an option ``--<name>`` and an
+environment variable ``REMIXQ_SIM_<NAME>``; options win over the environment. The option list
+is generated from ``SimulatorConfig``/``FaultKnobs`` so help text and knobs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+
+from simulator.config import STATIC_FIELDS, FaultKnobs, SimulatorConfig, env_var
+
+_HELP = """Run a local stand-in for Runware's REST API (Ideogram Remix models).
+
+POST /v1 takes Runware task arrays; GET /images/<uuid>.<ext> serves the results; the control API
+(GET/PUT /_control/faults, GET /_control/stats, POST /_control/reset) changes fault knobs at run
+time and exposes counters. Rates are shares between 0 and 1.
+"""
+
+F = typing.TypeVar("F", bound=Callable[..., Any])
+
+
+def _click_type(annotation: Any) -> Any:
+    """The click parameter type of a (simple) pydantic field annotation."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+        origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return click.Choice([str(v) for v in typing.get_args(annotation)])
+    if annotation in (int, float, str):
+        return annotation
+    return str  # JSON-valued settings (prices) are parsed by the config model
+
+
+def _option(name: str, field: FieldInfo, section: str) -> Callable[[F], F]:
+    default = field.get_default(call_default_factory=True)
+    shown = "unset" if default is None else default
+    if isinstance(default, dict):
+        shown = "see description"
+    help_text = f"[{section}] {field.description or ''} Env: {env_var(name)}. Default: {shown}."
+    return click.option(
+        f"--{name.replace('_', '-')}",
+        name,
+        type=_click_type(field.annotation),
+        default=None,
+        help=help_text,
+    )
+
+
+def _setting_options(func: F) -> F:
+    for name, field in reversed(list(FaultKnobs.model_fields.items())):
+        func = _option(name, field, "knob")(func)
+    for name in reversed(STATIC_FIELDS):
+        func = _option(name, SimulatorConfig.model_fields[name], "setting")(func)
+    return func
+
+
+@click.command("simulator", help=_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="REMIXQ_SIM_HOST",
+              help="Interface to listen on. Env: REMIXQ_SIM_HOST.")  # fmt: skip
+@click.option("--port", default=8700, show_default=True, type=int, envvar="REMIXQ_SIM_PORT",
+              help="Port to listen on. Env: REMIXQ_SIM_PORT.")  # fmt: skip
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log every request (slows the simulator down).")  # fmt: skip
+@_setting_options
+def simulator(host: str, port: int, access_log: bool, **settings: Any) -> None:
+    from simulator.server import serve  # keeps `--help` light: no werkzeug server import
+
+    chosen = {name: value for name, value in settings.items() if value is not None}
+    try:
+        config = SimulatorConfig.from_env().with_overrides(chosen)
+    except (ValidationError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    click.echo(f"Runware simulator on http://{host}:{port}/v1 (control: /_control/faults)")
+    serve(config, host, port, access_log=access_log)

@@ -1,0 +1,54 @@
+"""Serve the simulator: one process (all state is in memory), one thread per connection.
+
+Werkzeug's threaded WSGI server speaks HTTP/1.1 with keep-alive when threaded, which is what a
+client's connection pool wants; access logging is off by default because at hundreds of
+requests per second the log line costs more than the request.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from simulator.app import create_app
+from simulator.config import SimulatorConfig
+from simulator.extension import EXTENSION_KEY
+
+log = logging.getLogger(__name__)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+def build_server(
+    config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8700, *, access_log: bool = False
+) -> BaseWSGIServer:
+    """A bound, not yet running server (``port=0`` picks a free port: see ``server.port``)."""
+    app = create_app(config)
+    handler = WSGIRequestHandler if access_log else _QuietHandler
+    return make_server(host, port, app, threaded=True, request_handler=handler)
+
+
+def shutdown(server: BaseWSGIServer) -> None:
+    """Stop serving and release the simulator's background threads and connections."""
+    server.shutdown()
+    server.server_close()
+    server.app.extensions[EXTENSION_KEY].close()  # type: ignore[attr-defined]
+
+
+def serve(
+    config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8700, *, access_log: bool = False
+) -> None:
+    """Run until interrupted."""
+    server = build_server(config, host, port, access_log=access_log)
+    log.info("Runware simulator listening on http://%s:%d/v1", host, server.port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        server.app.extensions[EXTENSION_KEY].close()  # type: ignore[attr-defined]
