@@ -22,9 +22,12 @@ VISIBILITY_TIMEOUT = 3600
 def create_celery(settings: Settings) -> Celery:
     app = Celery("remixq", broker=settings.broker, set_as_current=False)
     transport_options: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT}
-    if settings.broker.startswith("sqla+"):
+    if settings.broker.startswith(("sqla+", "sqlalchemy+")):
+        from worker.broker import use_fast_sqlalchemy_transport
+
         settings.ensure_data_dir()
-        transport_options["polling_interval"] = 0.05
+        use_fast_sqlalchemy_transport()
+        transport_options = {}  # all of them would go to create_engine
     app.conf.update(
         task_default_queue=QUEUE,
         task_serializer="json",

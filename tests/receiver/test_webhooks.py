@@ -1,0 +1,157 @@
+"""The webhook endpoint through Flask's test client, on a real database (both backends)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from remixq.config import load_settings
+from remixq.models import Image, Job, WebhookEvent
+from remixq.security import webhook_token
+from webhook_receiver.app import create_app
+
+SECRET = "receiver-test-secret"
+
+
+@pytest.fixture
+def client(engine: Engine, tmp_path: Path) -> Iterator[FlaskClient]:
+    settings = load_settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        webhook_secret=SECRET,
+        data_dir=tmp_path,
+        max_webhook_bytes=4096,
+    )
+    app = create_app(settings)
+    with app.test_client() as test_client:
+        yield test_client
+
+
+def new_job(engine: Engine, number_results: int = 1) -> str:
+    task_uuid = str(uuid.uuid4())
+    with Session(engine) as session, session.begin():
+        session.add(
+            Job(
+                task_uuid=task_uuid,
+                model="ideogram:4@2",
+                request={},
+                number_results=number_results,
+                status="submitted",
+            )
+        )
+    return task_uuid
+
+
+def url(task_uuid: str, token: str | None = None) -> str:
+    token = webhook_token(SECRET.encode(), task_uuid) if token is None else token
+    return f"/webhooks/runware?task={task_uuid}&token={token}"
+
+
+def result(task_uuid: str, image_uuid: str | None = None) -> dict[str, object]:
+    return {
+        "taskType": "imageInference",
+        "taskUUID": task_uuid,
+        "imageUUID": image_uuid or str(uuid.uuid4()),
+        "imageURL": "http://x/y.jpg",
+        "seed": 7,
+        "cost": 0.06,
+    }
+
+
+def count(engine: Engine, model: type, **where: object) -> int:
+    with Session(engine) as session:
+        query = select(func.count()).select_from(model)
+        for key, value in where.items():
+            query = query.where(getattr(model, key) == value)
+        return session.scalar(query) or 0
+
+
+def test_result_is_stored_once_and_completes_the_job(client: FlaskClient, engine: Engine) -> None:
+    task = new_job(engine)
+    item = result(task)
+    first = client.post(url(task), json=item)
+    assert first.status_code == 200 and first.json == {
+        "status": "processed",
+        "images_stored": 1,
+        "duplicates": 0,
+    }
+    again = client.post(url(task), json={"data": [item]})
+    assert again.status_code == 200 and again.json["duplicates"] == 1
+    with Session(engine) as session:
+        job = session.scalar(select(Job).where(Job.task_uuid == task))
+        assert job is not None and job.status == "completed" and job.results_received == 1
+
+
+@pytest.mark.parametrize("token", ["", "0" * 64, "not-a-token"])
+def test_wrong_or_missing_token_is_401_and_stores_nothing(
+    client: FlaskClient, engine: Engine, token: str
+) -> None:
+    task = new_job(engine)
+    before = count(engine, WebhookEvent), count(engine, Image)
+    response = client.post(url(task, token), json=result(task))
+    assert response.status_code == 401 and response.json["error"] == "unauthorized"
+    assert (count(engine, WebhookEvent), count(engine, Image)) == before
+    with Session(engine) as session:
+        job = session.scalar(select(Job).where(Job.task_uuid == task))
+        assert job is not None and job.results_received == 0
+
+
+def test_token_of_another_task_is_401(client: FlaskClient, engine: Engine) -> None:
+    task, other = new_job(engine), new_job(engine)
+    response = client.post(url(task, webhook_token(SECRET.encode(), other)), json=result(task))
+    assert response.status_code == 401
+
+
+def test_malformed_json_is_400_and_kept_as_invalid(client: FlaskClient, engine: Engine) -> None:
+    task = new_job(engine)
+    response = client.post(url(task), data=b'{"taskUUID": ', content_type="application/json")
+    assert response.status_code == 400 and response.json["status"] == "invalid"
+    assert "JSON" in response.json["message"]
+    assert count(engine, WebhookEvent, task_uuid=task, status="invalid") == 1
+
+
+def test_unknown_task_is_kept_as_an_orphan(client: FlaskClient, engine: Engine) -> None:
+    stranger = str(uuid.uuid4())
+    images_before = count(engine, Image)
+    response = client.post(url(stranger), json=result(stranger))
+    assert response.status_code == 202 and response.json["status"] == "orphan"
+    assert count(engine, WebhookEvent, task_uuid=stranger, status="orphan") == 1
+    assert count(engine, Image) == images_before
+
+
+def test_item_of_another_task_is_refused(client: FlaskClient, engine: Engine) -> None:
+    task, other = new_job(engine), new_job(engine)
+    response = client.post(url(task), json=result(other))
+    assert response.status_code == 400 and response.json["status"] == "rejected"
+    with Session(engine) as session:
+        job = session.scalar(select(Job).where(Job.task_uuid == other))
+        assert job is not None and job.results_received == 0
+
+
+def test_oversized_body_is_413_and_stores_nothing(client: FlaskClient, engine: Engine) -> None:
+    task = new_job(engine)
+    before = count(engine, WebhookEvent)
+    big = json.dumps({**result(task), "padding": "x" * 5000})
+    response = client.post(url(task), data=big, content_type="application/json")
+    assert response.status_code == 413 and response.json["error"] == "request_entity_too_large"
+    assert count(engine, WebhookEvent) == before
+
+
+def test_error_envelope_fails_the_job(client: FlaskClient, engine: Engine) -> None:
+    task = new_job(engine, number_results=2)
+    body = {"errors": [{"code": "timeoutProvider", "message": "too slow", "taskUUID": task}]}
+    assert client.post(url(task), json=body).status_code == 200
+    with Session(engine) as session:
+        job = session.scalar(select(Job).where(Job.task_uuid == task))
+        assert job is not None and (job.status, job.error_code) == ("failed", "timeoutProvider")
+
+
+def test_unknown_route_is_a_json_404(client: FlaskClient) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404 and response.json["error"] == "not_found"
