@@ -87,7 +87,7 @@ def _jsonl_rows(text: str) -> Iterator[tuple[str, dict[str, Any] | FieldError]]:
             continue
         try:
             row = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             yield (
                 location,
                 FieldError("(line)", line, f"one JSON object per line ({exc.msg})", location),

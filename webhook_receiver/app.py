@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -35,7 +36,7 @@ class ReceiverState:
 
 
 def state(app: Flask) -> ReceiverState:
-    return app.extensions["remixq"]  # type: ignore[no-any-return]
+    return app.extensions["remixq"]
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
         body = {
             "error": (exc.name or "error").lower().replace(" ", "_"),
             "message": exc.description,
@@ -62,7 +63,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
-    def database_unavailable(exc: Exception):  # type: ignore[no-untyped-def]
+    def database_unavailable(exc: Exception) -> ResponseReturnValue:
         # Nothing was committed; a 503 makes the provider deliver the webhook again later.
         app.logger.warning("database unavailable: %s", type(exc).__name__)
         response = jsonify(
@@ -72,6 +73,6 @@ def _register_error_handlers(app: Flask) -> None:
         return response, 503
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def unexpected(exc: Exception) -> ResponseReturnValue:
         app.logger.exception("unhandled error")
         return jsonify({"error": "internal_error", "message": "unexpected error"}), 500

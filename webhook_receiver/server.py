@@ -11,7 +11,7 @@ from remixq.config import Settings
 from webhook_receiver.app import create_app
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     def __init__(self, settings: Settings, options: dict[str, Any]):
         self.settings, self.options = settings, options
         super().__init__()

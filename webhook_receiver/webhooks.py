@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from remixq.db import transaction
@@ -17,14 +18,14 @@ bp = Blueprint("webhooks", __name__)
 _STATUS_CODES = {"processed": 200, "orphan": 202, "invalid": 400, "rejected": 400}
 
 
-def _unauthorized():  # type: ignore[no-untyped-def]
+def _unauthorized() -> ResponseReturnValue:
     return jsonify(
         {"error": "unauthorized", "message": "missing or wrong webhook token for this task"}
     ), 401
 
 
 @bp.post(WEBHOOK_PATH)
-def runware_webhook():  # type: ignore[no-untyped-def]
+def runware_webhook() -> ResponseReturnValue:
     receiver = state(current_app)
     task, token = request.args.get("task", ""), request.args.get("token", "")
     try:
@@ -47,7 +48,7 @@ def runware_webhook():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/healthz")
-def healthz():  # type: ignore[no-untyped-def]
+def healthz() -> ResponseReturnValue:
     with state(current_app).engine.connect() as connection:
         connection.execute(text("SELECT 1"))
     return jsonify({"status": "ok"})

@@ -42,7 +42,7 @@ def create_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         enable_utc=True,
     )
-    app.remixq_settings = settings  # type: ignore[attr-defined]
+    app.remixq_settings = settings
     from worker import tasks
 
     tasks.register(app)

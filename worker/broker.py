@@ -14,7 +14,7 @@ from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 POLLING_INTERVAL = 0.05
 
 
-class Transport(SQLAlchemyTransport):  # type: ignore[misc]
+class Transport(SQLAlchemyTransport):
     polling_interval = POLLING_INTERVAL
 
 

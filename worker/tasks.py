@@ -30,8 +30,8 @@ def backoff(retries: int, *, base: float, cap: float, retry_after: float | None 
 
 
 def register(app: Celery) -> None:
-    runtime = Runtime(app.remixq_settings)  # type: ignore[attr-defined]
-    app.remixq_runtime = runtime  # type: ignore[attr-defined]
+    runtime = Runtime(app.remixq_settings)
+    app.remixq_runtime = runtime
 
     @app.task(name=SUBMIT_TASK, bind=True, acks_late=True, max_retries=None)
     def submit_job(self: Task, job_id: int) -> str:
