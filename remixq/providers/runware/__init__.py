@@ -1,0 +1,73 @@
+"""Runware's Ideogram Remix models: request schemas, the REST client and its error tree.
+
+``schemas`` validates a user's request against the model page and builds the task to send,
+``client`` sends it and polls for results, ``errors`` says which failures are worth a retry.
+Points the provider's documentation leaves open are decided in ``assumptions``.
+"""
+
+from remixq.providers.runware.client import Ack, AuthMode, PollResult, RunwareClient
+from remixq.providers.runware.errors import (
+    BadRequest,
+    ConnectionFailed,
+    Forbidden,
+    NotFound,
+    PaymentRequired,
+    PermanentError,
+    ProviderError,
+    RateLimited,
+    RequestTimeout,
+    RunwareError,
+    ServerError,
+    TaskRejected,
+    TransientError,
+    TransientTaskError,
+    Unauthorized,
+    UnexpectedResponse,
+    is_transient_code,
+)
+from remixq.providers.runware.schemas import (
+    MODEL_IDS,
+    MODELS,
+    Ideogram1Remix,
+    Ideogram3Remix,
+    Ideogram4Remix,
+    RemixRequest,
+    build_task,
+    is_image_reference,
+    new_task_uuid,
+    parse_request,
+)
+
+__all__ = [
+    "MODELS",
+    "MODEL_IDS",
+    "Ack",
+    "AuthMode",
+    "BadRequest",
+    "ConnectionFailed",
+    "Forbidden",
+    "Ideogram1Remix",
+    "Ideogram3Remix",
+    "Ideogram4Remix",
+    "NotFound",
+    "PaymentRequired",
+    "PermanentError",
+    "PollResult",
+    "ProviderError",
+    "RateLimited",
+    "RemixRequest",
+    "RequestTimeout",
+    "RunwareClient",
+    "RunwareError",
+    "ServerError",
+    "TaskRejected",
+    "TransientError",
+    "TransientTaskError",
+    "Unauthorized",
+    "UnexpectedResponse",
+    "build_task",
+    "is_image_reference",
+    "is_transient_code",
+    "new_task_uuid",
+    "parse_request",
+]

@@ -1,0 +1,341 @@
+"""A small synchronous REST client for Runware's task API (``POST /v1``, JSON arrays of tasks).
+
+Two calls: ``submit`` sends ``imageInference`` tasks (built by ``schemas.build_task``, so
+``deliveryMethod`` is ``async`` and the answer is an acknowledgement), ``get_response`` polls a
+task's generations. Every call has explicit connect/read timeouts; every failure is one of the
+classes in ``errors`` so a caller can retry transient ones and fail the job on permanent ones.
+Retrying is the caller's business (the worker owns the retry policy); resubmitting a taskUUID is
+safe because the provider answers ``conflictTaskUUID`` (reported as an ``Ack`` with
+``already_submitted=True``).
+
+The transport is a ``requests.Session``: tests mount a fake adapter on it, production passes
+nothing and gets a private session. The API key goes into a per-request header (never into the
+session, a log line, an exception message or ``repr``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Literal
+
+import requests
+
+from remixq.providers.runware import assumptions as A
+from remixq.providers.runware.errors import (
+    BadRequest,
+    ConnectionFailed,
+    Forbidden,
+    NotFound,
+    PaymentRequired,
+    PermanentError,
+    ProviderError,
+    RateLimited,
+    RequestTimeout,
+    RunwareError,
+    ServerError,
+    TaskRejected,
+    TransientTaskError,
+    Unauthorized,
+    UnexpectedResponse,
+)
+from remixq.providers.runware.schemas import is_http_url
+
+log = logging.getLogger(__name__)
+
+AuthMode = Literal["header", "task"]
+
+_PERMANENT_BY_STATUS: dict[int, type[PermanentError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    402: PaymentRequired,
+    403: Forbidden,
+    404: NotFound,
+}
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The provider accepted the task (or already had it: ``already_submitted``)."""
+
+    task_uuid: str
+    already_submitted: bool = False
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What ``getResponse`` knows about one task right now (results may be partial)."""
+
+    task_uuid: str
+    results: list[dict[str, Any]] = field(default_factory=list)  # items with status success
+    errors: list[ProviderError] = field(default_factory=list)  # failed generations
+    processing: int = 0  # items still processing (or pending, queued...)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    data: list[dict[str, Any]]
+    errors: list[ProviderError]
+
+
+class RunwareClient:
+    """Runware REST client; one instance per process (it holds a connection pool)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str | None,
+        *,
+        timeout: tuple[float, float] = (3.05, 30.0),
+        session: requests.Session | None = None,
+        auth_mode: AuthMode = "header",
+    ) -> None:
+        if not is_http_url(api_url):
+            raise ValueError(f"api_url must be an http(s) URL, got {api_url!r}")
+        if auth_mode not in ("header", "task"):
+            raise ValueError(f"auth_mode must be 'header' or 'task', got {auth_mode!r}")
+        if len(timeout) != 2 or not all(t > 0 for t in timeout):
+            raise ValueError(f"timeout must be (connect, read) seconds > 0, got {timeout!r}")
+        self._api_url = api_url
+        self._api_key = api_key or None
+        self._timeout = (float(timeout[0]), float(timeout[1]))
+        self._auth_mode: AuthMode = auth_mode
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "none"
+        return f"RunwareClient(api_url={self._api_url!r}, auth_mode={self._auth_mode!r}, key={key})"
+
+    def __enter__(self) -> RunwareClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the session if this client created it (an injected one belongs to the caller)."""
+        if self._owns_session:
+            self._session.close()
+
+    # --- public calls -------------------------------------------------------------------------
+
+    def submit(self, tasks: Sequence[Mapping[str, Any]]) -> dict[str, Ack | ProviderError]:
+        """POST the tasks as one array; return each task's outcome keyed by its taskUUID.
+
+        A task absent from the result got no answer at all; resubmitting it is safe. Failures of
+        the request as a whole raise (see ``errors``), including a 2xx carrying errors that name
+        no task of this request: the accepted tasks are then reported as already submitted on
+        the retry.
+        """
+        return self._submit(tasks)[1]
+
+    def _submit(
+        self, tasks: Sequence[Mapping[str, Any]]
+    ) -> tuple[int | None, dict[str, Ack | ProviderError]]:
+        uuids = [task.get("taskUUID") for task in tasks]
+        distinct = {_uuid_key(u) for u in uuids}
+        if not all(isinstance(u, str) and u for u in uuids) or len(distinct) != len(uuids):
+            raise ValueError("every task needs its own taskUUID")
+        if not tasks:
+            return None, {}
+        # UUIDs compare case-insensitively (RFC 4122); outcomes keep the caller's spelling.
+        ours = {_uuid_key(u): str(u) for u in uuids}
+        answer = self._post([dict(task) for task in tasks], set(ours))
+        outcome: dict[str, Ack | ProviderError] = {}
+        for item in answer.data:
+            task_uuid = ours.get(_uuid_key(item.get("taskUUID")))
+            if task_uuid is not None:
+                if item.get("status") == A.ERROR_STATUS:
+                    outcome[task_uuid] = ProviderError.from_dict(item)
+                else:
+                    outcome[task_uuid] = Ack(task_uuid)
+        stray: list[ProviderError] = []
+        for error in answer.errors:
+            task_uuid = ours.get(_uuid_key(error.task_uuid))
+            if task_uuid is None:
+                stray.append(error)
+            elif error.code == A.CONFLICT_TASK_UUID_CODE:
+                outcome[task_uuid] = Ack(task_uuid, already_submitted=True)
+            else:
+                outcome[task_uuid] = error  # an error outranks an ack for the same task
+        if stray and A.UNTAGGED_2XX_ERRORS_ARE_UNEXPECTED:
+            raise UnexpectedResponse(
+                f"HTTP {answer.status}: errors not tied to a task of this request: "
+                + _summary(stray),
+                status=answer.status,
+                errors=stray,
+            )
+        return answer.status, outcome
+
+    def submit_one(self, task: Mapping[str, Any]) -> Ack:
+        """Submit one task; raise ``TaskRejected`` or ``TransientTaskError`` if it is refused."""
+        task_uuid = str(task.get("taskUUID"))
+        status, outcomes = self._submit([task])
+        outcome = outcomes.get(task_uuid)
+        if outcome is None:
+            raise UnexpectedResponse(
+                f"HTTP {status}: no answer for task {task_uuid}", status=status
+            )
+        if isinstance(outcome, Ack):
+            return outcome
+        if outcome.transient:
+            raise TransientTaskError(outcome, status=status)
+        raise TaskRejected(outcome, status=status)
+
+    def get_response(self, task_uuid: str) -> PollResult:
+        """Poll ``getResponse`` for one task: its successes, failures and pending count."""
+        key = _uuid_key(task_uuid)
+        answer = self._post([{"taskType": "getResponse", "taskUUID": task_uuid}], {key})
+        results: list[dict[str, Any]] = []
+        errors: list[ProviderError] = []
+        processing = 0
+        for item in answer.data:
+            if _uuid_key(item.get("taskUUID", task_uuid)) != key:
+                continue  # not ours; nothing to attribute it to
+            status = item.get("status")
+            if status == A.SUCCESS_STATUS or (
+                status is None and "imageUUID" in item and A.STATUSLESS_ITEM_WITH_IMAGE_IS_SUCCESS
+            ):
+                results.append(item)
+            elif status == A.ERROR_STATUS:
+                errors.append(ProviderError.from_dict(item))
+            else:
+                processing += 1  # processing, legacy pending, or a word we do not know yet
+        # One task per poll, so an error without a taskUUID can only be about this one.
+        errors += [e for e in answer.errors if e.task_uuid is None or _uuid_key(e.task_uuid) == key]
+        return PollResult(task_uuid, results, errors, processing)
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def _post(self, tasks: list[dict[str, Any]], expected: set[str]) -> _Answer:
+        """POST one array; ``expected`` holds the ``_uuid_key`` of every task in it."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        payload: list[dict[str, Any]] = tasks
+        if self._api_key and self._auth_mode == "header":
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        elif self._api_key:
+            payload = [{"taskType": "authentication", "apiKey": self._api_key}, *tasks]
+        body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        started = time.monotonic()
+        try:
+            response = self._session.post(
+                self._api_url,
+                data=body.encode(),
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,  # a redirect is a misconfiguration, not something to follow
+            )
+        except requests.ConnectTimeout as exc:
+            raise ConnectionFailed(f"could not connect to {self._api_url} in time") from exc
+        except requests.Timeout as exc:
+            raise RequestTimeout(f"no answer from {self._api_url} in {self._timeout[1]}s") from exc
+        except requests.RequestException as exc:
+            raise ConnectionFailed(
+                f"connection to {self._api_url} failed: {type(exc).__name__}"
+            ) from exc
+        status = response.status_code
+        log.debug(
+            "runware POST tasks=%s status=%s elapsed_ms=%d",
+            ",".join(sorted(expected)),
+            status,
+            (time.monotonic() - started) * 1000,
+        )
+        envelope = _json_object(response)
+        errors = _errors_of(envelope)
+        if any(e.task_type == "authentication" for e in errors) and status < 500:
+            raise Unauthorized(f"HTTP {status}: {_summary(errors)}", status=status, errors=errors)
+        if 200 <= status < 300:
+            if envelope is None:
+                raise UnexpectedResponse(f"HTTP {status}: body is not a JSON object", status=status)
+            return _Answer(status, _data_of(envelope, status), errors)
+        per_task = errors and all(_uuid_key(e.task_uuid) in expected for e in errors)
+        if status == 400 and A.PER_TASK_400 and per_task and envelope is not None:
+            return _Answer(status, _data_of(envelope, status), errors)
+        raise _status_error(status, response, errors)
+
+
+def _uuid_key(value: Any) -> str:
+    return str(value).lower() if value is not None else ""
+
+
+def _json_object(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        parsed = response.json()
+    except ValueError:  # includes requests' JSONDecodeError and undecodable bytes
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _errors_of(envelope: Mapping[str, Any] | None) -> list[ProviderError]:
+    if envelope is None:
+        return []
+    # "errors" is the documented key; an older page says "error", runware-python accepts both.
+    raw = envelope.get("errors", envelope.get("error"))
+    if isinstance(raw, Mapping):
+        raw = [raw]
+    if not isinstance(raw, list):
+        return []
+    return [ProviderError.from_dict(item) for item in raw if isinstance(item, Mapping)]
+
+
+def _data_of(envelope: Mapping[str, Any], status: int) -> list[dict[str, Any]]:
+    data = envelope.get("data", [])
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise UnexpectedResponse(f"HTTP {status}: 'data' is not a list of objects", status=status)
+    return [item for item in data if item.get("taskType") != "authentication"]
+
+
+def _summary(errors: Sequence[ProviderError], limit: int = 3) -> str:
+    shown = "; ".join(str(e) for e in errors[:limit])
+    more = len(errors) - limit
+    return shown + (f" (+{more} more)" if more > 0 else "")
+
+
+def _status_error(
+    status: int, response: requests.Response, errors: list[ProviderError]
+) -> RunwareError:
+    reason = f"HTTP {status} {response.reason or ''}".rstrip()
+    message = f"{reason}: {_summary(errors)}" if errors else reason
+    retry_after = _retry_after(response.headers.get("Retry-After"))
+    if status == 429:
+        return RateLimited(message, status=status, errors=errors, retry_after=retry_after)
+    if status == 408:
+        return RequestTimeout(message, status=status, errors=errors, retry_after=retry_after)
+    if 500 <= status < 600:
+        return ServerError(message, status=status, errors=errors, retry_after=retry_after)
+    permanent = _PERMANENT_BY_STATUS.get(status, UnexpectedResponse)
+    return permanent(message, status=status, errors=errors)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), if any."""
+    if not value or not A.HONOUR_RETRY_AFTER:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

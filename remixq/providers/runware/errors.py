@@ -1,0 +1,174 @@
+"""The one exception tree of the Runware client, and the provider's per-task error record.
+
+Callers decide what to do from the class alone: a ``TransientError`` is worth retrying (with
+backoff, and the same taskUUID, which the provider deduplicates), a ``PermanentError`` fails
+the job with the provider's code and message::
+
+    RunwareError(Exception)                  .message, .status, .errors
+      TransientError                         .retry_after: float | None (from Retry-After)
+        ConnectionFailed                     nothing reached the provider, or the link broke
+        RequestTimeout                       no answer within the read timeout (or HTTP 408)
+        RateLimited                          HTTP 429
+        ServerError                          HTTP 5xx, incl. 503/504 (queue full / queue wait)
+        TransientTaskError                   one task refused with a transient code; .error
+      PermanentError                         .status, .errors: list[ProviderError]
+        BadRequest                           HTTP 400 for the whole request
+        Unauthorized                         HTTP 401
+        PaymentRequired                      HTTP 402
+        Forbidden                            HTTP 403
+        NotFound                             HTTP 404
+        UnexpectedResponse                   unparseable 2xx body, unknown status, no answer...
+        TaskRejected                         one task refused with a permanent code; .error
+
+Messages never contain the API key: they are built from the status line and the provider's
+error codes and messages only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from remixq.providers.runware.assumptions import TRANSIENT_TASK_ERROR_CODES
+
+
+@dataclass(frozen=True)
+class ProviderError:
+    """One entry of the provider's ``errors`` array (or an item with ``status: "error"``)."""
+
+    code: str
+    message: str
+    parameter: str | None = None
+    task_type: str | None = None
+    task_uuid: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProviderError:
+        """Read one error object; tolerant, because error bodies are the least documented part."""
+        # Some answers nest the details in an "error" object (runware-python's result type).
+        nested = data.get("error")
+        source: Mapping[str, Any] = {**nested, **data} if isinstance(nested, Mapping) else data
+        return cls(
+            code=_text(source.get("code")) or "unknown",
+            message=_text(source.get("message")) or "",
+            parameter=_text(source.get("parameter")),
+            task_type=_text(source.get("taskType")),
+            task_uuid=_text(source.get("taskUUID")),
+            raw=dict(data),
+        )
+
+    @property
+    def transient(self) -> bool:
+        return is_transient_code(self.code)
+
+    def __str__(self) -> str:
+        where = f" ({self.parameter})" if self.parameter else ""
+        return f"{self.code}{where}: {self.message}" if self.message else f"{self.code}{where}"
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, Mapping | list):
+        return None
+    return str(value)
+
+
+def is_transient_code(code: str) -> bool:
+    """True when a per-task error code is worth retrying with the same taskUUID.
+
+    The provider documents no such split; the decision and its reasons live in
+    ``assumptions.TRANSIENT_TASK_ERROR_CODES``. Unknown codes are permanent.
+    """
+    return code in TRANSIENT_TASK_ERROR_CODES
+
+
+class RunwareError(Exception):
+    """Base of every error the Runware client raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        errors: Iterable[ProviderError] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.errors: list[ProviderError] = list(errors)
+
+
+class TransientError(RunwareError):
+    """Worth retrying later with the same taskUUID."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        errors: Iterable[ProviderError] = (),
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, errors=errors)
+        self.retry_after = retry_after
+
+
+class ConnectionFailed(TransientError):
+    """The connection could not be made or broke before a full answer arrived."""
+
+
+class RequestTimeout(TransientError):
+    """The provider did not answer within the read timeout."""
+
+
+class RateLimited(TransientError):
+    """HTTP 429: the provider's queue is over capacity."""
+
+
+class ServerError(TransientError):
+    """HTTP 5xx, including 503 (temporary capacity) and 504 (queue wait exceeded)."""
+
+
+class TransientTaskError(TransientError):
+    """The request went through but this task was refused with a transient code."""
+
+    def __init__(self, error: ProviderError, *, status: int | None = None) -> None:
+        super().__init__(f"task {error.task_uuid}: {error}", status=status, errors=[error])
+        self.error = error
+
+
+class PermanentError(RunwareError):
+    """Retrying the same request will not help; fail the job with the provider's words."""
+
+
+class BadRequest(PermanentError):
+    """HTTP 400 for the request as a whole."""
+
+
+class Unauthorized(PermanentError):
+    """HTTP 401: no valid API key."""
+
+
+class PaymentRequired(PermanentError):
+    """HTTP 402: the account balance is insufficient."""
+
+
+class Forbidden(PermanentError):
+    """HTTP 403: the key lacks permission."""
+
+
+class NotFound(PermanentError):
+    """HTTP 404: wrong endpoint URL."""
+
+
+class UnexpectedResponse(PermanentError):
+    """An answer outside the contract: unparseable body, unknown status, missing answer."""
+
+
+class TaskRejected(PermanentError):
+    """The request went through but this task was refused with a permanent code."""
+
+    def __init__(self, error: ProviderError, *, status: int | None = None) -> None:
+        super().__init__(f"task {error.task_uuid}: {error}", status=status, errors=[error])
+        self.error = error
