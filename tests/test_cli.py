@@ -1,0 +1,102 @@
+"""The CLI as a user meets it: real subprocesses, one readable line on bad input, nothing stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+VALID = {"model": "ideogram:4@2", "positivePrompt": "a poster", "width": 1024, "height": 1024,
+         "inputs": {"referenceImages": ["c64351d5-4c59-42f7-95e1-eace013eddab"]}}
+
+
+def remixq(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REMIXQ_DATA_DIR": str(tmp_path / "data")}
+    for name in ("REMIXQ_DATABASE_URL", "REMIXQ_BROKER_URL", "RUNWARE_API_KEY"):
+        env.pop(name, None)
+    return subprocess.run([sys.executable, "-m", "remixq.cli", *args], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+
+
+def write_jsonl(path: Path, *rows: object) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({**VALID, "model": "ideogram:1@2", "width": 1000, "height": 768}, "line 2: width"),
+        ({**VALID, "numberResults": 21}, "line 2: numberResults: 21"),
+        ({**VALID, "webhookURL": "http://x"}, "line 2: webhookURL"),
+        ({**VALID, "model": "ideogram:9@9"}, "line 2: model: 'ideogram:9@9'"),
+        ("{not json", "line 2: (line)"),
+    ],
+)
+def test_a_bad_line_refuses_the_whole_file(tmp_path: Path, row: object, expected: str) -> None:
+    file = write_jsonl(tmp_path / "c.jsonl", VALID, row, VALID)
+    done = remixq(tmp_path, "submit", str(file), "--json")
+    assert done.returncode == 2
+    assert expected in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ")
+    assert done.stdout == ""
+    status = remixq(tmp_path, "status", "--json")
+    assert status.returncode == 2 and "CAMPAIGN" in status.stderr  # no campaign was stored
+
+
+def test_submit_and_status_on_the_embedded_default(tmp_path: Path) -> None:
+    (tmp_path / "ref.png").write_bytes(PNG_1PX)
+    local = {**VALID, "inputs": {"referenceImages": ["ref.png"]}, "numberResults": 2}
+    file = write_jsonl(tmp_path / "c.jsonl", VALID, local)
+    done = remixq(tmp_path, "submit", str(file), "--campaign", "spring", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"campaign_id": 1, "jobs": 2}
+    report = json.loads(remixq(tmp_path, "status", "spring", "--json").stdout)
+    assert report["cost_usd"] == "0.00"
+    assert [job["status"] for job in report["jobs"]] == ["queued", "queued"]
+    table = remixq(tmp_path, "status", "spring")
+    assert "spring" in table.stdout and "queued" in table.stdout
+
+
+def test_csv_campaign(tmp_path: Path) -> None:
+    file = tmp_path / "c.csv"
+    file.write_text(
+        "model,positivePrompt,width,height,inputs.referenceImages,"
+        "providerSettings.ideogram.magicPrompt,numberResults\n"
+        "ideogram:1@2,123 bold poster,1024,768,https://example.com/a.jpg,ON,3\n"
+        "ideogram:1@2,second,1024,768,c64351d5-4c59-42f7-95e1-eace013eddab,OFF,\n"
+    )
+    done = remixq(tmp_path, "submit", str(file), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(remixq(tmp_path, "status", "--json").stdout)
+    assert [job["results_expected"] for job in report["jobs"]] == [3, 1]
+
+
+def test_csv_errors_name_the_line(tmp_path: Path) -> None:
+    file = tmp_path / "c.csv"
+    file.write_text("model,positivePrompt,width,height,inputs.referenceImages\n"
+                    "ideogram:1@2,ok,1024,768,https://example.com/a.jpg\n"
+                    "ideogram:1@2,bad,1024,768,no-such-file.png\n")
+    done = remixq(tmp_path, "submit", str(file))
+    assert done.returncode == 2
+    assert "line 3: inputs.referenceImages[0]: 'no-such-file.png'" in done.stderr
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    done = remixq(tmp_path, "submit", str(tmp_path / "nope.jsonl"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "FILE" in done.stderr
+
+
+def test_simulator_help_documents_the_fault_knobs(tmp_path: Path) -> None:
+    done = remixq(tmp_path, "simulator", "--help")
+    for knob in ("--submit-429-rate", "--webhook-drop-rate", "--webhook-duplicate-rate",
+                 "--webhook-before-ack-rate", "--failure-rate", "--latency-ms"):
+        assert knob in done.stdout
