@@ -65,7 +65,7 @@ def create_jobs(
     """
     rows: list[dict[str, Any]] = []
     for new in new_jobs:
-        task_uuid = str(getattr(new.request, "taskUUID", None) or uuid.uuid4())
+        task_uuid = str(new.request.task_uuid or uuid.uuid4())
         task = build_task(new.request, task_uuid=task_uuid, webhook_url=webhook_url_for(task_uuid))
         rows.append(
             {

@@ -100,3 +100,13 @@ def test_simulator_help_documents_the_fault_knobs(tmp_path: Path) -> None:
     for knob in ("--submit-429-rate", "--webhook-drop-rate", "--webhook-duplicate-rate",
                  "--webhook-before-ack-rate", "--failure-rate", "--latency-ms"):
         assert knob in done.stdout
+
+
+def test_a_given_task_uuid_is_kept_and_cannot_be_submitted_twice(tmp_path: Path) -> None:
+    task_uuid = "6ba7b826-9dad-41d1-80b4-00c04fd430c8"
+    file = write_jsonl(tmp_path / "c.jsonl", {**VALID, "taskUUID": task_uuid})
+    assert remixq(tmp_path, "submit", str(file)).returncode == 0
+    report = json.loads(remixq(tmp_path, "status", "--json").stdout)
+    assert report["jobs"][0]["task_uuid"] == task_uuid
+    again = remixq(tmp_path, "submit", str(file))
+    assert again.returncode == 2 and f"taskUUID: '{task_uuid}'" in again.stderr
