@@ -32,6 +32,13 @@ def create_app(config: SimulatorConfig | None = None) -> Flask:
     return app
 
 
+def create_app_from_env() -> Flask:
+    """``create_app`` configured from ``REMIXQ_SIM_*``, for WSGI servers that take a factory:
+    ``gunicorn -w 1 -k gthread --threads 32 'simulator.app:create_app_from_env()'`` (one worker
+    only: all state is in this process's memory)."""
+    return create_app(SimulatorConfig.from_env())
+
+
 def _http_error(exc: HTTPException) -> Any:
     body = {"errors": [{"code": "httpError", "message": exc.description or exc.name}]}
     return jsonify(body), exc.code or 500

@@ -12,7 +12,8 @@ A1  HTTP status of a batch (runware-platform.md §1 "Status code when a batch pa
     ``data`` item (accepted sync/async task, getResponse on a known task); otherwise 400 when any
     error is a request error (validation, conflict, unknown task), else 500 (only failed
     generations of sync tasks). A body that is not a non-empty JSON array is 400
-    ``invalidRequest``. Missing / invalid API key is 401 for the whole request.
+    ``invalidRequest``. Missing / invalid API key is 401 for the whole request, checked before
+    the body's shape.
 
 A2  One error per failing task: the first problem found, in this order: unknown fields
     (``unsupportedParameter``), missing required fields (``missingParameter``), bad values,

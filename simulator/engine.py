@@ -10,7 +10,6 @@ thread; async tasks are finished by the scheduler. Open points: see ``assumption
 from __future__ import annotations
 
 import functools
-import logging
 import re
 import time
 import uuid
@@ -30,8 +29,6 @@ from simulator.schema import ModelSpec, Param, validate
 from simulator.stats import Stats
 from simulator.store import ResultRecord, TaskRecord, TaskStore
 from simulator.webhooks import WebhookSender, make_session
-
-log = logging.getLogger(__name__)
 
 _CENT_FRACTION = Decimal("0.0001")  # A10: costs carry at most 4 decimals
 
@@ -95,14 +92,15 @@ class Simulator:
         self.stats.submission(_named_task_uuids(payload))
         knobs = self.faults.knobs
         self._pause(knobs.submit_latency_ms / 1000.0)
-        if not isinstance(payload, list) or not payload:
-            error = errors.invalid_request("The body must be a non-empty JSON array of tasks.")
-            return _reply(assumptions.STATUS_REQUEST_ERROR, [], [error])
-
-        tasks, auth_items, auth_error = self._authenticate(payload, authorization)
+        # Authentication first: a bad key is 401 whatever the body looks like.
+        items = payload if isinstance(payload, list) else []
+        tasks, auth_items, auth_error = self._authenticate(items, authorization)
         if auth_error is not None:
             self.stats.count("auth_failures")
             return _reply(assumptions.STATUS_UNAUTHORIZED, [], [auth_error])
+        if not items:
+            error = errors.invalid_request("The body must be a non-empty JSON array of tasks.")
+            return _reply(assumptions.STATUS_REQUEST_ERROR, [], [error])
 
         fault = self.faults.submit_fault(knobs)
         if fault is not SubmitFault.NONE:
@@ -148,7 +146,7 @@ class Simulator:
             # A non-Bearer scheme is a key we cannot read: invalid, not missing.
             keys.append(token.strip() if scheme.lower() == "bearer" else "")
         tasks, auth_items = payload, []
-        first = payload[0]
+        first = payload[0] if payload else None
         if isinstance(first, Mapping) and first.get("taskType") == "authentication":
             tasks = payload[1:]
             key = first.get("apiKey")

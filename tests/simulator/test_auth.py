@@ -82,3 +82,10 @@ def test_auth_failure_accepts_nothing(client: FlaskClient) -> None:
         "accepted": 1,
         "webhooks_delivered": 0,
     }
+
+
+@pytest.mark.parametrize("body", [[], {"taskType": "imageInference"}, None])
+def test_auth_is_checked_before_the_body(client: FlaskClient, body: Any) -> None:
+    assert client.post("/v1", json=body).status_code == 401
+    assert client.post("/v1", json=body, headers={"Authorization": "Bearer "}).status_code == 401
+    assert client.post("/v1", json=body, headers={"Authorization": "Bearer k"}).status_code == 400
