@@ -95,7 +95,9 @@ A12 Injected HTTP faults (429 ``rateLimitExceeded``, 500 ``internalServerError``
 
 A13 Processing latency per result is drawn uniformly from ``latency_ms ± latency_jitter_ms``
     (clipped at 0); results of one task run in parallel, a sync answer waits for the slowest
-    result of all its tasks.
+    result of all its tasks. An async result is processed independently of its acknowledgement,
+    so at (near) zero latency its webhook may race the ack; ``webhook_before_ack_rate`` makes
+    "webhook first" certain for a share of tasks.
 """
 
 from __future__ import annotations

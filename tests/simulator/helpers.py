@@ -125,10 +125,11 @@ class Receiver:
             return [r for r in self.received if method is None or r.method == method]
 
     def wait(self, count: int, timeout: float = 5.0, method: str = "POST") -> list[Received]:
-        return wait_for(
-            lambda: (lambda got: got if len(got) >= count else None)(self.requests(method)),
-            timeout,
-        )
+        def enough() -> list[Received] | None:
+            got = self.requests(method)
+            return got if len(got) >= count else None
+
+        return wait_for(enough, timeout)
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)

@@ -70,3 +70,11 @@ def test_defaults_are_the_documented_ones() -> None:
     assert all(
         getattr(knobs, name) == 0 for name in FaultKnobs.model_fields if name.endswith("_rate")
     )
+
+
+def test_remixq_simulator_help_documents_every_knob() -> None:
+    main = pytest.importorskip("remixq.cli", reason="the main remixq CLI is not there yet")
+    result = CliRunner().invoke(main.cli, ["simulator", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for name in FaultKnobs.model_fields:
+        assert f"--{name.replace('_', '-')}" in result.output, name
