@@ -57,12 +57,33 @@ class Settings(BaseSettings):
     http_read_timeout: float = Field(30.0, gt=0, validation_alias=_env("REMIXQ_HTTP_READ_TIMEOUT"))
     claim_lease_seconds: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_CLAIM_LEASE"))
 
+    # Reliability: the relay, the reconciler and the global limit on provider calls.
+    relay_interval: float = Field(10.0, gt=0, validation_alias=_env("REMIXQ_RELAY_INTERVAL"))
+    relay_pending_grace: float = Field(
+        15.0, ge=0, validation_alias=_env("REMIXQ_RELAY_PENDING_GRACE")
+    )
+    relay_queued_stale: float = Field(
+        600.0, gt=0, validation_alias=_env("REMIXQ_RELAY_QUEUED_STALE")
+    )
+    reconcile_interval: float = Field(
+        15.0, gt=0, validation_alias=_env("REMIXQ_RECONCILE_INTERVAL")
+    )
+    reconcile_after: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_RECONCILE_AFTER"))
+    reconcile_backoff_cap: float = Field(
+        600.0, gt=0, validation_alias=_env("REMIXQ_RECONCILE_BACKOFF_CAP")
+    )
+    reconcile_batch: int = Field(50, gt=0, validation_alias=_env("REMIXQ_RECONCILE_BATCH"))
+    job_max_age: float = Field(86400.0, gt=0, validation_alias=_env("REMIXQ_JOB_MAX_AGE"))
+    rate_limit: float = Field(100.0, gt=0, validation_alias=_env("REMIXQ_RATE_LIMIT"))
+    max_in_flight: int = Field(128, gt=0, validation_alias=_env("REMIXQ_MAX_IN_FLIGHT"))
+    redis_url: str | None = Field(None, validation_alias=_env("REMIXQ_REDIS_URL"))
+
     # Receiver.
     max_webhook_bytes: int = Field(
         1_048_576, gt=0, validation_alias=_env("REMIXQ_MAX_WEBHOOK_BYTES")
     )
 
-    @field_validator("database_url", "broker_url", "public_url", mode="before")
+    @field_validator("database_url", "broker_url", "public_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -80,6 +101,15 @@ class Settings(BaseSettings):
         if self.broker_url:
             return self.broker_url
         return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def limiter_redis_url(self) -> str | None:
+        """Where the global provider limit lives: REMIXQ_REDIS_URL, else a Redis broker."""
+        if self.redis_url:
+            return self.redis_url
+        if self.broker.startswith(("redis://", "rediss://")):
+            return self.broker
+        return None
 
     @property
     def uses_simulator(self) -> bool:

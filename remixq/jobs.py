@@ -201,3 +201,48 @@ def fail(session: Session, *, job_id: int, code: str, message: str) -> bool:
     return _transition(
         session, job_id, Event.FAIL, error_code=code, error_message=message, finished_at=utcnow()
     )
+
+
+def retry_failed(
+    session: Session,
+    *,
+    webhook_url_for: WebhookURLFor,
+    campaign_id: int | None = None,
+    task_uuid: str | None = None,
+) -> list[int]:
+    """New attempts for failed jobs: a new taskUUID each (the provider would refuse the old one
+    as a conflict), linked to the failed job, which stays failed with its cost on record.
+
+    A failed job that already has a retry is left alone, so running this twice retries once.
+    """
+    retried = select(Job.retry_of_id).where(Job.retry_of_id.is_not(None))
+    query = select(Job).where(Job.status == JobStatus.FAILED.value, Job.id.not_in(retried))
+    if campaign_id is not None:
+        query = query.where(Job.campaign_id == campaign_id)
+    if task_uuid is not None:
+        query = query.where(Job.task_uuid == task_uuid)
+    rows = []
+    now = utcnow()
+    for old in session.scalars(query.order_by(Job.id).with_for_update()):
+        new_uuid = str(uuid.uuid4())
+        task = {**old.request, "taskUUID": new_uuid, "webhookURL": webhook_url_for(new_uuid)}
+        rows.append(
+            {
+                "campaign_id": old.campaign_id,
+                "task_uuid": new_uuid,
+                "provider": old.provider,
+                "model": old.model,
+                "request": task,
+                "number_results": old.number_results,
+                "results_received": 0,
+                "status": JobStatus.PENDING.value,
+                "attempts": 0,
+                "retry_of_id": old.id,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    if not rows:
+        return []
+    result = session.execute(insert(Job).returning(Job.id, sort_by_parameter_order=True), rows)
+    return [row_id for (row_id,) in result]

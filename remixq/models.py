@@ -49,6 +49,7 @@ class Job(Base):
         CheckConstraint("number_results BETWEEN 1 AND 20", name="number_results"),
         CheckConstraint("results_received >= 0", name="results_received"),
         Index("ix_jobs_status_updated_at", "status", "updated_at"),
+        Index("ix_jobs_status_next_check_at", "status", "next_check_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -75,6 +76,7 @@ class Job(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # polls so far
 
     campaign: Mapped[Campaign | None] = relationship(back_populates="jobs")
     images: Mapped[list[Image]] = relationship(back_populates="job", order_by="Image.id")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from remixq.config import Settings
 from remixq.db import make_engine, make_sessionmaker
 from remixq.providers.runware import RunwareClient
+from worker.ratelimit import LocalLimit, ProviderLimit, RedisLimit
 
 
 class Runtime:
@@ -33,6 +34,15 @@ class Runtime:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         return make_sessionmaker(self.engine)
+
+    @cached_property
+    def limit(self) -> ProviderLimit:
+        url = self.settings.limiter_redis_url
+        if url:
+            return RedisLimit.from_url(
+                url, rate=self.settings.rate_limit, max_in_flight=self.settings.max_in_flight
+            )
+        return LocalLimit(rate=self.settings.rate_limit, max_in_flight=self.settings.max_in_flight)
 
     @property
     def client(self) -> RunwareClient:

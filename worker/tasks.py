@@ -15,8 +15,16 @@ from celery import Celery, Task
 
 from remixq import jobs
 from remixq.db import transaction, utcnow
-from remixq.providers.runware import PermanentError, TaskRejected, TransientError
+from remixq.providers.runware import (
+    PermanentError,
+    RateLimited,
+    ServerError,
+    TaskRejected,
+    TransientError,
+)
+from worker import periodic
 from worker.app import SUBMIT_TASK
+from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
 
 log = logging.getLogger("remixq.worker")
@@ -29,6 +37,13 @@ def backoff(retries: int, *, base: float, cap: float, retry_after: float | None 
     return max(delay, retry_after or 0.0)
 
 
+def throttled(exc: TransientError) -> bool:
+    """429, 503 and 504 mean the provider's queues are full: everyone should slow down."""
+    return isinstance(exc, RateLimited) or (
+        isinstance(exc, ServerError) and exc.status in (503, 504)
+    )
+
+
 def register(app: Celery) -> None:
     runtime = Runtime(app.remixq_settings)
     app.remixq_runtime = runtime
@@ -37,8 +52,20 @@ def register(app: Celery) -> None:
     def submit_job(self: Task, job_id: int) -> str:
         return submit(self, runtime, job_id)
 
+    periodic.register(app, runtime)
+
 
 def submit(task: Task, runtime: Runtime, job_id: int) -> str:
+    # The permit comes before the claim, so a claim only ever covers the provider call itself
+    # (bounded by the HTTP timeouts, well inside the claim lease), never a wait for the limit.
+    try:
+        with runtime.limit.permit():
+            return _claim_and_submit(task, runtime, job_id)
+    except LimitTimeout:
+        raise task.retry(countdown=1, max_retries=None) from None
+
+
+def _claim_and_submit(task: Task, runtime: Runtime, job_id: int) -> str:
     settings = runtime.settings
     lease = timedelta(seconds=settings.claim_lease_seconds)
     with transaction(runtime.sessions) as session:
@@ -54,6 +81,8 @@ def submit(task: Task, runtime: Runtime, job_id: int) -> str:
     try:
         ack = runtime.client.submit_one(claim.task)
     except TransientError as exc:
+        if throttled(exc):
+            runtime.limit.pause(exc.retry_after)
         retries = task.request.retries
         if retries >= settings.submit_max_retries:
             with transaction(runtime.sessions) as session:

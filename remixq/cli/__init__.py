@@ -192,6 +192,104 @@ def status(ctx: Context, campaign: str | None, as_json: bool) -> None:
         print_report(report)
 
 
+@cli.command()
+@click.argument("campaign", required=False)
+@click.option("--job", "task_uuid", help="Retry only the failed job with this taskUUID.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def retry(ctx: Context, campaign: str | None, task_uuid: str | None, as_json: bool) -> None:
+    """Retry the failed jobs of CAMPAIGN (or one job): new attempts with new taskUUIDs."""
+    from remixq import jobs
+    from remixq.db import make_engine, make_sessionmaker, transaction
+    from remixq.reports import find_campaign
+    from remixq.security import webhook_url
+    from worker.app import create_celery
+    from worker.producer import enqueue
+
+    if campaign is None and task_uuid is None:
+        raise click.UsageError("name a CAMPAIGN or a --job")
+    settings = ctx.settings
+    _ensure_embedded_schema(settings)
+    engine = make_engine(settings.database)
+    sessions = make_sessionmaker(engine)
+    secret, base = settings.secret(), settings.webhook_base_url
+    try:
+        with transaction(sessions) as session:
+            campaign_id = None
+            if campaign is not None:
+                found = find_campaign(session, campaign)
+                if found is None:
+                    raise InvalidInput([_no_campaign(campaign)])
+                campaign_id = found.id
+            job_ids = jobs.retry_failed(
+                session,
+                campaign_id=campaign_id,
+                task_uuid=_task_uuid(task_uuid),
+                webhook_url_for=lambda new: webhook_url(base, secret, new),
+            )
+        if job_ids:
+            enqueue(create_celery(settings), sessions, job_ids)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps({"retried": len(job_ids)}))
+    else:
+        click.echo(f"{len(job_ids)} failed job(s) retried with new taskUUIDs")
+
+
+@cli.command()
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    default=("orphan", "invalid"),
+    show_default=True,
+    help="Inbox statuses to replay (repeatable).",
+)
+@click.option("--id", "event_ids", type=int, multiple=True, help="Replay these event ids.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def replay(
+    ctx: Context, statuses: tuple[str, ...], event_ids: tuple[int, ...], as_json: bool
+) -> None:
+    """Re-ingest stored webhook events (idempotent: nothing is stored twice)."""
+    from remixq.db import make_engine, make_sessionmaker, transaction
+    from remixq.models import INBOX_STATUSES
+    from remixq.replay import replay_events
+
+    for status_ in statuses:
+        if status_ not in INBOX_STATUSES:
+            from remixq.errors import FieldError
+
+            raise InvalidInput(
+                [FieldError("--status", status_, f"one of {', '.join(INBOX_STATUSES)}")]
+            )
+    _ensure_embedded_schema(ctx.settings)
+    engine = make_engine(ctx.settings.database)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            tally = replay_events(session, statuses=statuses, event_ids=event_ids)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(dict(tally)))
+    else:
+        click.echo(", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "nothing to replay")
+
+
+def _task_uuid(value: str | None) -> str | None:
+    if value is None:
+        return None
+    import uuid
+
+    from remixq.errors import FieldError
+
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidInput([FieldError("--job", value, "a taskUUID (UUID)")]) from None
+
+
 def _no_campaign(ref: str | None) -> Any:
     from remixq.errors import FieldError
 
@@ -205,9 +303,8 @@ def _redacted(url: str) -> str:
 
 
 def _register_optional_commands() -> None:
-    from simulator.cli import simulator
-
     from remixq.cli.demo import demo
+    from simulator.cli import simulator
 
     cli.add_command(simulator)
     cli.add_command(demo)

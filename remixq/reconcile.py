@@ -1,0 +1,117 @@
+"""The reconciler: results whose webhook never came are fetched with getResponse.
+
+A submitted job that has not completed `reconcile_after` seconds after its last news is due a
+check. Due jobs are claimed with `FOR UPDATE SKIP LOCKED` and their next check is pushed back
+(exponentially, per job, capped) in the same short transaction, so reconcilers on several
+machines share the work and no job is polled in a tight loop. What getResponse returns goes
+through the same idempotent ingestion as a webhook. A job older than `max_age` ends failed with
+the reason `expired`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from remixq import jobs
+from remixq.db import utcnow
+from remixq.ingest import Outcome, ingest
+from remixq.models import Job
+from remixq.states import JobStatus
+
+
+@dataclass(frozen=True)
+class Due:
+    job_id: int
+    task_uuid: str
+    checks: int
+
+
+def next_delay(checks: int, *, first: timedelta, cap: timedelta) -> timedelta:
+    """The wait before check number `checks + 1`: doubling from `first`, capped."""
+    return min(cap, first * 2 ** min(checks, 20))
+
+
+def take_due(
+    session: Session, *, reconcile_after: timedelta, cap: timedelta, limit: int
+) -> list[Due]:
+    now = utcnow()
+    due = and_(
+        Job.status == JobStatus.SUBMITTED.value,
+        or_(
+            Job.next_check_at <= now,
+            and_(Job.next_check_at.is_(None), Job.updated_at <= now - reconcile_after),
+        ),
+    )
+    rows = session.execute(
+        select(Job.id, Job.task_uuid, Job.checks)
+        .where(due)
+        .order_by(Job.next_check_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for row in rows:
+        session.execute(
+            update(Job)
+            .where(Job.id == row.id)
+            .values(
+                checks=Job.checks + 1,
+                next_check_at=now + next_delay(row.checks + 1, first=reconcile_after, cap=cap),
+            )
+        )
+    return [Due(row.id, str(row.task_uuid), row.checks + 1) for row in rows]
+
+
+def apply_poll(
+    session: Session, *, task_uuid: str, results: list[dict[str, Any]], errors: list[dict[str, Any]]
+) -> Outcome | None:
+    """Ingest a getResponse answer as if it were a webhook (kept in the inbox as `poll`)."""
+    if not results and not errors:
+        return None
+    body = json.dumps({"data": results, "errors": errors}, default=_decimal).encode()
+    return ingest(session, body=body, source="poll", expected_task_uuid=task_uuid)
+
+
+def _decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(type(value).__name__)
+
+
+def expire_old(session: Session, *, max_age: timedelta, limit: int = 1000) -> int:
+    """Fail the open jobs older than `max_age` with the reason `expired`."""
+    ids = list(
+        session.scalars(
+            select(Job.id)
+            .where(
+                Job.status.in_(
+                    [
+                        s.value
+                        for s in (
+                            JobStatus.PENDING,
+                            JobStatus.QUEUED,
+                            JobStatus.SUBMITTING,
+                            JobStatus.SUBMITTED,
+                        )
+                    ]
+                ),
+                Job.created_at <= utcnow() - max_age,
+            )
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for job_id in ids:
+        jobs.fail(
+            session,
+            job_id=job_id,
+            code="expired",
+            message=f"no final result within {max_age.total_seconds():.0f} s",
+        )
+    return len(ids)

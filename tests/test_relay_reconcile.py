@@ -1,0 +1,174 @@
+"""The relay and the reconciler's domain functions, on both backends."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from remixq import jobs, reconcile, relay
+from remixq.db import utcnow
+from remixq.models import Job, WebhookEvent
+from remixq.replay import replay_events
+from tests.test_ingest import make_job
+
+SECOND = timedelta(seconds=1)
+
+
+def relay_now(session: Session) -> list[int]:
+    return relay.take_lost_jobs(
+        session, pending_grace=10 * SECOND, queued_stale=60 * SECOND, claim_lease=120 * SECOND
+    )
+
+
+def age(session: Session, job: Job, **fields: Any) -> None:
+    for name, value in fields.items():
+        setattr(job, name, value)
+    session.flush()
+
+
+def test_relay_takes_lost_jobs_only(session: Session) -> None:
+    long_ago = utcnow() - timedelta(hours=1)
+    fresh_pending = make_job(session, status="pending")
+    lost_pending = make_job(session, status="pending")
+    age(session, lost_pending, updated_at=long_ago)
+    stale_queued = make_job(session, status="queued")
+    age(session, stale_queued, enqueued_at=long_ago)
+    fresh_queued = make_job(session, status="queued")
+    age(session, fresh_queued, enqueued_at=utcnow())
+    dead_claim = make_job(session, status="submitting")
+    age(session, dead_claim, claimed_at=long_ago)
+    live_claim = make_job(session, status="submitting")
+    age(session, live_claim, claimed_at=utcnow())
+    done = make_job(session, status="completed")
+    age(session, done, updated_at=long_ago)
+
+    taken = set(relay_now(session))
+    assert {lost_pending.id, stale_queued.id, dead_claim.id} <= taken
+    assert not taken & {fresh_pending.id, fresh_queued.id, live_claim.id, done.id}
+    session.refresh(lost_pending)
+    session.refresh(dead_claim)
+    assert lost_pending.status == dead_claim.status == "queued"
+    assert not set(relay_now(session)) & taken  # marked: not taken again at once
+
+
+def test_two_relays_never_take_the_same_job(pg_url: str) -> None:
+    from remixq.db import make_engine
+
+    engine = make_engine(pg_url)
+    with Session(engine) as setup, setup.begin():
+        for _ in range(5):
+            job = make_job(setup, status="pending")
+            job.updated_at = utcnow() - timedelta(hours=1)
+    first, second = Session(engine), Session(engine)
+    try:
+        first.begin()
+        taken_first = set(relay_now(first))  # rows stay locked until `first` commits
+        second.begin()
+        taken_second = set(relay_now(second))
+        assert taken_first and not taken_first & taken_second
+        first.commit()
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+        engine.dispose()
+
+
+def test_reconciler_takes_due_jobs_and_backs_off(session: Session) -> None:
+    quiet = make_job(session, status="submitted")
+    age(session, quiet, updated_at=utcnow() - timedelta(minutes=5))
+    recent = make_job(session, status="submitted")
+    due = reconcile.take_due(session, reconcile_after=60 * SECOND, cap=600 * SECOND, limit=100)
+    assert quiet.id in {d.job_id for d in due} and recent.id not in {d.job_id for d in due}
+    session.refresh(quiet)
+    first_check = quiet.next_check_at
+    assert quiet.checks == 1 and first_check is not None and first_check > utcnow()
+    again = reconcile.take_due(session, reconcile_after=60 * SECOND, cap=600 * SECOND, limit=100)
+    assert quiet.id not in {d.job_id for d in again}  # not before its next check
+    assert reconcile.next_delay(1, first=60 * SECOND, cap=600 * SECOND) == 120 * SECOND
+    assert reconcile.next_delay(9, first=60 * SECOND, cap=600 * SECOND) == 600 * SECOND
+
+
+def test_poll_results_go_through_idempotent_ingestion(session: Session) -> None:
+    job = make_job(session, number_results=2, status="submitted")
+    items = [
+        {
+            "taskType": "imageInference",
+            "taskUUID": job.task_uuid,
+            "status": "success",
+            "imageUUID": str(uuid.uuid4()),
+            "cost": 0.06,
+            "seed": 1,
+        }
+        for _ in range(2)
+    ]
+    outcome = reconcile.apply_poll(session, task_uuid=job.task_uuid, results=items, errors=[])
+    assert outcome is not None and outcome.images_stored == 2
+    again = reconcile.apply_poll(session, task_uuid=job.task_uuid, results=items, errors=[])
+    assert again is not None and (again.images_stored, again.duplicates) == (0, 2)
+    session.refresh(job)
+    assert (job.status, job.results_received) == ("completed", 2)
+    assert reconcile.apply_poll(session, task_uuid=job.task_uuid, results=[], errors=[]) is None
+
+
+def test_old_open_jobs_expire(session: Session) -> None:
+    old = make_job(session, status="submitted")
+    age(session, old, created_at=utcnow() - timedelta(days=2))
+    young = make_job(session, status="submitted")
+    assert reconcile.expire_old(session, max_age=timedelta(days=1)) >= 1
+    session.refresh(old)
+    session.refresh(young)
+    assert (old.status, old.error_code) == ("failed", "expired")
+    assert young.status == "submitted"
+
+
+def test_retry_makes_one_linked_attempt_with_a_new_task_uuid(session: Session) -> None:
+    failed = make_job(session, status="failed")
+    failed.request = {
+        "taskUUID": failed.task_uuid,
+        "model": "ideogram:1@2",
+        "webhookURL": "http://old",
+    }
+    session.flush()
+    new_ids = jobs.retry_failed(
+        session, task_uuid=failed.task_uuid, webhook_url_for=lambda t: f"http://hook/{t}"
+    )
+    assert len(new_ids) == 1
+    new = session.get(Job, new_ids[0])
+    assert new is not None and new.retry_of_id == failed.id and new.status == "pending"
+    assert new.task_uuid != failed.task_uuid
+    assert new.request["taskUUID"] == new.task_uuid
+    assert new.request["webhookURL"] == f"http://hook/{new.task_uuid}"
+    assert jobs.retry_failed(session, task_uuid=failed.task_uuid, webhook_url_for=lambda t: t) == []
+
+
+def test_replay_turns_an_orphan_into_images_once(session: Session, engine: Engine) -> None:
+    from remixq.ingest import ingest
+
+    task_uuid = str(uuid.uuid4())
+    body = (f'{{"taskUUID": "{task_uuid}", "imageUUID": "{uuid.uuid4()}", "cost": 0.06}}').encode()
+    assert ingest(session, body=body, expected_task_uuid=task_uuid).inbox_status == "orphan"
+    job = make_job(session, status="submitted")
+    job.task_uuid = task_uuid
+    session.flush()
+    tally = replay_events(session)
+    assert tally["processed"] >= 1 and tally["images_stored"] == 1
+    event = session.scalars(select(WebhookEvent).where(WebhookEvent.task_uuid == task_uuid)).one()
+    assert event.status == "processed"
+    again = replay_events(session, event_ids=[event.id])
+    assert again["images_stored"] == 0
+    session.refresh(job)
+    assert job.status == "completed"
+
+
+@pytest.mark.parametrize("status", ["pending", "queued"])
+def test_claim_takes_open_jobs_once(session: Session, status: str) -> None:
+    job = make_job(session, status=status)
+    claim = jobs.claim(session, job_id=job.id, lease=120 * SECOND)
+    assert claim is not None and claim.attempts == 1
+    assert jobs.claim(session, job_id=job.id, lease=120 * SECOND) is None

@@ -1,0 +1,94 @@
+"""The global provider limit, against a real Redis and in-process: rate, concurrency, pause."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from tests.conftest import REDIS_URL
+from worker.ratelimit import LimitTimeout, LocalLimit, ProviderLimit, RedisLimit
+
+
+def redis_limit(rate: float, max_in_flight: int) -> RedisLimit:
+    client = redis.Redis.from_url(REDIS_URL)
+    return RedisLimit(
+        client, rate=rate, max_in_flight=max_in_flight, prefix=f"remixq:test:{uuid.uuid4().hex}"
+    )
+
+
+MakeLimit = Callable[..., ProviderLimit]
+
+
+@pytest.fixture(params=["redis", "local"])
+def make_limit(request: pytest.FixtureRequest) -> MakeLimit:
+    def factory(rate: float, max_in_flight: int) -> ProviderLimit:
+        if request.param == "redis":
+            return redis_limit(rate, max_in_flight)
+        return LocalLimit(rate=rate, max_in_flight=max_in_flight)
+
+    return factory
+
+
+def test_rate_is_bounded_by_burst_plus_rate_times_elapsed(make_limit: MakeLimit) -> None:
+    limit = make_limit(rate=20, max_in_flight=100)
+    start = time.monotonic()
+    granted = 0
+    while time.monotonic() - start < 1.0:
+        with limit.permit(timeout=5):
+            granted += 1
+    elapsed = time.monotonic() - start
+    assert granted <= 20 + 20 * elapsed + 1
+    assert granted >= 20  # the burst at least
+
+
+def test_concurrency_never_exceeds_the_cap(make_limit: MakeLimit) -> None:
+    limit = make_limit(rate=1000, max_in_flight=3)
+    lock, current, peak = threading.Lock(), [0], [0]
+    done = threading.Event()
+
+    def call() -> None:
+        with limit.permit(timeout=10):
+            with lock:
+                current[0] += 1
+                peak[0] = max(peak[0], current[0])
+            done.wait(0.05)
+            with lock:
+                current[0] -= 1
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert peak[0] == 3
+
+
+def test_a_pause_holds_every_caller_back(make_limit: MakeLimit) -> None:
+    limit = make_limit(rate=1000, max_in_flight=10)
+    limit.pause(0.4)
+    start = time.monotonic()
+    with limit.permit(timeout=5):
+        waited = time.monotonic() - start
+    assert waited >= 0.3
+
+
+def test_no_permit_within_the_deadline_raises(make_limit: MakeLimit) -> None:
+    limit = make_limit(rate=1000, max_in_flight=10)
+    limit.pause(5)
+    with pytest.raises(LimitTimeout), limit.permit(timeout=0.2):
+        pass
+
+
+def test_two_processes_share_one_redis_limit() -> None:
+    prefix = f"remixq:test:{uuid.uuid4().hex}"
+    first = RedisLimit(redis.Redis.from_url(REDIS_URL), rate=1000, max_in_flight=1, prefix=prefix)
+    second = RedisLimit(redis.Redis.from_url(REDIS_URL), rate=1000, max_in_flight=1, prefix=prefix)
+    with first.permit(timeout=1), pytest.raises(LimitTimeout), second.permit(timeout=0.3):
+        pass
+    with second.permit(timeout=1):  # released by `first`
+        pass

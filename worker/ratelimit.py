@@ -1,0 +1,154 @@
+"""A global limit on calls to the provider, shared by every worker on every machine.
+
+Celery's `rate_limit` is per worker; this one lives in Redis: a token bucket (calls per second,
+with a burst of one second's worth), a cap on calls in flight (leases that expire, so a killed
+worker cannot leak a slot), and a shared pause that any worker sets when the provider answers
+429/503/504 (for its Retry-After when it gives one). All three are checked and taken in one Lua
+script, atomically. The embedded default has no Redis: there the same rules hold per process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+import redis
+
+DEFAULT_PAUSE = 1.0  # seconds, after a 429/503/504 without Retry-After
+LEASE_SECONDS = 120  # a call in flight longer than this is presumed dead (its worker was killed)
+MAX_WAIT_STEP = 0.25
+
+
+class LimitTimeout(Exception):
+    """No permit within the caller's deadline."""
+
+
+class ProviderLimit(Protocol):
+    def permit(self, timeout: float = 300.0) -> AbstractContextManager[None]: ...
+
+    def pause(self, seconds: float | None) -> None: ...
+
+
+_ACQUIRE = """
+local bucket, inflight, pause = KEYS[1], KEYS[2], KEYS[3]
+local rate, burst, max_in_flight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local token, lease_ms = ARGV[4], tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local paused = redis.call('PTTL', pause)
+if paused > 0 then return paused end
+redis.call('ZREMRANGEBYSCORE', inflight, '-inf', now)
+if redis.call('ZCARD', inflight) >= max_in_flight then return 20 end
+local state = redis.call('HMGET', bucket, 'tokens', 'ts')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+if tokens < 1 then
+  redis.call('HSET', bucket, 'tokens', tokens, 'ts', now)
+  return math.max(1, math.ceil((1 - tokens) * 1000 / rate))
+end
+redis.call('HSET', bucket, 'tokens', tokens - 1, 'ts', now)
+redis.call('PEXPIRE', bucket, 60000)
+redis.call('ZADD', inflight, now + lease_ms, token)
+redis.call('PEXPIRE', inflight, lease_ms * 2)
+return 0
+"""
+
+
+class RedisLimit:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        rate: float,
+        max_in_flight: int,
+        prefix: str = "remixq:provider",
+    ):
+        self.redis, self.rate, self.max_in_flight = client, rate, max_in_flight
+        self.keys = [f"{prefix}:bucket", f"{prefix}:inflight", f"{prefix}:pause"]
+        self._acquire = client.register_script(_ACQUIRE)
+
+    @classmethod
+    def from_url(cls, url: str, *, rate: float, max_in_flight: int) -> RedisLimit:
+        return cls(
+            redis.Redis.from_url(url, socket_timeout=5), rate=rate, max_in_flight=max_in_flight
+        )
+
+    @contextmanager
+    def permit(self, timeout: float = 300.0) -> Iterator[None]:
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + timeout
+        while True:
+            wait_ms = int(
+                self._acquire(
+                    keys=self.keys,
+                    args=[
+                        self.rate,
+                        max(1.0, self.rate),
+                        self.max_in_flight,
+                        token,
+                        LEASE_SECONDS * 1000,
+                    ],
+                )
+            )
+            if wait_ms == 0:
+                break
+            if time.monotonic() + wait_ms / 1000 > deadline:
+                raise LimitTimeout(f"no provider permit within {timeout:.0f}s")
+            time.sleep(min(wait_ms / 1000, MAX_WAIT_STEP))
+        try:
+            yield
+        finally:
+            self.redis.zrem(self.keys[1], token)
+
+    def pause(self, seconds: float | None) -> None:
+        """Hold every worker back; a longer pause already set is kept."""
+        millis = int((seconds or DEFAULT_PAUSE) * 1000)
+        current = int(self.redis.pttl(self.keys[2]))
+        if millis > current:
+            self.redis.set(self.keys[2], "1", px=millis)
+
+
+class LocalLimit:
+    """The same rules within one process (the embedded default has no Redis)."""
+
+    def __init__(self, *, rate: float, max_in_flight: int):
+        self.rate, self.burst = rate, max(1.0, rate)
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._lock = threading.Lock()
+        self._tokens, self._stamp, self._paused_until = self.burst, time.monotonic(), 0.0
+
+    def _wait(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            if now < self._paused_until:
+                return self._paused_until - now
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens < 1:
+                return (1 - self._tokens) / self.rate
+            self._tokens -= 1
+            return 0.0
+
+    @contextmanager
+    def permit(self, timeout: float = 300.0) -> Iterator[None]:
+        deadline = time.monotonic() + timeout
+        if not self._slots.acquire(timeout=timeout):
+            raise LimitTimeout(f"no provider permit within {timeout:.0f}s")
+        try:
+            while (wait := self._wait()) > 0:
+                if time.monotonic() + wait > deadline:
+                    raise LimitTimeout(f"no provider permit within {timeout:.0f}s")
+                time.sleep(min(wait, MAX_WAIT_STEP))
+            yield
+        finally:
+            self._slots.release()
+
+    def pause(self, seconds: float | None) -> None:
+        with self._lock:
+            until = time.monotonic() + (seconds or DEFAULT_PAUSE)
+            self._paused_until = max(self._paused_until, until)
