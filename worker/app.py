@@ -7,7 +7,9 @@ because a submission is guarded by a conditional claim and reuses the job's task
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, signals
 
 from remixq.config import Settings
 
@@ -42,8 +44,16 @@ def create_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         enable_utc=True,
     )
+    signals.setup_logging.connect(_setup_logging, weak=False)
     app.remixq_settings = settings
     from worker import tasks
 
     tasks.register(app)
     return app
+
+
+def _setup_logging(loglevel: str | int | None = None, **_: Any) -> None:
+    # Connecting to this signal stops Celery from configuring logging itself.
+    from remixq.logs import configure
+
+    configure(loglevel or "INFO")
