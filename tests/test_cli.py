@@ -14,16 +14,27 @@ PNG_1PX = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
 )
-VALID = {"model": "ideogram:4@2", "positivePrompt": "a poster", "width": 1024, "height": 1024,
-         "inputs": {"referenceImages": ["c64351d5-4c59-42f7-95e1-eace013eddab"]}}
+VALID = {
+    "model": "ideogram:4@2",
+    "positivePrompt": "a poster",
+    "width": 1024,
+    "height": 1024,
+    "inputs": {"referenceImages": ["c64351d5-4c59-42f7-95e1-eace013eddab"]},
+}
 
 
 def remixq(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REMIXQ_DATA_DIR": str(tmp_path / "data")}
     for name in ("REMIXQ_DATABASE_URL", "REMIXQ_BROKER_URL", "RUNWARE_API_KEY"):
         env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "remixq.cli", *args], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "remixq.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def write_jsonl(path: Path, *rows: object) -> Path:
@@ -82,9 +93,11 @@ def test_csv_campaign(tmp_path: Path) -> None:
 
 def test_csv_errors_name_the_line(tmp_path: Path) -> None:
     file = tmp_path / "c.csv"
-    file.write_text("model,positivePrompt,width,height,inputs.referenceImages\n"
-                    "ideogram:1@2,ok,1024,768,https://example.com/a.jpg\n"
-                    "ideogram:1@2,bad,1024,768,no-such-file.png\n")
+    file.write_text(
+        "model,positivePrompt,width,height,inputs.referenceImages\n"
+        "ideogram:1@2,ok,1024,768,https://example.com/a.jpg\n"
+        "ideogram:1@2,bad,1024,768,no-such-file.png\n"
+    )
     done = remixq(tmp_path, "submit", str(file))
     assert done.returncode == 2
     assert "line 3: inputs.referenceImages[0]: 'no-such-file.png'" in done.stderr
@@ -97,8 +110,14 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 
 def test_simulator_help_documents_the_fault_knobs(tmp_path: Path) -> None:
     done = remixq(tmp_path, "simulator", "--help")
-    for knob in ("--submit-429-rate", "--webhook-drop-rate", "--webhook-duplicate-rate",
-                 "--webhook-before-ack-rate", "--failure-rate", "--latency-ms"):
+    for knob in (
+        "--submit-429-rate",
+        "--webhook-drop-rate",
+        "--webhook-duplicate-rate",
+        "--webhook-before-ack-rate",
+        "--failure-rate",
+        "--latency-ms",
+    ):
         assert knob in done.stdout
 
 
@@ -110,3 +129,61 @@ def test_a_given_task_uuid_is_kept_and_cannot_be_submitted_twice(tmp_path: Path)
     assert report["jobs"][0]["task_uuid"] == task_uuid
     again = remixq(tmp_path, "submit", str(file))
     assert again.returncode == 2 and f"taskUUID: '{task_uuid}'" in again.stderr
+
+
+def test_db_upgrade_on_postgresql(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    from tests.conftest import PG_URL, recreate_pg_database
+
+    url = PG_URL.rsplit("/", 1)[0] + "/remixq_cli_upgrade"
+    recreate_pg_database(url)
+    env = {**os.environ, "REMIXQ_DATABASE_URL": url, "REMIXQ_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "remixq.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "postgres" in done.stdout and "database at head" in done.stdout
+    engine = create_engine(url)
+    assert {"campaigns", "jobs", "images", "webhook_events"} <= set(
+        inspect(engine).get_table_names()
+    )
+    engine.dispose()
+
+
+def test_retry_makes_one_new_attempt_per_failed_job(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, update
+
+    from remixq.models import Job
+
+    file = write_jsonl(tmp_path / "c.jsonl", VALID, VALID)
+    assert remixq(tmp_path, "submit", str(file), "--campaign", "spring").returncode == 0
+    first = json.loads(remixq(tmp_path, "status", "spring", "--json").stdout)["jobs"][0]
+    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'remixq.sqlite'}")
+    with engine.begin() as connection:
+        connection.execute(
+            update(Job)
+            .where(Job.task_uuid == first["task_uuid"])
+            .values(status="failed", error_code="timeoutProvider", error_message="slow")
+        )
+    engine.dispose()
+    done = remixq(tmp_path, "retry", "spring", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"retried": 1}
+    assert json.loads(remixq(tmp_path, "retry", "spring", "--json").stdout) == {"retried": 0}
+    jobs = json.loads(remixq(tmp_path, "status", "spring", "--json").stdout)["jobs"]
+    assert len(jobs) == 3 and jobs[0]["status"] == "failed" and jobs[2]["status"] == "queued"
+    assert jobs[2]["task_uuid"] not in (jobs[0]["task_uuid"], jobs[1]["task_uuid"])
+
+
+def test_retry_and_replay_refuse_bad_options_in_one_line(tmp_path: Path) -> None:
+    bad_job = remixq(tmp_path, "retry", "--job", "nope")
+    assert bad_job.returncode == 2 and "--job: 'nope'" in bad_job.stderr
+    bad_status = remixq(tmp_path, "replay", "--status", "lost")
+    assert bad_status.returncode == 2 and "--status: 'lost'" in bad_status.stderr
+    nothing = remixq(tmp_path, "replay")
+    assert nothing.returncode == 0 and nothing.stdout.strip() == "nothing to replay"
