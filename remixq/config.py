@@ -83,7 +83,15 @@ class Settings(BaseSettings):
         1_048_576, gt=0, validation_alias=_env("REMIXQ_MAX_WEBHOOK_BYTES")
     )
 
-    @field_validator("database_url", "broker_url", "public_url", "redis_url", mode="before")
+    @field_validator(
+        "database_url",
+        "broker_url",
+        "public_url",
+        "redis_url",
+        "runware_api_key",
+        "webhook_secret",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value
