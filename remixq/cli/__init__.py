@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 
 from remixq.config import Settings, load_settings
 from remixq.errors import InvalidInput
@@ -93,7 +96,8 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
     """
     from worker.app import create_celery
 
-    app = create_celery(ctx.settings)
+    settings = ctx.settings
+    app = create_celery(settings)
     defaults = [
         "--pool=threads",
         "--concurrency=32",
@@ -102,7 +106,30 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
         "--without-mingle",
         "--without-heartbeat",
     ]
+    if settings.broker_url is None:
+        # The embedded default is one machine with no operator: its worker schedules the relay
+        # and the reconciler itself. With a real broker, run exactly one `remixq beat` instead.
+        defaults += ["--beat", f"--schedule={_beat_schedule_file(settings)}"]
     app.worker_main(["worker", *defaults, *celery_args])
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@pass_context
+def beat(ctx: Context, celery_args: tuple[str, ...]) -> None:
+    """Run Celery beat: it schedules the relay and the reconciler; extra options go to
+    `celery beat`. Run one per deployment (the embedded default's worker runs its own)."""
+    from worker.app import create_celery
+
+    settings = ctx.settings
+    app = create_celery(settings)
+    defaults = ["--loglevel=INFO", f"--schedule={_beat_schedule_file(settings)}"]
+    app.start(["beat", *defaults, *celery_args])
+
+
+def _beat_schedule_file(settings: Settings) -> Path:
+    settings.ensure_data_dir()
+    return (settings.data_dir / "celerybeat-schedule").resolve()
 
 
 @cli.command()
@@ -131,38 +158,50 @@ def _store_and_enqueue(
     settings: Settings, name: str, source: str, new_jobs: list[Any]
 ) -> tuple[int, list[int]]:
     from remixq import jobs
-    from remixq.db import make_engine, make_sessionmaker, transaction
-    from remixq.security import webhook_url
+    from remixq.db import transaction
     from worker.app import create_celery
     from worker.producer import enqueue
 
-    _ensure_embedded_schema(settings)
-    engine = make_engine(settings.database)
-    sessions = make_sessionmaker(engine)
-    secret, base = settings.secret(), settings.webhook_base_url
-    try:
+    with database(settings) as sessions:
         with transaction(sessions) as session:
             campaign = jobs.get_or_create_campaign(session, name=name, source=source)
             job_ids = jobs.create_jobs(
                 session,
                 campaign=campaign,
                 new_jobs=new_jobs,
-                webhook_url_for=lambda task_uuid: webhook_url(base, secret, task_uuid),
+                webhook_url_for=webhook_url_for(settings),
             )
             campaign_id = campaign.id
         enqueue(create_celery(settings), sessions, job_ids)
-    finally:
-        engine.dispose()
     return campaign_id, job_ids
 
 
-def _ensure_embedded_schema(settings: Settings) -> None:
-    """The embedded default needs no set-up step: its SQLite schema is brought to head."""
+@contextmanager
+def database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the configured database for one command.
+
+    The embedded default needs no set-up step: its SQLite schema is brought to head first.
+    """
+    from remixq.db import make_engine, make_sessionmaker
+
     if settings.database_url is None:
         from remixq import migrate
 
         settings.ensure_data_dir()
         migrate.upgrade(settings.database)
+    engine = make_engine(settings.database)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
+
+
+def webhook_url_for(settings: Settings) -> Callable[[str], str]:
+    """The per-job webhook URL maker: the receiver's public URL and a token for the task."""
+    from remixq.security import webhook_url
+
+    secret, base = settings.secret(), settings.webhook_base_url
+    return lambda task_uuid: webhook_url(base, secret, task_uuid)
 
 
 @cli.command()
@@ -171,19 +210,13 @@ def _ensure_embedded_schema(settings: Settings) -> None:
 @pass_context
 def status(ctx: Context, campaign: str | None, as_json: bool) -> None:
     """Where each job of CAMPAIGN (id or name; default: the newest) stands, and its cost."""
-    from remixq.db import make_engine, make_sessionmaker
     from remixq.reports import campaign_report, find_campaign
 
-    _ensure_embedded_schema(ctx.settings)
-    engine = make_engine(ctx.settings.database)
-    try:
-        with make_sessionmaker(engine)() as session:
-            found = find_campaign(session, campaign)
-            if found is None:
-                raise InvalidInput([_no_campaign(campaign)])
-            report = campaign_report(session, found)
-    finally:
-        engine.dispose()
+    with database(ctx.settings) as sessions, sessions() as session:
+        found = find_campaign(session, campaign)
+        if found is None:
+            raise InvalidInput([_no_campaign(campaign)])
+        report = campaign_report(session, found)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -200,20 +233,15 @@ def status(ctx: Context, campaign: str | None, as_json: bool) -> None:
 def retry(ctx: Context, campaign: str | None, task_uuid: str | None, as_json: bool) -> None:
     """Retry the failed jobs of CAMPAIGN (or one job): new attempts with new taskUUIDs."""
     from remixq import jobs
-    from remixq.db import make_engine, make_sessionmaker, transaction
+    from remixq.db import transaction
     from remixq.reports import find_campaign
-    from remixq.security import webhook_url
     from worker.app import create_celery
     from worker.producer import enqueue
 
     if campaign is None and task_uuid is None:
         raise click.UsageError("name a CAMPAIGN or a --job")
     settings = ctx.settings
-    _ensure_embedded_schema(settings)
-    engine = make_engine(settings.database)
-    sessions = make_sessionmaker(engine)
-    secret, base = settings.secret(), settings.webhook_base_url
-    try:
+    with database(settings) as sessions:
         with transaction(sessions) as session:
             campaign_id = None
             if campaign is not None:
@@ -225,12 +253,10 @@ def retry(ctx: Context, campaign: str | None, task_uuid: str | None, as_json: bo
                 session,
                 campaign_id=campaign_id,
                 task_uuid=_task_uuid(task_uuid),
-                webhook_url_for=lambda new: webhook_url(base, secret, new),
+                webhook_url_for=webhook_url_for(settings),
             )
         if job_ids:
             enqueue(create_celery(settings), sessions, job_ids)
-    finally:
-        engine.dispose()
     if as_json:
         click.echo(json.dumps({"retried": len(job_ids)}))
     else:
@@ -253,7 +279,7 @@ def replay(
     ctx: Context, statuses: tuple[str, ...], event_ids: tuple[int, ...], as_json: bool
 ) -> None:
     """Re-ingest stored webhook events (idempotent: nothing is stored twice)."""
-    from remixq.db import make_engine, make_sessionmaker, transaction
+    from remixq.db import transaction
     from remixq.models import INBOX_STATUSES
     from remixq.replay import replay_events
 
@@ -264,13 +290,8 @@ def replay(
             raise InvalidInput(
                 [FieldError("--status", status_, f"one of {', '.join(INBOX_STATUSES)}")]
             )
-    _ensure_embedded_schema(ctx.settings)
-    engine = make_engine(ctx.settings.database)
-    try:
-        with transaction(make_sessionmaker(engine)) as session:
-            tally = replay_events(session, statuses=statuses, event_ids=event_ids)
-    finally:
-        engine.dispose()
+    with database(ctx.settings) as sessions, transaction(sessions) as session:
+        tally = replay_events(session, statuses=statuses, event_ids=event_ids)
     if as_json:
         click.echo(json.dumps(dict(tally)))
     else:

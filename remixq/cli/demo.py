@@ -17,9 +17,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from remixq.cli import Context, _store_and_enqueue, pass_context
+from remixq.cli import Context, _store_and_enqueue, database, pass_context
 from remixq.cli.processes import Process, free_port, http_ready, start, wait_until
-from remixq.config import load_settings
+from remixq.config import Settings, load_settings
 from remixq.errors import FieldError, InvalidInput
 from remixq.states import FINAL
 
@@ -113,15 +113,12 @@ def demo(ctx: Context, file: Path | None, timeout: float) -> None:
             f"{'Runware' if real else 'local simulator'}"
         )
         finished = _follow(settings, campaign_id, len(job_ids), timeout, processes, console)
-        from remixq.db import make_engine, make_sessionmaker
         from remixq.reports import campaign_report, find_campaign
 
-        engine = make_engine(settings.database)
-        with make_sessionmaker(engine)() as session:
+        with database(settings) as sessions, sessions() as session:
             campaign = find_campaign(session, str(campaign_id))
             assert campaign is not None
             print_report(campaign_report(session, campaign), console)
-        engine.dispose()
     finally:
         for process in reversed(processes):
             process.stop()
@@ -141,18 +138,16 @@ def _wait_ready(process: Process, url: str) -> None:
 
 
 def _follow(
-    settings: object,
+    settings: Settings,
     campaign_id: int,
     total: int,
     timeout: float,
     processes: list[Process],
     console: Console,
 ) -> bool:
-    from remixq.db import make_engine, make_sessionmaker
+    """A progress bar until every job is final; False on the deadline or a dead process."""
     from remixq.reports import campaign_progress
 
-    engine = make_engine(settings.database)  # type: ignore[attr-defined]
-    sessions = make_sessionmaker(engine)
     deadline = time.monotonic() + timeout
     columns = (
         TextColumn("jobs"),
@@ -161,22 +156,19 @@ def _follow(
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
     )
-    try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            bar = progress.add_task("jobs", total=total, detail="")
-            while True:
-                with sessions() as session:
-                    counts = campaign_progress(session, campaign_id)
-                done = sum(n for status, n in counts.items() if status in FINAL)
-                detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-                progress.update(bar, completed=done, detail=detail)
-                if done >= total:
-                    return True
-                dead = [p.name for p in processes if not p.alive()]
-                if dead or time.monotonic() > deadline:
-                    if dead:
-                        console.print(f"[red]{', '.join(dead)} exited unexpectedly[/]")
-                    return False
-                time.sleep(0.2)
-    finally:
-        engine.dispose()
+    with database(settings) as sessions, Progress(*columns, console=console) as progress:
+        bar = progress.add_task("jobs", total=total, detail="")
+        while True:
+            with sessions() as session:
+                counts = campaign_progress(session, campaign_id)
+            done = sum(n for status, n in counts.items() if status in FINAL)
+            detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            progress.update(bar, completed=done, detail=detail)
+            if done >= total:
+                return True
+            dead = [p.name for p in processes if not p.alive()]
+            if dead or time.monotonic() > deadline:
+                if dead:
+                    console.print(f"[red]{', '.join(dead)} exited unexpectedly[/]")
+                return False
+            time.sleep(0.2)
