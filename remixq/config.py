@@ -55,6 +55,7 @@ class Settings(BaseSettings):
         3.05, gt=0, validation_alias=_env("REMIXQ_HTTP_CONNECT_TIMEOUT")
     )
     http_read_timeout: float = Field(30.0, gt=0, validation_alias=_env("REMIXQ_HTTP_READ_TIMEOUT"))
+    submit_batch: int = Field(10, ge=1, le=100, validation_alias=_env("REMIXQ_SUBMIT_BATCH"))
     claim_lease_seconds: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_CLAIM_LEASE"))
 
     # Reliability: the relay, the reconciler and the global limit on provider calls.

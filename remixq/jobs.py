@@ -137,17 +137,17 @@ def mark_enqueued(session: Session, *, job_ids: Iterable[int]) -> None:
         )
 
 
-def claim(session: Session, *, job_id: int, lease: timedelta) -> Claim | None:
-    """Take a job for submission, or None if it is taken, done, or held by a live claim.
+def claim(session: Session, *, job_ids: Sequence[int], lease: timedelta) -> list[Claim]:
+    """Take jobs for submission; those taken, done, or held by a live claim are left out.
 
     A claim older than `lease` belongs to a worker that died mid-submission; taking it over is
     safe because the task keeps its taskUUID (a second submission gets conflictTaskUUID).
     """
     now = utcnow()
-    row = session.execute(
+    rows = session.execute(
         update(Job)
         .where(
-            Job.id == job_id,
+            Job.id.in_(job_ids),
             or_(
                 Job.status.in_(sources(Event.CLAIM)),
                 and_(Job.status == JobStatus.SUBMITTING.value, Job.claimed_at < now - lease),
@@ -160,34 +160,36 @@ def claim(session: Session, *, job_id: int, lease: timedelta) -> Claim | None:
             updated_at=now,
         )
         .returning(Job.id, Job.task_uuid, Job.request, Job.attempts)
-    ).one_or_none()
-    if row is None:
-        return None
-    return Claim(
-        job_id=row.id, task_uuid=str(row.task_uuid), task=row.request, attempts=row.attempts
-    )
+    ).all()
+    claims = [
+        Claim(job_id=row.id, task_uuid=str(row.task_uuid), task=row.request, attempts=row.attempts)
+        for row in rows
+    ]
+    return sorted(claims, key=lambda c: c.job_id)
 
 
-def _transition(session: Session, job_id: int, event: Event, **values: Any) -> bool:
-    """Apply `event` if the job is in a status it moves; False when it was a no-op."""
+def _transition(session: Session, job_ids: Sequence[int], event: Event, **values: Any) -> int:
+    """Apply `event` to the jobs in a status it moves; returns how many moved (0: a no-op)."""
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status.in_(sources(event)))
+        .where(Job.id.in_(job_ids), Job.status.in_(sources(event)))
         .values(status=target(event).value, updated_at=utcnow(), **values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def record_accepted(session: Session, *, job_id: int) -> bool:
-    """The provider acknowledged the task; a no-op if a webhook already moved the job on."""
-    return _transition(session, job_id, Event.ACCEPT, submitted_at=utcnow())
+def record_accepted(session: Session, *, job_ids: Sequence[int]) -> int:
+    """The provider acknowledged the tasks; a no-op for jobs a webhook already moved on."""
+    return _transition(session, job_ids, Event.ACCEPT, submitted_at=utcnow())
 
 
-def release(session: Session, *, job_id: int, code: str, message: str, retry_at: datetime) -> bool:
-    """A transient failure: give the job back to the queue, keeping the error for the record."""
+def release(
+    session: Session, *, job_ids: Sequence[int], code: str, message: str, retry_at: datetime
+) -> int:
+    """A transient failure: give the jobs back to the queue, keeping the error for the record."""
     return _transition(
         session,
-        job_id,
+        job_ids,
         Event.RELEASE,
         error_code=code,
         error_message=message,
@@ -198,9 +200,15 @@ def release(session: Session, *, job_id: int, code: str, message: str, retry_at:
 
 def fail(session: Session, *, job_id: int, code: str, message: str) -> bool:
     """Final failure with the provider's code and message; a no-op on a finished job."""
-    return _transition(
-        session, job_id, Event.FAIL, error_code=code, error_message=message, finished_at=utcnow()
+    moved = _transition(
+        session,
+        [job_id],
+        Event.FAIL,
+        error_code=code,
+        error_message=message,
+        finished_at=utcnow(),
     )
+    return moved > 0
 
 
 def retry_failed(

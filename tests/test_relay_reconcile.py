@@ -169,6 +169,6 @@ def test_replay_turns_an_orphan_into_images_once(session: Session, engine: Engin
 @pytest.mark.parametrize("status", ["pending", "queued"])
 def test_claim_takes_open_jobs_once(session: Session, status: str) -> None:
     job = make_job(session, status=status)
-    claim = jobs.claim(session, job_id=job.id, lease=120 * SECOND)
-    assert claim is not None and claim.attempts == 1
-    assert jobs.claim(session, job_id=job.id, lease=120 * SECOND) is None
+    (claim,) = jobs.claim(session, job_ids=[job.id], lease=120 * SECOND)
+    assert claim.attempts == 1 and claim.task_uuid == job.task_uuid
+    assert jobs.claim(session, job_ids=[job.id], lease=120 * SECOND) == []

@@ -13,7 +13,7 @@ from celery import Celery, signals
 
 from remixq.config import Settings
 
-SUBMIT_TASK = "remixq.submit_job"
+SUBMIT_TASK = "remixq.submit_jobs"  # args: [list of job ids], submitted in one request
 QUEUE = "remixq"
 
 # Longer than any retry backoff or submission, so the broker never redelivers a message that a

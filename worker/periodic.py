@@ -15,7 +15,7 @@ from celery import Celery
 from remixq import reconcile, relay
 from remixq.db import transaction
 from remixq.providers.runware import RunwareError
-from worker.app import SUBMIT_TASK
+from worker.producer import publish
 from worker.runtime import Runtime
 
 log = logging.getLogger("remixq.periodic")
@@ -59,9 +59,7 @@ def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
             claim_lease=timedelta(seconds=settings.claim_lease_seconds),
         )
     if ids:
-        with app.producer_or_acquire() as producer:
-            for job_id in ids:
-                app.send_task(SUBMIT_TASK, args=[job_id], producer=producer)
+        publish(app, ids)
         log.info("relayed jobs", extra={"jobs": len(ids)})
     return len(ids)
 

@@ -1,26 +1,31 @@
-"""Celery tasks: submitting one job to the provider.
+"""Celery tasks: submitting jobs to the provider, many tasks per request.
 
-The task owns the transactions and the retry policy; `remixq.jobs` does the state changes. The
-provider call happens outside any transaction, between a short claim and a short record.
+Runware takes an array of tasks per request with errors scoped per task, so one message carries
+a batch of job ids and one POST submits them all. The task owns the transactions and the retry
+policy; `remixq.jobs` does the state changes. The provider call happens outside any transaction,
+between a short claim and a short record, and every job keeps its taskUUID across attempts.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from celery import Celery, Task
 
 from remixq import jobs
 from remixq.db import transaction, utcnow
+from remixq.jobs import Claim
 from remixq.providers.runware import (
+    Ack,
     PermanentError,
+    ProviderError,
     RateLimited,
     ServerError,
-    TaskRejected,
     TransientError,
+    is_transient_code,
 )
 from worker import periodic
 from worker.app import SUBMIT_TASK
@@ -49,82 +54,133 @@ def register(app: Celery) -> None:
     app.remixq_runtime = runtime
 
     @app.task(name=SUBMIT_TASK, bind=True, acks_late=True, max_retries=None)
-    def submit_job(self: Task, job_id: int) -> str:
-        return submit(self, runtime, job_id)
+    def submit_jobs(self: Task, job_ids: list[int]) -> dict[str, int]:
+        return submit(self, runtime, job_ids)
 
     periodic.register(app, runtime)
 
 
-def submit(task: Task, runtime: Runtime, job_id: int) -> str:
+def submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> dict[str, int]:
     # The permit comes before the claim, so a claim only ever covers the provider call itself
     # (bounded by the HTTP timeouts, well inside the claim lease), never a wait for the limit.
     try:
         with runtime.limit.permit():
-            return _claim_and_submit(task, runtime, job_id)
+            return _claim_and_submit(task, runtime, job_ids)
     except LimitTimeout:
-        raise task.retry(countdown=1, max_retries=None) from None
+        raise task.retry(args=[list(job_ids)], countdown=1, max_retries=None) from None
 
 
-def _claim_and_submit(task: Task, runtime: Runtime, job_id: int) -> str:
-    settings = runtime.settings
-    lease = timedelta(seconds=settings.claim_lease_seconds)
+def _claim_and_submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> dict[str, int]:
+    lease = timedelta(seconds=runtime.settings.claim_lease_seconds)
     with transaction(runtime.sessions) as session:
-        claim = jobs.claim(session, job_id=job_id, lease=lease)
-    if claim is None:
-        log.info("job not claimable (taken, done or held)", extra={"job_id": job_id})
-        return "skipped"
-    context: dict[str, Any] = {
-        "job_id": job_id,
-        "task_uuid": claim.task_uuid,
-        "attempt": claim.attempts,
-    }
+        claims = jobs.claim(session, job_ids=job_ids, lease=lease)
+    if not claims:
+        log.info("no job claimable (taken, done or held)", extra={"jobs": len(job_ids)})
+        return {"skipped": len(job_ids)}
     try:
-        ack = runtime.client.submit_one(claim.task)
+        outcomes = runtime.client.submit([claim.task for claim in claims])
     except TransientError as exc:
         if throttled(exc):
             runtime.limit.pause(exc.retry_after)
-        retries = task.request.retries
-        if retries >= settings.submit_max_retries:
-            with transaction(runtime.sessions) as session:
+        failed = _retry_later(
+            task,
+            runtime,
+            claims,
+            code=type(exc).__name__,
+            message=str(exc),
+            retry_after=exc.retry_after,
+        )
+        return {"failed": failed}
+    except PermanentError as exc:  # the whole request: a bad key, no credit, ...
+        code = exc.errors[0].code if exc.errors else f"http{exc.status}"
+        with transaction(runtime.sessions) as session:
+            for claim in claims:
+                jobs.fail(session, job_id=claim.job_id, code=code, message=str(exc))
+        log.warning("provider refused the request", extra={"code": code, "jobs": len(claims)})
+        return {"failed": len(claims)}
+    return _record(task, runtime, claims, outcomes)
+
+
+def _record(
+    task: Task, runtime: Runtime, claims: list[Claim], outcomes: dict[str, Ack | ProviderError]
+) -> dict[str, int]:
+    accepted, failed, again = [], [], []
+    for claim in claims:
+        outcome = outcomes.get(claim.task_uuid)
+        if isinstance(outcome, Ack):
+            accepted.append(claim)
+        elif isinstance(outcome, ProviderError) and not is_transient_code(outcome.code):
+            failed.append((claim, outcome))
+        else:  # a transient per-task error, or a task the answer did not mention
+            again.append(claim)
+    with transaction(runtime.sessions) as session:
+        jobs.record_accepted(session, job_ids=[claim.job_id for claim in accepted])
+        for claim, error in failed:
+            jobs.fail(session, job_id=claim.job_id, code=error.code, message=error.message)
+    for claim in accepted:
+        log.info(
+            "submitted",
+            extra={"job_id": claim.job_id, "task_uuid": claim.task_uuid, "attempt": claim.attempts},
+        )
+    for claim, error in failed:
+        log.warning(
+            "provider refused the task",
+            extra={"job_id": claim.job_id, "task_uuid": claim.task_uuid, "code": error.code},
+        )
+    gave_up = 0
+    if again:
+        gave_up = _retry_later(
+            task,
+            runtime,
+            again,
+            code="transientTaskError",
+            message="the provider could not take the task now",
+            retry_after=None,
+        )
+    return {"submitted": len(accepted), "failed": len(failed) + gave_up}
+
+
+def _retry_later(
+    task: Task,
+    runtime: Runtime,
+    claims: list[Claim],
+    *,
+    code: str,
+    message: str,
+    retry_after: float | None,
+) -> int:
+    """Release the jobs and schedule another attempt with the same taskUUIDs (raises Retry),
+    or fail them once the retries are spent (returns how many failed)."""
+    settings = runtime.settings
+    retries = task.request.retries
+    job_ids = [claim.job_id for claim in claims]
+    if retries >= settings.submit_max_retries:
+        with transaction(runtime.sessions) as session:
+            for job_id in job_ids:
                 jobs.fail(
                     session,
                     job_id=job_id,
                     code="retriesExhausted",
-                    message=f"gave up after {retries + 1} attempts: {exc}",
+                    message=f"gave up after {retries + 1} attempts: {message}",
                 )
-            log.warning("submission failed for good", extra={**context, "error": str(exc)})
-            return "failed"
-        delay = backoff(
-            retries,
-            base=settings.submit_backoff_base,
-            cap=settings.submit_backoff_cap,
-            retry_after=exc.retry_after,
-        )
-        with transaction(runtime.sessions) as session:
-            jobs.release(
-                session,
-                job_id=job_id,
-                code=type(exc).__name__,
-                message=str(exc),
-                retry_at=utcnow() + timedelta(seconds=delay),
-            )
-        log.info(
-            "transient failure, retrying",
-            extra={**context, "delay": round(delay, 2), "error": str(exc)},
-        )
-        raise task.retry(countdown=delay, max_retries=None) from None
-    except TaskRejected as exc:
-        with transaction(runtime.sessions) as session:
-            jobs.fail(session, job_id=job_id, code=exc.error.code, message=exc.error.message)
-        log.warning("provider refused the task", extra={**context, "code": exc.error.code})
-        return "failed"
-    except PermanentError as exc:
-        code = exc.errors[0].code if exc.errors else f"http{exc.status}"
-        with transaction(runtime.sessions) as session:
-            jobs.fail(session, job_id=job_id, code=code, message=str(exc))
-        log.warning("provider refused the request", extra={**context, "code": code})
-        return "failed"
+        log.warning("submission failed for good", extra={"jobs": len(job_ids), "error": message})
+        return len(job_ids)
+    delay = backoff(
+        retries,
+        base=settings.submit_backoff_base,
+        cap=settings.submit_backoff_cap,
+        retry_after=retry_after,
+    )
     with transaction(runtime.sessions) as session:
-        jobs.record_accepted(session, job_id=job_id)
-    log.info("submitted", extra={**context, "already_submitted": ack.already_submitted})
-    return "submitted"
+        jobs.release(
+            session,
+            job_ids=job_ids,
+            code=code,
+            message=message,
+            retry_at=utcnow() + timedelta(seconds=delay),
+        )
+    log.info(
+        "transient failure, retrying",
+        extra={"jobs": len(job_ids), "delay": round(delay, 2), "error": message},
+    )
+    raise task.retry(args=[job_ids], countdown=delay, max_retries=None)
