@@ -1,13 +1,20 @@
-"""A running remixq: the real simulator, receiver and worker as subprocesses, on PostgreSQL and
-Redis or on the embedded default (SQLite and the SQLite broker)."""
+"""A running remixq: the real simulator, receiver, worker (and beat) as subprocesses, on
+PostgreSQL and Redis or on the embedded default (SQLite and the SQLite broker).
+
+The end-to-end tests start it as is; the chaos suite also stops, kills and restarts single
+processes (each in its own process group, so a SIGKILL takes gunicorn's workers too), runs on a
+private Redis it may restart, and points one process at a database it can cut off.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +25,96 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from remixq import migrate
-from remixq.cli.processes import Process, free_port, http_ready, start, wait_until
-from remixq.db import make_engine, make_sessionmaker
+from remixq.cli.processes import Process, free_port, http_ready, wait_until
+from remixq.db import make_engine
 from remixq.models import Campaign, Job
 from remixq.states import FINAL
 from tests.conftest import PG_URL, REDIS_URL, recreate_pg_database
+
+__all__ = ["RedisServer", "Stack", "free_port", "private_redis", "running_stack", "wait_until"]
+
+
+def start_process(
+    name: str, args: Sequence[str], *, env: Mapping[str, str], log_dir: Path
+) -> Process:
+    """`python -m remixq.cli ARGS` in a new session, so that its whole group can be signalled."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("ab")
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "remixq.cli", *args],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return Process(name, popen, log_path, log)
+
+
+def kill_group(process: Process) -> None:
+    """SIGKILL the process and every child it started (gunicorn workers, beat's children)."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.popen.pid, signal.SIGKILL)
+    process.popen.wait(10)
+    process._log.close()
+
+
+def stop_group(process: Process, timeout: float = 30) -> int:
+    """SIGTERM and wait (SIGKILL after `timeout`), then reap any child left in its group."""
+    code = process.stop(timeout)
+    kill_group(process)
+    return code
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server on a free port, without persistence: a restart loses everything,
+    as a broker restarted without AOF/RDB would."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    popen: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        log = (self.directory / "redis.log").open("ab")
+        self.popen = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        log.close()
+        wait_until(self.ping, timeout=10, what=f"redis-server on {self.port}")
+
+    def ping(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.terminate()
+            self.popen.wait(10)
+        self.popen = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextmanager
+def private_redis(directory: Path) -> Iterator[RedisServer]:
+    server = RedisServer(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass
@@ -31,12 +123,45 @@ class Stack:
     engine: Engine
     sim_url: str
     tmp: Path
+    receiver_url: str = ""
     processes: dict[str, Process] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def start(self, name: str, args: Sequence[str] | None = None, **env: str) -> Process:
+        """Start process `name` (again) with its command; `env` is added to the stack's."""
+        assert name not in self.processes, f"{name} is already running"
+        if args is not None:
+            self.commands[name] = list(args)
+        process = start_process(
+            name, self.commands[name], env={**self.env, **env}, log_dir=self.tmp / "logs"
+        )
+        self.processes[name] = process
+        return process
+
+    def stop(self, name: str, timeout: float = 30) -> int:
+        """SIGTERM (a graceful shutdown) and wait; returns the exit code."""
+        return stop_group(self.processes.pop(name), timeout)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process and its children: nothing runs its shutdown code."""
+        kill_group(self.processes.pop(name))
+
+    def wait_receiver(self, timeout: float = 30) -> None:
+        wait_until(http_ready(f"{self.receiver_url}/healthz"), timeout=timeout, what="receiver")
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if not process.alive():
+                raise AssertionError(f"{name} exited: {process.log_tail()}")
+
+    # -- the CLI and the database ---------------------------------------------------------------
 
     def run_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [sys.executable, "-m", "remixq.cli", *args],
-            env=self._full_env(),
+            env={**os.environ, **self.env},
             capture_output=True,
             text=True,
             timeout=120,
@@ -44,11 +169,6 @@ class Stack:
         if check and done.returncode != 0:
             raise AssertionError(f"remixq {' '.join(args)} failed: {done.stderr}")
         return done
-
-    def _full_env(self) -> dict[str, str]:
-        import os
-
-        return {**os.environ, **self.env}
 
     def submit(self, lines: list[dict[str, Any]], name: str) -> int:
         path = self.tmp / f"{name}.jsonl"
@@ -76,72 +196,88 @@ class Stack:
         wait_until(all_final, timeout=timeout, interval=0.2, what="every job to be final")
         return self.jobs(campaign_id)
 
-    def check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if not process.alive():
-                raise AssertionError(f"{name} exited: {process.log_tail()}")
-
-    def sim_stats(self) -> dict[str, Any]:
-        return requests.get(f"{self.sim_url}/_control/stats", timeout=5).json()
-
-    def set_faults(self, **knobs: Any) -> None:
-        response = requests.put(f"{self.sim_url}/_control/faults", json=knobs, timeout=5)
-        assert response.status_code == 200, response.text
-
     def campaign(self, campaign_id: int) -> Campaign:
         with Session(self.engine) as session:
             found = session.get(Campaign, campaign_id)
             assert found is not None
             return found
 
+    # -- the simulator --------------------------------------------------------------------------
+
+    def sim_stats(self, *, tasks: bool = True) -> dict[str, Any]:
+        query = "" if tasks else "?tasks=0"
+        return requests.get(f"{self.sim_url}/_control/stats{query}", timeout=5).json()
+
+    def set_faults(self, **knobs: Any) -> None:
+        response = requests.put(f"{self.sim_url}/_control/faults", json=knobs, timeout=5)
+        assert response.status_code == 200, response.text
+
+
+STACK_PROCESSES = ("simulator", "receiver", "worker")
+
 
 @contextmanager
 def running_stack(
-    tmp: Path, *, backend: str, sim_args: tuple[str, ...] = (), worker_args: tuple[str, ...] = ()
+    tmp: Path,
+    *,
+    backend: str,
+    sim_args: tuple[str, ...] = (),
+    worker_args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+    broker_url: str | None = None,
+    database: str = "remixq_e2e",
+    processes: Sequence[str] = STACK_PROCESSES,
+    beat: bool = False,
+    receiver_workers: int = 2,
 ) -> Iterator[Stack]:
+    """Start the stack; `env` adds settings, `broker_url` replaces the shared Redis' db 14
+    (PostgreSQL only), `processes` picks which of simulator/receiver/worker run, `beat` adds a
+    `remixq beat` (the worker embeds none on a real broker)."""
     sim_port, receiver_port = free_port(), free_port()
-    env = {
+    settings = {
         "REMIXQ_DATA_DIR": str(tmp / "data"),
         "REMIXQ_SIMULATOR_PORT": str(sim_port),
         "REMIXQ_RECEIVER_PORT": str(receiver_port),
         "REMIXQ_WEBHOOK_SECRET": "e2e-secret",
         "REMIXQ_SUBMIT_BACKOFF_BASE": "0.2",
         "REMIXQ_SUBMIT_BACKOFF_CAP": "2",
+        **(env or {}),
     }
     if backend == "postgresql":
-        db_url = PG_URL.rsplit("/", 1)[0] + "/remixq_e2e"
+        db_url = PG_URL.rsplit("/", 1)[0] + f"/{database}"
         recreate_pg_database(db_url)
-        broker = REDIS_URL.rsplit("/", 1)[0] + "/14"
-        redis.Redis.from_url(broker).flushdb()
-        env |= {"REMIXQ_DATABASE_URL": db_url, "REMIXQ_BROKER_URL": broker}
+        if broker_url is None:
+            broker_url = REDIS_URL.rsplit("/", 1)[0] + "/14"
+            redis.Redis.from_url(broker_url).flushdb()
+        settings |= {"REMIXQ_DATABASE_URL": db_url, "REMIXQ_BROKER_URL": broker_url}
     else:
         db_url = f"sqlite:///{tmp / 'data' / 'remixq.sqlite'}"
         (tmp / "data").mkdir(parents=True, exist_ok=True)
     migrate.upgrade(db_url)
     engine = make_engine(db_url)
-    make_sessionmaker(engine)
-    logs = tmp / "logs"
-    stack = Stack(env=env, engine=engine, sim_url=f"http://127.0.0.1:{sim_port}", tmp=tmp)
+    stack = Stack(
+        env=settings,
+        engine=engine,
+        sim_url=f"http://127.0.0.1:{sim_port}",
+        tmp=tmp,
+        receiver_url=f"http://127.0.0.1:{receiver_port}",
+    )
+    commands = {
+        "simulator": ["simulator", "--port", str(sim_port), *sim_args],
+        "receiver": ["receiver", "--port", str(receiver_port), "--workers", str(receiver_workers)],
+        "worker": ["worker", "--concurrency", "16", *worker_args],
+        "beat": ["beat", "--loglevel", "WARNING"],
+    }
     try:
-        stack.processes["simulator"] = start(
-            "simulator", ["simulator", "--port", str(sim_port), *sim_args], env=env, log_dir=logs
-        )
-        stack.processes["receiver"] = start(
-            "receiver",
-            ["receiver", "--port", str(receiver_port), "--workers", "2"],
-            env=env,
-            log_dir=logs,
-        )
-        stack.processes["worker"] = start(
-            "worker", ["worker", "--concurrency", "16", *worker_args], env=env, log_dir=logs
-        )
-        wait_until(http_ready(f"{stack.sim_url}/_control/stats"), timeout=30, what="simulator")
-        wait_until(
-            http_ready(f"http://127.0.0.1:{receiver_port}/healthz"), timeout=30, what="receiver"
-        )
+        for name in (*processes, *(["beat"] if beat else [])):
+            stack.start(name, commands[name])
+        if "simulator" in processes:
+            wait_until(http_ready(f"{stack.sim_url}/_control/stats"), timeout=30, what="simulator")
+        if "receiver" in processes:
+            stack.wait_receiver()
         stack.check_alive()
         yield stack
     finally:
         for process in stack.processes.values():
-            process.stop()
+            stop_group(process)
         engine.dispose()
