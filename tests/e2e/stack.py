@@ -126,16 +126,23 @@ class Stack:
     receiver_url: str = ""
     processes: dict[str, Process] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)
+    process_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     # -- processes ------------------------------------------------------------------------------
 
     def start(self, name: str, args: Sequence[str] | None = None, **env: str) -> Process:
-        """Start process `name` (again) with its command; `env` is added to the stack's."""
+        """Start process `name` (again) with its command; `env` is added to the stack's and
+        remembered for the next start of the same process."""
         assert name not in self.processes, f"{name} is already running"
         if args is not None:
             self.commands[name] = list(args)
+        if env:
+            self.process_env[name] = env
         process = start_process(
-            name, self.commands[name], env={**self.env, **env}, log_dir=self.tmp / "logs"
+            name,
+            self.commands[name],
+            env={**self.env, **self.process_env.get(name, {})},
+            log_dir=self.tmp / "logs",
         )
         self.processes[name] = process
         return process
@@ -262,7 +269,7 @@ def running_stack(
         tmp=tmp,
         receiver_url=f"http://127.0.0.1:{receiver_port}",
     )
-    commands = {
+    stack.commands = {
         "simulator": ["simulator", "--port", str(sim_port), *sim_args],
         "receiver": ["receiver", "--port", str(receiver_port), "--workers", str(receiver_workers)],
         "worker": ["worker", "--concurrency", "16", *worker_args],
@@ -270,7 +277,7 @@ def running_stack(
     }
     try:
         for name in (*processes, *(["beat"] if beat else [])):
-            stack.start(name, commands[name])
+            stack.start(name)
         if "simulator" in processes:
             wait_until(http_ready(f"{stack.sim_url}/_control/stats"), timeout=30, what="simulator")
         if "receiver" in processes:

@@ -1,0 +1,22 @@
+"""Fixtures of the chaos suite: the figures recorder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from tests.chaos.harness import record
+
+Recorder = Callable[[str, str, Mapping[str, Any]], None]
+
+
+@pytest.fixture
+def reliability(request: pytest.FixtureRequest) -> Recorder:
+    """`reliability(scenario, title, figures)` adds one row to the reliability report."""
+
+    def recorder(scenario: str, title: str, figures: Mapping[str, Any]) -> None:
+        record(request, scenario, title, figures)
+
+    return recorder

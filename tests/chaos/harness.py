@@ -1,0 +1,284 @@
+"""What every chaos scenario shares: a stack with short timings on PostgreSQL and a private
+Redis, campaigns built from the bundled examples, the exactness checks, and the figures.
+
+A scenario submits a campaign, breaks something while it runs, waits (with a deadline) until
+every job is final, then `CampaignRun.verify` asserts the invariants and returns the figures
+that `docs/reliability.md` tabulates:
+
+- every job final: completed, or failed only where the scenario makes the provider fail it;
+- images stored == the sum of numberResults of the completed jobs, no image stored twice;
+- stored cost == the simulator's cost_total, exactly (Decimal);
+- the simulator accepted every taskUUID exactly once (however often it was submitted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from remixq.models import Job, WebhookEvent
+from remixq.states import FINAL
+from simulator import assumptions
+from tests.e2e.stack import Stack, private_redis, running_stack, wait_until
+
+REPORT_ENV = "REMIXQ_RELIABILITY_REPORT"
+
+# Production waits minutes before relaying or polling; the scenarios wait seconds.
+FAST_SETTINGS = {
+    "REMIXQ_RECONCILE_AFTER": "2",
+    "REMIXQ_RECONCILE_INTERVAL": "1",
+    "REMIXQ_RECONCILE_BACKOFF_CAP": "4",
+    "REMIXQ_RELAY_INTERVAL": "1",
+    "REMIXQ_RELAY_PENDING_GRACE": "1",
+    "REMIXQ_RELAY_QUEUED_STALE": "5",
+    "REMIXQ_CLAIM_LEASE": "5",
+    "REMIXQ_HTTP_READ_TIMEOUT": "4",  # inside the claim lease, as in production
+    "REMIXQ_SUBMIT_BACKOFF_BASE": "0.2",
+    "REMIXQ_SUBMIT_BACKOFF_CAP": "2",
+}
+
+# Results take 50-350 ms each, so a campaign is a stream of webhooks rather than one spike.
+DEFAULT_KNOBS: dict[str, Any] = {"latency_ms": 200, "latency_jitter_ms": 150}
+
+
+def example_lines() -> list[dict[str, Any]]:
+    text = (resources.files("remixq.examples") / "demo.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def campaign_lines(count: int) -> list[dict[str, Any]]:
+    """`count` requests cycling through the examples: three models, numberResults 1 to 4."""
+    examples = example_lines()
+    return [examples[i % len(examples)] for i in range(count)]
+
+
+def knob_args(knobs: Mapping[str, Any]) -> tuple[str, ...]:
+    args: list[str] = []
+    for name, value in {**DEFAULT_KNOBS, **knobs}.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    return tuple(args)
+
+
+@contextmanager
+def chaos_stack(
+    tmp: Path,
+    *,
+    knobs: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    processes: tuple[str, ...] = ("simulator", "receiver", "worker"),
+    beat: bool = True,
+) -> Iterator[tuple[Stack, Any]]:
+    """The real processes on PostgreSQL and a private Redis (yielded too, to be restarted)."""
+    with (
+        private_redis(tmp / "redis") as broker,
+        running_stack(
+            tmp,
+            backend="postgresql",
+            database="remixq_chaos",
+            broker_url=broker.url(0),
+            sim_args=knob_args(knobs or {}),
+            env={**FAST_SETTINGS, **(env or {})},
+            processes=processes,
+            beat=beat,
+        ) as stack,
+    ):
+        yield stack, broker
+
+
+@dataclass
+class CampaignRun:
+    """One campaign through a stack, timed from its submission to its last final job."""
+
+    stack: Stack
+    name: str
+    jobs: int
+    campaign_id: int = 0
+    submitted_at: float = 0.0
+    all_accepted_at: float | None = None
+    final_at: float | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def submit(cls, stack: Stack, lines: list[dict[str, Any]], name: str) -> CampaignRun:
+        run = cls(stack, name, len(lines))
+        run.submitted_at = time.monotonic()
+        run.campaign_id = stack.submit(lines, name)
+        # The moment the provider has every task is watched in the background, so that it is
+        # known to 0.1 s even while the test holds an outage.
+        threading.Thread(target=run._watch_acceptance, daemon=True).start()
+        return run
+
+    # -- progress -------------------------------------------------------------------------------
+
+    def _watch_acceptance(self) -> None:
+        deadline = time.monotonic() + 300
+        while self.all_accepted_at is None and self.final_at is None:
+            if time.monotonic() > deadline:
+                return
+            with contextlib.suppress(requests.RequestException):
+                self.accepted()
+            time.sleep(0.1)
+
+    def accepted(self) -> int:
+        count = int(self.stack.sim_stats(tasks=False)["tasks_accepted"])
+        if count >= self.jobs and self.all_accepted_at is None:
+            self.all_accepted_at = time.monotonic()
+        return count
+
+    def wait_accepted(self, share: float, timeout: float = 60) -> None:
+        """Until the simulator has accepted `share` of the campaign's tasks."""
+        wanted = max(1, int(self.jobs * share))
+        wait_until(
+            lambda: self.accepted() >= wanted,
+            timeout=timeout,
+            interval=0.05,
+            what=f"{wanted} tasks accepted",
+        )
+
+    def progress(self) -> Counter[str]:
+        with Session(self.stack.engine) as session:
+            rows = session.execute(
+                select(Job.status, func.count())
+                .where(Job.campaign_id == self.campaign_id)
+                .group_by(Job.status)
+            )
+            return Counter({status: count for status, count in rows})
+
+    def wait_final(self, timeout: float = 90) -> None:
+        def all_final() -> bool:
+            self.stack.check_alive()
+            return sum(n for s, n in self.progress().items() if s in FINAL) == self.jobs
+
+        try:
+            wait_until(all_final, timeout=timeout, interval=0.2, what="every job to be final")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; statuses: {dict(self.progress())}") from None
+        self.final_at = time.monotonic()
+
+    # -- the invariants and the figures ---------------------------------------------------------
+
+    def verify(self, *, failures_expected: bool = False) -> dict[str, Any]:
+        """Assert the exactness invariants; return the scenario's figures."""
+        stats = self.stack.sim_stats()
+        jobs = self.stack.jobs(self.campaign_id)
+        statuses = Counter(job.status for job in jobs)
+        assert set(statuses) <= FINAL, statuses
+
+        failed = [job for job in jobs if job.status == "failed"]
+        # Only the provider's own generation failures may fail a job; nothing else may.
+        assert len(failed) == stats["tasks_failed"], (len(failed), stats["tasks_failed"])
+        if not failures_expected:
+            assert not failed, [(job.task_uuid, job.error_code) for job in failed]
+        for job in failed:
+            assert job.error_code == assumptions.DEFAULT_FAILURE_CODE, job.error_code
+            assert not job.images
+
+        completed = [job for job in jobs if job.status == "completed"]
+        for job in completed:
+            assert job.results_received == len(job.images) == job.number_results, job.task_uuid
+        images = [image for job in jobs for image in job.images]
+        image_uuids = {str(image.image_uuid) for image in images}
+        expected_images = sum(job.number_results for job in completed)
+        assert len(images) == len(image_uuids) == expected_images
+        assert stats["results_generated"] == expected_images
+
+        stored_cost = sum((image.cost or Decimal(0) for image in images), Decimal(0))
+        assert all(image.cost is not None for image in images)
+        assert stored_cost == Decimal(stats["cost_total"]), (stored_cost, stats["cost_total"])
+
+        tasks = stats["tasks"]
+        assert set(tasks) == {str(job.task_uuid) for job in jobs}
+        not_once = {uuid: c["accepted"] for uuid, c in tasks.items() if c["accepted"] != 1}
+        assert not not_once, f"tasks not accepted exactly once: {not_once}"
+        attempts = [tasks[str(job.task_uuid)]["attempts"] for job in jobs]
+
+        inbox = self._inbox()
+        assert not inbox["stuck"], f"{inbox['stuck']} inbox rows never applied"
+        assert inbox["named_by_webhook"] <= image_uuids
+
+        end = self.final_at or time.monotonic()
+        webhooks = stats["webhooks"]
+        figures: dict[str, Any] = {
+            "jobs": len(jobs),
+            "completed": len(completed),
+            "failed": len(failed),
+            "images": len(images),
+            "images_expected": expected_images,
+            "cost_usd": str(stored_cost),
+            "provider_cost_usd": stats["cost_total"],
+            "webhook_deliveries": webhooks["succeeded"],
+            "webhooks_dropped": webhooks["dropped"],
+            "webhooks_duplicated": webhooks["duplicated"],
+            "webhook_attempts_failed": webhooks["failed"],
+            "webhooks_given_up": webhooks["gave_up"],
+            "duplicates_ignored": inbox["result_deliveries"] - len(inbox["named_by_webhook"]),
+            "recovered_by_reconciler": len(image_uuids - inbox["named_by_webhook"]),
+            "get_response_calls": stats["get_response_calls"],
+            "submissions_per_task_max": max(attempts),
+            "submissions_per_task_mean": round(statistics.fmean(attempts), 3),
+            "conflicts": stats["conflicts"],
+            "faults": {kind: n for kind, n in stats["faults"].items() if n},
+            "campaign_s": round(end - self.submitted_at, 2),
+            "time_to_reconcile_s": (
+                round(end - self.all_accepted_at, 2) if self.all_accepted_at else None
+            ),
+            **self.notes,
+        }
+        return figures
+
+    def _inbox(self) -> dict[str, Any]:
+        """What the webhook inbox says: result deliveries, the images they named, rows that
+        were stored but never applied (a half-written delivery would leave one)."""
+        with Session(self.stack.engine) as session:
+            rows = session.execute(
+                select(WebhookEvent.source, WebhookEvent.status, WebhookEvent.body)
+            ).all()
+        stuck = sum(1 for row in rows if row.status == "received")
+        named: set[str] = set()
+        deliveries = 0
+        for row in rows:
+            if row.source != "webhook":
+                continue
+            payload = json.loads(row.body)
+            items = payload.get("data", [payload]) if "errors" not in payload else []
+            for item in items:
+                if "imageUUID" in item:
+                    deliveries += 1
+                    named.add(str(item["imageUUID"]).lower())
+        return {"stuck": stuck, "result_deliveries": deliveries, "named_by_webhook": named}
+
+
+def record(request: Any, scenario: str, title: str, figures: Mapping[str, Any]) -> None:
+    """Append the figures to $REMIXQ_RELIABILITY_REPORT (JSON lines), when it names a file.
+
+    The test's docstring says what the scenario proves; the report quotes it.
+    """
+    path = os.environ.get(REPORT_ENV)
+    if not path:
+        return
+    doc = " ".join((request.function.__doc__ or "").split())
+    line = {
+        "scenario": scenario,
+        "title": title,
+        "test": request.node.nodeid,
+        "proves": doc,
+        **figures,
+    }
+    with Path(path).open("a") as out:
+        out.write(json.dumps(line) + "\n")

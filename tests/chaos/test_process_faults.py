@@ -1,0 +1,82 @@
+"""Chaos: our own processes and the broker fail mid-campaign: the receiver is down for 10 s,
+a worker is killed with SIGKILL while it submits, Redis restarts and forgets every message."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.conftest import Recorder
+from tests.chaos.harness import CampaignRun, campaign_lines, chaos_stack
+from tests.e2e.stack import wait_until
+
+pytestmark = pytest.mark.chaos
+
+JOBS = 200
+OUTAGE_S = 10
+
+
+def test_receiver_down_during_a_burst(tmp_path: Path, reliability: Recorder) -> None:
+    """The receiver is killed (SIGKILL: requests in flight get no answer) while webhooks pour
+    in, and stays down for 10 s. The provider's retries and the reconciler's getResponse polls
+    bring every result in once the receiver is back; a result that comes both ways is stored
+    once."""
+    with chaos_stack(tmp_path) as (stack, _):
+        run = CampaignRun.submit(stack, campaign_lines(JOBS), "receiver-down")
+        wait_until(
+            lambda: stack.sim_stats(tasks=False)["webhooks"]["succeeded"] >= 60,
+            timeout=30,
+            what="the webhook burst",
+        )
+        stack.kill("receiver")
+        down_at = time.monotonic()
+        time.sleep(OUTAGE_S)  # the outage itself, not a wait for a condition
+        stack.start("receiver")
+        stack.wait_receiver()
+        run.notes["receiver_down_s"] = round(time.monotonic() - down_at, 1)
+        run.wait_final()
+        figures = run.verify()
+    assert figures["webhook_attempts_failed"] > 0
+    reliability("receiver-down", "receiver killed and down for 10 s during a burst", figures)
+
+
+def test_worker_killed_while_submitting(tmp_path: Path, reliability: Recorder) -> None:
+    """A worker is killed with SIGKILL while its submissions are in flight (each POST takes
+    0.8 s; results take ~6 s, longer than the claim lease). Its claims expire and the relay
+    re-queues them; its unacknowledged messages are re-published; a new worker resubmits the
+    same taskUUIDs, and a task the provider had already accepted is answered
+    conflictTaskUUID instead of being generated and charged again."""
+    knobs = {"submit_latency_ms": 800, "latency_ms": 6000, "latency_jitter_ms": 500}
+    env = {"REMIXQ_SUBMIT_BATCH": "2"}  # a hundred messages: the kill lands mid-campaign
+    with chaos_stack(tmp_path, knobs=knobs, env=env) as (stack, _):
+        run = CampaignRun.submit(stack, campaign_lines(JOBS), "worker-killed")
+        run.wait_accepted(0.3)
+        stack.kill("worker")
+        run.notes["claims_orphaned"] = run.progress()["submitting"]
+        stack.start("worker")
+        run.wait_final()
+        figures = run.verify()
+    assert figures["claims_orphaned"] > 0
+    assert figures["conflicts"] > 0  # resubmitted after acceptance, accepted once all the same
+    reliability("worker-sigkill", "a worker killed with SIGKILL while submitting", figures)
+
+
+def test_redis_restarted_mid_campaign(tmp_path: Path, reliability: Recorder) -> None:
+    """Redis (the broker and the global limit) restarts without persistence while the
+    campaign is being submitted: every queued and unacknowledged message is gone. The worker
+    and beat reconnect, the relay re-publishes the jobs still queued, and every job completes
+    exactly once."""
+    knobs = {"submit_latency_ms": 300}
+    env = {"REMIXQ_SUBMIT_BATCH": "2"}
+    with chaos_stack(tmp_path, knobs=knobs, env=env) as (stack, broker):
+        run = CampaignRun.submit(stack, campaign_lines(JOBS), "redis-restart")
+        run.wait_accepted(0.3)
+        queued_before = run.progress()["queued"]
+        broker.restart()
+        run.notes["jobs_queued_at_restart"] = queued_before
+        run.wait_final()
+        figures = run.verify()
+    assert figures["jobs_queued_at_restart"] > 0
+    reliability("redis-restart", "Redis restarted (and emptied) mid-campaign", figures)
