@@ -17,8 +17,9 @@ class KeyValueFormatter(logging.Formatter):
         line = super().format(record)
         if not record.name.startswith("remixq"):
             return line  # other libraries' extras (Celery's trace data) are not ours to print
-        extras = {k: v for k, v in record.__dict__.items()
-                  if k not in _STANDARD and not k.startswith("_")}
+        extras = {
+            k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
+        }
         if extras:
             line += " " + " ".join(f"{k}={_value(v)}" for k, v in sorted(extras.items()))
         return line
