@@ -11,6 +11,8 @@ from remixq import jobs
 from remixq.db import transaction
 from worker.app import SUBMIT_TASK
 
+ENQUEUE_CHUNK = 1000
+
 
 def publish(app: Celery, job_ids: Sequence[int]) -> None:
     """One message per batch of jobs (REMIXQ_SUBMIT_BATCH), each submitted in one request."""
@@ -22,11 +24,14 @@ def publish(app: Celery, job_ids: Sequence[int]) -> None:
 
 
 def enqueue(app: Celery, sessions: sessionmaker[Session], job_ids: Sequence[int]) -> None:
-    """Publish the jobs' messages, then mark the jobs queued.
+    """Publish the jobs' messages, then mark the jobs queued, a chunk at a time (so that a big
+    campaign's first jobs are not mistaken for lost while its last ones are still published).
 
-    If this process dies between the two, the jobs stay pending and the relay publishes them
-    again; a duplicate message is harmless because a submission must first claim its job.
+    If this process dies in between, the jobs stay pending and the relay publishes them again;
+    a duplicate message is harmless because a submission must first claim its job.
     """
-    publish(app, job_ids)
-    with transaction(sessions) as session:
-        jobs.mark_enqueued(session, job_ids=job_ids)
+    for start in range(0, len(job_ids), ENQUEUE_CHUNK):
+        chunk = job_ids[start : start + ENQUEUE_CHUNK]
+        publish(app, chunk)
+        with transaction(sessions) as session:
+            jobs.mark_enqueued(session, job_ids=chunk)
