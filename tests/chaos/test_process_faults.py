@@ -16,6 +16,7 @@ pytestmark = pytest.mark.chaos
 
 JOBS = 200
 OUTAGE_S = 10
+REDIS_DOWN_S = 3
 
 
 def test_receiver_down_during_a_burst(tmp_path: Path, reliability: Recorder) -> None:
@@ -64,17 +65,19 @@ def test_worker_killed_while_submitting(tmp_path: Path, reliability: Recorder) -
 
 
 def test_redis_restarted_mid_campaign(tmp_path: Path, reliability: Recorder) -> None:
-    """Redis (the broker and the global limit) restarts without persistence while the
-    campaign is being submitted: every queued and unacknowledged message is gone. The worker
-    and beat reconnect, the relay re-publishes the jobs still queued, and every job completes
-    exactly once."""
+    """Redis (the broker and the global limit) goes down for 3 s while the campaign is being
+    submitted and comes back empty (no persistence): every queued and unacknowledged message
+    is gone, and calls to the limit fail meanwhile. The worker and beat reconnect, the relay
+    re-publishes the jobs still queued, and every job completes exactly once."""
     knobs = {"submit_latency_ms": 300}
     env = {"REMIXQ_SUBMIT_BATCH": "2"}
     with chaos_stack(tmp_path, knobs=knobs, env=env) as (stack, broker):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "redis-restart")
         run.wait_accepted(0.3)
         queued_before = run.progress()["queued"]
-        broker.restart()
+        broker.stop()
+        time.sleep(REDIS_DOWN_S)  # the outage itself
+        broker.start()
         run.notes["jobs_queued_at_restart"] = queued_before
         run.wait_final()
         figures = run.verify()

@@ -69,3 +69,26 @@ def test_webhooks_before_acknowledgement(tmp_path: Path, reliability: Recorder) 
         figures = run.verify()
     assert figures["faults"]["webhook_before_ack"] > 0
     reliability("before-ack", "webhooks before acknowledgements", figures)
+
+
+def test_submissions_time_out(tmp_path: Path, reliability: Recorder) -> None:
+    """5 % of submissions time out before anything is accepted and 5 % are accepted but
+    answered too late (the ambiguous case: the worker cannot tell them apart). Both are retried
+    with the same taskUUIDs; the provider answers conflictTaskUUID to the second kind, which
+    counts as accepted, so no task is generated or charged twice."""
+    knobs = {
+        "submit_timeout_rate": 0.05,
+        "submit_timeout_after_accept_rate": 0.05,
+        "submit_timeout_s": 5,  # beyond REMIXQ_HTTP_READ_TIMEOUT (4 s)
+        # Results take ~6 s, as real generations do: no webhook settles the ambiguity before
+        # the retry (a result that does arrive first makes the retry a no-op instead).
+        "latency_ms": 6000,
+        "latency_jitter_ms": 500,
+    }
+    with chaos_stack(tmp_path, knobs=knobs, env={"REMIXQ_SUBMIT_BATCH": "2"}) as (stack, _):
+        run = CampaignRun.submit(stack, campaign_lines(JOBS), "timeouts")
+        run.wait_final()
+        figures = run.verify()
+    assert figures["faults"].get("submit_timeout_after_accept", 0) > 0
+    assert figures["conflicts"] > 0
+    reliability("timeouts", "10 % of submissions time out (half after acceptance)", figures)

@@ -1,0 +1,231 @@
+"""Run the chaos suite and write its figures to docs/reliability.md.
+
+    python -m tests.chaos.report                  # run `pytest -m chaos`, then write the page
+    python -m tests.chaos.report --from run.jsonl # only write the page from recorded figures
+
+Each scenario appends one JSON line of figures to $REMIXQ_RELIABILITY_REPORT (see
+`tests.chaos.harness.record`); this module runs the suite with that variable set, then turns
+the lines into a table and one section per scenario. The page is only rewritten when every
+scenario passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tests.chaos.harness import DEFAULT_KNOBS, FAST_SETTINGS, REPORT_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = ROOT / "docs" / "reliability.md"
+RERUN = "make services && .venv/bin/python -m tests.chaos.report"
+
+# The page's order; a scenario not listed here comes last.
+ORDER = (
+    "throttled",
+    "timeouts",
+    "dropped",
+    "duplicated",
+    "before-ack",
+    "receiver-down",
+    "worker-sigkill",
+    "redis-restart",
+    "worker-sigterm",
+    "receiver-sigterm",
+    "db-outage",
+    "burst",
+)
+
+# Injected faults and scenario notes, as the table's "injected" column words them.
+LABELS = {
+    "http_429": "{} x 429",
+    "http_503": "{} x 503",
+    "submit_timeout": "{} submissions timed out",
+    "submit_timeout_after_accept": "{} timed out after acceptance",
+    "generation_failure": "{} tasks failed by the provider",
+    "webhook_before_ack": "{} tasks' webhooks before the ack",
+    "webhooks_dropped": "{} webhooks dropped",
+    "webhooks_duplicated": "{} webhooks sent twice",
+    "webhook_attempts_failed": "{} webhook attempts refused",
+    "receiver_down_s": "receiver down {} s",
+    "claims_orphaned": "{} claims orphaned by the kill",
+    "jobs_queued_at_restart": "{} jobs queued when Redis went down",
+    "queued_after_shutdown": "{} jobs handed back at shutdown",
+    "probe_status": "probe answered {}",
+}
+NOTES = (
+    "receiver_down_s",
+    "claims_orphaned",
+    "jobs_queued_at_restart",
+    "queued_after_shutdown",
+    "probe_status",
+)
+
+
+def run_suite(report: Path) -> int:
+    env = {**os.environ, REPORT_ENV: str(report)}
+    command = [sys.executable, "-m", "pytest", "-m", "chaos", "tests/chaos", "-q"]
+    return subprocess.run(command, cwd=ROOT, env=env).returncode
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rank = {name: index for index, name in enumerate(ORDER)}
+    return sorted(rows, key=lambda row: rank.get(row["scenario"], len(ORDER)))
+
+
+def injected(row: dict[str, Any]) -> str:
+    parts = [LABELS[kind].format(n) for kind, n in row.get("faults", {}).items() if kind in LABELS]
+    for key in ("webhooks_dropped", "webhooks_duplicated", "webhook_attempts_failed", *NOTES):
+        if row.get(key):
+            parts.append(LABELS[key].format(row[key]))
+    return "; ".join(parts) or "—"
+
+
+def cell(value: Any, suffix: str = "") -> str:
+    return "—" if value is None else f"{value}{suffix}"
+
+
+def money(value: str) -> str:
+    return f"{float(value):.4f}".rstrip("0").rstrip(".") if value else "—"
+
+
+def table(rows: Iterable[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| scenario | injected | jobs (failed) | images stored / expected | cost stored = "
+        "provider (USD) | webhook deliveries | duplicates ignored | recovered by getResponse "
+        "| submissions per task (max / mean) | time to reconcile | campaign |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        exact = _same(row["cost_usd"], row["provider_cost_usd"])
+        cost_ok = "=" if exact else "≠"
+        submissions = (
+            f"{row['submissions_per_task_max']} / {row['submissions_per_task_mean']}"
+            if "submissions_per_task_max" in row
+            else "—"
+        )
+        lines.append(
+            f"| [{row['scenario']}](#{row['scenario']}) | {injected(row)} "
+            f"| {row['jobs']} ({row['failed']}) | {row['images']} / {row['images_expected']} "
+            f"| {money(row['cost_usd'])} {cost_ok} {money(row['provider_cost_usd'])} "
+            f"| {row['webhook_deliveries']} | {row['duplicates_ignored']} "
+            f"| {cell(row.get('recovered_by_reconciler'))} | {submissions} "
+            f"| {cell(row.get('time_to_reconcile_s'), ' s')} "
+            f"| {cell(row.get('campaign_s'), ' s')} |"
+        )
+    return lines
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and Decimal(a) == Decimal(b)
+
+
+def section(row: dict[str, Any]) -> list[str]:
+    figures = {
+        k: v
+        for k, v in row.items()
+        if k not in ("scenario", "title", "test", "proves") and v not in (None, {}, "")
+    }
+    return [
+        f"### {row['scenario']}",
+        "",
+        f"**{row['title']}.** {row['proves']}",
+        "",
+        f"Test: `{row['test']}`",
+        "",
+        "```json",
+        json.dumps(figures, indent=None, separators=(", ", ": ")),
+        "```",
+        "",
+    ]
+
+
+def render(rows: list[dict[str, Any]], *, duration: float | None) -> str:
+    settings = " ".join(f"{k}={v}" for k, v in FAST_SETTINGS.items())
+    knobs = ", ".join(f"{k}={v}" for k, v in DEFAULT_KNOBS.items())
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    took = f" in {duration:.0f} s" if duration else ""
+    lines = [
+        "# Reliability: the chaos suite",
+        "",
+        "Generated by `tests/chaos/report.py` from a green run of `pytest -m chaos`"
+        f" ({len(rows)} scenarios{took}, {when}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}). Rerun and regenerate with one command:",
+        "",
+        "```sh",
+        RERUN,
+        "```",
+        "",
+        "`make chaos` runs the same scenarios without rewriting this page. Each scenario starts",
+        "the real processes (`remixq simulator`, `remixq receiver` under gunicorn, `remixq worker`",
+        "and `remixq beat`) on PostgreSQL and a private Redis, submits a campaign built from",
+        "`remixq/examples/demo.jsonl` (three models, 1 to 4 results a job), injects its fault, and",
+        "waits with a deadline until every job is final. Then it asserts, every time:",
+        "",
+        "- every job is final: completed, or failed only where the provider failed the task;",
+        "- images stored == the sum of numberResults of the completed jobs, none stored twice;",
+        "- the stored cost equals the simulator's `cost_total` exactly (Decimal, to 1e-10 USD);",
+        "- the simulator accepted every taskUUID exactly once, however often it was submitted;",
+        "- no webhook inbox row is left half-applied, and every image a webhook named is stored.",
+        "",
+        "Timings are shortened for test speed through the environment: "
+        f"`{settings}`. Simulated results take {knobs} ms unless the scenario says otherwise.",
+        "",
+        "## Figures",
+        "",
+        "*Webhook deliveries*: 2xx answers the simulator got. *Duplicates ignored*: result",
+        "deliveries in the inbox minus the distinct images they named (each one stored nothing).",
+        "*Recovered by getResponse*: images no webhook delivered, fetched by the reconciler.",
+        "*Submissions per task*: `POST /v1` naming the taskUUID (the simulator's count). *Time",
+        "to reconcile*: from the moment the provider held every task to the last final job",
+        "(it includes the generation time of the last tasks). *Campaign*: from `remixq submit`",
+        "to the last final job.",
+        "",
+        *table(rows),
+        "",
+        "## Scenarios",
+        "",
+    ]
+    for row in rows:
+        lines += section(row)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--from", dest="source", type=Path, help="figures already recorded")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    duration = None
+    if args.source is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "reliability.jsonl"
+            started = time.monotonic()
+            code = run_suite(source)
+            duration = time.monotonic() - started
+            if code != 0:
+                print("the chaos suite failed; docs/reliability.md left as it was", file=sys.stderr)
+                return code
+            rows = load(source)
+    else:
+        rows = load(args.source)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(rows, duration=duration))
+    print(f"wrote {args.out} ({len(rows)} scenarios)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
