@@ -171,10 +171,35 @@ class CampaignRun:
             raise AssertionError(f"{exc}; statuses: {dict(self.progress())}") from None
         self.final_at = time.monotonic()
 
+    def fault_over(self) -> None:
+        """The injected fault has ended (the process is back, the outage over): recovery is
+        timed from here to the last final job."""
+        self.notes["fault_over_at"] = time.monotonic()
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until the simulator has no webhook left to deliver: every copy it meant to send
+        (one per result and per failed task, none if dropped, two if duplicated) succeeded or
+        was given up. Checked after that, the invariants also cover late redeliveries."""
+
+        def settled() -> bool:
+            stats = self.stack.sim_stats(tasks=False)
+            hooks = stats["webhooks"]
+            copies = (
+                stats["results_generated"]
+                + stats["tasks_failed"]
+                - hooks["dropped"]
+                + hooks["duplicated"]
+            )
+            return bool(hooks["succeeded"] + hooks["gave_up"] >= copies)
+
+        wait_until(settled, timeout=timeout, interval=0.2, what="the last webhook delivery")
+
     # -- the invariants and the figures ---------------------------------------------------------
 
     def verify(self, *, failures_expected: bool = False) -> dict[str, Any]:
-        """Assert the exactness invariants; return the scenario's figures."""
+        """Once the provider has nothing left to send, assert the exactness invariants; return
+        the scenario's figures."""
+        self.settle()
         stats = self.stack.sim_stats()
         jobs = self.stack.jobs(self.campaign_id)
         statuses = Counter(job.status for job in jobs)
@@ -238,8 +263,10 @@ class CampaignRun:
             "time_to_reconcile_s": (
                 round(end - self.all_accepted_at, 2) if self.all_accepted_at else None
             ),
-            **self.notes,
+            **{k: v for k, v in self.notes.items() if k != "fault_over_at"},
         }
+        if "fault_over_at" in self.notes:
+            figures["recovery_s"] = round(end - self.notes["fault_over_at"], 2)
         return figures
 
     def _inbox(self) -> dict[str, Any]:

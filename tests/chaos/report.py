@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from remixq import reports
 from tests.chaos.harness import DEFAULT_KNOBS, FAST_SETTINGS, REPORT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +87,8 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def injected(row: dict[str, Any]) -> str:
+    if "injected" in row:
+        return str(row["injected"])
     parts = [LABELS[kind].format(n) for kind, n in row.get("faults", {}).items() if kind in LABELS]
     for key in ("webhooks_dropped", "webhooks_duplicated", "webhook_attempts_failed", *NOTES):
         if row.get(key):
@@ -93,20 +96,28 @@ def injected(row: dict[str, Any]) -> str:
     return "; ".join(parts) or "—"
 
 
+def reconcile(row: dict[str, Any]) -> str:
+    text = cell(row.get("time_to_reconcile_s"), " s")
+    if row.get("recovery_s") is not None:
+        text += f" ({row['recovery_s']} s after the fault)"
+    return text
+
+
 def cell(value: Any, suffix: str = "") -> str:
     return "—" if value is None else f"{value}{suffix}"
 
 
-def money(value: str) -> str:
-    return f"{float(value):.4f}".rstrip("0").rstrip(".") if value else "—"
+def money(value: str | None) -> str:
+    return reports.money(Decimal(value)) if value else "—"
 
 
 def table(rows: Iterable[dict[str, Any]]) -> list[str]:
     lines = [
-        "| scenario | injected | jobs (failed) | images stored / expected | cost stored = "
-        "provider (USD) | webhook deliveries | duplicates ignored | recovered by getResponse "
-        "| submissions per task (max / mean) | time to reconcile | campaign |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| scenario | fault | injected / observed | jobs (failed) | images stored / expected "
+        "| cost stored = provider (USD) | webhook deliveries | duplicates ignored "
+        "| recovered by getResponse | submissions per task (max / mean) | time to reconcile "
+        "| campaign |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         exact = _same(row["cost_usd"], row["provider_cost_usd"])
@@ -117,12 +128,12 @@ def table(rows: Iterable[dict[str, Any]]) -> list[str]:
             else "—"
         )
         lines.append(
-            f"| [{row['scenario']}](#{row['scenario']}) | {injected(row)} "
+            f"| [{row['scenario']}](#{row['scenario']}) | {row['title']} | {injected(row)} "
             f"| {row['jobs']} ({row['failed']}) | {row['images']} / {row['images_expected']} "
             f"| {money(row['cost_usd'])} {cost_ok} {money(row['provider_cost_usd'])} "
             f"| {row['webhook_deliveries']} | {row['duplicates_ignored']} "
             f"| {cell(row.get('recovered_by_reconciler'))} | {submissions} "
-            f"| {cell(row.get('time_to_reconcile_s'), ' s')} "
+            f"| {reconcile(row)} "
             f"| {cell(row.get('campaign_s'), ' s')} |"
         )
     return lines
@@ -136,7 +147,7 @@ def section(row: dict[str, Any]) -> list[str]:
     figures = {
         k: v
         for k, v in row.items()
-        if k not in ("scenario", "title", "test", "proves") and v not in (None, {}, "")
+        if k not in ("scenario", "title", "test", "proves", "injected") and v not in (None, {}, "")
     }
     return [
         f"### {row['scenario']}",

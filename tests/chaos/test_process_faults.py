@@ -36,6 +36,7 @@ def test_receiver_down_during_a_burst(tmp_path: Path, reliability: Recorder) -> 
         time.sleep(OUTAGE_S)  # the outage itself, not a wait for a condition
         stack.start("receiver")
         stack.wait_receiver()
+        run.fault_over()
         run.notes["receiver_down_s"] = round(time.monotonic() - down_at, 1)
         run.wait_final()
         figures = run.verify()
@@ -57,6 +58,7 @@ def test_worker_killed_while_submitting(tmp_path: Path, reliability: Recorder) -
         stack.kill("worker")
         run.notes["claims_orphaned"] = run.progress()["submitting"]
         stack.start("worker")
+        run.fault_over()
         run.wait_final()
         figures = run.verify()
     assert figures["claims_orphaned"] > 0
@@ -78,6 +80,7 @@ def test_redis_restarted_mid_campaign(tmp_path: Path, reliability: Recorder) -> 
         broker.stop()
         time.sleep(REDIS_DOWN_S)  # the outage itself
         broker.start()
+        run.fault_over()
         run.notes["jobs_queued_at_restart"] = queued_before
         run.wait_final()
         figures = run.verify()

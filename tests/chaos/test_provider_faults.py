@@ -17,11 +17,11 @@ JOBS = 200
 
 def test_submissions_throttled(tmp_path: Path, reliability: Recorder) -> None:
     """10 % of submissions are answered 429 or 503 before anything is accepted. The worker
-    releases the batch, pauses every worker through the shared Redis limit, resubmits with the
+    releases the job, pauses every worker through the shared Redis limit, resubmits with the
     same taskUUIDs after a jittered backoff, and no job is lost, failed or paid twice."""
     knobs = {"submit_429_rate": 0.05, "submit_503_rate": 0.05}
-    # Batches of 2: a hundred requests or more, so that 10 % of them is a real number.
-    with chaos_stack(tmp_path, knobs=knobs, env={"REMIXQ_SUBMIT_BATCH": "2"}) as (stack, _):
+    # One task per request: two hundred requests or more, so that 10 % of them is a number.
+    with chaos_stack(tmp_path, knobs=knobs, env={"REMIXQ_SUBMIT_BATCH": "1"}) as (stack, _):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "throttled")
         run.wait_final()
         figures = run.verify()
@@ -85,7 +85,7 @@ def test_submissions_time_out(tmp_path: Path, reliability: Recorder) -> None:
         "latency_ms": 6000,
         "latency_jitter_ms": 500,
     }
-    with chaos_stack(tmp_path, knobs=knobs, env={"REMIXQ_SUBMIT_BATCH": "2"}) as (stack, _):
+    with chaos_stack(tmp_path, knobs=knobs, env={"REMIXQ_SUBMIT_BATCH": "1"}) as (stack, _):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "timeouts")
         run.wait_final()
         figures = run.verify()

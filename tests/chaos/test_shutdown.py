@@ -43,6 +43,7 @@ def test_worker_sigterm_mid_flight(tmp_path: Path, reliability: Recorder) -> Non
         run.notes["claimed_after_shutdown"] = left["submitting"]
         run.notes["queued_after_shutdown"] = left["queued"]
         stack.start("worker")
+        run.fault_over()
         run.wait_final()
         figures = run.verify()
     assert code == 0
@@ -68,6 +69,7 @@ def test_receiver_sigterm_during_a_burst(tmp_path: Path, reliability: Recorder) 
         run.notes["shutdown_s"] = round(time.monotonic() - started, 2)
         stack.start("receiver")
         stack.wait_receiver()
+        run.fault_over()
         run.wait_final()
         figures = run.verify()
     assert code == 0

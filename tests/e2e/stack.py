@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -65,6 +66,18 @@ def stop_group(process: Process, timeout: float = 30) -> int:
     code = process.stop(timeout)
     kill_group(process)
     return code
+
+
+def stop_all(processes: Sequence[Process], timeout: float = 30) -> None:
+    """SIGTERM every process at once, then wait for each (SIGKILL after `timeout`)."""
+    for process in processes:
+        if process.alive():
+            process.popen.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        with suppress(subprocess.TimeoutExpired):
+            process.popen.wait(max(0.1, deadline - time.monotonic()))
+        kill_group(process)
 
 
 @dataclass
@@ -285,6 +298,5 @@ def running_stack(
         stack.check_alive()
         yield stack
     finally:
-        for process in stack.processes.values():
-            stop_group(process)
+        stop_all(list(stack.processes.values()))
         engine.dispose()
