@@ -1,8 +1,11 @@
-"""The simulator must not be the bottleneck: hundreds of tasks per second at zero latency."""
+"""Many concurrent clients: every task is accepted exactly once and counted.
+
+How fast the simulator goes is measured by the benchmarks (bench/, docs/benchmarks.md), not
+timed here: a test asserts behaviour, never speed.
+"""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -11,24 +14,28 @@ import requests
 from .helpers import AUTH, task
 
 TASKS = 400
-MINIMUM_PER_SECOND = 100  # far below what it does, so a busy CI box does not flake
+CLIENTS = 8
 
 
-def test_live_server_sustains_hundreds_of_tasks_per_second(make_live: Any) -> None:
+def test_concurrent_clients_each_task_accepted_once(make_live: Any) -> None:
     live = make_live()
     url = f"{live.url}/v1"
 
-    def worker(count: int) -> int:
+    def worker(count: int) -> list[str]:
+        accepted = []
         with requests.Session() as session:
-            ok = 0
             for _ in range(count):
                 body = task(deliveryMethod="async")
-                ok += session.post(url, json=[body], headers=AUTH, timeout=5).status_code == 200
-            return ok
+                answer = session.post(url, json=[body], headers=AUTH, timeout=10)
+                if answer.status_code == 200:
+                    accepted.append(answer.json()["data"][0]["taskUUID"])
+        return accepted
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        accepted = sum(pool.map(worker, [TASKS // 8] * 8))
-    rate = TASKS / (time.monotonic() - started)
-    assert accepted == TASKS
-    assert rate >= MINIMUM_PER_SECOND, f"{rate:.0f} tasks/s"
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        accepted = [
+            uuid for batch in pool.map(worker, [TASKS // CLIENTS] * CLIENTS) for uuid in batch
+        ]
+    assert len(accepted) == len(set(accepted)) == TASKS
+    stats = requests.get(f"{live.url}/_control/stats", timeout=5).json()
+    assert stats["tasks_accepted"] == TASKS
+    assert all(stats["tasks"][uuid]["accepted"] == 1 for uuid in accepted)
