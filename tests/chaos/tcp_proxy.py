@@ -12,13 +12,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from remixq.cli.processes import free_port
+from tests.e2e.stack import stable_port
 
 
 class TcpProxy:
     def __init__(self, upstream: tuple[str, int], port: int | None = None):
         self.upstream = upstream
-        self.port = port or free_port()
+        self.port = port or stable_port()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None

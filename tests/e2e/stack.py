@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,33 @@ from remixq.models import Campaign, Job
 from remixq.states import FINAL
 from tests.conftest import PG_URL, REDIS_URL, recreate_pg_database
 
-__all__ = ["RedisServer", "Stack", "free_port", "private_redis", "running_stack", "wait_until"]
+__all__ = [
+    "RedisServer",
+    "Stack",
+    "free_port",
+    "private_redis",
+    "running_stack",
+    "stable_port",
+    "wait_until",
+]
+
+
+def stable_port() -> int:
+    """A free port below the kernel's ephemeral range. While its server is down (a restart, an
+    outage), no outgoing connection can take it as its local end, so it can be bound again."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randint(min(20000, low // 2), low - 1)
+        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
 
 
 def start_process(
@@ -86,7 +114,7 @@ class RedisServer:
     as a broker restarted without AOF/RDB would."""
 
     directory: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=stable_port)
     popen: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:
@@ -253,7 +281,7 @@ def running_stack(
     """Start the stack; `env` adds settings, `broker_url` replaces the shared Redis' db 14
     (PostgreSQL only), `processes` picks which of simulator/receiver/worker run, `beat` adds a
     `remixq beat` (the worker embeds none on a real broker)."""
-    sim_port, receiver_port = free_port(), free_port()
+    sim_port, receiver_port = free_port(), stable_port()
     settings = {
         "REMIXQ_DATA_DIR": str(tmp / "data"),
         "REMIXQ_SIMULATOR_PORT": str(sim_port),
