@@ -3,16 +3,29 @@
 The raw body goes into the inbox first; then each result item becomes an image row inserted
 once (a redelivery is a no-op thanks to the unique imageUUID), the job's received count moves by
 the rows actually inserted, and the state machine completes or fails the job. Nothing is written
-to the image table from a body that does not validate as a whole.
+to the image table from a body that does not validate as a whole. All of it happens in the
+caller's transaction: the inbox row is its first write and carries the status the body is
+expected to end with ("processed" for a valid one), corrected before the end when the outcome
+differs (an orphan, a refused transition).
+
+A webhook is the hottest path of the system, so on PostgreSQL its writes are three plain
+statements sent through psycopg, not the ORM: the inbox row; the job's row lock together with the
+image insert; the job's update. Only the second one's answer is needed before the next is sent,
+so a caller that runs the transaction in a psycopg pipeline (the receiver does) pays two round
+trips per webhook: inbox row + lock/insert, then update + COMMIT. Other backends (SQLite, the
+embedded default) take the same steps through SQLAlchemy; the decisions are shared.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, cast
 from uuid import UUID
 
 from pydantic import (
@@ -24,8 +37,9 @@ from pydantic import (
     StrictInt,
     ValidationError,
 )
-from sqlalchemy import select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from remixq.db import utcnow
@@ -150,6 +164,90 @@ def store_raw(session: Session, *, body: bytes, source: str, task_uuid: str | No
     return event
 
 
+# --- decisions (pure) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    results: dict[str, list[ResultItem]]  # by taskUUID
+    errors: dict[str, ErrorItem]  # by taskUUID
+    tasks: list[str]  # every task the body names, sorted (the order rows are locked in)
+
+
+def _read(body: bytes, expected_task_uuid: str | None) -> _Parsed | Outcome:
+    """The body's items by task, or the final outcome of a body that cannot be applied."""
+    try:
+        results, errors, _processing = split_items(parse_body(body))
+    except InvalidPayload as exc:
+        return Outcome("invalid", message=str(exc))
+    by_task: dict[str, list[ResultItem]] = defaultdict(list)
+    for result in results:
+        by_task[str(result.task_uuid)].append(result)
+    errors_by_task = {str(e.task_uuid): e for e in errors}
+    tasks = set(by_task) | set(errors_by_task)
+    if expected_task_uuid is not None and tasks - {str(UUID(expected_task_uuid))}:
+        stray = sorted(tasks - {str(UUID(expected_task_uuid))})[0]
+        return Outcome(
+            "rejected",
+            message=f"taskUUID {stray} is not the task this webhook URL was issued for",
+        )
+    return _Parsed(dict(by_task), errors_by_task, sorted(tasks))
+
+
+@dataclass(frozen=True)
+class _Locked:
+    """A job as found under its row lock (before this body), and how many images were new."""
+
+    status: JobStatus
+    number_results: int
+    results_received: int
+    stored: int
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What the state machine makes of one job's new results or error."""
+
+    stored: int
+    status: JobStatus | None  # None: the status stays
+    error: ErrorItem | None
+    message: str  # why a transition was refused, if one was
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.stored or self.status is not None or self.error is not None)
+
+    @property
+    def finishes(self) -> bool:
+        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+def _event_for(job: _Locked, failed: bool) -> Event | None:
+    if failed:
+        return Event.FAIL
+    if job.results_received + job.stored >= job.number_results:
+        return Event.COMPLETE
+    if job.stored:
+        return Event.RESULT
+    return None
+
+
+def _decide(job: _Locked, error: ErrorItem | None) -> _Change:
+    event = _event_for(job, error is not None)
+    status, message = None, ""
+    if event is not None:
+        try:
+            status = next_status(job.status, event)
+        except IllegalTransition as exc:
+            # e.g. an error report for a job whose every result is already stored: keep the
+            # images and the completed status, and say so on the inbox row.
+            message = str(exc)
+    return _Change(job.stored, status, error, message)
+
+
+# --- the entry point ------------------------------------------------------------------------
+
+
 def ingest(
     session: Session,
     *,
@@ -163,106 +261,383 @@ def ingest(
     `expected_task_uuid` is the task the webhook URL's token was issued for: an item about any
     other task is refused, so one leaked URL cannot write results for other jobs.
     """
-    if event is None:
-        event = store_raw(session, body=body, source=source, task_uuid=expected_task_uuid)
-    try:
-        results, errors, _processing = split_items(parse_body(body))
-    except InvalidPayload as exc:
-        return _close(event, Outcome("invalid", message=str(exc)))
-    tasks = {str(r.task_uuid) for r in results} | {str(e.task_uuid) for e in errors}
-    if expected_task_uuid is not None and tasks - {str(UUID(expected_task_uuid))}:
-        stray = sorted(tasks - {str(UUID(expected_task_uuid))})[0]
-        return _close(
-            event,
-            Outcome(
-                "rejected",
-                message=f"taskUUID {stray} is not the task this webhook URL was issued for",
-            ),
-        )
+    session.flush()  # the statements below bypass the ORM: it must have nothing pending
+    return _ingest(session.connection(), body, source, expected_task_uuid, event)
+
+
+def ingest_on(
+    connection: Connection,
+    *,
+    body: bytes,
+    source: str = "webhook",
+    expected_task_uuid: str | None = None,
+) -> Outcome:
+    """`ingest` for a caller that holds a connection in a transaction rather than a session
+    (the receiver: an ORM session per webhook would cost more than the webhook's statements)."""
+    return _ingest(connection, body, source, expected_task_uuid, None)
+
+
+def _ingest(
+    connection: Connection,
+    body: bytes,
+    source: str,
+    expected_task_uuid: str | None,
+    event: WebhookEvent | None,
+) -> Outcome:
+    store = _store_for(connection)
+    arrival = _Arrival(body, source, expected_task_uuid, utcnow())
+    now = arrival.at
+    parsed = _read(body, expected_task_uuid)
+    if isinstance(parsed, Outcome):
+        if event is None:
+            store.insert_event(arrival, status=parsed.inbox_status, error=parsed.message or None)
+        else:
+            _set_event(event, parsed)
+        return parsed
     outcome = Outcome("processed")
-    by_task: dict[str, list[ResultItem]] = defaultdict(list)
-    for result in results:
-        by_task[str(result.task_uuid)].append(result)
-    errors_by_task = {str(e.task_uuid): e for e in errors}
+    inbox: _Inbox | None = event
+    if event is not None:
+        _set_event(event, outcome)
+    elif not parsed.tasks:  # only items still processing: nothing to apply
+        inbox = store.insert_event(arrival, status="processed", error=None)
     orphans = []
-    for task_uuid in sorted(tasks):
-        job = session.scalar(select(Job).where(Job.task_uuid == task_uuid).with_for_update())
+    for task_uuid in parsed.tasks:
+        results = parsed.results.get(task_uuid, [])
+        error = parsed.errors.get(task_uuid)
+        if inbox is None:
+            inbox, job = store.insert_event_and_apply(arrival, task_uuid, results, error)
+        else:
+            job = store.apply(task_uuid, results, error, now)
         if job is None:
             orphans.append(task_uuid)
             continue
-        _apply(session, job, by_task.get(task_uuid, []), errors_by_task.get(task_uuid), outcome)
-    if orphans and len(orphans) == len(tasks):
+        change = _decide(job, error)  # what the store did, for the answer
+        outcome.images_stored += change.stored
+        outcome.duplicates += len(results) - change.stored
+        outcome.job_statuses[task_uuid] = (change.status or job.status).value
+        if change.message:
+            outcome.message = change.message
+    if orphans and len(orphans) == len(parsed.tasks):
         outcome.inbox_status = "orphan"
         outcome.message = f"no job has taskUUID {orphans[0]}"
-    return _close(event, outcome)
-
-
-def _close(event: WebhookEvent, outcome: Outcome) -> Outcome:
-    event.status = outcome.inbox_status
-    event.error = outcome.message or None
+    if outcome.inbox_status != "processed" or outcome.message:
+        if isinstance(inbox, WebhookEvent):
+            _set_event(inbox, outcome)
+        else:
+            store.correct_event(inbox, outcome)
     return outcome
 
 
-def _apply(
-    session: Session, job: Job, results: list[ResultItem], error: ErrorItem | None, outcome: Outcome
-) -> None:
-    stored = _insert_images(session, job.id, results)
-    outcome.images_stored += stored
-    outcome.duplicates += len(results) - stored
-    received = job.results_received + stored
-    status = JobStatus(job.status)
-    values: dict[str, Any] = {}
-    if error is not None:
-        event: Event | None = Event.FAIL
-        values.update(error_code=error.code, error_message=error.message)
-    elif received >= job.number_results:
-        event = Event.COMPLETE
-    elif stored:
-        event = Event.RESULT
-    else:
-        event = None
-    new_status = None
-    if event is not None:
+def _set_event(event: WebhookEvent, outcome: Outcome) -> None:
+    event.status = outcome.inbox_status
+    event.error = outcome.message or None
+
+
+# --- storage ----------------------------------------------------------------------------------
+
+_Inbox = Any  # the id of the inbox row a store inserted (or a replayed WebhookEvent)
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    """A body as it came in: what its inbox row records."""
+
+    body: bytes
+    source: str
+    task_uuid: str | None
+    at: datetime
+
+
+class _Store(Protocol):
+    def insert_event(self, arrival: _Arrival, *, status: str, error: str | None) -> _Inbox: ...
+
+    def apply(
+        self, task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
+    ) -> _Locked | None:
+        """Lock the job, insert its new images, move it as the state machine says; None when
+        no job has this taskUUID."""
+
+    def insert_event_and_apply(
+        self,
+        arrival: _Arrival,
+        task_uuid: str,
+        results: list[ResultItem],
+        error: ErrorItem | None,
+    ) -> tuple[_Inbox, _Locked | None]:
+        """`insert_event` (status "processed"), then `apply`."""
+
+    def correct_event(self, inbox: _Inbox, outcome: Outcome) -> None: ...
+
+
+def _store_for(connection: Connection) -> _Store:
+    dialect = connection.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        return _PostgresStore(connection)
+    return _CoreStore(connection)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):  # as remixq.db stores JSON: exact decimals become numbers
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _status_after(event: Event, column: str) -> str:
+    """SQL for the status a job whose status is `column` has after `event`, written from the
+    state machine's table: a status the event does not move (ignored or refused) stays."""
+    whens = []
+    for status in JobStatus:
         try:
-            new_status = next_status(status, event)
-        except IllegalTransition as exc:
-            # e.g. an error report for a job whose every result is already stored: keep the
-            # images and the completed status, and say so on the inbox row.
-            outcome.message = str(exc)
-    if new_status in (JobStatus.COMPLETED, JobStatus.FAILED):
-        values["finished_at"] = utcnow()
-    if new_status is not None:
-        values["status"] = new_status.value
-    if stored or values:
-        session.execute(
-            update(Job)
-            .where(Job.id == job.id)
-            .values(results_received=Job.results_received + stored, updated_at=utcnow(), **values)
-        )
-    outcome.job_statuses[str(job.task_uuid)] = (new_status or status).value
+            target = next_status(status, event)
+        except IllegalTransition:
+            target = None
+        if target is not None:
+            whens.append(f"WHEN '{status.value}' THEN '{target.value}'")
+    return f"CASE {column} {' '.join(whens)} ELSE {column} END"
 
 
-def _insert_images(session: Session, job_id: int, results: list[ResultItem]) -> int:
-    if not results:
-        return 0
-    rows = [
-        {
-            "job_id": job_id,
-            "image_uuid": str(r.image_uuid),
-            "image_url": r.image_url,
-            "seed": r.seed,
-            "nsfw": r.nsfw,
-            "cost": r.cost,
-            "raw": r._raw,
-            "created_at": utcnow(),
-        }
-        for r in results
-    ]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(Image)
-        .on_conflict_do_nothing(index_elements=["image_uuid"])
-        .returning(Image.image_uuid)
+_FINAL_SQL = ", ".join(f"'{s.value}'" for s in (JobStatus.COMPLETED, JobStatus.FAILED))
+
+
+class _PostgresStore:
+    """One statement per webhook, sent through psycopg: the inbox row, the job's row lock, the
+    image insert and the job's update are data-modifying parts of one WITH query, so a webhook
+    costs BEGIN, this statement and COMMIT. The job's new status is decided in SQL by the same
+    table as `_decide` (which then tells the caller what happened), from values read under the
+    row lock."""
+
+    _EVENT = """
+        event AS (
+            INSERT INTO webhook_events (received_at, source, task_uuid, status, body)
+            VALUES (%(now)s, %(source)s::text, %(event_task)s::text, 'processed', %(body)s)
+            RETURNING id
+        ),"""
+    _APPLY = f"""
+        job AS (
+            SELECT id, status, number_results, results_received
+            FROM jobs WHERE task_uuid = %(task)s::uuid
+            FOR UPDATE
+        ), inserted AS (
+            INSERT INTO images (job_id, image_uuid, image_url, seed, nsfw, cost, raw, created_at)
+            SELECT job.id, item.image_uuid, item.image_url, item.seed, item.nsfw, item.cost,
+                   item.raw, %(now)s
+            FROM job, jsonb_to_recordset(%(items)s::jsonb) AS item(
+                image_uuid uuid, image_url text, seed bigint, nsfw boolean, cost numeric, raw jsonb
+            )
+            ON CONFLICT (image_uuid) DO NOTHING
+            RETURNING 1
+        ), counted AS (
+            SELECT count(*) AS stored FROM inserted
+        ), decided AS (
+            SELECT job.id, counted.stored, CASE
+                WHEN %(failed)s THEN {_status_after(Event.FAIL, "job.status")}
+                WHEN job.results_received + counted.stored >= job.number_results
+                    THEN {_status_after(Event.COMPLETE, "job.status")}
+                WHEN counted.stored > 0 THEN {_status_after(Event.RESULT, "job.status")}
+                ELSE job.status
+            END AS status
+            FROM job, counted
+        ), updated AS (
+            UPDATE jobs SET
+                results_received = jobs.results_received + decided.stored,
+                status = decided.status,
+                finished_at = CASE
+                    WHEN decided.status <> jobs.status AND decided.status IN ({_FINAL_SQL})
+                    THEN %(now)s ELSE jobs.finished_at END,
+                error_code = CASE WHEN %(failed)s THEN %(code)s::text ELSE jobs.error_code END,
+                error_message = CASE
+                    WHEN %(failed)s THEN %(message)s::text ELSE jobs.error_message END,
+                updated_at = %(now)s
+            FROM decided
+            WHERE jobs.id = decided.id
+                AND (decided.stored > 0 OR %(failed)s OR decided.status <> jobs.status)
+        )"""
+    _SELECT = """
+        SELECT job.status, job.number_results, job.results_received, counted.stored{event_id}
+        FROM counted LEFT JOIN job ON true"""
+    _APPLY_ONLY = "WITH" + _APPLY + _SELECT.format(event_id="")
+    _EVENT_AND_APPLY = (
+        "WITH" + _EVENT + _APPLY + _SELECT.format(event_id=", (SELECT id FROM event)")
     )
-    return len(session.execute(stmt, rows).all())
+    _INSERT_EVENT = (
+        "INSERT INTO webhook_events (received_at, source, task_uuid, status, body, error)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+    )
+    _CORRECT_EVENT = "UPDATE webhook_events SET status = %s, error = %s WHERE id = %s"
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+        self._driver: Any = connection.connection.driver_connection
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """psycopg's errors as SQLAlchemy's, as if the statement had gone through the engine
+        (callers catch `sqlalchemy.exc.OperationalError`; a lost connection is invalidated)."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            dialect = self._connection.dialect
+            lost = dialect.is_disconnect(cast(Any, exc), self._driver, None)
+            if lost:
+                self._connection.invalidate(exc)
+            raise DBAPIError.instance(
+                None, None, exc, psycopg.Error, connection_invalidated=lost, dialect=dialect
+            ) from exc
+
+    def _run(self, sql: str, params: Any) -> Any:
+        with self._translated():
+            return self._driver.execute(sql, params).fetchone()
+
+    def insert_event(self, arrival: _Arrival, *, status: str, error: str | None) -> _Inbox:
+        params = (arrival.at, arrival.source, arrival.task_uuid, status, arrival.body, error)
+        return self._run(self._INSERT_EVENT, params)[0]
+
+    @staticmethod
+    def _params(
+        task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
+    ) -> dict[str, Any]:
+        items = [
+            {
+                "image_uuid": str(r.image_uuid),
+                "image_url": r.image_url,
+                "seed": r.seed,
+                "nsfw": r.nsfw,
+                "cost": None if r.cost is None else str(r.cost),  # exact: numeric from text
+                "raw": r._raw,
+            }
+            for r in results
+        ]
+        return {
+            "task": task_uuid,
+            "now": now,
+            "items": json.dumps(items, default=_json_default, separators=(",", ":")),
+            "failed": error is not None,
+            "code": error.code if error else None,
+            "message": error.message if error else None,
+        }
+
+    @staticmethod
+    def _locked(row: Any) -> _Locked | None:
+        status, number_results, results_received, stored = row[:4]
+        if status is None:
+            return None
+        return _Locked(JobStatus(status), number_results, results_received, stored)
+
+    def apply(
+        self, task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
+    ) -> _Locked | None:
+        return self._locked(
+            self._run(self._APPLY_ONLY, self._params(task_uuid, results, error, now))
+        )
+
+    def insert_event_and_apply(
+        self,
+        arrival: _Arrival,
+        task_uuid: str,
+        results: list[ResultItem],
+        error: ErrorItem | None,
+    ) -> tuple[_Inbox, _Locked | None]:
+        params = self._params(task_uuid, results, error, arrival.at)
+        params.update(source=arrival.source, event_task=arrival.task_uuid, body=arrival.body)
+        found = self._run(self._EVENT_AND_APPLY, params)
+        return found[4], self._locked(found)
+
+    def correct_event(self, inbox: _Inbox, outcome: Outcome) -> None:
+        with self._translated():
+            self._driver.execute(
+                self._CORRECT_EVENT, (outcome.inbox_status, outcome.message or None, inbox)
+            )
+
+
+class _CoreStore:
+    """The same steps as SQLAlchemy Core statements, for every other backend (SQLite above
+    all); the state machine decides in Python."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    def insert_event(self, arrival: _Arrival, *, status: str, error: str | None) -> _Inbox:
+        return self._connection.execute(
+            insert(WebhookEvent)
+            .values(
+                received_at=arrival.at,
+                source=arrival.source,
+                task_uuid=arrival.task_uuid,
+                status=status,
+                body=arrival.body,
+                error=error,
+            )
+            .returning(WebhookEvent.id)
+        ).scalar_one()
+
+    def insert_event_and_apply(
+        self,
+        arrival: _Arrival,
+        task_uuid: str,
+        results: list[ResultItem],
+        error: ErrorItem | None,
+    ) -> tuple[_Inbox, _Locked | None]:
+        inbox = self.insert_event(arrival, status="processed", error=None)
+        return inbox, self.apply(task_uuid, results, error, arrival.at)
+
+    def apply(
+        self, task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
+    ) -> _Locked | None:
+        row = self._connection.execute(
+            select(Job.id, Job.status, Job.number_results, Job.results_received)
+            .where(Job.task_uuid == task_uuid)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            return None
+        stored = self._insert_images(row.id, results, now)
+        job = _Locked(JobStatus(row.status), row.number_results, row.results_received, stored)
+        change = _decide(job, error)
+        if change.writes:
+            values: dict[str, Any] = {}
+            if error is not None:
+                values.update(error_code=error.code, error_message=error.message)
+            if change.status is not None:
+                values["status"] = change.status.value
+            if change.finishes:
+                values["finished_at"] = now
+            self._connection.execute(
+                update(Job)
+                .where(Job.id == row.id)
+                .values(results_received=Job.results_received + stored, updated_at=now, **values)
+            )
+        return job
+
+    def _insert_images(self, job_id: int, results: list[ResultItem], now: datetime) -> int:
+        if not results:
+            return 0
+        rows = [
+            {
+                "job_id": job_id,
+                "image_uuid": str(r.image_uuid),
+                "image_url": r.image_url,
+                "seed": r.seed,
+                "nsfw": r.nsfw,
+                "cost": r.cost,
+                "raw": r._raw,
+                "created_at": now,
+            }
+            for r in results
+        ]
+        dialect = self._connection.dialect.name
+        insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert_into(Image)
+            .on_conflict_do_nothing(index_elements=["image_uuid"])
+            .returning(Image.image_uuid)
+        )
+        return len(self._connection.execute(stmt, rows).all())
+
+    def correct_event(self, inbox: _Inbox, outcome: Outcome) -> None:
+        self._connection.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == inbox)
+            .values(status=outcome.inbox_status, error=outcome.message or None)
+        )

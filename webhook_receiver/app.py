@@ -24,7 +24,9 @@ class ReceiverState:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database)
+        # No pre-ping: it would cost a round trip per webhook. A connection lost since its last
+        # use fails its request with 503 (the provider retries) and is replaced.
+        return make_engine(self.settings.database, pool_pre_ping=False)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -12,8 +13,8 @@ from webhook_receiver.app import create_app
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, settings: Settings, options: dict[str, Any]):
-        self.settings, self.options = settings, options
+    def __init__(self, load: Callable[[], Any], options: dict[str, Any]):
+        self._load, self.options = load, options
         super().__init__()
 
     def load_config(self) -> None:
@@ -21,14 +22,14 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return create_app(self.settings)
+        return self._load()
 
 
-def serve(
-    settings: Settings, host: str, port: int, *, workers: int | None = None, threads: int = 8
-) -> None:
-    """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting."""
-    options = {
+def gunicorn_options(
+    host: str, port: int, *, workers: int | None = None, threads: int = 8
+) -> dict[str, Any]:
+    """The server settings of the receiver (the benchmark serves its baseline with the same)."""
+    return {
         "bind": f"{host}:{port}",
         "workers": workers or (os.cpu_count() or 1) + 1,
         "worker_class": "gthread",
@@ -39,4 +40,18 @@ def serve(
         "accesslog": None,
         "loglevel": "warning",
     }
-    _Gunicorn(settings, options).run()
+
+
+def run(load: Callable[[], Any], options: dict[str, Any]) -> None:
+    """Serve the WSGI app `load()` returns (called in each worker) with these options."""
+    _Gunicorn(load, options).run()
+
+
+def serve(
+    settings: Settings, host: str, port: int, *, workers: int | None = None, threads: int = 8
+) -> None:
+    """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting."""
+    run(
+        lambda: create_app(settings),
+        gunicorn_options(host, port, workers=workers, threads=threads),
+    )

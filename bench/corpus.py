@@ -1,0 +1,150 @@
+"""What the benchmarks feed the system: jobs stored as a producer would have left them, and the
+webhooks Runware would send for them (bare items, `data`-wrapped ones, several images in one
+body, exact redeliveries), each on its job's own tokenised URL."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Engine, insert
+from sqlalchemy.orm import Session
+
+from bench.loadgen import Request
+from remixq.models import Campaign, Job
+from remixq.security import WEBHOOK_PATH, webhook_token
+
+# numberResults of successive jobs: mostly single images, some sets (mean 1.9).
+RESULTS_CYCLE = (1, 2, 1, 3, 1, 4, 2, 1, 2, 2)
+
+
+def example_lines() -> list[dict[str, Any]]:
+    text = (resources.files("remixq.examples") / "demo.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def campaign_lines(count: int) -> list[dict[str, Any]]:
+    """`count` valid campaign lines: the bundled examples, repeated."""
+    examples = example_lines()
+    return [examples[i % len(examples)] for i in range(count)]
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    job_id: int
+    task_uuid: str
+    number_results: int
+
+
+def insert_jobs(engine: Engine, count: int, *, status: str = "submitted") -> list[StoredJob]:
+    """`count` jobs of one campaign, with realistic stored requests, in one transaction."""
+    examples = example_lines()
+    now = datetime.now(UTC)
+    rows = []
+    for index in range(count):
+        task_uuid = str(uuid.uuid4())
+        number = RESULTS_CYCLE[index % len(RESULTS_CYCLE)]
+        request = {
+            **examples[index % len(examples)],
+            "taskType": "imageInference",
+            "taskUUID": task_uuid,
+            "numberResults": number,
+            "deliveryMethod": "async",
+            "includeCost": True,
+            "webhookURL": f"http://127.0.0.1:8701{WEBHOOK_PATH}?task={task_uuid}&token={'0' * 64}",
+        }
+        rows.append(
+            {
+                "task_uuid": task_uuid,
+                "provider": "runware",
+                "model": request["model"],
+                "request": request,
+                "number_results": number,
+                "results_received": 0,
+                "status": status,
+                "attempts": 1,
+                "created_at": now,
+                "updated_at": now,
+                "submitted_at": now,
+            }
+        )
+    with Session(engine) as session, session.begin():
+        campaign = Campaign(name=f"bench-{uuid.uuid4().hex[:8]}", source="bench")
+        session.add(campaign)
+        session.flush()
+        for row in rows:
+            row["campaign_id"] = campaign.id
+        ids = session.scalars(insert(Job).returning(Job.id, sort_by_parameter_order=True), rows)
+        return [
+            StoredJob(job_id, row["task_uuid"], row["number_results"])
+            for job_id, row in zip(ids, rows, strict=True)
+        ]
+
+
+@dataclass
+class Corpus:
+    requests: list[Request]
+    distinct_images: int
+    jobs: int
+    shapes: dict[str, int]
+
+
+def _item(task_uuid: str, rng: random.Random) -> dict[str, Any]:
+    image_uuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    return {
+        "taskType": "imageInference",
+        "taskUUID": task_uuid,
+        "imageUUID": image_uuid,
+        "imageURL": f"http://127.0.0.1:8700/images/{image_uuid}.jpg",
+        "seed": rng.randrange(1, 2**31),
+        "NSFWContent": False,
+        "cost": 0.06,
+    }
+
+
+def webhook_path(secret: bytes, task_uuid: str) -> str:
+    query = urlencode({"task": task_uuid, "token": webhook_token(secret, task_uuid)})
+    return f"{WEBHOOK_PATH}?{query}"
+
+
+def webhooks_for(
+    jobs: list[StoredJob], secret: bytes, *, duplicate_rate: float = 0.1, seed: int = 6
+) -> Corpus:
+    """Every result of every job, delivered in one of the documented shapes, in shuffled order;
+    a share of the deliveries is sent twice (byte for byte, as a retried webhook is)."""
+    rng = random.Random(seed)
+    deliveries: list[Request] = []
+    shapes = {"bare": 0, "data": 0, "data-multi": 0, "duplicate": 0}
+    distinct = 0
+    for job in jobs:
+        path = webhook_path(secret, job.task_uuid)
+        items = [_item(job.task_uuid, rng) for _ in range(job.number_results)]
+        distinct += len(items)
+        if len(items) > 1 and rng.random() < 0.2:
+            shapes["data-multi"] += 1
+            deliveries.append(Request(path, json.dumps({"data": items}).encode()))
+            continue
+        for item in items:
+            if rng.random() < 0.5:
+                shapes["bare"] += 1
+                deliveries.append(Request(path, json.dumps(item).encode()))
+            else:
+                shapes["data"] += 1
+                deliveries.append(Request(path, json.dumps({"data": [item]}).encode()))
+    duplicates = [d for d in deliveries if rng.random() < duplicate_rate]
+    shapes["duplicate"] = len(duplicates)
+    requests = deliveries + duplicates
+    rng.shuffle(requests)
+    return Corpus(requests, distinct, len(jobs), shapes)
+
+
+def jobs_for_webhooks(target: int, duplicate_rate: float = 0.1) -> int:
+    """How many jobs give about `target` webhook posts (at least that many, roughly)."""
+    per_job = sum(RESULTS_CYCLE) / len(RESULTS_CYCLE) * 0.93 * (1 + duplicate_rate)
+    return int(target / per_job) + 1

@@ -1,0 +1,248 @@
+"""Benchmark 1: webhook ingest through the receiver as deployed (gunicorn, PostgreSQL), against a
+bare Flask endpoint under the same gunicorn settings, posted the same bodies by the same load
+generator in the same run.
+
+The order is bare, receiver, bare: the ratio is taken against the mean of the two bare runs so
+that a change of the machine's load during the run shows as a spread, not as a bias. The first
+`warmup` posts of each run are sent before the clock starts (they are stored all the same).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests as http
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from bench import procs
+from bench.corpus import Corpus, insert_jobs, jobs_for_webhooks, webhooks_for
+from bench.env import SECRET, BenchEnv, database_name, free_port
+from bench.loadgen import LoadResult, Request, run_load
+from bench.profiles import Profile, profile_calls
+from remixq.models import Image, Job, WebhookEvent
+
+
+@dataclass
+class ServerRun:
+    label: str
+    load: LoadResult
+    server_cpu_s: float
+    db_cpu_s: float
+    server_peak_rss: int
+
+    def row(self) -> dict[str, Any]:
+        n = self.load.requests or 1
+        return {
+            "server": self.label,
+            "webhooks": self.load.requests,
+            "webhooks/s": round(self.load.rate),
+            "p50 ms": round(self.load.percentile_ms(50), 2),
+            "p99 ms": round(self.load.percentile_ms(99), 2),
+            "server CPU ms/req": round(self.server_cpu_s / n * 1000, 3),
+            "postgres CPU ms/req": round(self.db_cpu_s / n * 1000, 3),
+            "client CPU ms/req": round(self.load.client_cpu_s / n * 1000, 3),
+            "statuses": dict(sorted(self.load.statuses.items())),
+        }
+
+
+@dataclass
+class IngestResult:
+    settings: str
+    corpus: dict[str, Any]
+    runs: list[ServerRun]
+    stored: dict[str, int]
+    ratio: float
+    lost: int
+    bare_spread: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def receiver(self) -> ServerRun:
+        return next(r for r in self.runs if r.label == "receiver")
+
+
+def _start_server(env: BenchEnv, kind: str, port: int, server_args: list[str]) -> procs.Proc:
+    proc = procs.start(
+        f"{kind}-{port}",
+        ["-m", "bench.serve", kind, "--port", str(port), *server_args],
+        env=env.env(),
+        log_dir=env.logs,
+    )
+
+    def ready() -> bool:
+        try:
+            return http.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code in (200, 404)
+        except http.RequestException:
+            return False
+
+    procs.wait_until(ready, timeout=60, what=f"{kind} server", alive=[proc])
+    return proc
+
+
+def _measure(
+    label: str,
+    proc: procs.Proc,
+    port: int,
+    requests: list[Request],
+    *,
+    warmup: int,
+    connections: int,
+    client_processes: int,
+    database: str,
+) -> ServerRun:
+    run_load("127.0.0.1", port, requests[:warmup], connections=connections, processes=1)
+    cpu_before = proc.cpu()
+    backends = procs.BackendCPU(database)
+    load = run_load(
+        "127.0.0.1",
+        port,
+        requests[warmup:],
+        connections=connections,
+        processes=client_processes,
+    )
+    server_cpu = proc.cpu() - cpu_before
+    db_cpu = backends.spent() if label == "receiver" else 0.0
+    if load.errors:
+        raise RuntimeError(f"{label}: load generator errors: {load.errors[:3]}")
+    return ServerRun(label, load, server_cpu, db_cpu, procs.peak_rss_bytes(proc.pids()))
+
+
+def build_corpus(engine: Engine, webhooks: int) -> Corpus:
+    jobs = insert_jobs(engine, jobs_for_webhooks(webhooks))
+    corpus = webhooks_for(jobs, SECRET.encode())
+    while len(corpus.requests) < webhooks:
+        jobs += insert_jobs(engine, max(10, (webhooks - len(corpus.requests)) // 2))
+        corpus = webhooks_for(jobs, SECRET.encode())
+    return corpus
+
+
+def stored_counts(engine: Engine) -> dict[str, int]:
+    with Session(engine) as session:
+        return {
+            "images": session.scalar(select(func.count()).select_from(Image)) or 0,
+            "inbox rows": session.scalar(select(func.count()).select_from(WebhookEvent)) or 0,
+            "jobs completed": session.scalar(
+                select(func.count()).select_from(Job).where(Job.status == "completed")
+            )
+            or 0,
+            "jobs": session.scalar(select(func.count()).select_from(Job)) or 0,
+        }
+
+
+def run_ingest(
+    env: BenchEnv,
+    *,
+    webhooks: int,
+    connections: int = 16,
+    client_processes: int = 2,
+    warmup: int = 500,
+    server_args: list[str] | None = None,
+) -> IngestResult:
+    server_args = server_args or []
+    engine = env.fresh_database()
+    try:
+        corpus = build_corpus(engine, webhooks)
+        bare_port, receiver_port = free_port(), free_port()
+        started: list[procs.Proc] = []
+        try:
+            bare = _start_server(env, "bare", bare_port, server_args)
+            started.append(bare)
+            receiver = _start_server(env, "receiver", receiver_port, server_args)
+            started.append(receiver)
+            common: dict[str, Any] = {
+                "warmup": warmup,
+                "connections": connections,
+                "client_processes": client_processes,
+                "database": database_name(env.db_url),
+            }
+            runs = [
+                _measure("bare Flask (1)", bare, bare_port, corpus.requests, **common),
+                _measure("receiver", receiver, receiver_port, corpus.requests, **common),
+                _measure("bare Flask (2)", bare, bare_port, corpus.requests, **common),
+            ]
+        finally:
+            for proc in started:
+                proc.stop()
+        stored = stored_counts(engine)
+    finally:
+        engine.dispose()
+    bare_rates = [r.load.rate for r in runs if r.label.startswith("bare")]
+    receiver_run = next(r for r in runs if r.label == "receiver")
+    posted = len(corpus.requests)
+    return IngestResult(
+        settings=" ".join(server_args) or "deployed defaults",
+        corpus={
+            "webhooks": posted,
+            "distinct images": corpus.distinct_images,
+            "jobs": corpus.jobs,
+            **corpus.shapes,
+        },
+        runs=runs,
+        stored=stored,
+        ratio=receiver_run.load.rate / statistics.mean(bare_rates),
+        lost=corpus.distinct_images - stored["images"],
+        bare_spread=(max(bare_rates) - min(bare_rates)) / statistics.mean(bare_rates),
+        notes=[
+            f"inbox rows {stored['inbox rows']} of {posted} posted",
+            f"jobs completed {stored['jobs completed']} of {stored['jobs']}",
+        ],
+    )
+
+
+def profile_ingest(env: BenchEnv, *, webhooks: int = 3000) -> Profile:
+    """The receiver's WSGI app called in process with pre-built requests, under the profiler."""
+    from werkzeug.test import EnvironBuilder
+
+    from remixq.config import load_settings
+    from webhook_receiver.app import create_app, state
+
+    engine = env.fresh_database()
+    try:
+        corpus = build_corpus(engine, webhooks)
+    finally:
+        engine.dispose()
+    settings = load_settings(
+        database_url=env.db_url, webhook_secret=SECRET, data_dir=env.root / "data"
+    )
+    app = create_app(settings)
+    statuses: Counter[str] = Counter()
+
+    def start_response(status: str, _headers: Any, _exc: Any = None) -> Any:
+        statuses[status.split()[0]] += 1
+        return lambda _data: None
+
+    def call(environ: dict[str, Any]) -> Callable[[], Any]:
+        def run() -> None:
+            for _chunk in app(environ, start_response):
+                pass
+
+        return run
+
+    environs = [
+        EnvironBuilder(
+            path=r.path.split("?")[0],
+            query_string=r.path.split("?", 1)[1],
+            method="POST",
+            data=r.body,
+            content_type="application/json",
+        ).get_environ()
+        for r in corpus.requests
+    ]
+    warm, measured = environs[:200], environs[200:]
+    for environ in warm:
+        call(environ)()
+    profile = profile_calls(
+        "webhook ingest (receiver WSGI app, in process)",
+        [call(e) for e in measured],
+        state(app).engine,
+        env.root,
+    )
+    state(app).engine.dispose()
+    if set(statuses) != {"200"}:
+        raise RuntimeError(f"profiled webhooks were answered {dict(statuses)}")
+    return profile
