@@ -160,8 +160,14 @@ class CampaignRun:
             )
             return Counter({status: count for status, count in rows})
 
-    def wait_final(self, timeout: float = 90) -> None:
+    def wait_final(self, timeout: float = 90, *, supervised: tuple[str, ...] = ()) -> None:
+        """Until every job is final. A process in `supervised` that exits is started again,
+        as the deployment's restart policy would, and counted; any other exit fails the test."""
+
         def all_final() -> bool:
+            for name in self.stack.revive(supervised):
+                restarts = self.notes.setdefault("restarted_by_supervisor", {})
+                restarts[name] = restarts.get(name, 0) + 1
             self.stack.check_alive()
             return sum(n for s, n in self.progress().items() if s in FINAL) == self.jobs
 

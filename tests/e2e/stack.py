@@ -196,6 +196,18 @@ class Stack:
         """SIGKILL the process and its children: nothing runs its shutdown code."""
         kill_group(self.processes.pop(name))
 
+    def revive(self, names: Sequence[str]) -> list[str]:
+        """Start again those of `names` that exited, as a restart policy would (docker-compose's
+        `restart: unless-stopped`); returns the names restarted."""
+        revived = []
+        for name in names:
+            process = self.processes.get(name)
+            if process is not None and not process.alive():
+                stop_group(self.processes.pop(name))  # reaps it and anything left in its group
+                self.start(name)
+                revived.append(name)
+        return revived
+
     def wait_receiver(self, timeout: float = 30) -> None:
         wait_until(http_ready(f"{self.receiver_url}/healthz"), timeout=timeout, what="receiver")
 
