@@ -57,6 +57,7 @@ class IngestResult:
     runs: list[ServerRun]
     stored: dict[str, int]
     ratio: float
+    naive_ratio: float | None
     lost: int
     bare_spread: float
     notes: list[str] = field(default_factory=list)
@@ -106,7 +107,7 @@ def _measure(
         processes=client_processes,
     )
     server_cpu = proc.cpu() - cpu_before
-    db_cpu = backends.spent() if label == "receiver" else 0.0
+    db_cpu = 0.0 if label.startswith("bare") else backends.spent()
     if load.errors:
         raise RuntimeError(f"{label}: load generator errors: {load.errors[:3]}")
     return ServerRun(label, load, server_cpu, db_cpu, procs.peak_rss_bytes(proc.pids()))
@@ -142,37 +143,41 @@ def run_ingest(
     client_processes: int = 2,
     warmup: int = 500,
     server_args: list[str] | None = None,
+    naive: bool = True,
 ) -> IngestResult:
+    """bare, receiver, [naive,] bare: the same bodies, the same server settings, in turn."""
     server_args = server_args or []
     engine = env.fresh_database()
     try:
         corpus = build_corpus(engine, webhooks)
-        bare_port, receiver_port = free_port(), free_port()
-        started: list[procs.Proc] = []
+        ports = {kind: free_port() for kind in ("bare", "receiver", "naive")}
+        started: dict[str, procs.Proc] = {}
         try:
-            bare = _start_server(env, "bare", bare_port, server_args)
-            started.append(bare)
-            receiver = _start_server(env, "receiver", receiver_port, server_args)
-            started.append(receiver)
+            for kind in ("bare", "receiver", "naive") if naive else ("bare", "receiver"):
+                started[kind] = _start_server(env, kind, ports[kind], server_args)
             common: dict[str, Any] = {
                 "warmup": warmup,
                 "connections": connections,
                 "client_processes": client_processes,
                 "database": database_name(env.db_url),
             }
-            runs = [
-                _measure("bare Flask (1)", bare, bare_port, corpus.requests, **common),
-                _measure("receiver", receiver, receiver_port, corpus.requests, **common),
-                _measure("bare Flask (2)", bare, bare_port, corpus.requests, **common),
-            ]
+
+            def measure(label: str, kind: str) -> ServerRun:
+                return _measure(label, started[kind], ports[kind], corpus.requests, **common)
+
+            runs = [measure("bare Flask (1)", "bare"), measure("receiver", "receiver")]
+            stored = stored_counts(engine)  # before the naive handler adds its own rows
+            if naive:
+                runs.append(measure("naive Flask + SQLAlchemy", "naive"))
+            runs.append(measure("bare Flask (2)", "bare"))
         finally:
-            for proc in started:
+            for proc in started.values():
                 proc.stop()
-        stored = stored_counts(engine)
     finally:
         engine.dispose()
     bare_rates = [r.load.rate for r in runs if r.label.startswith("bare")]
     receiver_run = next(r for r in runs if r.label == "receiver")
+    naive_run = next((r for r in runs if r.label.startswith("naive")), None)
     posted = len(corpus.requests)
     return IngestResult(
         settings=" ".join(server_args) or "deployed defaults",
@@ -185,6 +190,7 @@ def run_ingest(
         runs=runs,
         stored=stored,
         ratio=receiver_run.load.rate / statistics.mean(bare_rates),
+        naive_ratio=naive_run.load.rate / statistics.mean(bare_rates) if naive_run else None,
         lost=corpus.distinct_images - stored["images"],
         bare_spread=(max(bare_rates) - min(bare_rates)) / statistics.mean(bare_rates),
         notes=[

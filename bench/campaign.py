@@ -1,0 +1,227 @@
+"""Benchmarks 3 and 4: whole campaigns, end to end, at growing sizes.
+
+The simulator (zero latency; mixed envelopes; a share of webhooks delivered twice), the receiver
+(`remixq receiver`), a worker (`remixq worker`) run as deployed, each on its own; the campaign
+file is validated, stored and enqueued by `remixq submit`, as a producer would. The clock runs
+from the start of `remixq submit` to the last job's `finished_at`. Each process's CPU is read
+from /proc, its peak memory is its tree's peak resident set (the sum over the processes of the
+tree), and the database's size is that of its three tables after the campaign.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests as http
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from bench import procs
+from bench.corpus import campaign_lines
+from bench.env import BenchEnv, database_name, free_port
+from remixq.models import Image, Job
+from remixq.states import FINAL
+
+TABLES = ("jobs", "images", "webhook_events")
+
+
+@dataclass
+class CampaignResult:
+    jobs: int
+    images: int
+    expected_images: int
+    wall_s: float
+    submit_s: float
+    cpu_s: dict[str, float]
+    peak_rss: dict[str, int]
+    table_bytes: dict[str, int]
+    statuses: dict[str, int]
+    webhooks: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.jobs / self.wall_s if self.wall_s else 0.0
+
+    def cpu_ms_per_job(self, name: str) -> float:
+        return self.cpu_s.get(name, 0.0) / self.jobs * 1000
+
+    @property
+    def bytes_per_job(self) -> float:
+        return sum(self.table_bytes.values()) / self.jobs
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return http.get(url, timeout=1).status_code == 200
+    except http.RequestException:
+        return False
+
+
+def _count_open(engine: Engine, campaign_id: int) -> int:
+    with Session(engine) as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.campaign_id == campaign_id)
+                .where(Job.status.not_in([s.value for s in FINAL]))
+            )
+            or 0
+        )
+
+
+def run_campaign(
+    env: BenchEnv,
+    *,
+    jobs_count: int,
+    duplicate_rate: float = 0.05,
+    timeout: float = 900,
+    receiver_args: tuple[str, ...] = (),
+    worker_args: tuple[str, ...] = (),
+) -> CampaignResult:
+    engine = env.fresh_database()
+    sim_port, receiver_port = free_port(), free_port()
+    process_env = env.env(
+        REMIXQ_SIMULATOR_PORT=str(sim_port), REMIXQ_RECEIVER_PORT=str(receiver_port)
+    )
+    started: dict[str, procs.Proc] = {}
+    database = database_name(env.db_url)
+    try:
+        started["simulator"] = procs.start(
+            f"c-simulator-{sim_port}",
+            [
+                "-m",
+                "remixq.cli",
+                "simulator",
+                "--port",
+                str(sim_port),
+                "--webhook-envelope",
+                "mixed",
+                "--webhook-duplicate-rate",
+                str(duplicate_rate),
+                "--random-seed",
+                "6",
+            ],
+            env=process_env,
+            log_dir=env.logs,
+        )
+        started["receiver"] = procs.start(
+            f"c-receiver-{receiver_port}",
+            ["-m", "remixq.cli", "receiver", "--port", str(receiver_port), *receiver_args],
+            env=process_env,
+            log_dir=env.logs,
+        )
+        started["worker"] = procs.start(
+            f"c-worker-{sim_port}",
+            ["-m", "remixq.cli", "worker", "--loglevel", "WARNING", *worker_args],
+            env=process_env,
+            log_dir=env.logs,
+        )
+        alive = list(started.values())
+        procs.wait_until(
+            lambda: _http_ok(f"http://127.0.0.1:{sim_port}/_control/stats"),
+            timeout=60,
+            what="simulator",
+            alive=alive,
+        )
+        procs.wait_until(
+            lambda: _http_ok(f"http://127.0.0.1:{receiver_port}/healthz"),
+            timeout=60,
+            what="receiver",
+            alive=alive,
+        )
+        time.sleep(2)  # the worker connects to the broker (no readiness probe without gossip)
+        lines = campaign_lines(jobs_count)
+        expected_images = sum(int(line.get("numberResults", 1)) for line in lines)
+        path = env.root / f"campaign-{jobs_count}.jsonl"
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        cpu0 = {name: proc.cpu() for name, proc in started.items()}
+        backends = procs.BackendCPU(database)
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.time()
+        done = subprocess.run(
+            [sys.executable, "-m", "remixq.cli", "submit", str(path), "--json"],
+            env={**_os_environ(), **process_env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        submit_s = time.time() - t0
+        if done.returncode != 0:
+            raise RuntimeError(f"remixq submit failed: {done.stderr[-2000:]}")
+        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        campaign_id = int(json.loads(done.stdout)["campaign_id"])
+        procs.wait_until(
+            lambda: _count_open(engine, campaign_id) == 0,
+            timeout=timeout,
+            interval=0.25,
+            what=f"{jobs_count} jobs to finish",
+            alive=alive,
+        )
+        # Duplicated webhooks may still be arriving: wait until every image is stored.
+        procs.wait_until(
+            lambda: _images(engine) >= expected_images,
+            timeout=60,
+            interval=0.25,
+            what="every image",
+            alive=alive,
+        )
+        time.sleep(1)  # the last duplicates
+        cpu = {name: proc.cpu() - cpu0[name] for name, proc in started.items()}
+        cpu["postgres"] = backends.spent()
+        cpu["producer (remixq submit)"] = (children1.ru_utime - children0.ru_utime) + (
+            children1.ru_stime - children0.ru_stime
+        )
+        peak = {name: procs.peak_rss_bytes(proc.pids()) for name, proc in started.items()}
+        webhooks = http.get(f"http://127.0.0.1:{sim_port}/_control/stats?tasks=0", timeout=10)
+        with Session(engine) as session:
+            ended = session.scalar(
+                select(func.max(Job.finished_at)).where(Job.campaign_id == campaign_id)
+            )
+            statuses = dict(
+                session.execute(
+                    select(Job.status, func.count())
+                    .where(Job.campaign_id == campaign_id)
+                    .group_by(Job.status)
+                ).all()
+            )
+            images = _images(engine)
+            sizes = {
+                table: int(session.scalar(text(f"SELECT pg_total_relation_size('{table}')")) or 0)
+                for table in TABLES
+            }
+        wall = (ended.timestamp() if ended else time.time()) - t0
+        return CampaignResult(
+            jobs=jobs_count,
+            images=images,
+            expected_images=expected_images,
+            wall_s=wall,
+            submit_s=submit_s,
+            cpu_s=cpu,
+            peak_rss=peak,
+            table_bytes=sizes,
+            statuses=statuses,
+            webhooks=dict(webhooks.json().get("webhooks", {})),
+        )
+    finally:
+        for proc in reversed(list(started.values())):
+            proc.stop()
+        engine.dispose()
+
+
+def _images(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(Image)) or 0
+
+
+def _os_environ() -> dict[str, Any]:
+    import os
+
+    return dict(os.environ)
