@@ -241,7 +241,7 @@ class CampaignRun:
 
         inbox = self._inbox()
         assert not inbox["stuck"], f"{inbox['stuck']} inbox rows never applied"
-        assert inbox["named_by_webhook"] <= image_uuids
+        assert inbox["named"] == image_uuids  # every image came through the inbox, and stayed
 
         end = self.final_at or time.monotonic()
         webhooks = stats["webhooks"]
@@ -258,8 +258,8 @@ class CampaignRun:
             "webhooks_duplicated": webhooks["duplicated"],
             "webhook_attempts_failed": webhooks["failed"],
             "webhooks_given_up": webhooks["gave_up"],
-            "duplicates_ignored": inbox["result_deliveries"] - len(inbox["named_by_webhook"]),
-            "recovered_by_reconciler": len(image_uuids - inbox["named_by_webhook"]),
+            "duplicates_ignored": inbox["result_deliveries"] - inbox["stored_from_webhook"],
+            "recovered_by_reconciler": inbox["stored_from_poll"],
             "get_response_calls": stats["get_response_calls"],
             "submissions_per_task_max": max(attempts),
             "submissions_per_task_mean": round(statistics.fmean(attempts), 3),
@@ -276,25 +276,43 @@ class CampaignRun:
         return figures
 
     def _inbox(self) -> dict[str, Any]:
-        """What the webhook inbox says: result deliveries, the images they named, rows that
-        were stored but never applied (a half-written delivery would leave one)."""
+        """What the inbox says: rows stored but never applied (a half-written delivery would
+        leave one), result webhooks delivered, and for each image the source of the first row
+        that named it (the one that stored it: every later one was ignored)."""
         with Session(self.stack.engine) as session:
             rows = session.execute(
-                select(WebhookEvent.source, WebhookEvent.status, WebhookEvent.body)
+                select(
+                    WebhookEvent.id, WebhookEvent.source, WebhookEvent.status, WebhookEvent.body
+                ).order_by(WebhookEvent.received_at, WebhookEvent.id)
             ).all()
         stuck = sum(1 for row in rows if row.status == "received")
-        named: set[str] = set()
+        first_source: dict[str, str] = {}
         deliveries = 0
         for row in rows:
-            if row.source != "webhook":
-                continue
-            payload = json.loads(row.body)
-            items = payload.get("data", [payload]) if "errors" not in payload else []
-            for item in items:
-                if "imageUUID" in item:
-                    deliveries += 1
-                    named.add(str(item["imageUUID"]).lower())
-        return {"stuck": stuck, "result_deliveries": deliveries, "named_by_webhook": named}
+            for image_uuid in _images_named(json.loads(row.body)):
+                first_source.setdefault(image_uuid, row.source)
+                deliveries += row.source == "webhook"
+        by_webhook = {uuid for uuid, source in first_source.items() if source == "webhook"}
+        return {
+            "stuck": stuck,
+            "result_deliveries": deliveries,
+            "named": set(first_source),
+            "stored_from_webhook": len(by_webhook),
+            "stored_from_poll": len(first_source) - len(by_webhook),
+        }
+
+
+def _images_named(payload: Any) -> list[str]:
+    """The imageUUIDs of a body: a bare result, {"data": [...]}, or a getResponse answer."""
+    if not isinstance(payload, dict):
+        return []
+    if "data" in payload:
+        items = payload["data"]
+    elif "errors" in payload:
+        items = []
+    else:
+        items = [payload]
+    return [str(item["imageUUID"]).lower() for item in items if "imageUUID" in item]
 
 
 def record(request: Any, scenario: str, title: str, figures: Mapping[str, Any]) -> None:
