@@ -74,6 +74,29 @@ NOTES = (
 )
 
 
+# What building and running the suite taught us; kept by hand, beside the generated figures.
+FINDINGS = (
+    "## What the suite found",
+    "",
+    "- **Nothing scheduled the relay and the reconciler.** There was no `remixq beat`, and the",
+    "  worker did not embed beat on the embedded default, so a dropped webhook or a lost message",
+    "  waited forever (the `dropped`, `worker-sigkill` and `redis-restart` scenarios never",
+    "  finished). `remixq beat` now exists, the embedded default's worker runs beat itself, and",
+    "  `tests/e2e/test_beat.py` checks both.",
+    "- **A Celery worker may exit when Redis goes away.** With Celery 5.7.0 and kombu 5.7.0 the",
+    "  worker sometimes stops with `Unrecoverable error: AttributeError(... 'hostname')` while",
+    "  closing a broken connection that still holds unacknowledged messages (about one",
+    "  `redis-restart` run in two). Nothing is lost (the relay re-publishes its jobs), but the",
+    "  process must be restarted: `docker-compose.yml` does it (`restart: unless-stopped`), and",
+    "  the scenario runs the worker under such a policy and counts the restarts. Any other",
+    "  deployment needs a supervisor too.",
+    "- **Recovery time is the relay's and the reconciler's settings.** Work lost with a broker or",
+    "  a worker comes back after `REMIXQ_RELAY_QUEUED_STALE` or `REMIXQ_CLAIM_LEASE` (here 5 s,",
+    "  600 s and 120 s by default), lost webhooks after `REMIXQ_RECONCILE_AFTER` (here 2 s, 120 s",
+    "  by default). The figures below scale with them.",
+)
+
+
 def run_suite(report: Path) -> int:
     env = {**os.environ, REPORT_ENV: str(report)}
     command = [sys.executable, "-m", "pytest", "-m", "chaos", "tests/chaos", "-q"]
@@ -225,6 +248,8 @@ def render(rows: list[dict[str, Any]], *, duration: float | None, commit: str | 
         "to the last final job.",
         "",
         *table(rows),
+        "",
+        *FINDINGS,
         "",
         "## Scenarios",
         "",

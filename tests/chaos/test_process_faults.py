@@ -21,9 +21,10 @@ REDIS_DOWN_S = 3
 
 def test_receiver_down_during_a_burst(tmp_path: Path, reliability: Recorder) -> None:
     """The receiver is killed (SIGKILL: requests in flight get no answer) while webhooks pour
-    in, and stays down for 10 s. The provider's retries and the reconciler's getResponse polls
-    bring every result in once the receiver is back; a result that comes both ways is stored
-    once."""
+    in, and stays down for 10 s. The reconciler does not need the receiver: its getResponse
+    polls store the missing results during the outage. The provider keeps retrying its
+    webhooks, and once the receiver is back every one of them is ignored: a result that comes
+    both ways is stored once."""
     with chaos_stack(tmp_path) as (stack, _):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "receiver-down")
         wait_until(
