@@ -8,12 +8,12 @@ caller's transaction: the inbox row is its first write and carries the status th
 expected to end with ("processed" for a valid one), corrected before the end when the outcome
 differs (an orphan, a refused transition).
 
-A webhook is the hottest path of the system, so on PostgreSQL its writes are three plain
-statements sent through psycopg, not the ORM: the inbox row; the job's row lock together with the
-image insert; the job's update. Only the second one's answer is needed before the next is sent,
-so a caller that runs the transaction in a psycopg pipeline (the receiver does) pays two round
-trips per webhook: inbox row + lock/insert, then update + COMMIT. Other backends (SQLite, the
-embedded default) take the same steps through SQLAlchemy; the decisions are shared.
+A webhook is the hottest path of the system (docs/benchmarks.md), so on PostgreSQL it is one
+statement sent through psycopg, not the ORM: the inbox row, the job's row lock, the image insert
+and the job's update are data-modifying parts of one WITH query, and the job's new status is
+decided in it by SQL written from the state machine's table. With the caller's BEGIN and COMMIT
+a webhook costs three round trips. Other backends (SQLite, the embedded default) take the same
+steps as SQLAlchemy Core statements, deciding in Python; both answer through the same `_decide`.
 """
 
 from __future__ import annotations
@@ -286,7 +286,6 @@ def _ingest(
 ) -> Outcome:
     store = _store_for(connection)
     arrival = _Arrival(body, source, expected_task_uuid, utcnow())
-    now = arrival.at
     parsed = _read(body, expected_task_uuid)
     if isinstance(parsed, Outcome):
         if event is None:
@@ -307,7 +306,7 @@ def _ingest(
         if inbox is None:
             inbox, job = store.insert_event_and_apply(arrival, task_uuid, results, error)
         else:
-            job = store.apply(task_uuid, results, error, now)
+            job = store.apply(task_uuid, results, error, arrival.at)
         if job is None:
             orphans.append(task_uuid)
             continue
