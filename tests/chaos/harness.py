@@ -53,6 +53,9 @@ FAST_SETTINGS = {
     "REMIXQ_SUBMIT_BACKOFF_CAP": "2",
 }
 
+# Deadlines of the waits: a campaign takes seconds, but a shared 2-core CI machine may be slow.
+DEADLINE = 180.0
+
 # Results take 50-350 ms each, so a campaign is a stream of webhooks rather than one spike.
 DEFAULT_KNOBS: dict[str, Any] = {"latency_ms": 200, "latency_jitter_ms": 150}
 
@@ -141,7 +144,7 @@ class CampaignRun:
             self.all_accepted_at = time.monotonic()
         return count
 
-    def wait_accepted(self, share: float, timeout: float = 60) -> None:
+    def wait_accepted(self, share: float, timeout: float = DEADLINE) -> None:
         """Until the simulator has accepted `share` of the campaign's tasks."""
         wanted = max(1, int(self.jobs * share))
         wait_until(
@@ -160,7 +163,7 @@ class CampaignRun:
             )
             return Counter({status: count for status, count in rows})
 
-    def wait_final(self, timeout: float = 90, *, supervised: tuple[str, ...] = ()) -> None:
+    def wait_final(self, timeout: float = DEADLINE, *, supervised: tuple[str, ...] = ()) -> None:
         """Until every job is final. A process in `supervised` that exits is started again,
         as the deployment's restart policy would, and counted; any other exit fails the test."""
 
@@ -182,7 +185,7 @@ class CampaignRun:
         timed from here to the last final job."""
         self.notes["fault_over_at"] = time.monotonic()
 
-    def settle(self, timeout: float = 30) -> None:
+    def settle(self, timeout: float = DEADLINE) -> None:
         """Wait until the simulator has no webhook left to deliver: every copy it meant to send
         (one per result and per failed task, none if dropped, two if duplicated) succeeded or
         was given up. Checked after that, the invariants also cover late redeliveries."""

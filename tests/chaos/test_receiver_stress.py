@@ -23,14 +23,14 @@ from sqlalchemy.orm import Session
 from remixq.models import Image, Job, WebhookEvent
 from simulator.config import FaultKnobs
 from tests.chaos.conftest import Recorder
-from tests.chaos.harness import CampaignRun, campaign_lines, chaos_stack, example_lines
+from tests.chaos.harness import DEADLINE, CampaignRun, campaign_lines, chaos_stack, example_lines
 from tests.chaos.tcp_proxy import tcp_proxy
 from tests.e2e.stack import Stack, wait_until
 
 pytestmark = pytest.mark.chaos
 
 # The simulator's (and Runware's documented) per-attempt webhook timeout.
-DEADLINE_S = FaultKnobs().webhook_timeout_s
+WEBHOOK_DEADLINE_S = FaultKnobs().webhook_timeout_s
 BURST_JOBS, BURST_RESULTS, BURST_REDELIVERIES = 400, 4, 400
 CONNECTIONS = 64
 
@@ -126,7 +126,7 @@ def test_database_outage_during_a_burst(tmp_path: Path, reliability: Recorder) -
         run = CampaignRun.submit(stack, campaign_lines(200), "db-outage")
         wait_until(
             lambda: stack.sim_stats(tasks=False)["webhooks"]["succeeded"] >= 60,
-            timeout=30,
+            timeout=DEADLINE,
             what="the webhook burst",
         )
         proxy.cut()
@@ -143,7 +143,7 @@ def test_database_outage_during_a_burst(tmp_path: Path, reliability: Recorder) -
             probe_stored = session.scalar(
                 select(func.count()).where(Image.image_uuid == probe["imageUUID"])
             )
-    assert status == 503 and probe_s < DEADLINE_S
+    assert status == 503 and probe_s < WEBHOOK_DEADLINE_S
     assert probe_stored == 0
     assert figures["webhook_attempts_failed"] > 0 and figures["get_response_calls"] == 0
     reliability("db-outage", "the receiver's database cut for 5 s during a burst", figures)
@@ -216,7 +216,7 @@ def test_burst_answered_within_the_deadline(tmp_path: Path, reliability: Recorde
         f"{figures['latency_max_s']} s (max)"
     )
     assert codes == {200}, codes
-    assert latencies[-1] < DEADLINE_S
+    assert latencies[-1] < WEBHOOK_DEADLINE_S
     assert statuses == {"completed": BURST_JOBS}
     assert images == distinct == BURST_JOBS * BURST_RESULTS
     assert cost == expected_cost

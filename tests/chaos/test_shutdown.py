@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.conftest import Recorder
-from tests.chaos.harness import CampaignRun, campaign_lines, chaos_stack
+from tests.chaos.harness import DEADLINE, CampaignRun, campaign_lines, chaos_stack
 from tests.e2e.stack import wait_until
 
 pytestmark = pytest.mark.chaos
@@ -61,7 +61,7 @@ def test_receiver_sigterm_during_a_burst(tmp_path: Path, reliability: Recorder) 
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "receiver-sigterm")
         wait_until(
             lambda: stack.sim_stats(tasks=False)["webhooks"]["succeeded"] >= 60,
-            timeout=30,
+            timeout=DEADLINE,
             what="the webhook burst",
         )
         started = time.monotonic()
