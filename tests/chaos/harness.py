@@ -58,6 +58,8 @@ DEADLINE = 180.0
 
 # Results take 50-350 ms each, so a campaign is a stream of webhooks rather than one spike.
 DEFAULT_KNOBS: dict[str, Any] = {"latency_ms": 200, "latency_jitter_ms": 150}
+# Results spread over 0.5-5.5 s: a stream of webhooks long enough to break something in.
+STREAM_KNOBS: dict[str, Any] = {"latency_ms": 3000, "latency_jitter_ms": 2500}
 
 
 def example_lines() -> list[dict[str, Any]]:
@@ -115,11 +117,13 @@ class CampaignRun:
     submitted_at: float = 0.0
     all_accepted_at: float | None = None
     final_at: float | None = None
+    results: int = 0  # images the campaign asks for
     notes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def submit(cls, stack: Stack, lines: list[dict[str, Any]], name: str) -> CampaignRun:
         run = cls(stack, name, len(lines))
+        run.results = sum(int(line.get("numberResults", 1)) for line in lines)
         run.submitted_at = time.monotonic()
         run.campaign_id = stack.submit(lines, name)
         # The moment the provider has every task is watched in the background, so that it is
@@ -179,6 +183,20 @@ class CampaignRun:
         except TimeoutError as exc:
             raise AssertionError(f"{exc}; statuses: {dict(self.progress())}") from None
         self.final_at = time.monotonic()
+
+    def wait_webhooks(self, delivered: int, timeout: float = DEADLINE) -> None:
+        """Until the simulator has delivered `delivered` webhooks: the burst is under way."""
+        wait_until(
+            lambda: self.stack.sim_stats(tasks=False)["webhooks"]["succeeded"] >= delivered,
+            timeout=timeout,
+            what="the webhook burst",
+        )
+
+    def fault_injected(self) -> None:
+        """Note how many results had no webhook delivered yet when the fault struck (the
+        scenario only means something if some did not)."""
+        delivered = self.stack.sim_stats(tasks=False)["webhooks"]["succeeded"]
+        self.notes["webhooks_pending_at_fault"] = self.results - delivered
 
     def fault_over(self) -> None:
         """The injected fault has ended (the process is back, the outage over): recovery is

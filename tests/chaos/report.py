@@ -64,8 +64,10 @@ LABELS = {
     "jobs_queued_at_restart": "{} jobs queued when Redis went down",
     "queued_after_shutdown": "{} jobs handed back at shutdown",
     "probe_status": "probe answered {}",
+    "webhooks_pending_at_fault": "{} results not yet delivered when it struck",
 }
 NOTES = (
+    "webhooks_pending_at_fault",
     "receiver_down_s",
     "claims_orphaned",
     "jobs_queued_at_restart",

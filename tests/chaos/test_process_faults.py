@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.conftest import Recorder
-from tests.chaos.harness import DEADLINE, CampaignRun, campaign_lines, chaos_stack
-from tests.e2e.stack import wait_until
+from tests.chaos.harness import STREAM_KNOBS, CampaignRun, campaign_lines, chaos_stack
 
 pytestmark = pytest.mark.chaos
 
@@ -21,18 +20,15 @@ REDIS_DOWN_S = 3
 
 def test_receiver_down_during_a_burst(tmp_path: Path, reliability: Recorder) -> None:
     """The receiver is killed (SIGKILL: requests in flight get no answer) while webhooks pour
-    in, and stays down for 10 s. The reconciler does not need the receiver: its getResponse
-    polls store the missing results during the outage. The provider keeps retrying its
-    webhooks, and once the receiver is back every one of them is ignored: a result that comes
-    both ways is stored once."""
-    with chaos_stack(tmp_path) as (stack, _):
+    in (results spread over 0.5-5.5 s), and stays down for 10 s. The reconciler does not need
+    the receiver: its getResponse polls store the missing results during the outage. The
+    provider keeps retrying its webhooks, and once the receiver is back every one of them is
+    ignored: a result that comes both ways is stored once."""
+    with chaos_stack(tmp_path, knobs=STREAM_KNOBS) as (stack, _):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "receiver-down")
-        wait_until(
-            lambda: stack.sim_stats(tasks=False)["webhooks"]["succeeded"] >= 60,
-            timeout=DEADLINE,
-            what="the webhook burst",
-        )
+        run.wait_webhooks(60)
         stack.kill("receiver")
+        run.fault_injected()
         down_at = time.monotonic()
         time.sleep(OUTAGE_S)  # the outage itself, not a wait for a condition
         stack.start("receiver")
@@ -41,7 +37,7 @@ def test_receiver_down_during_a_burst(tmp_path: Path, reliability: Recorder) -> 
         run.notes["receiver_down_s"] = round(time.monotonic() - down_at, 1)
         run.wait_final()
         figures = run.verify()
-    assert figures["webhook_attempts_failed"] > 0
+    assert figures["webhooks_pending_at_fault"] > 0 and figures["webhook_attempts_failed"] > 0
     reliability("receiver-down", "receiver killed and down for 10 s during a burst", figures)
 
 
