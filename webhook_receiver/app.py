@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 from remixq.config import Settings, load_settings
 from remixq.db import make_engine, make_sessionmaker
 
+POOL_SIZE = 16  # at least gunicorn's threads per worker (8 by default)
+
 
 class ReceiverState:
     """Engine and secret of one receiver process; made on first use (after gunicorn's fork)."""
@@ -26,7 +28,13 @@ class ReceiverState:
     def engine(self) -> Engine:
         # No pre-ping: it would cost a round trip per webhook. A connection lost since its last
         # use fails its request with 503 (the provider retries) and is replaced.
-        return make_engine(self.settings.database, pool_pre_ping=False)
+        if self.settings.database.startswith("sqlite"):
+            return make_engine(self.settings.database, pool_pre_ping=False)
+        # A pool as large as a worker's threads: with SQLAlchemy's default of 5, the connections
+        # of threads 6 to 8 were opened and closed for every burst (a backend fork each).
+        return make_engine(
+            self.settings.database, pool_pre_ping=False, pool_size=POOL_SIZE, max_overflow=8
+        )
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
