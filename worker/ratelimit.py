@@ -9,14 +9,19 @@ script, atomically. The embedded default has no Redis: there the same rules hold
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Protocol
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+log = logging.getLogger("remixq.limit")
 
 DEFAULT_PAUSE = 1.0  # seconds, after a 429/503/504 without Retry-After
 LEASE_SECONDS = 120  # a call in flight longer than this is presumed dead (its worker was killed)
@@ -59,6 +64,17 @@ return 0
 """
 
 
+def client_for(url: str) -> redis.Redis:
+    """A client that gives up on an unreachable Redis within a second, so that the fallback
+    takes over quickly instead of every submission waiting out redis-py's default retries."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=1,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+    )
+
+
 class RedisLimit:
     def __init__(
         self,
@@ -71,46 +87,54 @@ class RedisLimit:
         self.redis, self.rate, self.max_in_flight = client, rate, max_in_flight
         self.keys = [f"{prefix}:bucket", f"{prefix}:inflight", f"{prefix}:pause"]
         self._acquire = client.register_script(_ACQUIRE)
+        self._fallback = LocalLimit(rate=rate, max_in_flight=max_in_flight)
 
     @classmethod
     def from_url(cls, url: str, *, rate: float, max_in_flight: int) -> RedisLimit:
-        return cls(
-            redis.Redis.from_url(url, socket_timeout=5), rate=rate, max_in_flight=max_in_flight
-        )
+        return cls(client_for(url), rate=rate, max_in_flight=max_in_flight)
 
     @contextmanager
     def permit(self, timeout: float = 300.0) -> Iterator[None]:
         token = uuid.uuid4().hex
-        deadline = time.monotonic() + timeout
-        while True:
-            wait_ms = int(
-                self._acquire(
-                    keys=self.keys,
-                    args=[
-                        self.rate,
-                        max(1.0, self.rate),
-                        self.max_in_flight,
-                        token,
-                        LEASE_SECONDS * 1000,
-                    ],
-                )
+        try:
+            self._take(token, timeout)
+        except redis.RedisError as exc:
+            # The limit's store is down (often the broker too): keep each process within the
+            # same limits on its own rather than stop submitting altogether.
+            log.warning(
+                "provider limit store unreachable; limiting per process", extra={"error": str(exc)}
             )
-            if wait_ms == 0:
-                break
-            if time.monotonic() + wait_ms / 1000 > deadline:
-                raise LimitTimeout(f"no provider permit within {timeout:.0f}s")
-            time.sleep(min(wait_ms / 1000, MAX_WAIT_STEP))
+            with self._fallback.permit(timeout):
+                yield
+            return
         try:
             yield
         finally:
-            self.redis.zrem(self.keys[1], token)
+            with suppress(redis.RedisError):  # an unreleased slot expires with its lease
+                self.redis.zrem(self.keys[1], token)
+
+    def _take(self, token: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        args: list[float | int | str] = [
+            self.rate,
+            max(1.0, self.rate),
+            self.max_in_flight,
+            token,
+            LEASE_SECONDS * 1000,
+        ]
+        while (wait_ms := int(self._acquire(keys=self.keys, args=args))) != 0:
+            if time.monotonic() + wait_ms / 1000 > deadline:
+                raise LimitTimeout(f"no provider permit within {timeout:.0f}s")
+            time.sleep(min(wait_ms / 1000, MAX_WAIT_STEP))
 
     def pause(self, seconds: float | None) -> None:
         """Hold every worker back; a longer pause already set is kept."""
         millis = int((seconds or DEFAULT_PAUSE) * 1000)
-        current = int(self.redis.pttl(self.keys[2]))
-        if millis > current:
-            self.redis.set(self.keys[2], "1", px=millis)
+        try:
+            if millis > int(self.redis.pttl(self.keys[2])):
+                self.redis.set(self.keys[2], "1", px=millis)
+        except redis.RedisError:
+            self._fallback.pause(seconds)
 
 
 class LocalLimit:

@@ -92,3 +92,15 @@ def test_two_processes_share_one_redis_limit() -> None:
         pass
     with second.permit(timeout=1):  # released by `first`
         pass
+
+
+def test_an_unreachable_redis_falls_back_to_a_per_process_limit() -> None:
+    from remixq.cli.processes import free_port
+
+    limit = RedisLimit.from_url(f"redis://127.0.0.1:{free_port()}/0", rate=1000, max_in_flight=1)
+    with limit.permit(timeout=1), pytest.raises(LimitTimeout), limit.permit(timeout=0.2):
+        pass  # the fallback still caps calls in flight
+    limit.pause(0.3)
+    start = time.monotonic()
+    with limit.permit(timeout=2):
+        assert time.monotonic() - start >= 0.2
