@@ -528,3 +528,13 @@ def test_close_leaves_an_injected_session_to_its_owner() -> None:
 def test_bad_configuration_is_refused(args: tuple[str, str], options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         RunwareClient(*args, **options)
+
+
+def test_own_session_reads_proxy_settings_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal.test:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corp.pem")
+    client = RunwareClient("https://api.runware.ai/v1", API_KEY)
+    session = client._session
+    assert session.trust_env is False  # no environment scan on every request
+    assert session.proxies["https"] == "http://proxy.internal.test:3128"
+    assert session.verify == "/etc/ssl/certs/corp.pem"

@@ -19,6 +19,7 @@ import email.utils
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,18 @@ class PollResult:
     processing: int = 0  # items still processing (or pending, queued...)
 
 
+def _session_for(api_url: str) -> requests.Session:
+    """A session that reads the proxy and CA-bundle settings of the environment once, here,
+    instead of on every request (a measured cost on the submission path, docs/benchmarks.md)."""
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(api_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+    return session
+
+
 @dataclass(frozen=True)
 class _Answer:
     status: int
@@ -109,7 +122,9 @@ class RunwareClient:
         self._timeout = (float(timeout[0]), float(timeout[1]))
         self._auth_mode: AuthMode = auth_mode
         self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        if session is None:
+            session = _session_for(api_url)
+        self._session = session
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "none"
