@@ -81,8 +81,16 @@ class Process:
             return ""
 
 
-def start(name: str, args: Sequence[str], *, env: Mapping[str, str], log_dir: Path) -> Process:
-    """Run `python -m remixq.cli ARGS` with `env` added to this process's environment."""
+def start(
+    name: str,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_dir: Path,
+    new_session: bool = False,
+) -> Process:
+    """Run `python -m remixq.cli ARGS` with `env` added to this process's environment
+    (`new_session`: in a process group of its own, so that the whole group can be signalled)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log = log_path.open("ab")
@@ -92,5 +100,6 @@ def start(name: str, args: Sequence[str], *, env: Mapping[str, str], log_dir: Pa
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        start_new_session=new_session,
     )
     return Process(name, popen, log_path, log)

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from remixq import migrate
-from remixq.cli.processes import Process, free_port, http_ready, wait_until
+from remixq.cli.processes import Process, free_port, http_ready, start, wait_until
 from remixq.db import make_engine
 from remixq.models import Campaign, Job
 from remixq.states import FINAL
@@ -67,18 +67,7 @@ def start_process(
     name: str, args: Sequence[str], *, env: Mapping[str, str], log_dir: Path
 ) -> Process:
     """`python -m remixq.cli ARGS` in a new session, so that its whole group can be signalled."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    log = log_path.open("ab")
-    popen = subprocess.Popen(
-        [sys.executable, "-m", "remixq.cli", *args],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    return Process(name, popen, log_path, log)
+    return start(name, args, env=env, log_dir=log_dir, new_session=True)
 
 
 def kill_group(process: Process) -> None:
