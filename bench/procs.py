@@ -14,9 +14,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+from remixq.cli.processes import Process
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -115,19 +116,12 @@ class Usage:
     peak_rss: int
 
 
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    _log: IO[bytes] = field(repr=False)
+class Proc(Process):
+    """A remixq process (remixq.cli.processes) that also reports its tree's CPU and memory."""
 
     @property
     def pid(self) -> int:
         return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
 
     def pids(self) -> list[int]:
         return tree(self.pid) if self.alive() else []
@@ -139,31 +133,18 @@ class Proc:
         pids = self.pids()
         return Usage(cpu_seconds(pids), peak_rss_bytes(pids))
 
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
     def check(self) -> None:
         if not self.alive():
             raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{self.log_tail()}")
 
-    def stop(self, timeout: float = 20) -> None:
+    def stop(self, timeout: float = 20) -> int:
         """SIGTERM, wait; then SIGKILL whatever of the tree is left."""
         pids = self.pids()
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+        code = super().stop(timeout)
         for pid in pids[1:]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-        self._log.close()
+        return code
 
 
 def start(
