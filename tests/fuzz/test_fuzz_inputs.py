@@ -4,7 +4,6 @@ answer 500, and never write an image or move a cost from a body they refuse."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from remixq.errors import InvalidInput
 from remixq.models import Image, Job
 from remixq.providers.runware import parse_request
 from remixq.security import webhook_token
+from tests.receiver.test_webhooks import new_job
 from webhook_receiver.app import create_app
 
 SECRET = "fuzz-secret"
@@ -91,17 +91,7 @@ def totals(engine: Engine, task_uuid: str) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 def test_webhook_endpoint_survives_any_body(client: FlaskClient, engine: Engine) -> None:
-    task_uuid = str(uuid.uuid4())
-    with Session(engine) as session, session.begin():
-        session.add(
-            Job(
-                task_uuid=task_uuid,
-                model="ideogram:4@2",
-                request={},
-                number_results=20,
-                status="submitted",
-            )
-        )
+    task_uuid = new_job(engine, number_results=20)
     url = f"/webhooks/runware?task={task_uuid}&token={webhook_token(SECRET.encode(), task_uuid)}"
 
     @FUZZ
