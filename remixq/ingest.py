@@ -19,8 +19,9 @@ steps as SQLAlchemy Core statements, deciding in Python; both answer through the
 from __future__ import annotations
 
 import json
+from base64 import b64encode
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,7 +38,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
 )
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -277,6 +278,84 @@ def ingest_on(
     return _ingest(connection, body, source, expected_task_uuid, None)
 
 
+def ingest_many(
+    connection: Connection, deliveries: Sequence[tuple[bytes, str]], *, source: str = "webhook"
+) -> list[Outcome]:
+    """`ingest_on` for several webhooks at once, in the caller's transaction: each
+    `(body, expected_task_uuid)` gets the outcome it would get alone."""
+    return _Plan(deliveries, source).run(_store_for(connection))
+
+
+def ingest_batch(
+    engine: Engine, deliveries: Sequence[tuple[bytes, str]], *, source: str = "webhook"
+) -> list[Outcome]:
+    """`ingest_many` in as few transactions as the backend allows, committed: every webhook
+    is stored, durably, when this returns, or nothing of the batch is (the receiver's group
+    commit, `webhook_receiver.group_commit`).
+
+    On PostgreSQL a batch whose every body is about its own task, one task once (nearly every
+    batch), is one statement, run in autocommit: one round trip and one commit for the batch.
+    Anything else is one transaction."""
+    plan = _Plan(deliveries, source)
+    with engine.connect() as connection:
+        store = _store_for(connection)
+        if isinstance(store, _PostgresStore) and plan.one_statement:
+            with store.autocommit():
+                return plan.run(store)
+        with connection.begin():
+            return plan.run(store)
+
+
+class _Plan:
+    """A batch of deliveries, read: the bodies about exactly their own task go into rounds that
+    hold each task at most once (in arrival order), one statement per round on PostgreSQL; any
+    other body (invalid, refused, only still-processing items) takes `ingest_on`'s path."""
+
+    def __init__(self, deliveries: Sequence[tuple[bytes, str]], source: str):
+        now = utcnow()
+        self.size = len(deliveries)
+        self.others: list[tuple[int, _Arrival, _Parsed | Outcome]] = []
+        self.rounds: list[list[_Applied]] = []
+        pending: list[_Applied] = []
+        for index, (body, expected) in enumerate(deliveries):
+            arrival = _Arrival(body, source, expected, now)
+            parsed = _read(body, expected)
+            if isinstance(parsed, Outcome) or len(parsed.tasks) != 1 or expected is None:
+                self.others.append((index, arrival, parsed))
+                continue
+            task = parsed.tasks[0]
+            results, error = parsed.results.get(task, []), parsed.errors.get(task)
+            pending.append(_Applied(index, arrival, task, results, error))
+        while pending:
+            batch: list[_Applied] = []
+            later: list[_Applied] = []
+            seen: set[str] = set()
+            for applied in pending:
+                (later if applied.task_uuid in seen else batch).append(applied)
+                seen.add(applied.task_uuid)
+            self.rounds.append(batch)
+            pending = later
+
+    @property
+    def one_statement(self) -> bool:
+        return not self.others and len(self.rounds) == 1
+
+    def run(self, store: _Store) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * self.size
+        for index, arrival, parsed in self.others:
+            outcomes[index] = _apply(store, arrival, parsed, None)
+        for batch in self.rounds:
+            applied_rows = zip(batch, store.insert_events_and_apply(batch), strict=True)
+            for applied, (inbox, job) in applied_rows:
+                outcome = Outcome("processed")
+                orphan = not _account(
+                    outcome, applied.task_uuid, applied.results, applied.error, job
+                )
+                _conclude(store, inbox, outcome, orphans=[applied.task_uuid] * orphan, tasks=1)
+                outcomes[applied.index] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+
 def _ingest(
     connection: Connection,
     body: bytes,
@@ -284,9 +363,13 @@ def _ingest(
     expected_task_uuid: str | None,
     event: WebhookEvent | None,
 ) -> Outcome:
-    store = _store_for(connection)
     arrival = _Arrival(body, source, expected_task_uuid, utcnow())
-    parsed = _read(body, expected_task_uuid)
+    return _apply(_store_for(connection), arrival, _read(body, expected_task_uuid), event)
+
+
+def _apply(
+    store: _Store, arrival: _Arrival, parsed: _Parsed | Outcome, event: WebhookEvent | None
+) -> Outcome:
     if isinstance(parsed, Outcome):
         if event is None:
             store.insert_event(arrival, status=parsed.inbox_status, error=parsed.message or None)
@@ -304,27 +387,50 @@ def _ingest(
         results = parsed.results.get(task_uuid, [])
         error = parsed.errors.get(task_uuid)
         if inbox is None:
-            inbox, job = store.insert_event_and_apply(arrival, task_uuid, results, error)
+            inbox, job = store.insert_events_and_apply(
+                [_Applied(0, arrival, task_uuid, results, error)]
+            )[0]
         else:
             job = store.apply(task_uuid, results, error, arrival.at)
-        if job is None:
+        if not _account(outcome, task_uuid, results, error, job):
             orphans.append(task_uuid)
-            continue
-        change = _decide(job, error)  # what the store did, for the answer
-        outcome.images_stored += change.stored
-        outcome.duplicates += len(results) - change.stored
-        outcome.job_statuses[task_uuid] = (change.status or job.status).value
-        if change.message:
-            outcome.message = change.message
-    if orphans and len(orphans) == len(parsed.tasks):
+    assert inbox is not None  # written with the first task, or above
+    _conclude(store, inbox, outcome, orphans=orphans, tasks=len(parsed.tasks))
+    return outcome
+
+
+def _account(
+    outcome: Outcome,
+    task_uuid: str,
+    results: list[ResultItem],
+    error: ErrorItem | None,
+    job: _Locked | None,
+) -> bool:
+    """Add what the store did for one task to `outcome`; False when no job has the task."""
+    if job is None:
+        return False
+    change = _decide(job, error)  # what the store did, for the answer
+    outcome.images_stored += change.stored
+    outcome.duplicates += len(results) - change.stored
+    outcome.job_statuses[task_uuid] = (change.status or job.status).value
+    if change.message:
+        outcome.message = change.message
+    return True
+
+
+def _conclude(
+    store: _Store, inbox: _Inbox, outcome: Outcome, *, orphans: list[str], tasks: int
+) -> None:
+    """An orphan when no task of the body has a job; the inbox row corrected when it was not
+    written with the outcome (a store writes it before the body is applied)."""
+    if orphans and len(orphans) == tasks:
         outcome.inbox_status = "orphan"
         outcome.message = f"no job has taskUUID {orphans[0]}"
-    if outcome.inbox_status != "processed" or outcome.message:
-        if isinstance(inbox, WebhookEvent):
+    if isinstance(inbox, WebhookEvent):
+        if outcome.inbox_status != "processed" or outcome.message:
             _set_event(inbox, outcome)
-        else:
-            store.correct_event(inbox, outcome)
-    return outcome
+    elif (inbox.status, inbox.error) != (outcome.inbox_status, outcome.message or None):
+        store.correct_event(inbox, outcome)
 
 
 def _set_event(event: WebhookEvent, outcome: Outcome) -> None:
@@ -334,7 +440,17 @@ def _set_event(event: WebhookEvent, outcome: Outcome) -> None:
 
 # --- storage ----------------------------------------------------------------------------------
 
-_Inbox = Any  # the id of the inbox row a store inserted (or a replayed WebhookEvent)
+
+@dataclass(frozen=True)
+class _InboxRow:
+    """An inbox row a store inserted, as it wrote it."""
+
+    id: int
+    status: str
+    error: str | None
+
+
+_Inbox = _InboxRow | WebhookEvent  # a replayed body's row is the caller's WebhookEvent
 
 
 @dataclass(frozen=True)
@@ -347,8 +463,20 @@ class _Arrival:
     at: datetime
 
 
+@dataclass(frozen=True)
+class _Applied:
+    """A body's items about one task, to be stored with its inbox row (`index`: its place in
+    the caller's list)."""
+
+    index: int
+    arrival: _Arrival
+    task_uuid: str
+    results: list[ResultItem]
+    error: ErrorItem | None
+
+
 class _Store(Protocol):
-    def insert_event(self, arrival: _Arrival, *, status: str, error: str | None) -> _Inbox: ...
+    def insert_event(self, arrival: _Arrival, *, status: str, error: str | None) -> _InboxRow: ...
 
     def apply(
         self, task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
@@ -356,16 +484,13 @@ class _Store(Protocol):
         """Lock the job, insert its new images, move it as the state machine says; None when
         no job has this taskUUID."""
 
-    def insert_event_and_apply(
-        self,
-        arrival: _Arrival,
-        task_uuid: str,
-        results: list[ResultItem],
-        error: ErrorItem | None,
-    ) -> tuple[_Inbox, _Locked | None]:
-        """`insert_event` (status "processed"), then `apply`."""
+    def insert_events_and_apply(
+        self, batch: list[_Applied]
+    ) -> list[tuple[_InboxRow, _Locked | None]]:
+        """For each of `batch` (no two about the same task): `insert_event` with status
+        "processed", then `apply`."""
 
-    def correct_event(self, inbox: _Inbox, outcome: Outcome) -> None: ...
+    def correct_event(self, inbox: _InboxRow, outcome: Outcome) -> None: ...
 
 
 def _store_for(connection: Connection) -> _Store:
@@ -379,6 +504,21 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):  # as remixq.db stores JSON: exact decimals become numbers
         return float(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _items(results: list[ResultItem]) -> list[dict[str, Any]]:
+    """A task's new images as the rows the PostgreSQL statement inserts."""
+    return [
+        {
+            "image_uuid": str(r.image_uuid),
+            "image_url": r.image_url,
+            "seed": r.seed,
+            "nsfw": r.nsfw,
+            "cost": None if r.cost is None else str(r.cost),  # exact: numeric from text
+            "raw": r._raw,
+        }
+        for r in results
+    ]
 
 
 def _status_after(event: Event, column: str) -> str:
@@ -395,47 +535,84 @@ def _status_after(event: Event, column: str) -> str:
     return f"CASE {column} {' '.join(whens)} ELSE {column} END"
 
 
+def _refusal(event: Event, column: str) -> str:
+    """SQL for the message of `_decide` when the state machine refuses `event` to a job whose
+    status is `column` (NULL when it does not)."""
+    whens = []
+    for status in JobStatus:
+        try:
+            next_status(status, event)
+        except IllegalTransition as exc:
+            message = str(exc).replace("'", "''")
+            whens.append(f"WHEN '{status.value}' THEN '{message}'")
+    return f"CASE {column} {' '.join(whens)} END" if whens else "NULL"
+
+
 _FINAL_SQL = ", ".join(f"'{s.value}'" for s in (JobStatus.COMPLETED, JobStatus.FAILED))
 
 
 class _PostgresStore:
-    """One statement per webhook, sent through psycopg: the inbox row, the job's row lock, the
-    image insert and the job's update are data-modifying parts of one WITH query, so a webhook
-    costs BEGIN, this statement and COMMIT. The job's new status is decided in SQL by the same
-    table as `_decide` (which then tells the caller what happened), from values read under the
-    row lock."""
+    """One statement for a batch of webhooks (of one, most often), sent through psycopg: the
+    inbox rows, the jobs' row locks, the image inserts and the jobs' updates are data-modifying
+    parts of one WITH query over the batch's arrays, so a batch costs BEGIN, this statement and
+    COMMIT. Each job's new status is decided in SQL by the same table as `_decide` (which then
+    tells the caller what happened), from values read under the row lock. An arrival without a
+    body writes no inbox row (`apply`: a replayed event, a body's second task)."""
 
-    _EVENT = """
-        event AS (
-            INSERT INTO webhook_events (received_at, source, task_uuid, status, body)
-            VALUES (%(now)s, %(source)s::text, %(event_task)s::text, 'processed', %(body)s)
-            RETURNING id
-        ),"""
-    _APPLY = f"""
-        job AS (
-            SELECT id, status, number_results, results_received
-            FROM jobs WHERE task_uuid = %(task)s::uuid
+    _STATEMENT = f"""
+        WITH arrival AS (
+            SELECT a.ord, a.task, a.event_task, decode(a.body, 'base64') AS body, a.items,
+                   a.failed, a.code, a.message
+            FROM jsonb_to_recordset(%(batch)s::jsonb) AS a(
+                ord int, task uuid, event_task text, body text, items jsonb, failed boolean,
+                code text, message text
+            )
+        ), job AS (
+            SELECT id, task_uuid, status, number_results, results_received
+            FROM jobs WHERE task_uuid IN (SELECT task FROM arrival)
+            ORDER BY id  -- every writer locks in the same order: concurrent batches never deadlock
             FOR UPDATE
         ), inserted AS (
             INSERT INTO images (job_id, image_uuid, image_url, seed, nsfw, cost, raw, created_at)
             SELECT job.id, item.image_uuid, item.image_url, item.seed, item.nsfw, item.cost,
                    item.raw, %(now)s
-            FROM job, jsonb_to_recordset(%(items)s::jsonb) AS item(
+            FROM arrival JOIN job ON job.task_uuid = arrival.task
+            CROSS JOIN LATERAL jsonb_to_recordset(arrival.items) AS item(
                 image_uuid uuid, image_url text, seed bigint, nsfw boolean, cost numeric, raw jsonb
             )
             ON CONFLICT (image_uuid) DO NOTHING
-            RETURNING 1
+            RETURNING job_id
         ), counted AS (
-            SELECT count(*) AS stored FROM inserted
+            SELECT job.id, count(inserted.job_id) AS stored
+            FROM job LEFT JOIN inserted ON inserted.job_id = job.id
+            GROUP BY job.id
         ), decided AS (
-            SELECT job.id, counted.stored, CASE
-                WHEN %(failed)s THEN {_status_after(Event.FAIL, "job.status")}
+            SELECT job.id, job.task_uuid AS task, counted.stored, arrival.failed, arrival.code,
+            arrival.message, CASE
+                WHEN arrival.failed THEN {_status_after(Event.FAIL, "job.status")}
                 WHEN job.results_received + counted.stored >= job.number_results
                     THEN {_status_after(Event.COMPLETE, "job.status")}
                 WHEN counted.stored > 0 THEN {_status_after(Event.RESULT, "job.status")}
                 ELSE job.status
-            END AS status
-            FROM job, counted
+            END AS status, CASE
+                WHEN arrival.failed THEN {_refusal(Event.FAIL, "job.status")}
+                WHEN job.results_received + counted.stored >= job.number_results
+                    THEN {_refusal(Event.COMPLETE, "job.status")}
+                WHEN counted.stored > 0 THEN {_refusal(Event.RESULT, "job.status")}
+            END AS refusal
+            FROM arrival JOIN job ON job.task_uuid = arrival.task
+            JOIN counted ON counted.id = job.id
+        ), event AS (
+            -- written with the outcome `_account` and `_conclude` find: no correction follows
+            INSERT INTO webhook_events (received_at, source, task_uuid, status, body, error)
+            SELECT %(now)s, %(source)s::text, arrival.event_task,
+                CASE WHEN decided.id IS NULL THEN 'orphan' ELSE 'processed' END,
+                arrival.body,
+                CASE WHEN decided.id IS NULL THEN 'no job has taskUUID ' || arrival.task::text
+                    ELSE decided.refusal END
+            FROM arrival LEFT JOIN decided ON decided.task = arrival.task
+            WHERE arrival.body IS NOT NULL
+            RETURNING id, task_uuid, status, error
         ), updated AS (
             UPDATE jobs SET
                 results_received = jobs.results_received + decided.stored,
@@ -443,21 +620,21 @@ class _PostgresStore:
                 finished_at = CASE
                     WHEN decided.status <> jobs.status AND decided.status IN ({_FINAL_SQL})
                     THEN %(now)s ELSE jobs.finished_at END,
-                error_code = CASE WHEN %(failed)s THEN %(code)s::text ELSE jobs.error_code END,
+                error_code = CASE WHEN decided.failed THEN decided.code ELSE jobs.error_code END,
                 error_message = CASE
-                    WHEN %(failed)s THEN %(message)s::text ELSE jobs.error_message END,
+                    WHEN decided.failed THEN decided.message ELSE jobs.error_message END,
                 updated_at = %(now)s
             FROM decided
             WHERE jobs.id = decided.id
-                AND (decided.stored > 0 OR %(failed)s OR decided.status <> jobs.status)
-        )"""
-    _SELECT = """
-        SELECT job.status, job.number_results, job.results_received, counted.stored{event_id}
-        FROM counted LEFT JOIN job ON true"""
-    _APPLY_ONLY = "WITH" + _APPLY + _SELECT.format(event_id="")
-    _EVENT_AND_APPLY = (
-        "WITH" + _EVENT + _APPLY + _SELECT.format(event_id=", (SELECT id FROM event)")
-    )
+                AND (decided.stored > 0 OR decided.failed OR decided.status <> jobs.status)
+        )
+        SELECT job.status, job.number_results, job.results_received, counted.stored,
+            event.id, event.status, event.error
+        FROM arrival
+        LEFT JOIN job ON job.task_uuid = arrival.task
+        LEFT JOIN counted ON counted.id = job.id
+        LEFT JOIN event ON event.task_uuid IS NOT DISTINCT FROM arrival.event_task
+        ORDER BY arrival.ord"""
     _INSERT_EVENT = (
         "INSERT INTO webhook_events (received_at, source, task_uuid, status, body, error)"
         " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
@@ -485,37 +662,49 @@ class _PostgresStore:
                 None, None, exc, psycopg.Error, connection_invalidated=lost, dialect=dialect
             ) from exc
 
-    def _run(self, sql: str, params: Any) -> Any:
-        with self._translated():
-            return self._driver.execute(sql, params).fetchone()
-
-    def insert_event(self, arrival: _Arrival, *, status: str, error: str | None) -> _Inbox:
+    def insert_event(self, arrival: _Arrival, *, status: str, error: str | None) -> _InboxRow:
         params = (arrival.at, arrival.source, arrival.task_uuid, status, arrival.body, error)
-        return self._run(self._INSERT_EVENT, params)[0]
+        with self._translated():
+            return _InboxRow(
+                self._driver.execute(self._INSERT_EVENT, params).fetchone()[0], status, error
+            )
 
-    @staticmethod
-    def _params(
-        task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
-    ) -> dict[str, Any]:
-        items = [
+    def _execute(self, batch: list[_Applied], *, events: bool) -> list[Any]:
+        arrivals = [a.arrival for a in batch]
+        # The statement maps inbox rows back to arrivals by task: one row per task, at most.
+        assert len(batch) == 1 or len({a.task_uuid for a in arrivals}) == len(batch)
+        # One JSON parameter (the bodies in base64): psycopg dumps a document in C, while it
+        # dumps arrays element by element in Python.
+        rows = [
             {
-                "image_uuid": str(r.image_uuid),
-                "image_url": r.image_url,
-                "seed": r.seed,
-                "nsfw": r.nsfw,
-                "cost": None if r.cost is None else str(r.cost),  # exact: numeric from text
-                "raw": r._raw,
+                "ord": index,
+                "task": a.task_uuid,
+                "event_task": a.arrival.task_uuid,
+                "body": b64encode(a.arrival.body).decode("ascii") if events else None,
+                "items": _items(a.results),
+                "failed": a.error is not None,
+                "code": a.error.code if a.error else None,
+                "message": a.error.message if a.error else None,
             }
-            for r in results
+            for index, a in enumerate(batch)
         ]
-        return {
-            "task": task_uuid,
-            "now": now,
-            "items": json.dumps(items, default=_json_default, separators=(",", ":")),
-            "failed": error is not None,
-            "code": error.code if error else None,
-            "message": error.message if error else None,
+        params = {
+            "batch": json.dumps(rows, default=_json_default, separators=(",", ":")),
+            "now": arrivals[0].at,
+            "source": arrivals[0].source,
         }
+        with self._translated():
+            return self._driver.execute(self._STATEMENT, params).fetchall()
+
+    @contextmanager
+    def autocommit(self) -> Iterator[None]:
+        """Each statement its own transaction, committed when it returns."""
+        self._driver.autocommit = True
+        try:
+            yield
+        finally:
+            if not self._driver.closed:
+                self._driver.autocommit = False
 
     @staticmethod
     def _locked(row: Any) -> _Locked | None:
@@ -527,26 +716,21 @@ class _PostgresStore:
     def apply(
         self, task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
     ) -> _Locked | None:
-        return self._locked(
-            self._run(self._APPLY_ONLY, self._params(task_uuid, results, error, now))
-        )
+        arrival = _Arrival(b"", "", None, now)
+        (row,) = self._execute([_Applied(0, arrival, task_uuid, results, error)], events=False)
+        return self._locked(row)
 
-    def insert_event_and_apply(
-        self,
-        arrival: _Arrival,
-        task_uuid: str,
-        results: list[ResultItem],
-        error: ErrorItem | None,
-    ) -> tuple[_Inbox, _Locked | None]:
-        params = self._params(task_uuid, results, error, arrival.at)
-        params.update(source=arrival.source, event_task=arrival.task_uuid, body=arrival.body)
-        found = self._run(self._EVENT_AND_APPLY, params)
-        return found[4], self._locked(found)
+    def insert_events_and_apply(
+        self, batch: list[_Applied]
+    ) -> list[tuple[_InboxRow, _Locked | None]]:
+        return [
+            (_InboxRow(*row[4:7]), self._locked(row)) for row in self._execute(batch, events=True)
+        ]
 
-    def correct_event(self, inbox: _Inbox, outcome: Outcome) -> None:
+    def correct_event(self, inbox: _InboxRow, outcome: Outcome) -> None:
         with self._translated():
             self._driver.execute(
-                self._CORRECT_EVENT, (outcome.inbox_status, outcome.message or None, inbox)
+                self._CORRECT_EVENT, (outcome.inbox_status, outcome.message or None, inbox.id)
             )
 
 
@@ -557,8 +741,8 @@ class _CoreStore:
     def __init__(self, connection: Connection):
         self._connection = connection
 
-    def insert_event(self, arrival: _Arrival, *, status: str, error: str | None) -> _Inbox:
-        return self._connection.execute(
+    def insert_event(self, arrival: _Arrival, *, status: str, error: str | None) -> _InboxRow:
+        row_id = self._connection.execute(
             insert(WebhookEvent)
             .values(
                 received_at=arrival.at,
@@ -570,16 +754,18 @@ class _CoreStore:
             )
             .returning(WebhookEvent.id)
         ).scalar_one()
+        return _InboxRow(row_id, status, error)
 
-    def insert_event_and_apply(
-        self,
-        arrival: _Arrival,
-        task_uuid: str,
-        results: list[ResultItem],
-        error: ErrorItem | None,
-    ) -> tuple[_Inbox, _Locked | None]:
-        inbox = self.insert_event(arrival, status="processed", error=None)
-        return inbox, self.apply(task_uuid, results, error, arrival.at)
+    def insert_events_and_apply(
+        self, batch: list[_Applied]
+    ) -> list[tuple[_InboxRow, _Locked | None]]:
+        return [
+            (
+                self.insert_event(a.arrival, status="processed", error=None),
+                self.apply(a.task_uuid, a.results, a.error, a.arrival.at),
+            )
+            for a in batch
+        ]
 
     def apply(
         self, task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
@@ -634,9 +820,9 @@ class _CoreStore:
         )
         return len(self._connection.execute(stmt, rows).all())
 
-    def correct_event(self, inbox: _Inbox, outcome: Outcome) -> None:
+    def correct_event(self, inbox: _InboxRow, outcome: Outcome) -> None:
         self._connection.execute(
             update(WebhookEvent)
-            .where(WebhookEvent.id == inbox)
+            .where(WebhookEvent.id == inbox.id)
             .values(status=outcome.inbox_status, error=outcome.message or None)
         )

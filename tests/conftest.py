@@ -68,3 +68,43 @@ def session(engine: Engine) -> Iterator[Session]:
         session.close()
         transaction.rollback()
         connection.close()
+
+
+POISON_URL = "http://poison.invalid/x.jpg"
+
+
+@pytest.fixture
+def poison(engine: Engine) -> Iterator[str]:
+    """A trigger that refuses one image URL: a statement that fails in the database although
+    its body validated (a constraint, a full disk, a bug), to see what a failed batch leaves."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION remixq_test_poison() RETURNS trigger AS $$"
+                    f" BEGIN IF NEW.image_url = '{POISON_URL}' THEN"
+                    " RAISE EXCEPTION 'poisoned image'; END IF; RETURN NEW; END $$"
+                    " LANGUAGE plpgsql"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER remixq_test_poison BEFORE INSERT ON images"
+                    " FOR EACH ROW EXECUTE FUNCTION remixq_test_poison()"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "CREATE TRIGGER remixq_test_poison BEFORE INSERT ON images"
+                    f" WHEN NEW.image_url = '{POISON_URL}'"
+                    " BEGIN SELECT RAISE(ABORT, 'poisoned image'); END"
+                )
+            )
+    yield POISON_URL
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("DROP TRIGGER remixq_test_poison ON images"))
+            connection.execute(text("DROP FUNCTION remixq_test_poison()"))
+        else:
+            connection.execute(text("DROP TRIGGER remixq_test_poison"))
