@@ -1,4 +1,4 @@
-"""`python -m bench.serve {receiver,bare,naive} --port P [--workers W] [--threads T] [--set k=v]`:
+"""`python -m bench.serve {receiver,bare,naive} --port P [--workers W] [--set k=v]`:
 the receiver as deployed, or a reference endpoint, under exactly the same gunicorn settings.
 
 - `bare`, the baseline: the least a Flask endpoint can do with a webhook: read the body, parse
@@ -74,10 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("kind", choices=["receiver", "bare", "naive"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    options = gunicorn_options("127.0.0.1", args.port, workers=args.workers, threads=args.threads)
+    options = gunicorn_options(
+        "127.0.0.1", args.port, workers=args.workers, connections=args.connections
+    )
     for item in args.set:
         key, _, value = item.partition("=")
         options[key] = _value(value)

@@ -1,4 +1,11 @@
-"""Serving the receiver with gunicorn (a production server, not Flask's development one)."""
+"""Serving the receiver with gunicorn (a production server, not Flask's development one).
+
+The workers are gevent's: a request spends most of its time waiting for its webhook's commit
+(webhook_receiver.group_commit), and a greenlet waits for far less CPU than a thread, which
+under gthread paid a futex wake-up and a GIL hand-off for every wait (docs/benchmarks.md).
+psycopg 3 waits cooperatively when it is imported after gevent's monkey-patching, which the
+worker does before it loads the app; nothing here imports psycopg in the master.
+"""
 
 from __future__ import annotations
 
@@ -26,14 +33,14 @@ class _Gunicorn(BaseApplication):
 
 
 def gunicorn_options(
-    host: str, port: int, *, workers: int | None = None, threads: int = 8
+    host: str, port: int, *, workers: int | None = None, connections: int = 256
 ) -> dict[str, Any]:
     """The server settings of the receiver (the benchmark serves its baseline with the same)."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers or (os.cpu_count() or 1) + 1,
-        "worker_class": "gthread",
-        "threads": threads,
+        "worker_class": "gevent",
+        "worker_connections": connections,
         "graceful_timeout": 20,
         "timeout": 30,
         "keepalive": 5,
@@ -48,10 +55,15 @@ def run(load: Callable[[], Any], options: dict[str, Any]) -> None:
 
 
 def serve(
-    settings: Settings, host: str, port: int, *, workers: int | None = None, threads: int = 8
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    workers: int | None = None,
+    connections: int = 256,
 ) -> None:
     """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting."""
     run(
         lambda: create_app(settings),
-        gunicorn_options(host, port, workers=workers, threads=threads),
+        gunicorn_options(host, port, workers=workers, connections=connections),
     )

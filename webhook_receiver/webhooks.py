@@ -8,7 +8,6 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
-from remixq.ingest import ingest_on
 from remixq.security import WEBHOOK_PATH, verify_webhook_token
 from webhook_receiver.app import state
 
@@ -34,10 +33,9 @@ def runware_webhook() -> ResponseReturnValue:
     if not verify_webhook_token(receiver.secret, task_uuid, token):
         return _unauthorized()
     body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 before any read
-    # A connection, not an ORM session: ingestion needs none, and one per webhook would cost
-    # more than the webhook's own statements.
-    with receiver.engine.begin() as connection:
-        outcome = ingest_on(connection, body=body, expected_task_uuid=task_uuid)
+    # Stored by the process's writer with the webhooks that arrived together; this returns
+    # after the commit (webhook_receiver.group_commit).
+    outcome = receiver.writer.ingest(body, task_uuid)
     answer = {
         "status": outcome.inbox_status,
         "images_stored": outcome.images_stored,

@@ -76,13 +76,22 @@ def db_downgrade(ctx: Context, revision: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Default: REMIXQ_RECEIVER_PORT (8701).")
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
-@click.option("--threads", type=int, default=8, show_default=True, help="Threads per worker.")
+@click.option(
+    "--connections",
+    type=click.IntRange(1),
+    default=256,
+    show_default=True,
+    help="Concurrent connections per worker (gevent).",
+)
 @pass_context
-def receiver(ctx: Context, host: str, port: int | None, workers: int | None, threads: int) -> None:
-    """Serve the webhook receiver with gunicorn."""
+def receiver(
+    ctx: Context, host: str, port: int | None, workers: int | None, connections: int
+) -> None:
+    """Serve the webhook receiver with gunicorn (gevent workers)."""
     from webhook_receiver.server import serve
 
-    serve(ctx.settings, host, port or ctx.settings.receiver_port, workers=workers, threads=threads)
+    port = port or ctx.settings.receiver_port
+    serve(ctx.settings, host, port, workers=workers, connections=connections)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -1,0 +1,138 @@
+"""The receiver's writer (group commit) on both backends, with real threads: webhooks that wait
+together are stored in one batch, a failing webhook fails alone, and an unavailable database
+fails every waiting webhook without storing anything."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from remixq.db import make_engine
+from remixq.ingest import Outcome
+from remixq.models import Job
+from tests.receiver.test_webhooks import count, new_job, result
+from webhook_receiver.group_commit import GroupCommit, WriterBusy
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@contextmanager
+def writer_held(engine: Engine, task_uuid: str) -> Iterator[None]:
+    """Make the writer wait inside its next batch: the job's row locked on PostgreSQL, the
+    whole database write-locked on SQLite (until the block ends)."""
+    with engine.connect() as connection, connection.begin():
+        # On SQLite remixq.db begins with BEGIN IMMEDIATE: the write lock is taken here.
+        connection.execute(select(Job.id).where(Job.task_uuid == task_uuid).with_for_update())
+        yield
+
+
+class Waiting:
+    """A thread posting one webhook to the writer, and what came of it."""
+
+    def __init__(self, writer: GroupCommit, body: bytes, task_uuid: str):
+        self.outcome: Outcome | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(writer, body, task_uuid))
+        self.thread.start()
+
+    def _run(self, writer: GroupCommit, body: bytes, task_uuid: str) -> None:
+        try:
+            self.outcome = writer.ingest(body, task_uuid)
+        except BaseException as exc:
+            self.error = exc
+
+    def join(self) -> Waiting:
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        return self
+
+
+def body(item: dict[str, Any]) -> bytes:
+    return json.dumps(item).encode()
+
+
+@pytest.fixture
+def writer(engine: Engine) -> GroupCommit:
+    return GroupCommit(engine)
+
+
+def test_webhooks_that_wait_together_are_stored_in_one_batch(
+    engine: Engine, writer: GroupCommit
+) -> None:
+    first = new_job(engine)
+    tasks = [new_job(engine) for _ in range(12)]
+    with writer_held(engine, first):
+        head = Waiting(writer, body(result(first)), first)
+        wait_for(lambda: writer.stats.batches == 1 and writer.queued() == 0, "the first batch")
+        rest = [Waiting(writer, body(result(task)), task) for task in tasks]
+        wait_for(lambda: writer.queued() == len(tasks), "the other webhooks to queue")
+    for waiting in [head.join(), *(w.join() for w in rest)]:
+        assert waiting.error is None
+        assert waiting.outcome is not None and waiting.outcome.images_stored == 1
+    assert (writer.stats.batches, writer.stats.largest, writer.stats.split) == (2, 12, 0)
+    for task in [first, *tasks]:
+        assert count(engine, Job, task_uuid=task, status="completed") == 1
+
+
+def test_a_webhook_that_fails_in_the_database_fails_alone(
+    engine: Engine, writer: GroupCommit, poison: str
+) -> None:
+    first, bad = new_job(engine), new_job(engine)
+    good = [new_job(engine) for _ in range(3)]
+    with writer_held(engine, first):
+        head = Waiting(writer, body(result(first)), first)
+        wait_for(lambda: writer.stats.batches == 1 and writer.queued() == 0, "the first batch")
+        rest = [Waiting(writer, body(result(task)), task) for task in good]
+        poisoned = Waiting(writer, body({**result(bad), "imageURL": poison}), bad)
+        wait_for(lambda: writer.queued() == 4, "the other webhooks to queue")
+    assert head.join().outcome is not None
+    for waiting in rest:
+        assert waiting.join().error is None
+        assert waiting.outcome is not None and waiting.outcome.images_stored == 1
+    assert isinstance(poisoned.join().error, DBAPIError)
+    assert "poisoned image" in str(poisoned.error)
+    assert writer.stats.split == 1
+    assert count(engine, Job, task_uuid=bad, status="submitted") == 1
+    assert all(count(engine, Job, task_uuid=task, status="completed") == 1 for task in good)
+
+
+def test_an_unavailable_database_fails_every_waiting_webhook() -> None:
+    # A database nobody listens for: every connection attempt is refused at once.
+    engine = make_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:9/none", connect_args={"connect_timeout": 2}
+    )
+    writer = GroupCommit(engine)
+    waiting = [Waiting(writer, b"{}", "00000000-0000-4000-8000-000000000000") for _ in range(5)]
+    for w in waiting:
+        assert isinstance(w.join().error, OperationalError)
+    assert writer.stats.split == 0
+    engine.dispose()
+
+
+def test_a_writer_that_does_not_answer_in_time_is_reported_and_stores_later(
+    engine: Engine,
+) -> None:
+    writer = GroupCommit(engine, wait_seconds=0.3)
+    task = new_job(engine)
+    item = result(task)
+    with writer_held(engine, task):
+        late = Waiting(writer, body(item), task)
+        assert isinstance(late.join().error, WriterBusy)
+    # Released: the webhook is stored after all; the provider's redelivery is a duplicate.
+    wait_for(lambda: count(engine, Job, task_uuid=task, status="completed") == 1, "the commit")
+    again = Waiting(writer, body(item), task).join()
+    assert again.outcome is not None and again.outcome.duplicates == 1
