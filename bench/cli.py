@@ -46,9 +46,9 @@ class Plan:
     connections: int = 16
     client_processes: int = 2
     server_sweep: tuple[str, ...] = (
-        "--workers 4 --threads 4",
-        "--workers 6 --threads 2",
-        "--workers 8 --set worker_class=sync",
+        "--workers 2",
+        "--workers 4",
+        "--set worker_class=gthread --set threads=8",
     )
     submit_jobs: int = 5_000
     latency_ms: float = 300.0

@@ -17,13 +17,15 @@ import cProfile
 import io
 import os
 import pstats
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, event
 
@@ -157,23 +159,55 @@ def trace_wire(engine: Engine, directory: Path) -> Iterator[WireCount]:
         path.unlink()
 
 
+class _Completed:
+    """The calls a profiler has seen return, from another thread than the profiled one, which
+    may still be running: `create_stats` would close its pending calls with this thread's
+    clock (the writer's wait for its next batch would show this thread's CPU time)."""
+
+    def __init__(self, profiler: cProfile.Profile):
+        profiler.snapshot_stats()
+        self.stats = profiler.stats
+
+    def create_stats(self) -> None:
+        pass
+
+
 def profile_calls(
-    title: str, calls: list[Callable[[], Any]], engine: Engine, scratch: Path
+    title: str,
+    calls: list[Callable[[], Any]],
+    engine: Engine,
+    scratch: Path,
+    *,
+    new_threads: bool = False,
 ) -> Profile:
     """Run each call once under a CPU-time profiler, tracing what `engine` sends PostgreSQL.
 
-    The CPU figure includes the profiler's own overhead (cProfile roughly doubles the cost of
-    Python calls); the shares between packages are what to read.
+    `new_threads`: also profile the threads the calls start (the receiver's writer), from their
+    first instruction. The CPU figure includes the profiler's own overhead (cProfile roughly
+    doubles the cost of Python calls); the shares between packages are what to read.
     """
-    profiler = cProfile.Profile(time.process_time)
+    profiler = cProfile.Profile(time.thread_time)
+    started: list[cProfile.Profile] = []
+
+    def profile_new_thread(*_args: Any) -> None:
+        sys.setprofile(None)
+        thread_profiler = cProfile.Profile(time.thread_time)
+        started.append(thread_profiler)
+        thread_profiler.enable()
+
     with trace_wire(engine, scratch) as wire:
+        if new_threads:
+            threading.setprofile(profile_new_thread)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         profiler.enable()
         for call in calls:
             call()
         profiler.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        threading.setprofile(None)
     stats = pstats.Stats(profiler)
+    for thread_profiler in started:
+        stats.add(cast(Any, _Completed(thread_profiler)))
     groups: Counter[str] = Counter()
     top: list[tuple[str, float, int]] = []
     for (filename, line, name), (_cc, calls_n, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]

@@ -557,7 +557,12 @@ class _PostgresStore:
     parts of one WITH query over the batch's arrays, so a batch costs BEGIN, this statement and
     COMMIT. Each job's new status is decided in SQL by the same table as `_decide` (which then
     tells the caller what happened), from values read under the row lock. An arrival without a
-    body writes no inbox row (`apply`: a replayed event, a body's second task)."""
+    body writes no inbox row (`apply`: a replayed event, a body's second task).
+
+    Every writer locks the jobs' rows in one order (by id), so concurrent batches cannot
+    deadlock. The inbox row is written with the outcome `_account` and `_conclude` find, so no
+    correction follows it. The statement is sent with its whitespace collapsed: psycopg caches
+    the parsing of a query only up to 4,096 characters."""
 
     _STATEMENT = f"""
         WITH arrival AS (
@@ -570,7 +575,7 @@ class _PostgresStore:
         ), job AS (
             SELECT id, task_uuid, status, number_results, results_received
             FROM jobs WHERE task_uuid IN (SELECT task FROM arrival)
-            ORDER BY id  -- every writer locks in the same order: concurrent batches never deadlock
+            ORDER BY id
             FOR UPDATE
         ), inserted AS (
             INSERT INTO images (job_id, image_uuid, image_url, seed, nsfw, cost, raw, created_at)
@@ -603,7 +608,6 @@ class _PostgresStore:
             FROM arrival JOIN job ON job.task_uuid = arrival.task
             JOIN counted ON counted.id = job.id
         ), event AS (
-            -- written with the outcome `_account` and `_conclude` find: no correction follows
             INSERT INTO webhook_events (received_at, source, task_uuid, status, body, error)
             SELECT %(now)s, %(source)s::text, arrival.event_task,
                 CASE WHEN decided.id IS NULL THEN 'orphan' ELSE 'processed' END,
@@ -635,6 +639,7 @@ class _PostgresStore:
         LEFT JOIN counted ON counted.id = job.id
         LEFT JOIN event ON event.task_uuid IS NOT DISTINCT FROM arrival.event_task
         ORDER BY arrival.ord"""
+    _STATEMENT = " ".join(_STATEMENT.split())
     _INSERT_EVENT = (
         "INSERT INTO webhook_events (received_at, source, task_uuid, status, body, error)"
         " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
