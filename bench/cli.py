@@ -308,7 +308,7 @@ def _document(
                 }
                 for s in [r, *results.sweep]
             ]
-            rows[0]["settings"] = "deployed (gthread, cpu+1 workers x 8 threads)"
+            rows[0]["settings"] = "deployed (gevent, cpu+1 workers, group commit)"
             out.append(table(rows))
     if results.submit_deployed is not None:
         out.append(f"\n#### 2. Submission ({plan.submit_jobs:,} jobs, simulator at 0 ms)\n")
