@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from bench.loadgen import Request
 from remixq.models import Campaign, Job
-from remixq.security import WEBHOOK_PATH, webhook_token
+from remixq.security import WEBHOOK_PATH, webhook_url
 
 # numberResults of successive jobs: mostly single images, some sets (mean 1.9).
 RESULTS_CYCLE = (1, 2, 1, 3, 1, 4, 2, 1, 2, 2)
@@ -109,8 +108,7 @@ def _item(task_uuid: str, rng: random.Random) -> dict[str, Any]:
 
 
 def webhook_path(secret: bytes, task_uuid: str) -> str:
-    query = urlencode({"task": task_uuid, "token": webhook_token(secret, task_uuid)})
-    return f"{WEBHOOK_PATH}?{query}"
+    return webhook_url("", secret, task_uuid)  # the path of the URL the job would be given
 
 
 def webhooks_for(

@@ -231,8 +231,8 @@ def profile_ingest(env: BenchEnv, *, webhooks: int = 3000) -> Profile:
 
     environs = [
         EnvironBuilder(
-            path=r.path.split("?")[0],
-            query_string=r.path.split("?", 1)[1],
+            path=r.path.partition("?")[0],
+            query_string=r.path.partition("?")[2],
             method="POST",
             data=r.body,
             content_type="application/json",

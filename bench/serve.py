@@ -30,8 +30,8 @@ from webhook_receiver.server import gunicorn_options, run
 def bare_app() -> Flask:
     app = Flask("bench.bare")
 
-    @app.post(WEBHOOK_PATH)
-    def webhook() -> ResponseReturnValue:
+    @app.post(f"{WEBHOOK_PATH}/<task>/<token>")  # routed as the receiver's URLs are
+    def webhook(task: str, token: str) -> ResponseReturnValue:
         payload = json.loads(request.get_data(cache=False))
         return jsonify({"status": "ok", "keys": len(payload)}), 200
 
@@ -43,8 +43,8 @@ def naive_app(settings: Settings) -> Flask:
     sessions = make_sessionmaker(engine)
     app = Flask("bench.naive")
 
-    @app.post(WEBHOOK_PATH)
-    def webhook() -> ResponseReturnValue:
+    @app.post(f"{WEBHOOK_PATH}/<task>/<token>")
+    def webhook(task: str, token: str) -> ResponseReturnValue:
         body = request.get_data(cache=False)
         json.loads(body)
         with sessions() as session, session.begin():
@@ -52,7 +52,7 @@ def naive_app(settings: Settings) -> Flask:
                 WebhookEvent(
                     body=body,
                     source="webhook",
-                    task_uuid=request.args.get("task"),
+                    task_uuid=task,
                     status="received",
                     received_at=utcnow(),
                 )

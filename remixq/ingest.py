@@ -38,7 +38,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
 )
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -287,23 +287,22 @@ def ingest_many(
 
 
 def ingest_batch(
-    engine: Engine, deliveries: Sequence[tuple[bytes, str]], *, source: str = "webhook"
+    connection: Connection, deliveries: Sequence[tuple[bytes, str]], *, source: str = "webhook"
 ) -> list[Outcome]:
     """`ingest_many` in as few transactions as the backend allows, committed: every webhook
     is stored, durably, when this returns, or nothing of the batch is (the receiver's group
-    commit, `webhook_receiver.group_commit`).
+    commit, `webhook_receiver.group_commit`). `connection` must be outside any transaction.
 
     On PostgreSQL a batch whose every body is about its own task, one task once (nearly every
     batch), is one statement, run in autocommit: one round trip and one commit for the batch.
     Anything else is one transaction."""
     plan = _Plan(deliveries, source)
-    with engine.connect() as connection:
-        store = _store_for(connection)
-        if isinstance(store, _PostgresStore) and plan.one_statement:
-            with store.autocommit():
-                return plan.run(store)
-        with connection.begin():
+    store = _store_for(connection)
+    if isinstance(store, _PostgresStore) and plan.one_statement:
+        with store.autocommit():
             return plan.run(store)
+    with connection.begin():
+        return plan.run(store)
 
 
 class _Plan:

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from remixq.ingest import Outcome, ingest_batch, ingest_on
+from remixq.ingest import Outcome, ingest_on
+from remixq.ingest import ingest_batch as ingest_batch_on
 from remixq.models import Image, Job, WebhookEvent
 
 # What a delivery is, drawn by hypothesis: (kind, job index, image indexes).
@@ -130,6 +131,11 @@ class World:
                 for task, status, error in events
             ),
         }
+
+
+def ingest_batch(engine: Engine, deliveries: list[tuple[bytes, str]]) -> list[Outcome]:
+    with engine.connect() as connection:
+        return ingest_batch_on(connection, deliveries)
 
 
 def one_by_one(world: World, deliveries: list[tuple[bytes, str]]) -> list[Outcome]:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -57,6 +59,7 @@ class _Pending:
 @dataclass
 class WriterStats:
     batches: int = 0  # transactions tried, a batch or a webhook stored alone after a failure
+    webhooks: int = 0  # webhooks in them
     largest: int = 0  # webhooks in the largest batch
     split: int = 0  # batches that failed for a reason other than the database's availability
 
@@ -72,6 +75,7 @@ class GroupCommit:
         self._started = False
         self._lock = threading.Lock()
         self.stats = WriterStats()
+        self._open: Connection | None = None
 
     def queued(self) -> int:
         """Webhooks waiting for the writer (not counting the batch it is writing)."""
@@ -101,18 +105,44 @@ class GroupCommit:
         while True:
             batch = [self._queue.get()]
             while len(batch) < self._max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
+                # Yield once: requests this process has already read reach the queue and join
+                # the batch (a greenlet switch or a GIL release; nothing waits when none does).
+                time.sleep(0)
+                more = self._drain(self._max_batch - len(batch))
+                if not more:
                     break
+                batch += more
             self._write(batch)
+
+    def _drain(self, limit: int) -> list[_Pending]:
+        drained: list[_Pending] = []
+        while len(drained) < limit:
+            try:
+                drained.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return drained
+
+    def _connection(self) -> Connection:
+        """The writer's own connection, kept between batches (no pool round per batch)."""
+        if self._open is None or self._open.closed or self._open.invalidated:
+            self._open = self._engine.connect()
+        return self._open
+
+    def _discard_connection(self) -> None:
+        if self._open is not None:
+            with suppress(Exception):
+                self._open.close()
+            self._open = None
 
     def _write(self, batch: list[_Pending]) -> None:
         self.stats.batches += 1
+        self.stats.webhooks += len(batch)
         self.stats.largest = max(self.stats.largest, len(batch))
         try:
-            outcomes = ingest_batch(self._engine, [(p.body, p.task_uuid) for p in batch])
+            outcomes = ingest_batch(self._connection(), [(p.body, p.task_uuid) for p in batch])
         except (OperationalError, PoolTimeout) as exc:
+            self._discard_connection()  # the next batch connects again
             for pending in batch:
                 pending.fail(exc)
         except Exception as exc:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from uuid import UUID
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
@@ -22,15 +23,17 @@ def _unauthorized() -> ResponseReturnValue:
     ), 401
 
 
-@bp.post(WEBHOOK_PATH)
-def runware_webhook() -> ResponseReturnValue:
+@bp.post(f"{WEBHOOK_PATH}/<task>/<token>")
+@bp.post(WEBHOOK_PATH)  # the query form (?task=...&token=...) of URLs issued before
+def runware_webhook(task: str | None = None, token: str | None = None) -> ResponseReturnValue:
     receiver = state(current_app)
-    task, token = request.args.get("task", ""), request.args.get("token", "")
+    if task is None:
+        task, token = request.args.get("task", ""), request.args.get("token", "")
     try:
         task_uuid = str(UUID(task))
     except ValueError:
         return _unauthorized()
-    if not verify_webhook_token(receiver.secret, task_uuid, token):
+    if not verify_webhook_token(receiver.secret, task_uuid, token or ""):
         return _unauthorized()
     body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 before any read
     # Stored by the process's writer with the webhooks that arrived together; this returns
@@ -43,7 +46,11 @@ def runware_webhook() -> ResponseReturnValue:
     }
     if outcome.message:
         answer["message"] = outcome.message
-    return jsonify(answer), _STATUS_CODES[outcome.inbox_status]
+    return Response(
+        json.dumps(answer, separators=(",", ":")),
+        _STATUS_CODES[outcome.inbox_status],
+        mimetype="application/json",
+    )
 
 
 @bp.get("/healthz")

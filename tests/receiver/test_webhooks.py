@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from remixq.config import load_settings
 from remixq.models import Image, Job, WebhookEvent
-from remixq.security import webhook_token
+from remixq.security import webhook_token, webhook_url
 from webhook_receiver.app import create_app
 
 SECRET = "receiver-test-secret"
@@ -48,7 +48,15 @@ def new_job(engine: Engine, number_results: int = 1) -> str:
     return task_uuid
 
 
+def issued_url(task_uuid: str, token: str | None = None) -> str:
+    """The path of the webhook URL a job is given (remixq.security.webhook_url)."""
+    if token is None:
+        return webhook_url("", SECRET.encode(), task_uuid)
+    return f"/webhooks/runware/{task_uuid}/{token}"
+
+
 def url(task_uuid: str, token: str | None = None) -> str:
+    """The query form of the URL, which URLs issued by earlier versions have."""
     token = webhook_token(SECRET.encode(), task_uuid) if token is None else token
     return f"/webhooks/runware?task={task_uuid}&token={token}"
 
@@ -72,16 +80,19 @@ def count(engine: Engine, model: type, **where: object) -> int:
         return session.scalar(query) or 0
 
 
-def test_result_is_stored_once_and_completes_the_job(client: FlaskClient, engine: Engine) -> None:
+@pytest.mark.parametrize("form", [issued_url, url], ids=["issued path form", "query form"])
+def test_result_is_stored_once_and_completes_the_job(
+    client: FlaskClient, engine: Engine, form: Callable[[str], str]
+) -> None:
     task = new_job(engine)
     item = result(task)
-    first = client.post(url(task), json=item)
+    first = client.post(form(task), json=item)
     assert first.status_code == 200 and first.json == {
         "status": "processed",
         "images_stored": 1,
         "duplicates": 0,
     }
-    again = client.post(url(task), json={"data": [item]})
+    again = client.post(form(task), json={"data": [item]})
     assert again.status_code == 200 and again.json["duplicates"] == 1
     with Session(engine) as session:
         job = session.scalar(select(Job).where(Job.task_uuid == task))
@@ -100,6 +111,16 @@ def test_wrong_or_missing_token_is_401_and_stores_nothing(
     with Session(engine) as session:
         job = session.scalar(select(Job).where(Job.task_uuid == task))
         assert job is not None and job.results_received == 0
+
+
+@pytest.mark.parametrize("token", ["0" * 64, "not-a-token"])
+def test_wrong_token_in_the_path_is_401(client: FlaskClient, engine: Engine, token: str) -> None:
+    task = new_job(engine)
+    response = client.post(issued_url(task, token), json=result(task))
+    assert response.status_code == 401 and response.json["error"] == "unauthorized"
+    assert count(engine, WebhookEvent, task_uuid=task) == 0
+    response = client.post(issued_url("not-a-uuid", "0" * 64), json=result(task))
+    assert response.status_code == 401
 
 
 def test_token_of_another_task_is_401(client: FlaskClient, engine: Engine) -> None:

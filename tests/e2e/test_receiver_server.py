@@ -1,0 +1,80 @@
+"""The receiver as deployed (`remixq receiver`: gunicorn, gevent workers, PostgreSQL): a webhook
+waiting for the database does not stop its worker process from serving other requests, which
+holds only if psycopg waits cooperatively (it must be imported after gevent's patching)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import Engine, text
+
+from remixq.cli.processes import free_port, http_ready, wait_until
+from remixq.db import make_engine
+from remixq.models import Job
+from tests.e2e.stack import start_process, stop_group
+from tests.receiver.test_group_commit import writer_held
+from tests.receiver.test_webhooks import SECRET, count, new_job, result, url
+
+pytestmark = pytest.mark.e2e
+
+
+def waiting_for_a_row_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        waiting = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar()
+    return bool(waiting)
+
+
+def test_a_webhook_waiting_for_the_database_does_not_block_its_worker(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(pg_url)
+    task = new_job(engine)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    receiver = start_process(
+        "receiver",
+        ["receiver", "--port", str(port), "--workers", "1"],
+        env={
+            "REMIXQ_DATABASE_URL": pg_url,
+            "REMIXQ_WEBHOOK_SECRET": SECRET,
+            "REMIXQ_DATA_DIR": str(tmp_path),
+        },
+        log_dir=tmp_path / "logs",
+    )
+    answer: dict[str, Any] = {}
+
+    def post() -> None:
+        response = requests.post(base + url(task), data=json.dumps(result(task)), timeout=30)
+        answer.update(status=response.status_code, body=response.json())
+
+    try:
+        wait_until(http_ready(base + "/healthz"), timeout=30, what="the receiver")
+        with writer_held(engine, task):
+            poster = threading.Thread(target=post)
+            poster.start()
+            wait_until(lambda: waiting_for_a_row_lock(engine), timeout=15, what="the lock wait")
+            started = time.monotonic()
+            health = requests.get(base + "/healthz", timeout=10)
+            assert health.status_code == 200
+            assert time.monotonic() - started < 5  # served while the webhook waits
+            assert poster.is_alive() and not answer
+        poster.join(30)
+        assert answer == {
+            "status": 200,
+            "body": {"status": "processed", "images_stored": 1, "duplicates": 0},
+        }
+        assert count(engine, Job, task_uuid=task, status="completed") == 1
+    finally:
+        stop_group(receiver)
+        engine.dispose()
