@@ -112,7 +112,15 @@ class GroupCommit:
                 if not more:
                     break
                 batch += more
-            self._write(batch)
+            try:
+                self._write(batch)
+            except BaseException as exc:  # the writer outlives any batch (a bug, a shutdown)
+                for pending in batch:
+                    if not pending.done.is_set():
+                        pending.fail(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                log.exception("the writer failed a batch of %d webhooks", len(batch))
 
     def _drain(self, limit: int) -> list[_Pending]:
         drained: list[_Pending] = []
