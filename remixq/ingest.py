@@ -560,8 +560,11 @@ class _PostgresStore:
 
     Every writer locks the jobs' rows in one order (by id), so concurrent batches cannot
     deadlock. The inbox row is written with the outcome `_account` and `_conclude` find, so no
-    correction follows it. The statement is sent with its whitespace collapsed: psycopg caches
-    the parsing of a query only up to 4,096 characters."""
+    correction follows it. The jobs are looked up by `task_uuid = ANY(array)`, not by a join
+    with the batch's rows: the planner takes a set-returning function for 100 rows and, for the
+    generic plan the receiver's connections use, chose to scan the whole jobs table (measured:
+    1.1 ms of PostgreSQL CPU per webhook). The statement is sent with its whitespace collapsed:
+    psycopg caches the parsing of a query only up to 4,096 characters."""
 
     _STATEMENT = f"""
         WITH arrival AS (
@@ -573,7 +576,7 @@ class _PostgresStore:
             )
         ), job AS (
             SELECT id, task_uuid, status, number_results, results_received
-            FROM jobs WHERE task_uuid IN (SELECT task FROM arrival)
+            FROM jobs WHERE task_uuid = ANY(%(tasks)s::uuid[])
             ORDER BY id
             FOR UPDATE
         ), inserted AS (
@@ -694,6 +697,7 @@ class _PostgresStore:
         ]
         params = {
             "batch": json.dumps(rows, default=_json_default, separators=(",", ":")),
+            "tasks": "{" + ",".join(a.task_uuid for a in batch) + "}",  # an array literal
             "now": arrivals[0].at,
             "source": arrivals[0].source,
         }
