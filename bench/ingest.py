@@ -56,15 +56,19 @@ class IngestResult:
     corpus: dict[str, Any]
     runs: list[ServerRun]
     stored: dict[str, int]
-    ratio: float
+    ratio: float  # the median of the pairs' ratios
+    pair_ratios: list[float]  # each receiver run over the mean of the bare runs beside it
     naive_ratio: float | None
     lost: int
     bare_spread: float
+    sent_images: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
     def receiver(self) -> ServerRun:
-        return next(r for r in self.runs if r.label == "receiver")
+        """The receiver run whose ratio is the median."""
+        receivers = [r for r in self.runs if r.label.startswith("receiver")]
+        return receivers[self.pair_ratios.index(self.ratio)]
 
 
 def _start_server(env: BenchEnv, kind: str, port: int, server_args: list[str]) -> procs.Proc:
@@ -153,12 +157,15 @@ def run_ingest(
     warmup: int = 500,
     server_args: list[str] | None = None,
     naive: bool = True,
+    pairs: int = 1,
 ) -> IngestResult:
-    """bare, receiver, [naive,] bare: the same bodies, the same server settings, in turn."""
+    """bare, receiver, bare, receiver, ..., bare (`pairs` receiver runs, each on jobs of its own,
+    each compared with the bare runs beside it), then the naive handler: the same kind of
+    bodies, the same server settings, in turn. The ratio is the median of the pairs'."""
     server_args = server_args or []
     engine = env.fresh_database()
     try:
-        corpus = build_corpus(engine, webhooks)
+        corpora = [build_corpus(engine, webhooks) for _ in range(pairs)]
         settle(engine)
         ports = {kind: free_port() for kind in ("bare", "receiver", "naive")}
         started: dict[str, procs.Proc] = {}
@@ -172,37 +179,47 @@ def run_ingest(
                 "database": database_name(env.db_url),
             }
 
-            def measure(label: str, kind: str) -> ServerRun:
+            def measure(label: str, kind: str, corpus: Corpus) -> ServerRun:
                 return _measure(label, started[kind], ports[kind], corpus.requests, **common)
 
-            runs = [measure("bare Flask (1)", "bare"), measure("receiver", "receiver")]
+            runs = [measure("bare Flask (1)", "bare", corpora[0])]
+            for index, corpus in enumerate(corpora, start=1):
+                suffix = f" ({index})" if pairs > 1 else ""
+                runs.append(measure(f"receiver{suffix}", "receiver", corpus))
+                runs.append(measure(f"bare Flask ({index + 1})", "bare", corpus))
             stored = stored_counts(engine)  # before the naive handler adds its own rows
             if naive:
-                runs.append(measure("naive Flask + SQLAlchemy", "naive"))
-            runs.append(measure("bare Flask (2)", "bare"))
+                runs.append(measure("naive Flask + SQLAlchemy", "naive", corpora[0]))
         finally:
             for proc in started.values():
                 proc.stop()
     finally:
         engine.dispose()
-    bare_rates = [r.load.rate for r in runs if r.label.startswith("bare")]
-    receiver_run = next(r for r in runs if r.label == "receiver")
+    bare = [r.load.rate for r in runs if r.label.startswith("bare")]
+    receivers = [r.load.rate for r in runs if r.label.startswith("receiver")]
+    pair_ratios = [rate / statistics.mean(bare[i : i + 2]) for i, rate in enumerate(receivers)]
     naive_run = next((r for r in runs if r.label.startswith("naive")), None)
-    posted = len(corpus.requests)
+    posted = sum(len(c.requests) for c in corpora)
+    sent_images = sum(c.distinct_images for c in corpora)
+    shapes: Counter[str] = Counter()
+    for corpus in corpora:
+        shapes.update(corpus.shapes)
     return IngestResult(
         settings=" ".join(server_args) or "deployed defaults",
         corpus={
-            "webhooks": posted,
-            "distinct images": corpus.distinct_images,
-            "jobs": corpus.jobs,
-            **corpus.shapes,
+            "webhooks": len(corpora[0].requests),
+            "distinct images": corpora[0].distinct_images,
+            "jobs": corpora[0].jobs,
+            **corpora[0].shapes,
         },
         runs=runs,
         stored=stored,
-        ratio=receiver_run.load.rate / statistics.mean(bare_rates),
-        naive_ratio=naive_run.load.rate / statistics.mean(bare_rates) if naive_run else None,
-        lost=corpus.distinct_images - stored["images"],
-        bare_spread=(max(bare_rates) - min(bare_rates)) / statistics.mean(bare_rates),
+        ratio=statistics.median_low(pair_ratios),
+        pair_ratios=pair_ratios,
+        naive_ratio=naive_run.load.rate / statistics.mean(bare[-2:]) if naive_run else None,
+        lost=sent_images - stored["images"],
+        bare_spread=(max(bare) - min(bare)) / statistics.mean(bare),
+        sent_images=sent_images,
         notes=[
             f"inbox rows {stored['inbox rows']} of {posted} posted",
             f"jobs completed {stored['jobs completed']} of {stored['jobs']}",
