@@ -95,7 +95,9 @@ class Corpus:
 
 
 def _item(task_uuid: str, rng: random.Random) -> dict[str, Any]:
-    image_uuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    # Mixed with the task's own UUID: two corpora drawn with the same seed share no image.
+    bits = rng.getrandbits(128) ^ uuid.UUID(task_uuid).int
+    image_uuid = str(uuid.UUID(int=bits, version=4))
     return {
         "taskType": "imageInference",
         "taskUUID": task_uuid,
