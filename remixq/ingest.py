@@ -266,30 +266,11 @@ def ingest(
     return _ingest(session.connection(), body, source, expected_task_uuid, event)
 
 
-def ingest_on(
-    connection: Connection,
-    *,
-    body: bytes,
-    source: str = "webhook",
-    expected_task_uuid: str | None = None,
-) -> Outcome:
-    """`ingest` for a caller that holds a connection in a transaction rather than a session
-    (the receiver: an ORM session per webhook would cost more than the webhook's statements)."""
-    return _ingest(connection, body, source, expected_task_uuid, None)
-
-
-def ingest_many(
-    connection: Connection, deliveries: Sequence[tuple[bytes, str]], *, source: str = "webhook"
-) -> list[Outcome]:
-    """`ingest_on` for several webhooks at once, in the caller's transaction: each
-    `(body, expected_task_uuid)` gets the outcome it would get alone."""
-    return _Plan(deliveries, source).run(_store_for(connection))
-
-
 def ingest_batch(
     connection: Connection, deliveries: Sequence[tuple[bytes, str]], *, source: str = "webhook"
 ) -> list[Outcome]:
-    """`ingest_many` in as few transactions as the backend allows, committed: every webhook
+    """Several webhooks at once, each `(body, expected_task_uuid)` with the outcome `ingest`
+    would give it alone, in as few transactions as the backend allows, committed: every webhook
     is stored, durably, when this returns, or nothing of the batch is (the receiver's group
     commit, `webhook_receiver.group_commit`). `connection` must be outside any transaction.
 
@@ -308,7 +289,7 @@ def ingest_batch(
 class _Plan:
     """A batch of deliveries, read: the bodies about exactly their own task go into rounds that
     hold each task at most once (in arrival order), one statement per round on PostgreSQL; any
-    other body (invalid, refused, only still-processing items) takes `ingest_on`'s path."""
+    other body (invalid, refused, only still-processing items) takes `ingest`'s path."""
 
     def __init__(self, deliveries: Sequence[tuple[bytes, str]], source: str):
         now = utcnow()

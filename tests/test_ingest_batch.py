@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from remixq.ingest import Outcome, ingest_on
+from remixq.ingest import Outcome, ingest
 from remixq.ingest import ingest_batch as ingest_batch_on
 from remixq.models import Image, Job, WebhookEvent
 
@@ -141,8 +141,8 @@ def ingest_batch(engine: Engine, deliveries: list[tuple[bytes, str]]) -> list[Ou
 def one_by_one(world: World, deliveries: list[tuple[bytes, str]]) -> list[Outcome]:
     outcomes = []
     for body, task in deliveries:
-        with world.engine.begin() as connection:
-            outcomes.append(ingest_on(connection, body=body, expected_task_uuid=task))
+        with Session(world.engine) as session, session.begin():
+            outcomes.append(ingest(session, body=body, expected_task_uuid=task))
     return outcomes
 
 

@@ -9,11 +9,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
 from remixq.config import Settings, load_settings
-from remixq.db import make_engine, make_sessionmaker
+from remixq.db import make_engine
 from webhook_receiver.group_commit import GroupCommit, WriterBusy
 
 
@@ -42,10 +41,6 @@ class ReceiverState:
     @cached_property
     def writer(self) -> GroupCommit:
         return GroupCommit(self.engine)
-
-    @cached_property
-    def sessions(self) -> sessionmaker[Session]:
-        return make_sessionmaker(self.engine)
 
     @cached_property
     def secret(self) -> bytes:
