@@ -23,8 +23,8 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from bench import procs
-from bench.corpus import campaign_lines
 from bench.env import BenchEnv, database_name, free_port
+from remixq.examples import campaign_lines
 from remixq.models import Image, Job
 from remixq.states import FINAL
 

@@ -9,29 +9,18 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from bench.loadgen import Request
+from remixq.examples import demo_lines
 from remixq.models import Campaign, Job
 from remixq.security import WEBHOOK_PATH, webhook_url
 
 # numberResults of successive jobs: mostly single images, some sets (mean 1.9).
 RESULTS_CYCLE = (1, 2, 1, 3, 1, 4, 2, 1, 2, 2)
-
-
-def example_lines() -> list[dict[str, Any]]:
-    text = (resources.files("remixq.examples") / "demo.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def campaign_lines(count: int) -> list[dict[str, Any]]:
-    """`count` valid campaign lines: the bundled examples, repeated."""
-    examples = example_lines()
-    return [examples[i % len(examples)] for i in range(count)]
 
 
 @dataclass(frozen=True)
@@ -43,7 +32,7 @@ class StoredJob:
 
 def insert_jobs(engine: Engine, count: int, *, status: str = "submitted") -> list[StoredJob]:
     """`count` jobs of one campaign, with realistic stored requests, in one transaction."""
-    examples = example_lines()
+    examples = demo_lines()
     now = datetime.now(UTC)
     rows = []
     for index in range(count):

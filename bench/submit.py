@@ -28,7 +28,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from bench import procs
-from bench.corpus import campaign_lines
 from bench.env import BenchEnv, database_name, free_port
 from bench.noop import NOOP_TASK
 from bench.profiles import Profile, profile_calls
@@ -36,6 +35,7 @@ from remixq import jobs
 from remixq.campaigns import read_campaign
 from remixq.config import Settings, load_settings
 from remixq.db import make_sessionmaker, transaction
+from remixq.examples import campaign_lines
 from remixq.models import Job
 from remixq.security import webhook_url
 from worker.app import QUEUE, create_celery

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
 import click
@@ -21,9 +20,8 @@ from remixq.cli import Context, _store_and_enqueue, database, pass_context
 from remixq.cli.processes import Process, free_port, http_ready, start, wait_until
 from remixq.config import Settings, load_settings
 from remixq.errors import FieldError, InvalidInput
+from remixq.examples import demo_path
 from remixq.states import FINAL
-
-EXAMPLE = "demo.jsonl"
 
 
 @click.command()
@@ -72,7 +70,7 @@ def demo(ctx: Context, file: Path | None, timeout: float) -> None:
     log_dir = data_dir / "logs"
     settings.ensure_data_dir()
     migrate.upgrade(settings.database)
-    campaign_file = file or Path(str(resources.files("remixq.examples") / EXAMPLE))
+    campaign_file = file or demo_path()
     new_jobs = read_campaign(campaign_file)
 
     processes: list[Process] = []

@@ -24,7 +24,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -60,17 +59,6 @@ DEADLINE = 180.0
 DEFAULT_KNOBS: dict[str, Any] = {"latency_ms": 200, "latency_jitter_ms": 150}
 # Results spread over 0.5-5.5 s: a stream of webhooks long enough to break something in.
 STREAM_KNOBS: dict[str, Any] = {"latency_ms": 3000, "latency_jitter_ms": 2500}
-
-
-def example_lines() -> list[dict[str, Any]]:
-    text = (resources.files("remixq.examples") / "demo.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def campaign_lines(count: int) -> list[dict[str, Any]]:
-    """`count` requests cycling through the examples: three models, numberResults 1 to 4."""
-    examples = example_lines()
-    return [examples[i % len(examples)] for i in range(count)]
 
 
 def knob_args(knobs: Mapping[str, Any]) -> tuple[str, ...]:

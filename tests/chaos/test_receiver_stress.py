@@ -20,15 +20,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from remixq.examples import campaign_lines, demo_lines
 from remixq.models import Image, Job, WebhookEvent
 from simulator.config import FaultKnobs
 from tests.chaos.conftest import Recorder
 from tests.chaos.harness import (
     STREAM_KNOBS,
     CampaignRun,
-    campaign_lines,
     chaos_stack,
-    example_lines,
 )
 from tests.chaos.tcp_proxy import tcp_proxy
 from tests.e2e.stack import Stack, wait_until
@@ -73,7 +72,7 @@ def test_database_unavailable_answers_503(tmp_path: Path) -> None:
     provider retries), quickly, and writes nothing: a result refused during the outage is
     nowhere in the database afterwards, and its redelivery after the outage is stored once."""
     with chaos_stack(tmp_path, processes=(), beat=False) as (stack, _):
-        campaign_id = stack.submit(example_lines()[:2], "db-down")
+        campaign_id = stack.submit(demo_lines()[:2], "db-down")
         job = stack.jobs(campaign_id)[1]  # numberResults 2
         url = job.request["webhookURL"]
         with tcp_proxy(pg_address(stack)) as proxy:

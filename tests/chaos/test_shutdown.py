@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from remixq.examples import campaign_lines
 from tests.chaos.conftest import Recorder
-from tests.chaos.harness import STREAM_KNOBS, CampaignRun, campaign_lines, chaos_stack
+from tests.chaos.harness import STREAM_KNOBS, CampaignRun, chaos_stack
 
 pytestmark = pytest.mark.chaos
 

@@ -6,20 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from remixq.examples import demo_lines
 from tests.e2e.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
-
-
-def example_lines() -> list[dict[str, Any]]:
-    text = (resources.files("remixq.examples") / "demo.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -42,7 +36,7 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_campaign_end_to_end(stack: Stack) -> None:
-    lines = example_lines()
+    lines = demo_lines()
     assert {line["model"] for line in lines} == {"ideogram:1@2", "ideogram:4@2", "ideogram:4@remix"}
     assert any(line.get("numberResults", 1) > 1 for line in lines)
     campaign_id = stack.submit(lines, "e2e")
