@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from werkzeug.test import EnvironBuilder
 
 from remixq.config import load_settings
 from remixq.models import Image, Job, WebhookEvent
@@ -80,7 +82,12 @@ def count(engine: Engine, model: type, **where: object) -> int:
         return session.scalar(query) or 0
 
 
-@pytest.mark.parametrize("form", [issued_url, url], ids=["issued path form", "query form"])
+# The issued path form is served by the app's fast path, the query form by Flask's route
+# (webhook_receiver.webhooks): both must answer alike.
+both_forms = pytest.mark.parametrize("form", [issued_url, url], ids=["path form", "query form"])
+
+
+@both_forms
 def test_result_is_stored_once_and_completes_the_job(
     client: FlaskClient, engine: Engine, form: Callable[[str], str]
 ) -> None:
@@ -129,45 +136,60 @@ def test_token_of_another_task_is_401(client: FlaskClient, engine: Engine) -> No
     assert response.status_code == 401
 
 
-def test_malformed_json_is_400_and_kept_as_invalid(client: FlaskClient, engine: Engine) -> None:
+@both_forms
+def test_malformed_json_is_400_and_kept_as_invalid(
+    client: FlaskClient, engine: Engine, form: Callable[[str], str]
+) -> None:
     task = new_job(engine)
-    response = client.post(url(task), data=b'{"taskUUID": ', content_type="application/json")
+    response = client.post(form(task), data=b'{"taskUUID": ', content_type="application/json")
     assert response.status_code == 400 and response.json["status"] == "invalid"
     assert "JSON" in response.json["message"]
     assert count(engine, WebhookEvent, task_uuid=task, status="invalid") == 1
 
 
-def test_unknown_task_is_kept_as_an_orphan(client: FlaskClient, engine: Engine) -> None:
+@both_forms
+def test_unknown_task_is_kept_as_an_orphan(
+    client: FlaskClient, engine: Engine, form: Callable[[str], str]
+) -> None:
     stranger = str(uuid.uuid4())
     images_before = count(engine, Image)
-    response = client.post(url(stranger), json=result(stranger))
+    response = client.post(form(stranger), json=result(stranger))
     assert response.status_code == 202 and response.json["status"] == "orphan"
     assert count(engine, WebhookEvent, task_uuid=stranger, status="orphan") == 1
     assert count(engine, Image) == images_before
 
 
-def test_item_of_another_task_is_refused(client: FlaskClient, engine: Engine) -> None:
+@both_forms
+def test_item_of_another_task_is_refused(
+    client: FlaskClient, engine: Engine, form: Callable[[str], str]
+) -> None:
     task, other = new_job(engine), new_job(engine)
-    response = client.post(url(task), json=result(other))
+    response = client.post(form(task), json=result(other))
     assert response.status_code == 400 and response.json["status"] == "rejected"
     with Session(engine) as session:
         job = session.scalar(select(Job).where(Job.task_uuid == other))
         assert job is not None and job.results_received == 0
 
 
-def test_oversized_body_is_413_and_stores_nothing(client: FlaskClient, engine: Engine) -> None:
+@both_forms
+def test_oversized_body_is_413_and_stores_nothing(
+    client: FlaskClient, engine: Engine, form: Callable[[str], str]
+) -> None:
     task = new_job(engine)
     before = count(engine, WebhookEvent)
     big = json.dumps({**result(task), "padding": "x" * 5000})
-    response = client.post(url(task), data=big, content_type="application/json")
+    response = client.post(form(task), data=big, content_type="application/json")
     assert response.status_code == 413 and response.json["error"] == "request_entity_too_large"
     assert count(engine, WebhookEvent) == before
 
 
-def test_error_envelope_fails_the_job(client: FlaskClient, engine: Engine) -> None:
+@both_forms
+def test_error_envelope_fails_the_job(
+    client: FlaskClient, engine: Engine, form: Callable[[str], str]
+) -> None:
     task = new_job(engine, number_results=2)
     body = {"errors": [{"code": "timeoutProvider", "message": "too slow", "taskUUID": task}]}
-    assert client.post(url(task), json=body).status_code == 200
+    assert client.post(form(task), json=body).status_code == 200
     with Session(engine) as session:
         job = session.scalar(select(Job).where(Job.task_uuid == task))
         assert job is not None and (job.status, job.error_code) == ("failed", "timeoutProvider")
@@ -176,3 +198,58 @@ def test_error_envelope_fails_the_job(client: FlaskClient, engine: Engine) -> No
 def test_unknown_route_is_a_json_404(client: FlaskClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404 and response.json["error"] == "not_found"
+
+
+def test_a_body_without_a_length_is_stored_by_the_route(
+    client: FlaskClient, engine: Engine
+) -> None:
+    """A chunked body (no Content-Length) on the issued URL is not for the fast path: Flask's
+    route reads it and stores it all the same."""
+    task = new_job(engine)
+    body = json.dumps(result(task)).encode()
+    response = client.post(
+        issued_url(task),
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200 and response.json["images_stored"] == 1
+    assert count(engine, WebhookEvent, task_uuid=task, status="processed") == 1
+
+
+def test_a_body_cut_short_is_400_and_stores_nothing(client: FlaskClient, engine: Engine) -> None:
+    """The client goes away before sending the Content-Length it declared."""
+    task = new_job(engine)
+    body = json.dumps(result(task)).encode()
+    environ = EnvironBuilder(
+        path=issued_url(task), method="POST", data=body[:-10], content_type="application/json"
+    ).get_environ()
+    environ["CONTENT_LENGTH"] = str(len(body))
+    answered: list[str] = []
+    chunks = client.application(environ, lambda status, headers: answered.append(status))
+    document = json.loads(b"".join(chunks))
+    assert answered == ["400 Bad Request"] and document["error"] == "bad_request"
+    assert count(engine, WebhookEvent, task_uuid=task) == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_other_methods_on_a_webhook_url_are_405(
+    client: FlaskClient, engine: Engine, method: str
+) -> None:
+    task = new_job(engine)
+    response = client.open(issued_url(task), method=method, json=result(task))
+    assert response.status_code == 405 and response.json["error"] == "method_not_allowed"
+    assert count(engine, WebhookEvent, task_uuid=task) == 0
+
+
+@both_forms
+def test_a_database_error_is_a_json_500_and_stores_nothing(
+    client: FlaskClient, engine: Engine, poison: str, form: Callable[[str], str]
+) -> None:
+    task = new_job(engine)
+    response = client.post(form(task), json={**result(task), "imageURL": poison})
+    assert response.status_code == 500 and response.json == {
+        "error": "internal_error",
+        "message": "unexpected error",
+    }
+    assert count(engine, WebhookEvent, task_uuid=task) == 0
+    assert client.post(form(task), json=result(task)).status_code == 200  # the next one is fine
