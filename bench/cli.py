@@ -48,7 +48,7 @@ class Plan:
     connections: int = 16
     client_processes: int = 2
     server_sweep: tuple[str, ...] = (
-        "--workers 2",
+        "--workers 3",
         "--workers 4",
         "--set worker_class=gthread --set threads=8",
     )
@@ -317,7 +317,7 @@ def _document(
                 }
                 for s in [r, *results.sweep]
             ]
-            rows[0]["settings"] = "deployed (gevent, cpu+1 workers, group commit)"
+            rows[0]["settings"] = "deployed (gevent, a worker per CPU, group commit)"
             out.append(table(rows))
     if results.submit_deployed is not None:
         out.append(f"\n#### 2. Submission ({plan.submit_jobs:,} jobs, simulator at 0 ms)\n")
