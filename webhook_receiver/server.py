@@ -18,6 +18,22 @@ from gunicorn.app.base import BaseApplication
 from remixq.config import Settings
 from webhook_receiver.app import create_app
 
+# A keep-alive connection is closed after this many requests: the last answer says
+# "Connection: close", and the client connects again. A connection stays with the worker
+# process that accepted it, and connections opened together and kept (a load balancer's, a
+# sender's pool, the benchmark's load generator) were often accepted mostly by one process
+# (15 of 16 in one measured run) while the others idled; each process's writer batches only
+# what its own connections have in flight. Reconnecting spreads them again (docs/benchmarks.md).
+# nginx closes connections the same way (keepalive_requests).
+REQUESTS_PER_CONNECTION = 100
+
+
+def _recycle_connections(worker: Any, request: Any) -> None:
+    """gunicorn's pre_request hook: the connection's last request is answered with
+    "Connection: close" (`req_number` counts the requests of a connection from 1)."""
+    if request.req_number >= REQUESTS_PER_CONNECTION:
+        request.must_close = True
+
 
 class _Gunicorn(BaseApplication):
     def __init__(self, load: Callable[[], Any], options: dict[str, Any]):
@@ -50,6 +66,7 @@ def gunicorn_options(
         "keepalive": 5,
         "accesslog": None,
         "loglevel": "warning",
+        "pre_request": _recycle_connections,
     }
 
 

@@ -1,12 +1,15 @@
 """The receiver as deployed (`remixq receiver`: gunicorn, gevent workers, PostgreSQL): a webhook
 waiting for the database does not stop its worker process from serving other requests, which
-holds only if psycopg waits cooperatively (it must be imported after gevent's patching)."""
+holds only if psycopg waits cooperatively (it must be imported after gevent's patching); a
+keep-alive connection is closed after REQUESTS_PER_CONNECTION requests."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from remixq.models import Job
 from tests.e2e.stack import start_process, stop_group
 from tests.receiver.test_group_commit import writer_held
 from tests.receiver.test_webhooks import SECRET, count, new_job, result, url
+from webhook_receiver.server import REQUESTS_PER_CONNECTION
 
 pytestmark = pytest.mark.e2e
 
@@ -35,13 +39,10 @@ def waiting_for_a_row_lock(engine: Engine) -> bool:
     return bool(waiting)
 
 
-def test_a_webhook_waiting_for_the_database_does_not_block_its_worker(
-    pg_url: str, tmp_path: Path
-) -> None:
-    engine = make_engine(pg_url)
-    task = new_job(engine)
+@pytest.fixture
+def receiver_port(pg_url: str, tmp_path: Path) -> Iterator[int]:
+    """`remixq receiver` with one gevent worker, ready; its port."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     receiver = start_process(
         "receiver",
         ["receiver", "--port", str(port), "--workers", "1"],
@@ -52,6 +53,19 @@ def test_a_webhook_waiting_for_the_database_does_not_block_its_worker(
         },
         log_dir=tmp_path / "logs",
     )
+    try:
+        wait_until(http_ready(f"http://127.0.0.1:{port}/healthz"), timeout=30, what="receiver")
+        yield port
+    finally:
+        stop_group(receiver)
+
+
+def test_a_webhook_waiting_for_the_database_does_not_block_its_worker(
+    pg_url: str, receiver_port: int
+) -> None:
+    engine = make_engine(pg_url)
+    task = new_job(engine)
+    base = f"http://127.0.0.1:{receiver_port}"
     answer: dict[str, Any] = {}
 
     def post() -> None:
@@ -59,7 +73,6 @@ def test_a_webhook_waiting_for_the_database_does_not_block_its_worker(
         answer.update(status=response.status_code, body=response.json())
 
     try:
-        wait_until(http_ready(base + "/healthz"), timeout=30, what="the receiver")
         with writer_held(engine, task):
             poster = threading.Thread(target=post)
             poster.start()
@@ -76,5 +89,27 @@ def test_a_webhook_waiting_for_the_database_does_not_block_its_worker(
         }
         assert count(engine, Job, task_uuid=task, status="completed") == 1
     finally:
-        stop_group(receiver)
         engine.dispose()
+
+
+def test_a_keep_alive_connection_is_closed_after_its_last_request(receiver_port: int) -> None:
+    """Every answer but the last of a connection keeps it open; the last says so and closes it,
+    so that the client connects again (and may reach another worker process)."""
+    connection = http.client.HTTPConnection("127.0.0.1", receiver_port, timeout=10)
+    try:
+        for number in range(1, REQUESTS_PER_CONNECTION + 1):
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            assert response.status == 200 and response.read()
+            if number == 1:
+                first_socket = connection.sock
+            last = number == REQUESTS_PER_CONNECTION
+            assert (response.getheader("Connection"), response.will_close) == (
+                ("close", True) if last else ("keep-alive", False)
+            )
+            # the same connection all along, closed after the last answer
+            assert connection.sock is (None if last else first_socket)
+        connection.request("GET", "/healthz")  # http.client connects again
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
