@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Update, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from remixq.db import utcnow
@@ -137,6 +138,34 @@ def mark_enqueued(session: Session, *, job_ids: Iterable[int]) -> None:
         )
 
 
+# The claim and the transitions run on every batch a worker submits, so their statements are
+# built once, with bound parameters, and executed as Core statements on the jobs table: building
+# and hashing the claim's UPDATE took 0.22 ms per batch, and the ORM's UPDATE path adds its
+# session synchronisation. They work on ids and return rows or counts: a `Job` a caller holds
+# in the same session is not refreshed by them (none of the callers holds one).
+_jobs = Job.metadata.tables[Job.__tablename__]
+_CLAIM = (
+    update(_jobs)
+    .where(
+        _jobs.c.id.in_(bindparam("job_ids", expanding=True)),
+        or_(
+            _jobs.c.status.in_(sorted(status.value for status in sources(Event.CLAIM))),
+            and_(
+                _jobs.c.status == JobStatus.SUBMITTING.value,
+                _jobs.c.claimed_at < bindparam("stale_before"),
+            ),
+        ),
+    )
+    .values(
+        status=JobStatus.SUBMITTING.value,
+        attempts=_jobs.c.attempts + 1,
+        claimed_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .returning(_jobs.c.id, _jobs.c.task_uuid, _jobs.c.request, _jobs.c.attempts)
+)
+
+
 def claim(session: Session, *, job_ids: Sequence[int], lease: timedelta) -> list[Claim]:
     """Take jobs for submission; those taken, done, or held by a live claim are left out.
 
@@ -144,23 +173,9 @@ def claim(session: Session, *, job_ids: Sequence[int], lease: timedelta) -> list
     safe because the task keeps its taskUUID (a second submission gets conflictTaskUUID).
     """
     now = utcnow()
-    rows = session.execute(
-        update(Job)
-        .where(
-            Job.id.in_(job_ids),
-            or_(
-                Job.status.in_(sources(Event.CLAIM)),
-                and_(Job.status == JobStatus.SUBMITTING.value, Job.claimed_at < now - lease),
-            ),
-        )
-        .values(
-            status=JobStatus.SUBMITTING.value,
-            attempts=Job.attempts + 1,
-            claimed_at=now,
-            updated_at=now,
-        )
-        .returning(Job.id, Job.task_uuid, Job.request, Job.attempts)
-    ).all()
+    rows = session.connection().execute(
+        _CLAIM, {"job_ids": list(job_ids), "now": now, "stale_before": now - lease}
+    )
     claims = [
         Claim(job_id=row.id, task_uuid=str(row.task_uuid), task=row.request, attempts=row.attempts)
         for row in rows
@@ -168,14 +183,30 @@ def claim(session: Session, *, job_ids: Sequence[int], lease: timedelta) -> list
     return sorted(claims, key=lambda c: c.job_id)
 
 
+@cache
+def _transition_statement(event: Event, columns: tuple[str, ...]) -> Update:
+    return (
+        update(_jobs)
+        .where(
+            _jobs.c.id.in_(bindparam("job_ids", expanding=True)),
+            _jobs.c.status.in_(sorted(status.value for status in sources(event))),
+        )
+        .values(
+            status=target(event).value,
+            updated_at=bindparam("now"),
+            **{column: bindparam(f"new_{column}") for column in columns},
+        )
+    )
+
+
 def _transition(session: Session, job_ids: Sequence[int], event: Event, **values: Any) -> int:
     """Apply `event` to the jobs in a status it moves; returns how many moved (0: a no-op)."""
-    result = session.execute(
-        update(Job)
-        .where(Job.id.in_(job_ids), Job.status.in_(sources(event)))
-        .values(status=target(event).value, updated_at=utcnow(), **values)
+    statement = _transition_statement(event, tuple(sorted(values)))
+    parameters = {f"new_{column}": value for column, value in values.items()}
+    result = session.connection().execute(
+        statement, {"job_ids": list(job_ids), "now": utcnow(), **parameters}
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)
 
 
 def record_accepted(session: Session, *, job_ids: Sequence[int]) -> int:
