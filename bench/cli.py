@@ -44,7 +44,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 @dataclass
 class Plan:
     webhooks: int = 20_000
-    ingest_pairs: int = 3  # alternating bare/receiver pairs; the ratio is their median
+    ingest_pairs: int = 5  # alternating bare/receiver pairs; the ratio is their median
     connections: int = 16
     client_processes: int = 2
     server_sweep: tuple[str, ...] = (
