@@ -172,3 +172,30 @@ def test_claim_takes_open_jobs_once(session: Session, status: str) -> None:
     (claim,) = jobs.claim(session, job_ids=[job.id], lease=120 * SECOND)
     assert claim.attempts == 1 and claim.task_uuid == job.task_uuid
     assert jobs.claim(session, job_ids=[job.id], lease=120 * SECOND) == []
+
+
+def test_claim_takes_over_an_expired_claim_and_nothing_else(session: Session) -> None:
+    dead = make_job(session, status="submitting")
+    age(session, dead, claimed_at=utcnow() - 300 * SECOND, attempts=1)
+    live = make_job(session, status="submitting")
+    age(session, live, claimed_at=utcnow(), attempts=1)
+    done = make_job(session, status="completed")
+    claims = jobs.claim(session, job_ids=[done.id, live.id, dead.id], lease=120 * SECOND)
+    assert [(c.job_id, c.attempts) for c in claims] == [(dead.id, 2)]
+
+
+def test_transitions_move_only_the_jobs_their_event_moves(session: Session) -> None:
+    submitting = make_job(session, status="submitting")
+    completed = make_job(session, status="completed")
+    assert jobs.record_accepted(session, job_ids=[submitting.id, completed.id]) == 1
+    assert not jobs.fail(session, job_id=completed.id, code="late", message="after the results")
+    session.expire_all()  # the transitions are Core statements: loaded jobs are not refreshed
+    assert (submitting.status, completed.status) == ("submitted", "completed")
+    assert submitting.submitted_at is not None and completed.error_code is None
+    retry_at = utcnow() + 60 * SECOND
+    assert (
+        jobs.release(
+            session, job_ids=[submitting.id], code="timeout", message="x", retry_at=retry_at
+        )
+        == 0
+    )  # submitted is past releasing
