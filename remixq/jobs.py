@@ -229,17 +229,17 @@ def release(
     )
 
 
-def fail(session: Session, *, job_id: int, code: str, message: str) -> bool:
-    """Final failure with the provider's code and message; a no-op on a finished job."""
-    moved = _transition(
+def fail(session: Session, *, job_ids: Sequence[int], code: str, message: str) -> int:
+    """Final failure with the provider's code and message; returns how many moved (a finished
+    job is left as it is)."""
+    return _transition(
         session,
-        [job_id],
+        job_ids,
         Event.FAIL,
         error_code=code,
         error_message=message,
         finished_at=utcnow(),
     )
-    return moved > 0
 
 
 def retry_failed(

@@ -107,11 +107,10 @@ def expire_old(session: Session, *, max_age: timedelta, limit: int = 1000) -> in
             .with_for_update(skip_locked=True)
         )
     )
-    for job_id in ids:
-        jobs.fail(
-            session,
-            job_id=job_id,
-            code="expired",
-            message=f"no final result within {max_age.total_seconds():.0f} s",
-        )
+    jobs.fail(
+        session,
+        job_ids=ids,
+        code="expired",
+        message=f"no final result within {max_age.total_seconds():.0f} s",
+    )
     return len(ids)

@@ -36,6 +36,15 @@ class Event(StrEnum):
     FAIL = "fail"
 
 
+class InboxStatus(StrEnum):
+    """What became of a body kept in the webhook inbox (`webhook_events.status`)."""
+
+    PROCESSED = "processed"  # applied: its results and errors are stored
+    ORPHAN = "orphan"  # no job has its taskUUID (yet): kept for a replay
+    INVALID = "invalid"  # not something the provider sends
+    REJECTED = "rejected"  # refused: e.g. about another task than its URL was issued for
+
+
 OPEN = frozenset({JobStatus.PENDING, JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.SUBMITTED})
 FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 

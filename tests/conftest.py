@@ -3,32 +3,15 @@ a savepoint-rolled-back session per test."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from remixq import migrate
 from remixq.db import make_engine
-
-PG_URL = os.environ.get(
-    "REMIXQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/remixq_test"
-)
-REDIS_URL = os.environ.get("REMIXQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
-
-
-def recreate_pg_database(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
+from tests.support.databases import PG_URL, recreate_pg_database
 
 
 @pytest.fixture(scope="session")

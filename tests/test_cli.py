@@ -134,9 +134,9 @@ def test_a_given_task_uuid_is_kept_and_cannot_be_submitted_twice(tmp_path: Path)
 def test_db_upgrade_on_postgresql(tmp_path: Path) -> None:
     from sqlalchemy import create_engine, inspect
 
-    from tests.conftest import PG_URL, recreate_pg_database
+    from tests.support.databases import recreate_pg_database, scratch_pg_url
 
-    url = PG_URL.rsplit("/", 1)[0] + "/remixq_cli_upgrade"
+    url = scratch_pg_url("cli_upgrade")
     recreate_pg_database(url)
     env = {**os.environ, "REMIXQ_DATABASE_URL": url, "REMIXQ_DATA_DIR": str(tmp_path)}
     done = subprocess.run(

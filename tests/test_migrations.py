@@ -5,7 +5,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, inspect
 
 from remixq import migrate
-from tests.conftest import PG_URL, recreate_pg_database
+from tests.support.databases import recreate_pg_database, scratch_pg_url
 
 TABLES = {"campaigns", "jobs", "images", "webhook_events", "alembic_version"}
 
@@ -23,7 +23,7 @@ def _round_trip(url: str) -> None:
 
 
 def test_round_trip_on_postgresql() -> None:
-    url = PG_URL.rsplit("/", 1)[0] + "/remixq_migrations"
+    url = scratch_pg_url("migrations")
     recreate_pg_database(url)
     _round_trip(url)
 

@@ -188,7 +188,7 @@ def test_transitions_move_only_the_jobs_their_event_moves(session: Session) -> N
     submitting = make_job(session, status="submitting")
     completed = make_job(session, status="completed")
     assert jobs.record_accepted(session, job_ids=[submitting.id, completed.id]) == 1
-    assert not jobs.fail(session, job_id=completed.id, code="late", message="after the results")
+    assert not jobs.fail(session, job_ids=[completed.id], code="late", message="after the results")
     session.expire_all()  # the transitions are Core statements: loaded jobs are not refreshed
     assert (submitting.status, completed.status) == ("submitted", "completed")
     assert submitting.submitted_at is not None and completed.error_code is None

@@ -94,8 +94,9 @@ def _claim_and_submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> d
     except PermanentError as exc:  # the whole request: a bad key, no credit, ...
         code = exc.errors[0].code if exc.errors else f"http{exc.status}"
         with transaction(runtime.sessions) as session:
-            for claim in claims:
-                jobs.fail(session, job_id=claim.job_id, code=code, message=str(exc))
+            jobs.fail(
+                session, job_ids=[claim.job_id for claim in claims], code=code, message=str(exc)
+            )
         log.warning("provider refused the request", extra={"code": code, "jobs": len(claims)})
         return {"failed": len(claims)}
     return _record(task, runtime, claims, outcomes)
@@ -115,8 +116,8 @@ def _record(
             again.append(claim)
     with transaction(runtime.sessions) as session:
         jobs.record_accepted(session, job_ids=[claim.job_id for claim in accepted])
-        for claim, error in failed:
-            jobs.fail(session, job_id=claim.job_id, code=error.code, message=error.message)
+        for claim, error in failed:  # each with its own code and message
+            jobs.fail(session, job_ids=[claim.job_id], code=error.code, message=error.message)
     for claim in accepted:
         log.info(
             "submitted",
@@ -156,13 +157,12 @@ def _retry_later(
     job_ids = [claim.job_id for claim in claims]
     if retries >= settings.submit_max_retries:
         with transaction(runtime.sessions) as session:
-            for job_id in job_ids:
-                jobs.fail(
-                    session,
-                    job_id=job_id,
-                    code="retriesExhausted",
-                    message=f"gave up after {retries + 1} attempts: {message}",
-                )
+            jobs.fail(
+                session,
+                job_ids=job_ids,
+                code="retriesExhausted",
+                message=f"gave up after {retries + 1} attempts: {message}",
+            )
         log.warning("submission failed for good", extra={"jobs": len(job_ids), "error": message})
         return len(job_ids)
     delay = backoff(

@@ -83,7 +83,7 @@ def chaos_stack(
         running_stack(
             tmp,
             backend="postgresql",
-            database="remixq_chaos",
+            database="chaos",
             broker_url=broker.url(0),
             sim_args=knob_args(knobs or {}),
             env={**FAST_SETTINGS, **(env or {})},

@@ -32,7 +32,7 @@ from remixq.cli.processes import Process, free_port, http_ready, start, wait_unt
 from remixq.db import make_engine
 from remixq.models import Campaign, Job
 from remixq.states import FINAL
-from tests.conftest import PG_URL, REDIS_URL, recreate_pg_database
+from tests.support.databases import broker_redis_url, recreate_pg_database, scratch_pg_url
 
 __all__ = [
     "RedisServer",
@@ -274,7 +274,7 @@ def running_stack(
     worker_args: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
     broker_url: str | None = None,
-    database: str = "remixq_e2e",
+    database: str = "e2e",
     processes: Sequence[str] = STACK_PROCESSES,
     beat: bool = False,
     receiver_workers: int = 2,
@@ -293,10 +293,10 @@ def running_stack(
         **(env or {}),
     }
     if backend == "postgresql":
-        db_url = PG_URL.rsplit("/", 1)[0] + f"/{database}"
+        db_url = scratch_pg_url(database)
         recreate_pg_database(db_url)
         if broker_url is None:
-            broker_url = REDIS_URL.rsplit("/", 1)[0] + "/14"
+            broker_url = broker_redis_url()
             redis.Redis.from_url(broker_url).flushdb()
         settings |= {"REMIXQ_DATABASE_URL": db_url, "REMIXQ_BROKER_URL": broker_url}
     else:

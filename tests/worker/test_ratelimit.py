@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
+from tests.support.databases import REDIS_URL
 from worker.ratelimit import LimitTimeout, LocalLimit, ProviderLimit, RedisLimit
 
 

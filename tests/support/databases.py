@@ -1,0 +1,45 @@
+"""The test servers and every database or Redis db a test makes on them, derived from the test
+settings, so that two checkouts can test against one server side by side.
+
+`REMIXQ_TEST_DATABASE_URL` names the suite's PostgreSQL database; scratch databases take its name
+plus a suffix. `REMIXQ_TEST_REDIS_URL` names the suite's Redis db; the end-to-end broker uses the
+db just below it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_URL = os.environ.get(
+    "REMIXQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/remixq_test"
+)
+REDIS_URL = os.environ.get("REMIXQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "spec"
+
+
+def scratch_pg_url(suffix: str) -> str:
+    """A PostgreSQL database of its own for one suite: the test database's name + `_suffix`."""
+    url = make_url(PG_URL)
+    return url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
+
+
+def broker_redis_url() -> str:
+    """The Redis db the end-to-end stacks use as their broker: the one below the test db."""
+    url = make_url(REDIS_URL.replace("redis://", "redis+x://", 1))
+    db = int(url.database or 0)
+    if db == 0:
+        raise ValueError(f"REMIXQ_TEST_REDIS_URL {REDIS_URL!r} must name a db above 0")
+    return REDIS_URL.rsplit("/", 1)[0] + f"/{db - 1}"
+
+
+def recreate_pg_database(url: str) -> None:
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
