@@ -229,6 +229,12 @@ def release(
     )
 
 
+def release_expired_claims(session: Session, *, job_ids: Sequence[int]) -> int:
+    """Give jobs whose claim expired (their worker died mid-submission) back to the queue, without
+    an error of their own: the relay publishes them again."""
+    return _transition(session, job_ids, Event.RELEASE, claimed_at=None, enqueued_at=utcnow())
+
+
 def fail(session: Session, *, job_ids: Sequence[int], code: str, message: str) -> int:
     """Final failure with the provider's code and message; returns how many moved (a finished
     job is left as it is)."""

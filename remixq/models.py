@@ -25,10 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from remixq.db import Base, JSONDocument, Money, UTCDateTime, utcnow
-from remixq.states import JobStatus
+from remixq.states import InboxStatus, JobStatus
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
-INBOX_STATUSES = ("received", "processed", "orphan", "invalid", "rejected")
+_INBOX_STATUSES = ", ".join(f"'{s.value}'" for s in InboxStatus)
 
 
 class Campaign(Base):
@@ -103,15 +103,13 @@ class WebhookEvent(Base):
 
     __tablename__ = "webhook_events"
     __table_args__ = (
-        CheckConstraint(
-            "status IN (" + ", ".join(f"'{s}'" for s in INBOX_STATUSES) + ")", name="status"
-        ),
+        CheckConstraint(f"status IN ({_INBOX_STATUSES})", name="status"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     source: Mapped[str] = mapped_column(String(20), default="webhook")  # webhook | poll
     task_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="received")
+    status: Mapped[str] = mapped_column(String(20))  # an InboxStatus, written with the row
     body: Mapped[bytes] = mapped_column(LargeBinary)
     error: Mapped[str | None] = mapped_column(Text)

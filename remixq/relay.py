@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from remixq import jobs
 from remixq.db import utcnow
 from remixq.models import Job
 from remixq.states import JobStatus
@@ -49,13 +50,6 @@ def take_lost_jobs(
     )
     if not ids:
         return []
-    # Pending jobs and expired claims (their worker died) go back to the queue.
-    session.execute(
-        update(Job)
-        .where(
-            Job.id.in_(ids), Job.status.in_([JobStatus.PENDING.value, JobStatus.SUBMITTING.value])
-        )
-        .values(status=JobStatus.QUEUED.value, claimed_at=None, updated_at=now)
-    )
-    session.execute(update(Job).where(Job.id.in_(ids)).values(enqueued_at=now))
+    jobs.release_expired_claims(session, job_ids=ids)  # their worker died mid-submission
+    jobs.mark_enqueued(session, job_ids=ids)  # pending ones move to queued, all re-stamped
     return ids

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from remixq.ingest import ingest
 from remixq.models import WebhookEvent
+from remixq.states import InboxStatus
 
-DEFAULT_STATUSES = ("orphan", "invalid")
+DEFAULT_STATUSES = (InboxStatus.ORPHAN, InboxStatus.INVALID)
 
 
 def replay_events(

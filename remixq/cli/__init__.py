@@ -277,7 +277,7 @@ def retry(ctx: Context, campaign: str | None, task_uuid: str | None, as_json: bo
     "--status",
     "statuses",
     multiple=True,
-    default=("orphan", "invalid"),
+    default=("orphan", "invalid"),  # remixq.replay.DEFAULT_STATUSES
     show_default=True,
     help="Inbox statuses to replay (repeatable).",
 )
@@ -289,16 +289,15 @@ def replay(
 ) -> None:
     """Re-ingest stored webhook events (idempotent: nothing is stored twice)."""
     from remixq.db import transaction
-    from remixq.models import INBOX_STATUSES
     from remixq.replay import replay_events
+    from remixq.states import InboxStatus
 
+    known = [status.value for status in InboxStatus]
     for status_ in statuses:
-        if status_ not in INBOX_STATUSES:
+        if status_ not in known:
             from remixq.errors import FieldError
 
-            raise InvalidInput(
-                [FieldError("--status", status_, f"one of {', '.join(INBOX_STATUSES)}")]
-            )
+            raise InvalidInput([FieldError("--status", status_, f"one of {', '.join(known)}")])
     with database(ctx.settings) as sessions, transaction(sessions) as session:
         tally = replay_events(session, statuses=statuses, event_ids=event_ids)
     if as_json:
