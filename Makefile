@@ -22,6 +22,7 @@ services:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: install services lint
 	$(BIN)/python -m pytest
@@ -39,4 +40,4 @@ bench: install services
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) remixq-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) remixq-data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
