@@ -14,25 +14,9 @@ import pytest
 from remixq.providers.runware import MODELS, build_task, parse_request
 from tests.support.databases import SPEC_DIR
 from tests.support.runware_requests import IMAGE_URL, WEBHOOK
+from tests.support.spec_pages import json_objects
 
 # --- the documented examples ------------------------------------------------------------------
-
-
-def _json_objects(text: str) -> list[dict[str, Any]]:
-    """Every top-level JSON object in a page, fenced (001) or run together (000)."""
-    decoder = json.JSONDecoder()
-    found: list[dict[str, Any]] = []
-    at = text.find("{")
-    while at != -1:
-        try:
-            value, end = decoder.raw_decode(text, at)
-        except json.JSONDecodeError:
-            at = text.find("{", at + 1)
-            continue
-        if isinstance(value, dict):
-            found.append(value)
-        at = text.find("{", end)
-    return found
 
 
 def _spec_examples() -> list[Any]:
@@ -42,7 +26,7 @@ def _spec_examples() -> list[Any]:
     params = []
     for prefix in ("001_", "000_"):
         (page,) = SPEC_DIR.glob(f"{prefix}*.txt")
-        requests = [o for o in _json_objects(page.read_text()) if "model" in o]
+        requests = [o for o in json_objects(page.read_text()) if "model" in o]
         for number, example in enumerate(requests, 1):
             params.append(pytest.param(example, id=f"{example['model']}-example-{number}"))
     return params
