@@ -1,17 +1,34 @@
 # One task runner for people and CI. `make demo` and `make test` are the README's two commands.
+# Installs come from the lock files in requirements/ (`make lock` writes them from pyproject.toml),
+# so a new release upstream changes nothing here until a commit changes a lock.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# Only `make lock` needs uv; pinned so that the same pyproject.toml gives the same locks.
+UV_VERSION := 0.13.9
+# `make lock` keeps the pins it can; `make lock LOCK_FLAGS=--upgrade` moves them to the newest.
+LOCK_FLAGS ?=
+COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--custom-compile-command "make lock" $(LOCK_FLAGS)
 
-.PHONY: install demo test lint unit e2e chaos bench services clean
+.PHONY: install lock demo test lint unit e2e chaos bench services clean
 
-$(BIN)/.installed: pyproject.toml
+# The venv's own pip installs the pinned set, then the package itself without dependencies and
+# with the locked setuptools, so nothing unpinned is fetched.
+$(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -r requirements/dev.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(BIN)/.installed
+
+# main.lock: the runtime (the Dockerfile); dev.lock: runtime + the dev extra, with the runtime
+# pins of main.lock, for the Makefile and CI.
+lock: install
+	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
+	$(COMPILE) -o requirements/main.lock
+	$(COMPILE) --extra dev --constraint requirements/main.lock -o requirements/dev.lock
 
 demo: install
 	$(BIN)/remixq demo
@@ -22,6 +39,7 @@ services:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: install services lint
 	$(BIN)/python -m pytest
@@ -39,4 +57,4 @@ bench: install services
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) remixq-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) remixq-data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

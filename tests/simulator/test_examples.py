@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ import pytest
 from flask.testing import FlaskClient
 from PIL import Image
 
+from tests.support.spec_pages import json_objects
+
 from .helpers import AUTH, SPEC_DIR
 
 EXAMPLE_FILES = {"001_*.txt": "ideogram:1@2", "000_*.txt": "ideogram:4@2"}
@@ -28,18 +29,7 @@ EXAMPLE_FILES = {"001_*.txt": "ideogram:1@2", "000_*.txt": "ideogram:4@2"}
 def extract_examples(text: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(request, response) pairs: every JSON object with a ``model`` and the next with an
     ``imageUUID``, whether fenced in Markdown (001) or run together in page text (000)."""
-    decoder = json.JSONDecoder()
-    objects: list[dict[str, Any]] = []
-    index = text.find("{")
-    while index != -1:
-        try:
-            obj, end = decoder.raw_decode(text, index)
-        except json.JSONDecodeError:
-            end = index + 1
-        else:
-            if isinstance(obj, dict):
-                objects.append(obj)
-        index = text.find("{", end)
+    objects = json_objects(text)
     return [
         (request, response)
         for request, response in itertools.pairwise(objects)

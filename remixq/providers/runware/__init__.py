@@ -34,7 +34,6 @@ from remixq.providers.runware.schemas import (
     RemixRequest,
     build_task,
     is_image_reference,
-    new_task_uuid,
     parse_request,
 )
 
@@ -68,6 +67,5 @@ __all__ = [
     "build_task",
     "is_image_reference",
     "is_transient_code",
-    "new_task_uuid",
     "parse_request",
 ]

@@ -1,153 +1,32 @@
-"""The request contract of the three Ideogram Remix models, pinned against the spec pages.
-
-The documented example requests are read from ``../shared/spec`` at test time, so a change of
-the contract shows up here instead of in production.
-"""
+"""``parse_request``: every constrained parameter refused with its field, value and what is allowed;
+every documented value accepted."""
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from remixq.errors import FieldError, InvalidInput
-from remixq.providers.runware import (
-    MODEL_IDS,
-    MODELS,
-    Ideogram1Remix,
-    Ideogram3Remix,
-    Ideogram4Remix,
-    build_task,
-    is_image_reference,
-    parse_request,
-)
+from remixq.providers.runware import MODEL_IDS, MODELS, parse_request
 from remixq.providers.runware.schemas import (
     IDEOGRAM_1_SIZES,
     IDEOGRAM_4_SIZES,
     IMAGE_REFERENCE_TEXT,
-    STYLE_PRESETS,
 )
-
-SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "spec"
-WEBHOOK = "https://hooks.example.test/webhooks/runware/s3cr3t"
-TASK_UUID = "0b5a3e7c-2f4d-4c1e-9a8b-6d2f1e3c4b5a"
-IMAGE_URL = "https://assets.example.test/inputs/source.jpg"
-IMAGE_UUID = "c64351d5-4c59-42f7-95e1-eace013eddab"
-PNG_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 24).decode()
-JPEG_B64 = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x00" * 20).decode()
-WEBP_B64 = base64.b64encode(b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8).decode()
-DELETE = object()
-
-
-# --- the documented examples ------------------------------------------------------------------
-
-
-def _json_objects(text: str) -> list[dict[str, Any]]:
-    """Every top-level JSON object in a page, fenced (001) or run together (000)."""
-    decoder = json.JSONDecoder()
-    found: list[dict[str, Any]] = []
-    at = text.find("{")
-    while at != -1:
-        try:
-            value, end = decoder.raw_decode(text, at)
-        except json.JSONDecodeError:
-            at = text.find("{", at + 1)
-            continue
-        if isinstance(value, dict):
-            found.append(value)
-        at = text.find("{", end)
-    return found
-
-
-def _spec_examples() -> list[Any]:
-    if not SPEC_DIR.is_dir():
-        reason = f"provider spec not found at {SPEC_DIR}"
-        return [pytest.param(None, id="spec-missing", marks=pytest.mark.skip(reason=reason))]
-    params = []
-    for prefix in ("001_", "000_"):
-        (page,) = SPEC_DIR.glob(f"{prefix}*.txt")
-        requests = [o for o in _json_objects(page.read_text()) if "model" in o]
-        for number, example in enumerate(requests, 1):
-            params.append(pytest.param(example, id=f"{example['model']}-example-{number}"))
-    return params
-
-
-V4_HAND_MADE = {
-    "taskType": "imageInference",
-    "taskUUID": "5d0c6f1e-8a2b-4c3d-9e4f-a1b2c3d4e5f6",
-    "model": "ideogram:4@remix",
-    "positivePrompt": "Turn the storefront into a watercolor travel poster",
-    "width": 2560,
-    "height": 1440,
-    "strength": 0.65,
-    "inputs": {"seedImage": IMAGE_URL},
-    "settings": {"renderingSpeed": "QUALITY", "copyrightDetection": True},
-    "safety": {"checkContent": True},
-    "outputFormat": "PNG",
-    "outputType": "URL",
-    "ttl": 3600,
-    "numberResults": 2,
-}
-EXAMPLES = [*_spec_examples(), pytest.param(V4_HAND_MADE, id="ideogram:4@remix-hand-made")]
-
-
-def test_the_spec_pages_hold_four_example_requests_each() -> None:
-    if not SPEC_DIR.is_dir():
-        pytest.skip(f"provider spec not found at {SPEC_DIR}")
-    models = [p.values[0]["model"] for p in _spec_examples()]
-    assert models.count("ideogram:1@2") == 4
-    assert models.count("ideogram:4@2") == 4
-
-
-@pytest.mark.parametrize("example", EXAMPLES)
-def test_documented_example_is_accepted_and_sent_unchanged(example: dict[str, Any]) -> None:
-    request = parse_request(example)
-
-    assert isinstance(request, MODELS[example["model"]])
-    task = build_task(request, task_uuid=example["taskUUID"], webhook_url=WEBHOOK)
-    expected = {**example, "deliveryMethod": "async", "webhookURL": WEBHOOK, "includeCost": True}
-    assert task == expected
-    assert json.loads(json.dumps(task)) == expected  # plain JSON, nothing pydantic left
-
-
-# --- valid requests the table below mutates ---------------------------------------------------
-
-V1_OK: dict[str, Any] = {
-    "model": "ideogram:1@2",
-    "positivePrompt": "A retro cereal box",
-    "width": 1024,
-    "height": 768,
-    "inputs": {"referenceImages": [IMAGE_URL]},
-}
-V3_OK: dict[str, Any] = {**V1_OK, "model": "ideogram:4@2", "width": 1344, "height": 768}
-V4_OK: dict[str, Any] = {
-    "model": "ideogram:4@remix",
-    "positivePrompt": "A retro cereal box",
-    "width": 2048,
-    "height": 2048,
-    "inputs": {"seedImage": IMAGE_URL},
-}
-BASES = {"v1": V1_OK, "v3": V3_OK, "v4": V4_OK}
-
-
-def changed(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``base`` with dotted paths set (or removed with DELETE)."""
-    out = copy.deepcopy(base)
-    for path, value in changes.items():
-        *parents, leaf = path.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        if value is DELETE:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    return out
+from tests.support.runware_requests import (
+    BASES,
+    DELETE,
+    IMAGE_URL,
+    IMAGE_UUID,
+    JPEG_B64,
+    PNG_B64,
+    TASK_UUID,
+    V1_OK,
+    changed,
+)
 
 
 def refusals(data: dict[str, Any]) -> list[FieldError]:
@@ -596,96 +475,3 @@ def test_every_field_says_what_it_allows(model_id: str) -> None:
 )
 def test_documented_values_are_accepted(base: str, changes: dict[str, Any]) -> None:
     parse_request(changed(BASES[base], changes))
-
-
-def test_there_are_62_style_presets_11_sizes_for_1_0_and_23_for_4_0() -> None:
-    assert len(STYLE_PRESETS) == len(set(STYLE_PRESETS)) == 62
-    assert len(set(IDEOGRAM_1_SIZES)) == 11
-    assert len(set(IDEOGRAM_4_SIZES)) == 23
-
-
-def test_models_map_each_id_to_its_schema() -> None:
-    assert MODEL_IDS == ("ideogram:1@2", "ideogram:4@2", "ideogram:4@remix")
-    expected = {
-        "ideogram:1@2": Ideogram1Remix,
-        "ideogram:4@2": Ideogram3Remix,
-        "ideogram:4@remix": Ideogram4Remix,
-    }
-    assert expected == MODELS
-
-
-@pytest.mark.parametrize(
-    ("value", "ok"),
-    [
-        (IMAGE_UUID, True),
-        (IMAGE_UUID.upper(), True),
-        ("https://assets.example.test/a.jpg?sig=1", True),
-        ("http://127.0.0.1:8080/a.png", True),
-        (f"data:image/png;base64,{PNG_B64}", True),
-        (f"data:image/webp;base64,{WEBP_B64}", True),
-        (PNG_B64, True),
-        (JPEG_B64, True),
-        (WEBP_B64, True),
-        ("", False),
-        ("cat.jpg", False),
-        ("cafe", False),  # valid base64, but not an image
-        (base64.b64encode(b"GIF89a" + b"\x00" * 10).decode(), False),
-        ("ftp://assets.example.test/a.jpg", False),
-        ("https://", False),
-        ("https://assets.example.test/a b.jpg", False),
-        ("data:text/plain;base64,aGVsbG8=", False),
-        ("data:image/png;base64,not base64!", False),
-        ("data:image/png,rawbytes", False),
-        (PNG_B64[:-1], False),  # broken padding
-        ("c64351d5-4c59-42f7-95e1", False),
-    ],
-)
-def test_is_image_reference(value: str, ok: bool) -> None:
-    assert is_image_reference(value) is ok
-
-
-# --- build_task -------------------------------------------------------------------------------
-
-
-def test_build_task_adds_platform_fields_and_omits_unset_ones() -> None:
-    request = parse_request(changed(V4_OK, {"strength": 1, "settings.renderingSpeed": "TURBO"}))
-
-    task = build_task(request, task_uuid=TASK_UUID, webhook_url=None)
-
-    assert task == {
-        "taskType": "imageInference",
-        "taskUUID": TASK_UUID,
-        "model": "ideogram:4@remix",
-        "positivePrompt": "A retro cereal box",
-        "width": 2048,
-        "height": 2048,
-        "inputs": {"seedImage": IMAGE_URL},
-        "strength": 1.0,
-        "settings": {"renderingSpeed": "TURBO"},
-        "deliveryMethod": "async",
-        "includeCost": True,
-    }
-
-
-def test_build_task_uses_the_given_task_uuid_and_is_pure() -> None:
-    request = parse_request({**V1_OK, "taskUUID": "5d0c6f1e-8a2b-4c3d-9e4f-a1b2c3d4e5f6"})
-    before = request.model_dump()
-
-    first = build_task(request, task_uuid=TASK_UUID, webhook_url=WEBHOOK)
-    second = build_task(request, task_uuid=TASK_UUID, webhook_url=WEBHOOK)
-
-    assert first == second
-    assert first["taskUUID"] == TASK_UUID
-    assert request.model_dump() == before
-    assert request.task_uuid == "5d0c6f1e-8a2b-4c3d-9e4f-a1b2c3d4e5f6"
-
-
-def test_build_task_refuses_a_task_uuid_that_is_not_v4() -> None:
-    request = parse_request(V1_OK)
-    with pytest.raises(ValueError, match="UUID v4"):
-        build_task(request, task_uuid="123", webhook_url=None)
-
-
-def test_schemas_enforce_cross_field_rules_when_used_directly() -> None:
-    with pytest.raises(ValueError, match="documented sizes"):
-        Ideogram1Remix.model_validate({**V1_OK, "width": 1000, "height": 1000})

@@ -1,0 +1,23 @@
+"""Reading the provider's spec pages (``../shared/spec``): the JSON objects a page holds."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def json_objects(text: str) -> list[dict[str, Any]]:
+    """Every top-level JSON object in a page, fenced in Markdown (001) or run together (000)."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    at = text.find("{")
+    while at != -1:
+        try:
+            value, end = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            at = text.find("{", at + 1)
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+        at = text.find("{", end)
+    return found
