@@ -236,7 +236,8 @@ def profile_ingest(env: BenchEnv, *, webhooks: int = 3000) -> Profile:
     from werkzeug.test import EnvironBuilder
 
     from remixq.config import load_settings
-    from webhook_receiver.app import create_app, state
+    from webhook_receiver.app import create_app
+    from webhook_receiver.state import state
 
     engine = env.fresh_database()
     try:
