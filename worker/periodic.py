@@ -25,11 +25,12 @@ log = logging.getLogger("remixq.periodic")
 def register(app: Celery, runtime: Runtime) -> None:
     settings = runtime.settings
 
-    @app.task(name=RELAY_TASK, ignore_result=True)
+    # Not shared, as the submission task (worker.tasks.register).
+    @app.task(name=RELAY_TASK, ignore_result=True, shared=False)
     def relay_tick() -> int:
         return relay_lost_jobs(app, runtime)
 
-    @app.task(name=RECONCILE_TASK, ignore_result=True)
+    @app.task(name=RECONCILE_TASK, ignore_result=True, shared=False)
     def reconcile_tick() -> int:
         return reconcile_jobs(runtime)
 

@@ -49,7 +49,9 @@ def throttled(exc: TransientError) -> bool:
 
 
 def register(app: Celery, runtime: Runtime) -> None:
-    @app.task(name=SUBMIT_TASK, bind=True, acks_late=True, max_retries=None)
+    # Not shared: a shared task would be added to every app made later in this process, still
+    # bound to this app's runtime.
+    @app.task(name=SUBMIT_TASK, bind=True, acks_late=True, max_retries=None, shared=False)
     def submit_jobs(self: Task, job_ids: list[int]) -> dict[str, int]:
         return submit(self, runtime, job_ids)
 
