@@ -23,7 +23,8 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from bench import procs
-from bench.env import BenchEnv, database_name, free_port
+from bench.env import BenchEnv, database_name
+from remixq.cli.processes import Process, free_port, start, wait_until
 from remixq.examples import campaign_lines
 from remixq.models import Image, Job
 from remixq.states import FINAL
@@ -90,14 +91,12 @@ def run_campaign(
     process_env = env.env(
         REMIXQ_SIMULATOR_PORT=str(sim_port), REMIXQ_RECEIVER_PORT=str(receiver_port)
     )
-    started: dict[str, procs.Proc] = {}
+    started: dict[str, Process] = {}
     database = database_name(env.db_url)
     try:
-        started["simulator"] = procs.start(
+        started["simulator"] = start(
             f"c-simulator-{sim_port}",
             [
-                "-m",
-                "remixq.cli",
                 "simulator",
                 "--port",
                 str(sim_port),
@@ -110,27 +109,30 @@ def run_campaign(
             ],
             env=process_env,
             log_dir=env.logs,
+            new_session=True,
         )
-        started["receiver"] = procs.start(
+        started["receiver"] = start(
             f"c-receiver-{receiver_port}",
-            ["-m", "remixq.cli", "receiver", "--port", str(receiver_port), *receiver_args],
+            ["receiver", "--port", str(receiver_port), *receiver_args],
             env=process_env,
             log_dir=env.logs,
+            new_session=True,
         )
-        started["worker"] = procs.start(
+        started["worker"] = start(
             f"c-worker-{sim_port}",
-            ["-m", "remixq.cli", "worker", "--loglevel", "WARNING", *worker_args],
+            ["worker", "--loglevel", "WARNING", *worker_args],
             env=process_env,
             log_dir=env.logs,
+            new_session=True,
         )
         alive = list(started.values())
-        procs.wait_until(
+        wait_until(
             lambda: _http_ok(f"http://127.0.0.1:{sim_port}/_control/stats"),
             timeout=60,
             what="simulator",
             alive=alive,
         )
-        procs.wait_until(
+        wait_until(
             lambda: _http_ok(f"http://127.0.0.1:{receiver_port}/healthz"),
             timeout=60,
             what="receiver",
@@ -141,7 +143,7 @@ def run_campaign(
         expected_images = sum(int(line.get("numberResults", 1)) for line in lines)
         path = env.root / f"campaign-{jobs_count}.jsonl"
         path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-        cpu0 = {name: proc.cpu() for name, proc in started.items()}
+        cpu0 = {name: procs.cpu(proc) for name, proc in started.items()}
         backends = procs.BackendCPU(database)
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
@@ -158,7 +160,7 @@ def run_campaign(
             raise RuntimeError(f"remixq submit failed: {done.stderr[-2000:]}")
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         campaign_id = int(json.loads(done.stdout)["campaign_id"])
-        procs.wait_until(
+        wait_until(
             lambda: _count_open(engine, campaign_id) == 0,
             timeout=timeout,
             interval=0.25,
@@ -166,7 +168,7 @@ def run_campaign(
             alive=alive,
         )
         # Duplicated webhooks may still be arriving: wait until every image is stored.
-        procs.wait_until(
+        wait_until(
             lambda: _images(engine) >= expected_images,
             timeout=60,
             interval=0.25,
@@ -174,12 +176,12 @@ def run_campaign(
             alive=alive,
         )
         time.sleep(1)  # the last duplicates
-        cpu = {name: proc.cpu() - cpu0[name] for name, proc in started.items()}
+        cpu = {name: procs.cpu(proc) - cpu0[name] for name, proc in started.items()}
         cpu["postgres"] = backends.spent()
         cpu["producer (remixq submit)"] = (children1.ru_utime - children0.ru_utime) + (
             children1.ru_stime - children0.ru_stime
         )
-        peak = {name: procs.peak_rss_bytes(proc.pids()) for name, proc in started.items()}
+        peak = {name: procs.peak_rss(proc) for name, proc in started.items()}
         webhooks = http.get(f"http://127.0.0.1:{sim_port}/_control/stats?tasks=0", timeout=10)
         with Session(engine) as session:
             ended = session.scalar(

@@ -13,23 +13,19 @@ against 127.0.0.1 only, on the database `remixq_bench` and Redis database 13
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import time
-import warnings
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from bench import env as bench_env_module
-from bench.campaign import CampaignResult, run_campaign
-from bench.env import BenchEnv, bench_env, load_average, machine
-from bench.ingest import IngestResult, profile_ingest, run_ingest
-from bench.report import mib, table, write_block
+from bench.campaign import run_campaign
+from bench.document import document as render
+from bench.env import BenchEnv, bench_env, load_average
+from bench.ingest import profile_ingest, run_ingest
+from bench.plan import QUICK, SECTIONS, Plan, Results
+from bench.report import table, write_block
 from bench.submit import (
-    SubmitResult,
     WorkerSetup,
     expected_rate,
     profile_submission,
@@ -37,62 +33,7 @@ from bench.submit import (
 )
 from remixq.config import load_settings
 
-SECTIONS = ("ingest", "submit", "profiles", "campaign")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-
-
-@dataclass
-class Plan:
-    webhooks: int = 20_000
-    ingest_pairs: int = 5  # alternating bare/receiver pairs; the ratio is their median
-    connections: int = 16
-    client_processes: int = 2
-    server_sweep: tuple[str, ...] = (
-        "--workers 3",
-        "--workers 4",
-        "--set worker_class=gthread --set threads=8",
-    )
-    submit_jobs: int = 5_000
-    latency_ms: float = 300.0
-    batched_concurrency: tuple[int, ...] = (4, 16, 32, 64)
-    single_concurrency: tuple[int, ...] = (8, 32, 64)
-    seconds_per_point: float = 6.0
-    campaign_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
-    profile_webhooks: int = 3_000
-    profile_jobs: int = 2_000
-    budget_minutes: float = 15.0
-    sections: tuple[str, ...] = SECTIONS
-
-
-QUICK = Plan(
-    webhooks=3_000,
-    ingest_pairs=1,
-    server_sweep=(),
-    submit_jobs=1_000,
-    batched_concurrency=(8, 32),
-    single_concurrency=(32,),
-    seconds_per_point=3.0,
-    campaign_sizes=(500, 2_000),
-    profile_webhooks=800,
-    profile_jobs=500,
-    budget_minutes=2.5,  # the projection from 500 jobs overestimates (start-up dominates)
-)
-
-
-@dataclass
-class Results:
-    started: float = field(default_factory=time.monotonic)
-    ingest: IngestResult | None = None
-    sweep: list[IngestResult] = field(default_factory=list)
-    submit_deployed: SubmitResult | None = None
-    submit_unlimited: SubmitResult | None = None
-    submit_sweep: list[SubmitResult] = field(default_factory=list)
-    profiles: list[Any] = field(default_factory=list)
-    campaigns: list[CampaignResult] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
 
 def _say(text: str) -> None:
@@ -193,211 +134,6 @@ def _campaigns(env: BenchEnv, plan: Plan, results: Results) -> None:
         )
 
 
-# --- the document ---------------------------------------------------------------------------
-
-
-def _targets(results: Results) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-
-    def row(target: str, measured: str, met: bool | None) -> None:
-        verdict = "n/a" if met is None else ("met" if met else "NOT met")
-        rows.append({"target": target, "measured": measured, "verdict": verdict})
-
-    if results.ingest is not None:
-        r = results.ingest
-        row("webhook ingest >= 0.5x bare Flask", f"{r.ratio:.2f}x", r.ratio >= 0.5)
-        p99 = r.receiver.load.percentile_ms(99)
-        row("ingest p99 < 50 ms at 16 connections", f"{p99:.1f} ms", p99 < 50)
-        row("zero webhooks lost", f"{r.lost} lost", r.lost == 0)
-    if results.submit_deployed is not None and results.submit_deployed.ratio is not None:
-        ratio = results.submit_deployed.ratio
-        row("submission at 0 ms >= 0.5x no-op drain", f"{ratio:.2f}x", ratio >= 0.5)
-    if results.submit_sweep:
-        best = max(results.submit_sweep, key=lambda s: s.real.rate)
-        row(
-            f"submission at {best.latency_ms:g} ms >= 300 jobs/s",
-            f"{best.real.rate:,.0f} jobs/s ({best.setup})",
-            best.real.rate >= 300,
-        )
-    for campaign in results.campaigns:
-        if campaign.jobs == 10_000 or campaign is results.campaigns[-1]:
-            cpu = campaign.cpu_ms_per_job("worker") + campaign.cpu_ms_per_job("receiver")
-            row(
-                f"{campaign.jobs:,}-job campaign: worker + receiver CPU < 5 ms/job",
-                f"{cpu:.2f} ms/job",
-                cpu < 5,
-            )
-            break
-    if len(results.campaigns) >= 2:
-        # remixq's own processes; the simulator keeps every task in memory by design.
-        first, last = results.campaigns[0], results.campaigns[-1]
-        growth = {
-            name: last.peak_rss[name] / first.peak_rss[name] - 1
-            for name in ("receiver", "worker")
-            if first.peak_rss.get(name) and last.peak_rss.get(name)
-        }
-        row(
-            f"memory flat from {first.jobs:,} to {last.jobs:,} jobs (receiver and worker peak "
-            "RSS < +25%)",
-            ", ".join(f"{k} {v:+.0%}" for k, v in growth.items()),
-            bool(growth) and max(growth.values()) < 0.25,
-        )
-    return rows
-
-
-def _git_revision() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev + (" (with uncommitted changes)" if dirty else "")
-
-
-def _document(
-    plan: Plan, results: Results, command: str, loads: tuple[str, str], quick: bool
-) -> str:
-    out: list[str] = []
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    out.append(f"### Latest run: {now}{' (--quick)' if quick else ''}\n")
-    facts = {
-        "command": f"`{command}`",
-        "revision": _git_revision(),
-        **machine(),
-        "load average (1/5/15 min) before / after": f"{loads[0]} / {loads[1]}",
-        "duration": f"{results.elapsed() / 60:.1f} min",
-    }
-    out.append(table([{"": k, " ": v} for k, v in facts.items()]))
-    out.append(
-        "\nThe load generator, the servers, the worker, the simulator and PostgreSQL all share "
-        "these cores; every ratio below compares runs made one after the other in this run, "
-        "under the same conditions.\n"
-    )
-    out.append("\n#### Targets\n")
-    out.append(table(_targets(results)))
-    if results.ingest is not None:
-        r = results.ingest
-        out.append(
-            f"\n#### 1. Webhook ingest ({r.corpus['webhooks']:,} webhooks per run, "
-            f"{plan.connections} connections from {plan.client_processes} client processes)\n"
-        )
-        out.append("Corpus: " + ", ".join(f"{k} {v:,}" for k, v in r.corpus.items()) + ".\n\n")
-        out.append(table([run.row() for run in r.runs]))
-        naive = f"; naive handler {r.naive_ratio:.2f}x" if r.naive_ratio is not None else ""
-        pairs = ", ".join(f"{x:.2f}" for x in r.pair_ratios)
-        median = (
-            f"the median of {len(r.pair_ratios)} pairs: {pairs}; " if len(r.pair_ratios) > 1 else ""
-        )
-        out.append(
-            f"\nReceiver / bare Flask: **{r.ratio:.2f}x** ({median}bare runs spread "
-            f"{r.bare_spread:.0%}{naive}). Stored: "
-            + ", ".join(f"{k} {v:,}" for k, v in r.stored.items())
-            + f"; distinct images sent {r.sent_images:,}; lost **{r.lost}**.\n"
-        )
-        if results.sweep:
-            out.append("\nOther gunicorn settings (bare and receiver both run with them):\n\n")
-            rows = [
-                {
-                    "settings": s.settings,
-                    "webhooks": s.corpus["webhooks"],
-                    "receiver/s": round(s.receiver.load.rate),
-                    "bare/s": round(
-                        statistics.mean(x.load.rate for x in s.runs if x.label.startswith("bare"))
-                    ),
-                    "ratio": round(s.ratio, 3),
-                    "receiver p99 ms": round(s.receiver.load.percentile_ms(99), 1),
-                    "lost": s.lost,
-                }
-                for s in [r, *results.sweep]
-            ]
-            rows[0]["settings"] = "deployed (gevent, a worker per CPU, group commit)"
-            out.append(table(rows))
-    if results.submit_deployed is not None:
-        out.append(f"\n#### 2. Submission ({plan.submit_jobs:,} jobs, simulator at 0 ms)\n")
-        rows = []
-        for result in (results.submit_deployed, results.submit_unlimited):
-            if result is None:
-                continue
-            for drain in (result.noop, result.real):
-                if drain is not None:
-                    rows.append({"worker set-up": result.setup, **drain.row()})
-        out.append(table(rows))
-        for result in (results.submit_deployed, results.submit_unlimited):
-            if result is not None and result.ratio is not None:
-                out.append(
-                    f"\n{result.setup}: submission / no-op drain = **{result.ratio:.2f}x** "
-                    "(jobs per second over no-op tasks per second).\n"
-                )
-    if results.submit_sweep:
-        out.append(f"\n#### 2b. Submission at {plan.latency_ms:g} ms provider latency\n\n")
-        out.append(
-            table(
-                [
-                    {
-                        "worker set-up": s.setup,
-                        "jobs": s.real.items,
-                        "provider requests": s.real.requests,
-                        "jobs/s": round(s.real.rate),
-                        "requests/s": round(s.real.requests / s.real.seconds, 1)
-                        if s.real.seconds
-                        else 0,
-                        "worker CPU ms/job": round(s.real.worker_cpu_s / s.real.items * 1000, 3),
-                        "failed": s.real.failed,
-                    }
-                    for s in results.submit_sweep
-                ]
-            )
-        )
-    if results.campaigns:
-        out.append("\n#### 3-4. Whole campaigns, end to end\n\n")
-        rows = []
-        for c in results.campaigns:
-            row: dict[str, Any] = {
-                "jobs": c.jobs,
-                "images": f"{c.images:,} / {c.expected_images:,}",
-                "wall s": round(c.wall_s, 1),
-                "jobs/s": round(c.rate),
-                "submit s": round(c.submit_s, 1),
-            }
-            for name in c.cpu_s:
-                row[f"{name} CPU ms/job"] = round(c.cpu_ms_per_job(name), 3)
-            row["worker+receiver CPU ms/job"] = round(
-                c.cpu_ms_per_job("worker") + c.cpu_ms_per_job("receiver"), 3
-            )
-            rows.append(row)
-        out.append(table(rows))
-        out.append("\nPeak memory (resident, MiB, summed over each process tree) and storage:\n\n")
-        out.append(
-            table(
-                [
-                    {
-                        "jobs": c.jobs,
-                        **{f"{k} MiB": mib(v) for k, v in c.peak_rss.items()},
-                        **{f"{k} B/job": round(v / c.jobs) for k, v in c.table_bytes.items()},
-                        "database B/job": round(c.bytes_per_job),
-                        "statuses": c.statuses,
-                        "webhooks (simulator)": {
-                            k: v for k, v in c.webhooks.items() if k in ("succeeded", "duplicated")
-                        },
-                    }
-                    for c in results.campaigns
-                ]
-            )
-        )
-    for note in results.notes:
-        out.append(f"\n{note}\n")
-    for profile in results.profiles:
-        out.append(f"\n#### Profile: {profile.title}\n\n{profile.markdown(15)}")
-    return "\n".join(out)
-
-
 # --- entry point ----------------------------------------------------------------------------
 
 
@@ -406,8 +142,6 @@ def _csv_ints(text: str) -> tuple[int, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The bench builds one Celery app per rig in this process; their tasks share names.
-    warnings.filterwarnings("ignore", message="Task name .* is already registered")
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small run (about 2 minutes)")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
@@ -463,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         for section in SECTIONS:
             if section in sections:
                 runners[section](env, plan, results)
-    document = _document(plan, results, command.strip(), (load_before, load_average()), args.quick)
+    document = render(plan, results, command.strip(), (load_before, load_average()), args.quick)
     _say("\n" + "\n".join(line for line in document.splitlines()))
     if not args.no_write:
         write_block(args.out, document)

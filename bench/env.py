@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,21 +25,6 @@ PG_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("REMIXQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 SECRET = "remixq-bench-webhook-secret"
-
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def recreate_database(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def database_name(url: str = PG_URL) -> str:
@@ -73,7 +57,7 @@ class BenchEnv:
 
     def fresh_database(self) -> Engine:
         """Drop and recreate the bench database, migrate it to head, flush the bench broker."""
-        recreate_database(self.db_url)
+        migrate.recreate_database(self.db_url)
         migrate.upgrade(self.db_url)
         redis.Redis.from_url(self.broker_url).flushdb()
         return make_engine(self.db_url)

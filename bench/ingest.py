@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from bench import procs
 from bench.corpus import Corpus, insert_jobs, jobs_for_webhooks, webhooks_for
-from bench.env import SECRET, BenchEnv, database_name, free_port
+from bench.env import SECRET, BenchEnv, database_name
 from bench.loadgen import LoadResult, Request, run_load
 from bench.profiles import Profile, profile_calls
+from remixq.cli.processes import Process, free_port, start, wait_until
 from remixq.models import Image, Job, WebhookEvent
 
 
@@ -71,12 +72,14 @@ class IngestResult:
         return receivers[self.pair_ratios.index(self.ratio)]
 
 
-def _start_server(env: BenchEnv, kind: str, port: int, server_args: list[str]) -> procs.Proc:
-    proc = procs.start(
+def _start_server(env: BenchEnv, kind: str, port: int, server_args: list[str]) -> Process:
+    proc = start(
         f"{kind}-{port}",
-        ["-m", "bench.serve", kind, "--port", str(port), *server_args],
+        [kind, "--port", str(port), *server_args],
+        module="bench.serve",
         env=env.env(),
         log_dir=env.logs,
+        new_session=True,
     )
 
     def ready() -> bool:
@@ -85,13 +88,13 @@ def _start_server(env: BenchEnv, kind: str, port: int, server_args: list[str]) -
         except http.RequestException:
             return False
 
-    procs.wait_until(ready, timeout=60, what=f"{kind} server", alive=[proc])
+    wait_until(ready, timeout=60, what=f"{kind} server", alive=[proc])
     return proc
 
 
 def _measure(
     label: str,
-    proc: procs.Proc,
+    proc: Process,
     port: int,
     requests: list[Request],
     *,
@@ -101,7 +104,7 @@ def _measure(
     database: str,
 ) -> ServerRun:
     run_load("127.0.0.1", port, requests[:warmup], connections=connections, processes=1)
-    cpu_before = proc.cpu()
+    cpu_before = procs.cpu(proc)
     backends = procs.BackendCPU(database)
     load = run_load(
         "127.0.0.1",
@@ -110,11 +113,11 @@ def _measure(
         connections=connections,
         processes=client_processes,
     )
-    server_cpu = proc.cpu() - cpu_before
+    server_cpu = procs.cpu(proc) - cpu_before
     db_cpu = 0.0 if label.startswith("bare") else backends.spent()
     if load.errors:
         raise RuntimeError(f"{label}: load generator errors: {load.errors[:3]}")
-    return ServerRun(label, load, server_cpu, db_cpu, procs.peak_rss_bytes(proc.pids()))
+    return ServerRun(label, load, server_cpu, db_cpu, procs.peak_rss(proc))
 
 
 def build_corpus(engine: Engine, webhooks: int) -> Corpus:
@@ -168,7 +171,7 @@ def run_ingest(
         corpora = [build_corpus(engine, webhooks) for _ in range(pairs)]
         settle(engine)
         ports = {kind: free_port() for kind in ("bare", "receiver", "naive")}
-        started: dict[str, procs.Proc] = {}
+        started: dict[str, Process] = {}
         try:
             for kind in ("bare", "receiver", "naive") if naive else ("bare", "receiver"):
                 started[kind] = _start_server(env, kind, ports[kind], server_args)
@@ -233,7 +236,8 @@ def profile_ingest(env: BenchEnv, *, webhooks: int = 3000) -> Profile:
     from werkzeug.test import EnvironBuilder
 
     from remixq.config import load_settings
-    from webhook_receiver.app import create_app, state
+    from webhook_receiver.app import create_app
+    from webhook_receiver.state import state
 
     engine = env.fresh_database()
     try:

@@ -1,20 +1,12 @@
-"""The processes a benchmark starts, and what they cost: CPU seconds and peak memory per process
-tree, read from /proc (Linux), so nothing outside the standard library is needed.
-
-Every process is started with its own log file, waited on by condition with a deadline, and
-stopped with SIGTERM, then SIGKILL for whatever of its tree is still alive.
-"""
+"""What a benchmark's processes cost: CPU seconds and peak memory per process tree, and the CPU
+of the PostgreSQL backends, read from /proc (Linux), so nothing outside the standard library is
+needed. The processes themselves are started, waited on and stopped with `remixq.cli.processes`
+(in process groups of their own, so that a stop takes their whole tree)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from remixq.cli.processes import Process
@@ -110,74 +102,16 @@ def postgres_backends(database: str) -> list[int]:
     return found
 
 
-@dataclass
-class Usage:
-    cpu_s: float
-    peak_rss: int
+def pids(process: Process) -> list[int]:
+    """The process and its live descendants; none once it has exited."""
+    return tree(process.pid) if process.alive() else []
 
 
-class Proc(Process):
-    """A remixq process (remixq.cli.processes) that also reports its tree's CPU and memory."""
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def pids(self) -> list[int]:
-        return tree(self.pid) if self.alive() else []
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.pids())
-
-    def usage(self) -> Usage:
-        pids = self.pids()
-        return Usage(cpu_seconds(pids), peak_rss_bytes(pids))
-
-    def check(self) -> None:
-        if not self.alive():
-            raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 20) -> int:
-        """SIGTERM, wait; then SIGKILL whatever of the tree is left."""
-        pids = self.pids()
-        code = super().stop(timeout)
-        for pid in pids[1:]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        return code
+def cpu(process: Process) -> float:
+    """CPU seconds of the process's tree so far."""
+    return cpu_seconds(pids(process))
 
 
-def start(
-    name: str, argv: Sequence[str], *, env: Mapping[str, str], log_dir: Path, python: bool = True
-) -> Proc:
-    """Run `python ARGV` (or ARGV itself) with `env` added to this process's environment."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    log = log_path.open("ab")
-    command = [sys.executable, *argv] if python else list(argv)
-    popen = subprocess.Popen(
-        command,
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    return Proc(name, popen, log_path, log)
-
-
-def wait_until(
-    condition: Callable[[], bool],
-    *,
-    timeout: float,
-    interval: float = 0.05,
-    what: str = "condition",
-    alive: Sequence[Proc] = (),
-) -> None:
-    """Poll `condition` until true; fail after `timeout` or as soon as a watched process dies."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for proc in alive:
-            proc.check()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+def peak_rss(process: Process) -> int:
+    """The sum of the peak resident sets of the process's tree."""
+    return peak_rss_bytes(pids(process))

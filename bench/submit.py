@@ -28,18 +28,21 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from bench import procs
-from bench.env import BenchEnv, database_name, free_port
+from bench.env import BenchEnv, database_name
 from bench.noop import NOOP_TASK
 from bench.profiles import Profile, profile_calls
 from remixq import jobs
 from remixq.campaigns import read_campaign
+from remixq.cli.processes import Process, free_port, start, wait_until
 from remixq.config import Settings, load_settings
 from remixq.db import make_sessionmaker, transaction
 from remixq.examples import campaign_lines
 from remixq.models import Job
 from remixq.security import webhook_url
-from worker.app import QUEUE, create_celery
+from worker.app import create_celery
+from worker.names import QUEUE, SUBMIT_TASK
 from worker.producer import enqueue
+from worker.runtime import Runtime
 
 
 @dataclass
@@ -137,15 +140,13 @@ class Rig:
         self.sessions = make_sessionmaker(engine)
         self.redis = redis.Redis.from_url(env.broker_url)
         self.latency_ms = latency_ms
-        self.simulator: procs.Proc | None = None
-        self.worker: procs.Proc | None = None
+        self.simulator: Process | None = None
+        self.worker: Process | None = None
 
     def __enter__(self) -> Rig:
-        self.simulator = procs.start(
+        self.simulator = start(
             f"simulator-{self.sim_port}",
             [
-                "-m",
-                "remixq.cli",
                 "simulator",
                 "--port",
                 str(self.sim_port),
@@ -158,12 +159,11 @@ class Rig:
             ],
             env=self.process_env,
             log_dir=self.env.logs,
+            new_session=True,
         )
-        self.worker = procs.start(
+        self.worker = start(
             f"worker-{self.sim_port}",
             [
-                "-m",
-                "remixq.cli",
                 "worker",
                 "--include",
                 "bench.noop",
@@ -171,8 +171,9 @@ class Rig:
             ],
             env=self.process_env,
             log_dir=self.env.logs,
+            new_session=True,
         )
-        procs.wait_until(
+        wait_until(
             lambda: _http_ok(f"http://127.0.0.1:{self.sim_port}/_control/stats"),
             timeout=60,
             what="simulator",
@@ -187,7 +188,7 @@ class Rig:
                 proc.stop()
         self.app.close()
 
-    def _alive(self) -> list[procs.Proc]:
+    def _alive(self) -> list[Process]:
         return [p for p in (self.worker, self.simulator) if p is not None]
 
     def drained(self) -> bool:
@@ -205,16 +206,16 @@ class Rig:
 
     def noop(self, count: int, *, timeout: float) -> Drain:
         assert self.worker is not None
-        cpu0 = self.worker.cpu()
+        cpu0 = procs.cpu(self.worker)
         started = time.monotonic()
         with self.app.producer_or_acquire() as producer:
             for index in range(count):
                 self.app.send_task(NOOP_TASK, args=[index], producer=producer)
-        procs.wait_until(
+        wait_until(
             self.drained, timeout=timeout, interval=0.01, what="no-op drain", alive=self._alive()
         )
         seconds = time.monotonic() - started
-        return Drain("no-op task", count, seconds, self.worker.cpu() - cpu0, messages=count)
+        return Drain("no-op task", count, seconds, procs.cpu(self.worker) - cpu0, messages=count)
 
     def create_jobs(self, count: int) -> list[int]:
         path = self.env.root / f"submit-{count}.jsonl"
@@ -236,11 +237,11 @@ class Rig:
         assert self.worker is not None and self.simulator is not None
         database = database_name(self.env.db_url)
         stats0 = self.sim_stats()
-        cpu0, sim0 = self.worker.cpu(), self.simulator.cpu()
+        cpu0, sim0 = procs.cpu(self.worker), procs.cpu(self.simulator)
         backends = procs.BackendCPU(database)
         first, last = min(job_ids), max(job_ids)
         committed = time.time()
-        enqueue(self.app, self.sessions, job_ids)
+        enqueue(self.app, self.sessions, job_ids, batch=self.settings.submit_batch)
 
         def done() -> bool:
             with Session(self.engine) as session:
@@ -252,7 +253,7 @@ class Rig:
                 )
             return open_jobs == 0
 
-        procs.wait_until(done, timeout=timeout, interval=0.05, what="submissions")
+        wait_until(done, timeout=timeout, interval=0.05, what="submissions")
         with Session(self.engine) as session:
             ended = session.scalar(
                 select(func.max(Job.submitted_at)).where(Job.id.between(first, last))
@@ -269,8 +270,8 @@ class Rig:
             "submission",
             len(job_ids),
             seconds,
-            self.worker.cpu() - cpu0,
-            self.simulator.cpu() - sim0,
+            procs.cpu(self.worker) - cpu0,
+            procs.cpu(self.simulator) - sim0,
             backends.spent(),
             messages=-(-len(job_ids) // batch),
             requests=stats1["submissions"] - stats0["submissions"],
@@ -322,18 +323,15 @@ def scratch_path(env: BenchEnv, name: str) -> Path:
 def profile_submission(env: BenchEnv, *, jobs_count: int = 2000) -> Profile:
     """The worker's task body (`worker.tasks.submit`: permit, claim, one provider request per
     batch, record) called in process, batch by batch, against the simulator at zero latency."""
-    from worker.app import SUBMIT_TASK
     from worker.tasks import submit
 
     engine = env.fresh_database()
     try:
         setup = WorkerSetup(rate_limit=100_000)  # the limit's waits are not CPU; lift them
         rig = Rig(env, engine, setup, 0.0)
-        rig.simulator = procs.start(
+        rig.simulator = start(
             f"p-simulator-{rig.sim_port}",
             [
-                "-m",
-                "remixq.cli",
                 "simulator",
                 "--port",
                 str(rig.sim_port),
@@ -342,9 +340,10 @@ def profile_submission(env: BenchEnv, *, jobs_count: int = 2000) -> Profile:
             ],
             env=rig.process_env,
             log_dir=env.logs,
+            new_session=True,
         )
         try:
-            procs.wait_until(
+            wait_until(
                 lambda: _http_ok(f"http://127.0.0.1:{rig.sim_port}/_control/stats"),
                 timeout=60,
                 what="simulator",
@@ -358,8 +357,8 @@ def profile_submission(env: BenchEnv, *, jobs_count: int = 2000) -> Profile:
                 simulator_port=rig.sim_port,
                 rate_limit=100_000,
             )
-            app = create_celery(settings)
-            runtime = app.remixq_runtime
+            runtime = Runtime(settings)
+            app = create_celery(settings, runtime=runtime)
             task = app.tasks[SUBMIT_TASK]
             ids = rig.create_jobs(jobs_count + 200)
             batch = settings.submit_batch

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from remixq.config import Settings
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -143,3 +145,21 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed on success and rolled back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the configured database, for one command or one producer's run.
+
+    The embedded default needs no set-up step: its SQLite schema is brought to head first.
+    """
+    if settings.database_url is None:
+        from remixq import migrate  # Alembic only where the schema may need it
+
+        settings.ensure_data_dir()
+        migrate.upgrade(settings.database)
+    engine = make_engine(settings.database)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()

@@ -140,8 +140,8 @@ def mark_enqueued(session: Session, *, job_ids: Iterable[int]) -> None:
 
 # The claim and the transitions run on every batch a worker submits, so their statements are
 # built once, with bound parameters, and executed as Core statements on the jobs table: building
-# and hashing the claim's UPDATE took 0.22 ms per batch, and the ORM's UPDATE path adds its
-# session synchronisation. They work on ids and return rows or counts: a `Job` a caller holds
+# them per call, and the ORM's session synchronisation, cost more than the work
+# (docs/benchmarks.md). They work on ids and return rows or counts: a `Job` a caller holds
 # in the same session is not refreshed by them (none of the callers holds one).
 _jobs = Job.metadata.tables[Job.__tablename__]
 _CLAIM = (

@@ -1,4 +1,5 @@
-"""Schema management: Alembic driven from code, so `remixq db upgrade` needs no ini file."""
+"""Schema management: Alembic driven from code, so `remixq db upgrade` needs no ini file; and
+the empty PostgreSQL databases that the tests and the benchmarks migrate from scratch."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 import migrations
 
@@ -28,3 +31,13 @@ def downgrade(url: str, revision: str) -> None:
 def check(url: str) -> None:
     """Raise if the models and the migrations disagree (alembic's drift check)."""
     command.check(alembic_config(url))
+
+
+def recreate_database(url: str) -> None:
+    """Drop the PostgreSQL database of `url` (closing its connections) and create it empty."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()

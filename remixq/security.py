@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
+
+from remixq.config import Settings
 
 WEBHOOK_PATH = "/webhooks/runware"  # + /<taskUUID>/<token>; ?task=&token= is still accepted
 
@@ -28,3 +31,9 @@ def webhook_url(base_url: str, secret: bytes, task_uuid: str) -> str:
     no escaping, and the receiver's router reads them without parsing a query string)."""
     token = webhook_token(secret, task_uuid)
     return f"{base_url.rstrip('/')}{WEBHOOK_PATH}/{task_uuid}/{token}"
+
+
+def webhook_url_for(settings: Settings) -> Callable[[str], str]:
+    """The per-job webhook URL maker: the receiver's public URL and a token for the task."""
+    secret, base = settings.secret(), settings.webhook_base_url
+    return lambda task_uuid: webhook_url(base, secret, task_uuid)

@@ -44,8 +44,8 @@ class _Pending:
     body: bytes
     task_uuid: str
     # Looked up when a webhook arrives, not at import: the module is imported in gunicorn's
-    # master, before a gevent worker patches `threading` (the stdlib Event, a Condition over
-    # patched locks, took 35-44 us of a gevent worker's CPU per webhook, gevent's Event 9 us).
+    # master, before a gevent worker patches `threading`, and the stdlib Event (a Condition over
+    # patched locks) costs a gevent worker far more than gevent's own (docs/benchmarks.md).
     done: threading.Event = field(default_factory=lambda: threading.Event())
     outcome: Outcome | None = None
     error: BaseException | None = None

@@ -21,10 +21,9 @@ from webhook_receiver.app import create_app
 # A keep-alive connection is closed after this many requests: the last answer says
 # "Connection: close", and the client connects again. A connection stays with the worker
 # process that accepted it, and connections opened together and kept (a load balancer's, a
-# sender's pool, the benchmark's load generator) were often accepted mostly by one process
-# (15 of 16 in one measured run) while the others idled; each process's writer batches only
-# what its own connections have in flight. Reconnecting spreads them again (docs/benchmarks.md).
-# nginx closes connections the same way (keepalive_requests).
+# sender's pool, the benchmark's load generator) are often accepted mostly by one process while
+# the others idle; each process's writer batches only what its own connections have in flight.
+# Reconnecting spreads them again (docs/benchmarks.md), as nginx's keepalive_requests does.
 REQUESTS_PER_CONNECTION = 100
 
 
@@ -57,7 +56,7 @@ def gunicorn_options(
         # One process per CPU: a gevent worker serves many connections at once, so more
         # processes than CPUs only add context switches; and each process's writer batches what
         # its own connections have in flight, so fewer processes commit larger batches
-        # (measured against CPUs + 1: 0.54x against 0.45x of the bare endpoint, docs/benchmarks.md).
+        # (docs/benchmarks.md).
         "workers": workers or os.cpu_count() or 1,
         "worker_class": "gevent",
         "worker_connections": connections,

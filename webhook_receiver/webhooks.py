@@ -3,12 +3,12 @@
 A webhook takes one of two ways in, with one answer. The common case, a webhook on the URL its
 job was issued (taskUUID and token in the path) with a Content-Length, is served by `FastPath`, a
 plain WSGI callable that `create_app` puts in front of Flask: Flask's request machinery (request
-context, URL map, request and response objects, signals) costs 70 us per webhook in process and
-about 0.2 ms in the deployed receiver, where this path needs 9 us (docs/benchmarks.md). Anything
+context, URL map, request and response objects, signals) costs several times what this path
+does per webhook (docs/benchmarks.md). Anything
 else goes to Flask: a wrong token or taskUUID, a body without a length or over the size limit,
 another method, and the query form of URLs issued by earlier versions (`?task=...&token=...`),
 which the route below serves with the same `store`. Both answer errors with the same JSON
-documents (webhook_receiver.app).
+documents (webhook_receiver.errors).
 """
 
 from __future__ import annotations
@@ -25,15 +25,14 @@ from sqlalchemy import text
 from werkzeug.exceptions import ClientDisconnected
 
 from remixq.security import WEBHOOK_PATH, verify_webhook_token
-from webhook_receiver.app import (
+from webhook_receiver.errors import (
     INTERNAL_ERROR_BODY,
     RETRY_AFTER,
     UNAVAILABLE,
     UNAVAILABLE_BODY,
-    ReceiverState,
     http_error_body,
-    state,
 )
+from webhook_receiver.state import ReceiverState, state
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -1,0 +1,1 @@
+"""The Celery edge: the app factory, the submission task, the periodic work, the producer."""

@@ -3,25 +3,35 @@
 Only job ids travel through the broker; the database is the source of truth for a job's state,
 so there is no result backend. Late acks make a killed worker's message come back; that is safe
 because a submission is guarded by a conditional claim and reuses the job's taskUUID.
+
+The tasks are closures over a `Runtime` (engine, sessions, provider client, limit) handed to the
+factory or made by it; nothing is hung on the Celery app.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery, signals
+from sqlalchemy.orm import Session, sessionmaker
 
 from remixq.config import Settings
-
-SUBMIT_TASK = "remixq.submit_jobs"  # args: [list of job ids], submitted in one request
-QUEUE = "remixq"
+from worker import periodic, producer, tasks
+from worker.names import QUEUE
+from worker.runtime import Runtime
 
 # Longer than any retry backoff or submission, so the broker never redelivers a message that a
 # live worker still holds (the Celery guide's warning about Redis' visibility timeout).
 VISIBILITY_TIMEOUT = 3600
 
 
-def create_celery(settings: Settings) -> Celery:
+def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Celery:
+    """The app with the submission task and the periodic work registered, using `runtime`
+    (made from `settings` when not given; pass one to keep a handle on what the tasks use)."""
+    runtime = runtime or Runtime(settings)
+    if runtime.settings is not settings:
+        raise ValueError("the runtime was made from other settings")
     app = Celery("remixq", broker=settings.broker, set_as_current=False)
     transport_options: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT}
     if settings.broker.startswith(("sqla+", "sqlalchemy+")):
@@ -45,11 +55,20 @@ def create_celery(settings: Settings) -> Celery:
         enable_utc=True,
     )
     signals.setup_logging.connect(_setup_logging, weak=False)
-    app.remixq_settings = settings
-    from worker import tasks
-
-    tasks.register(app)
+    tasks.register(app, runtime)
+    periodic.register(app, runtime)
     return app
+
+
+def enqueuer(settings: Settings) -> Callable[[sessionmaker[Session], Sequence[int]], None]:
+    """The enqueue step of a producer process (`remixq.submission`): publish the committed jobs
+    on a Celery app made from the settings, then mark them queued."""
+    app = create_celery(settings)
+
+    def enqueue(sessions: sessionmaker[Session], job_ids: Sequence[int]) -> None:
+        producer.enqueue(app, sessions, job_ids, batch=settings.submit_batch)
+
+    return enqueue
 
 
 def _setup_logging(loglevel: str | int | None = None, **_: Any) -> None:

@@ -15,23 +15,22 @@ from celery import Celery
 from remixq import reconcile, relay
 from remixq.db import transaction
 from remixq.providers.runware import RunwareError
+from worker.names import RECONCILE_TASK, RELAY_TASK
 from worker.producer import publish
 from worker.runtime import Runtime
 
 log = logging.getLogger("remixq.periodic")
 
-RELAY_TASK = "remixq.relay"
-RECONCILE_TASK = "remixq.reconcile"
-
 
 def register(app: Celery, runtime: Runtime) -> None:
     settings = runtime.settings
 
-    @app.task(name=RELAY_TASK, ignore_result=True)
+    # Not shared, as the submission task (worker.tasks.register).
+    @app.task(name=RELAY_TASK, ignore_result=True, shared=False)
     def relay_tick() -> int:
         return relay_lost_jobs(app, runtime)
 
-    @app.task(name=RECONCILE_TASK, ignore_result=True)
+    @app.task(name=RECONCILE_TASK, ignore_result=True, shared=False)
     def reconcile_tick() -> int:
         return reconcile_jobs(runtime)
 
@@ -59,7 +58,7 @@ def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
             claim_lease=timedelta(seconds=settings.claim_lease_seconds),
         )
     if ids:
-        publish(app, ids)
+        publish(app, ids, batch=settings.submit_batch)
         log.info("relayed jobs", extra={"jobs": len(ids)})
     return len(ids)
 

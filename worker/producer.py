@@ -9,21 +9,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from remixq import jobs
 from remixq.db import transaction
-from worker.app import SUBMIT_TASK
+from worker.names import SUBMIT_TASK
 
 ENQUEUE_CHUNK = 1000
 
 
-def publish(app: Celery, job_ids: Sequence[int]) -> None:
-    """One message per batch of jobs (REMIXQ_SUBMIT_BATCH), each submitted in one request."""
-    size = app.remixq_settings.submit_batch
+def publish(app: Celery, job_ids: Sequence[int], *, batch: int) -> None:
+    """One message per `batch` jobs (REMIXQ_SUBMIT_BATCH), each submitted in one request."""
     with app.producer_or_acquire() as producer:
-        for start in range(0, len(job_ids), size):
-            batch = list(job_ids[start : start + size])
-            app.send_task(SUBMIT_TASK, args=[batch], producer=producer)
+        for start in range(0, len(job_ids), batch):
+            ids = list(job_ids[start : start + batch])
+            app.send_task(SUBMIT_TASK, args=[ids], producer=producer)
 
 
-def enqueue(app: Celery, sessions: sessionmaker[Session], job_ids: Sequence[int]) -> None:
+def enqueue(
+    app: Celery, sessions: sessionmaker[Session], job_ids: Sequence[int], *, batch: int
+) -> None:
     """Publish the jobs' messages, then mark the jobs queued, a chunk at a time (so that a big
     campaign's first jobs are not mistaken for lost while its last ones are still published).
 
@@ -32,6 +33,6 @@ def enqueue(app: Celery, sessions: sessionmaker[Session], job_ids: Sequence[int]
     """
     for start in range(0, len(job_ids), ENQUEUE_CHUNK):
         chunk = job_ids[start : start + ENQUEUE_CHUNK]
-        publish(app, chunk)
+        publish(app, chunk, batch=batch)
         with transaction(sessions) as session:
             jobs.mark_enqueued(session, job_ids=chunk)

@@ -24,7 +24,6 @@ from redis.retry import Retry
 log = logging.getLogger("remixq.limit")
 
 DEFAULT_PAUSE = 1.0  # seconds, after a 429/503/504 without Retry-After
-LEASE_SECONDS = 120  # a call in flight longer than this is presumed dead (its worker was killed)
 MAX_WAIT_STEP = 0.25
 
 
@@ -82,16 +81,24 @@ class RedisLimit:
         *,
         rate: float,
         max_in_flight: int,
+        lease_seconds: float,
         prefix: str = "remixq:provider",
     ):
         self.redis, self.rate, self.max_in_flight = client, rate, max_in_flight
+        # A call in flight longer than this is presumed dead (its worker was killed): the same
+        # lease after which a submission's claim is taken over (REMIXQ_CLAIM_LEASE).
+        self.lease_ms = int(lease_seconds * 1000)
         self.keys = [f"{prefix}:bucket", f"{prefix}:inflight", f"{prefix}:pause"]
         self._acquire = client.register_script(_ACQUIRE)
         self._fallback = LocalLimit(rate=rate, max_in_flight=max_in_flight)
 
     @classmethod
-    def from_url(cls, url: str, *, rate: float, max_in_flight: int) -> RedisLimit:
-        return cls(client_for(url), rate=rate, max_in_flight=max_in_flight)
+    def from_url(
+        cls, url: str, *, rate: float, max_in_flight: int, lease_seconds: float
+    ) -> RedisLimit:
+        return cls(
+            client_for(url), rate=rate, max_in_flight=max_in_flight, lease_seconds=lease_seconds
+        )
 
     @contextmanager
     def permit(self, timeout: float = 300.0) -> Iterator[None]:
@@ -120,7 +127,7 @@ class RedisLimit:
             max(1.0, self.rate),
             self.max_in_flight,
             token,
-            LEASE_SECONDS * 1000,
+            self.lease_ms,
         ]
         while (wait_ms := int(self._acquire(keys=self.keys, args=args))) != 0:
             if time.monotonic() + wait_ms / 1000 > deadline:

@@ -7,8 +7,10 @@ client is per thread, since a thread pool runs many submissions at once.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
 
+import requests
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,8 +21,14 @@ from worker.ratelimit import LocalLimit, ProviderLimit, RedisLimit
 
 
 class Runtime:
-    def __init__(self, settings: Settings):
+    """`http_session`, when given, makes the HTTP session of each thread's provider client (a
+    test mounts a fake transport on it); by default the client makes its own."""
+
+    def __init__(
+        self, settings: Settings, *, http_session: Callable[[], requests.Session] | None = None
+    ):
         self.settings = settings
+        self._http_session = http_session
         self._local = threading.local()
 
     @cached_property
@@ -40,7 +48,10 @@ class Runtime:
         url = self.settings.limiter_redis_url
         if url:
             return RedisLimit.from_url(
-                url, rate=self.settings.rate_limit, max_in_flight=self.settings.max_in_flight
+                url,
+                rate=self.settings.rate_limit,
+                max_in_flight=self.settings.max_in_flight,
+                lease_seconds=self.settings.claim_lease_seconds,
             )
         return LocalLimit(rate=self.settings.rate_limit, max_in_flight=self.settings.max_in_flight)
 
@@ -52,6 +63,7 @@ class Runtime:
                 self.settings.api_url,
                 self.settings.api_key,
                 timeout=(self.settings.http_connect_timeout, self.settings.http_read_timeout),
+                session=self._http_session() if self._http_session else None,
             )
             self._local.client = client
         return client

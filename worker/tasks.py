@@ -27,8 +27,7 @@ from remixq.providers.runware import (
     TransientError,
     is_transient_code,
 )
-from worker import periodic
-from worker.app import SUBMIT_TASK
+from worker.names import SUBMIT_TASK
 from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
 
@@ -49,15 +48,12 @@ def throttled(exc: TransientError) -> bool:
     )
 
 
-def register(app: Celery) -> None:
-    runtime = Runtime(app.remixq_settings)
-    app.remixq_runtime = runtime
-
-    @app.task(name=SUBMIT_TASK, bind=True, acks_late=True, max_retries=None)
+def register(app: Celery, runtime: Runtime) -> None:
+    # Not shared: a shared task would be added to every app made later in this process, still
+    # bound to this app's runtime.
+    @app.task(name=SUBMIT_TASK, bind=True, acks_late=True, max_retries=None, shared=False)
     def submit_jobs(self: Task, job_ids: list[int]) -> dict[str, int]:
         return submit(self, runtime, job_ids)
-
-    periodic.register(app, runtime)
 
 
 def submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> dict[str, int]:

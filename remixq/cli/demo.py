@@ -16,9 +16,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from remixq.cli import Context, _store_and_enqueue, database, pass_context
+from remixq.cli.context import Context, pass_context
 from remixq.cli.processes import Process, free_port, http_ready, start, wait_until
 from remixq.config import Settings, load_settings
+from remixq.db import database
 from remixq.errors import FieldError, InvalidInput
 from remixq.examples import demo_path
 from remixq.states import FINAL
@@ -45,6 +46,8 @@ def demo(ctx: Context, file: Path | None, timeout: float) -> None:
     from remixq import migrate
     from remixq.campaigns import read_campaign
     from remixq.cli.tables import print_report
+    from remixq.submission import store_and_enqueue
+    from worker.app import enqueuer
 
     console = Console(stderr=False)
     base = ctx.settings
@@ -105,7 +108,13 @@ def demo(ctx: Context, file: Path | None, timeout: float) -> None:
                 _wait_ready(processes[0], f"{settings.api_url.rsplit('/v1', 1)[0]}/_control/stats")
             _wait_ready(processes[-2], f"http://127.0.0.1:{settings.receiver_port}/healthz")
         name = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-        campaign_id, job_ids = _store_and_enqueue(settings, name, str(campaign_file), new_jobs)
+        campaign_id, job_ids = store_and_enqueue(
+            settings,
+            name=name,
+            source=str(campaign_file),
+            new_jobs=new_jobs,
+            enqueue=enqueuer(settings),
+        )
         console.print(
             f"campaign [bold]{name}[/] (id {campaign_id}): {len(job_ids)} jobs, "
             f"{'Runware' if real else 'local simulator'}"

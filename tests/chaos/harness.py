@@ -31,10 +31,11 @@ import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from remixq.cli.processes import wait_until
 from remixq.models import Job, WebhookEvent
 from remixq.states import FINAL
 from simulator import assumptions
-from tests.e2e.stack import Stack, private_redis, running_stack, wait_until
+from tests.e2e.stack import Stack, private_redis, running_stack
 
 REPORT_ENV = "REMIXQ_RELIABILITY_REPORT"
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.e2e.stack import stable_port
+from remixq.cli.processes import stable_port
 
 
 class TcpProxy:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from remixq.cli.processes import wait_until
 from remixq.examples import campaign_lines, demo_lines
 from remixq.models import Image, Job, WebhookEvent
 from simulator.config import FaultKnobs
@@ -30,7 +31,7 @@ from tests.chaos.harness import (
     chaos_stack,
 )
 from tests.chaos.tcp_proxy import tcp_proxy
-from tests.e2e.stack import Stack, wait_until
+from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.chaos
 

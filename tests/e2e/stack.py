@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,73 +24,21 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from remixq import migrate
-from remixq.cli.processes import Process, free_port, http_ready, start, wait_until
+from remixq.cli.processes import (
+    Process,
+    free_port,
+    http_ready,
+    stable_port,
+    start,
+    stop_all,
+    wait_until,
+)
 from remixq.db import make_engine
 from remixq.models import Campaign, Job
 from remixq.states import FINAL
 from tests.support.databases import broker_redis_url, recreate_pg_database, scratch_pg_url
 
-__all__ = [
-    "RedisServer",
-    "Stack",
-    "free_port",
-    "private_redis",
-    "running_stack",
-    "stable_port",
-    "wait_until",
-]
-
-
-def stable_port() -> int:
-    """A free port below the kernel's ephemeral range. While its server is down (a restart, an
-    outage), no outgoing connection can take it as its local end, so it can be bound again."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    for _ in range(200):
-        port = random.randint(min(20000, low // 2), low - 1)
-        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    return free_port()
-
-
-def start_process(
-    name: str, args: Sequence[str], *, env: Mapping[str, str], log_dir: Path
-) -> Process:
-    """`python -m remixq.cli ARGS` in a new session, so that its whole group can be signalled."""
-    return start(name, args, env=env, log_dir=log_dir, new_session=True)
-
-
-def kill_group(process: Process) -> None:
-    """SIGKILL the process and every child it started (gunicorn workers, beat's children)."""
-    with suppress(ProcessLookupError):
-        os.killpg(process.popen.pid, signal.SIGKILL)
-    process.popen.wait(10)
-    process._log.close()
-
-
-def stop_group(process: Process, timeout: float = 30) -> int:
-    """SIGTERM and wait (SIGKILL after `timeout`), then reap any child left in its group."""
-    code = process.stop(timeout)
-    kill_group(process)
-    return code
-
-
-def stop_all(processes: Sequence[Process], timeout: float = 30) -> None:
-    """SIGTERM every process at once, then wait for each (SIGKILL after `timeout`)."""
-    for process in processes:
-        if process.alive():
-            process.popen.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        with suppress(subprocess.TimeoutExpired):
-            process.popen.wait(max(0.1, deadline - time.monotonic()))
-        kill_group(process)
+__all__ = ["RedisServer", "Stack", "private_redis", "running_stack"]
 
 
 @dataclass
@@ -168,22 +112,23 @@ class Stack:
             self.commands[name] = list(args)
         if env:
             self.process_env[name] = env
-        process = start_process(
+        process = start(
             name,
             self.commands[name],
             env={**self.env, **self.process_env.get(name, {})},
             log_dir=self.tmp / "logs",
+            new_session=True,  # so that a stop or a kill takes the whole group
         )
         self.processes[name] = process
         return process
 
     def stop(self, name: str, timeout: float = 30) -> int:
         """SIGTERM (a graceful shutdown) and wait; returns the exit code."""
-        return stop_group(self.processes.pop(name), timeout)
+        return self.processes.pop(name).stop(timeout)
 
     def kill(self, name: str) -> None:
         """SIGKILL the process and its children: nothing runs its shutdown code."""
-        kill_group(self.processes.pop(name))
+        self.processes.pop(name).kill()
 
     def revive(self, names: Sequence[str]) -> list[str]:
         """Start again those of `names` that exited, as a restart policy would (docker-compose's
@@ -192,7 +137,7 @@ class Stack:
         for name in names:
             process = self.processes.get(name)
             if process is not None and not process.alive():
-                stop_group(self.processes.pop(name))  # reaps it and anything left in its group
+                self.processes.pop(name).stop(30)  # reaps it and anything left in its group
                 self.start(name)
                 revived.append(name)
         return revived

@@ -13,9 +13,9 @@ from celery import Celery
 from click.testing import CliRunner
 
 from remixq.cli import cli
-from tests.e2e.stack import private_redis, start_process, stop_group, wait_until
-from worker.app import QUEUE
-from worker.periodic import RECONCILE_TASK, RELAY_TASK
+from remixq.cli.processes import start, wait_until
+from tests.e2e.stack import private_redis
+from worker.names import QUEUE, RECONCILE_TASK, RELAY_TASK
 
 
 @pytest.mark.parametrize("broker", [None, "redis://127.0.0.1:1/0"])
@@ -45,7 +45,7 @@ def test_beat_publishes_the_relay_and_the_reconciler(tmp_path: Path) -> None:
             "REMIXQ_RELAY_INTERVAL": "0.2",
             "REMIXQ_RECONCILE_INTERVAL": "0.2",
         }
-        beat = start_process("beat", ["beat"], env=env, log_dir=tmp_path / "logs")
+        beat = start("beat", ["beat"], env=env, log_dir=tmp_path / "logs", new_session=True)
         queue = redis.Redis(port=server.port)
 
         def scheduled() -> set[str]:
@@ -61,4 +61,4 @@ def test_beat_publishes_the_relay_and_the_reconciler(tmp_path: Path) -> None:
                 what="the relay and the reconciler on the broker",
             )
         finally:
-            assert stop_group(beat) == 0
+            assert beat.stop(30) == 0

@@ -17,10 +17,9 @@ import pytest
 import requests
 from sqlalchemy import Engine, text
 
-from remixq.cli.processes import free_port, http_ready, wait_until
+from remixq.cli.processes import free_port, http_ready, start, wait_until
 from remixq.db import make_engine
 from remixq.models import Job
-from tests.e2e.stack import start_process, stop_group
 from tests.receiver.test_group_commit import writer_held
 from tests.receiver.test_webhooks import SECRET, count, new_job, result, url
 from webhook_receiver.server import REQUESTS_PER_CONNECTION
@@ -43,7 +42,7 @@ def waiting_for_a_row_lock(engine: Engine) -> bool:
 def receiver_port(pg_url: str, tmp_path: Path) -> Iterator[int]:
     """`remixq receiver` with one gevent worker, ready; its port."""
     port = free_port()
-    receiver = start_process(
+    receiver = start(
         "receiver",
         ["receiver", "--port", str(port), "--workers", "1"],
         env={
@@ -52,12 +51,13 @@ def receiver_port(pg_url: str, tmp_path: Path) -> Iterator[int]:
             "REMIXQ_DATA_DIR": str(tmp_path),
         },
         log_dir=tmp_path / "logs",
+        new_session=True,
     )
     try:
         wait_until(http_ready(f"http://127.0.0.1:{port}/healthz"), timeout=30, what="receiver")
         yield port
     finally:
-        stop_group(receiver)
+        receiver.stop(30)
 
 
 def test_a_webhook_waiting_for_the_database_does_not_block_its_worker(

@@ -1,23 +1,18 @@
 """The Runware REST client against a scripted fake transport (no network, no mocks of our code).
 
-``FakeTransport`` is a real ``requests`` adapter: the client's own session machinery prepares
-and sends each request, the fake records it and answers from a script.
+``FakeTransport`` (shipped in ``remixq.providers.runware.testing``) is a real ``requests``
+adapter: the client's own session machinery prepares and sends each request, the fake records
+it and answers from a script.
 """
 
 from __future__ import annotations
 
-import io
-import json
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http import HTTPStatus
 from typing import Any
 
 import pytest
 import requests
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 from remixq.providers.runware import (
     Ack,
@@ -43,6 +38,7 @@ from remixq.providers.runware import (
     is_transient_code,
     parse_request,
 )
+from remixq.providers.runware.testing import Answer, FakeTransport, reply
 
 API_URL = "https://api.runware.test/v1"
 API_KEY = "rw-secret-key-0123456789"
@@ -51,66 +47,8 @@ U2 = "5d0c6f1e-8a2b-4c3d-9e4f-a1b2c3d4e5f6"
 U3 = "9f8e7d6c-5b4a-4392-8170-6a5b4c3d2e1f"
 
 
-def reply(
-    status: int, body: Any = None, headers: Mapping[str, str] | None = None
-) -> tuple[int, bytes, dict[str, str]]:
-    """One scripted answer; dicts and lists become JSON, str/bytes are sent as they are."""
-    if isinstance(body, bytes):
-        content = body
-    elif isinstance(body, str):
-        content = body.encode()
-    else:
-        content = json.dumps(body if body is not None else {}).encode()
-    return status, content, {"Content-Type": "application/json", **(headers or {})}
-
-
-class FakeTransport(BaseAdapter):
-    """A requests adapter that records requests and answers from a script."""
-
-    def __init__(self, *script: tuple[int, bytes, dict[str, str]] | BaseException) -> None:
-        super().__init__()
-        self.script = list(script)
-        self.sent: list[requests.PreparedRequest] = []
-        self.timeouts: list[Any] = []
-        self.closed = False
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:
-        self.sent.append(request)
-        self.timeouts.append(timeout)
-        step = self.script.pop(0)
-        if isinstance(step, BaseException):
-            raise step
-        status, content, headers = step
-        response = requests.Response()
-        response.status_code = status
-        response.reason = (
-            HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-        )
-        response.headers = CaseInsensitiveDict(headers)
-        response.raw = io.BytesIO(content)
-        response.url = request.url or ""
-        response.request = request
-        response.encoding = "utf-8"
-        return response
-
-    def close(self) -> None:
-        self.closed = True
-
-    def body(self, index: int = -1) -> Any:
-        raw = self.sent[index].body
-        return json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-
-
 def make_client(
-    *script: tuple[int, bytes, dict[str, str]] | BaseException, **options: Any
+    *script: Answer | BaseException, **options: Any
 ) -> tuple[RunwareClient, FakeTransport]:
     transport = FakeTransport(*script)
     session = requests.Session()

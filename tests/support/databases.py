@@ -11,8 +11,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from remixq.migrate import recreate_database as recreate_pg_database
+
+__all__ = [
+    "PG_URL",
+    "REDIS_URL",
+    "SPEC_DIR",
+    "broker_redis_url",
+    "recreate_pg_database",
+    "scratch_pg_url",
+]
 
 PG_URL = os.environ.get(
     "REMIXQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/remixq_test"
@@ -34,12 +44,3 @@ def broker_redis_url() -> str:
     if db == 0:
         raise ValueError(f"REMIXQ_TEST_REDIS_URL {REDIS_URL!r} must name a db above 0")
     return REDIS_URL.rsplit("/", 1)[0] + f"/{db - 1}"
-
-
-def recreate_pg_database(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()

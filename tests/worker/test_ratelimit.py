@@ -13,11 +13,17 @@ import redis
 from tests.support.databases import REDIS_URL
 from worker.ratelimit import LimitTimeout, LocalLimit, ProviderLimit, RedisLimit
 
+LEASE = 60.0  # longer than any call of these tests
+
 
 def redis_limit(rate: float, max_in_flight: int) -> RedisLimit:
     client = redis.Redis.from_url(REDIS_URL)
     return RedisLimit(
-        client, rate=rate, max_in_flight=max_in_flight, prefix=f"remixq:test:{uuid.uuid4().hex}"
+        client,
+        rate=rate,
+        max_in_flight=max_in_flight,
+        lease_seconds=LEASE,
+        prefix=f"remixq:test:{uuid.uuid4().hex}",
     )
 
 
@@ -86,8 +92,16 @@ def test_no_permit_within_the_deadline_raises(make_limit: MakeLimit) -> None:
 
 def test_two_processes_share_one_redis_limit() -> None:
     prefix = f"remixq:test:{uuid.uuid4().hex}"
-    first = RedisLimit(redis.Redis.from_url(REDIS_URL), rate=1000, max_in_flight=1, prefix=prefix)
-    second = RedisLimit(redis.Redis.from_url(REDIS_URL), rate=1000, max_in_flight=1, prefix=prefix)
+    first, second = (
+        RedisLimit(
+            redis.Redis.from_url(REDIS_URL),
+            rate=1000,
+            max_in_flight=1,
+            lease_seconds=LEASE,
+            prefix=prefix,
+        )
+        for _ in range(2)
+    )
     with first.permit(timeout=1), pytest.raises(LimitTimeout), second.permit(timeout=0.3):
         pass
     with second.permit(timeout=1):  # released by `first`
@@ -97,7 +111,9 @@ def test_two_processes_share_one_redis_limit() -> None:
 def test_an_unreachable_redis_falls_back_to_a_per_process_limit() -> None:
     from remixq.cli.processes import free_port
 
-    limit = RedisLimit.from_url(f"redis://127.0.0.1:{free_port()}/0", rate=1000, max_in_flight=1)
+    limit = RedisLimit.from_url(
+        f"redis://127.0.0.1:{free_port()}/0", rate=1000, max_in_flight=1, lease_seconds=LEASE
+    )
     with limit.permit(timeout=1), pytest.raises(LimitTimeout), limit.permit(timeout=0.2):
         pass  # the fallback still caps calls in flight
     limit.pause(0.3)

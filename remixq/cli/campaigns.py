@@ -1,0 +1,133 @@
+"""The commands on campaigns and webhooks: `submit`, `status`, `retry` and `replay`. Each parses
+its arguments, calls one domain function and prints the answer."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from remixq.cli.context import Context, pass_context
+from remixq.errors import FieldError, InvalidInput
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--campaign",
+    "campaign_name",
+    help="Campaign name; an existing one is extended. Default: the file's name and the time.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print {campaign_id, jobs} as JSON.")
+@pass_context
+def submit(ctx: Context, file: Path, campaign_name: str | None, as_json: bool) -> None:
+    """Validate a campaign FILE (JSONL or CSV) as a whole, store its jobs, enqueue them."""
+    from remixq.campaigns import read_campaign
+    from remixq.submission import store_and_enqueue
+    from worker.app import enqueuer
+
+    new_jobs = read_campaign(file)
+    name = campaign_name or f"{file.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    campaign_id, job_ids = store_and_enqueue(
+        ctx.settings,
+        name=name,
+        source=str(file),
+        new_jobs=new_jobs,
+        enqueue=enqueuer(ctx.settings),
+    )
+    if as_json:
+        click.echo(json.dumps({"campaign_id": campaign_id, "jobs": len(job_ids)}))
+    else:
+        click.echo(f"campaign {name!r} (id {campaign_id}): {len(job_ids)} jobs enqueued")
+
+
+@click.command()
+@click.argument("campaign", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@pass_context
+def status(ctx: Context, campaign: str | None, as_json: bool) -> None:
+    """Where each job of CAMPAIGN (id or name; default: the newest) stands, and its cost."""
+    from remixq.db import database
+    from remixq.reports import campaign_report, find_campaign
+    from remixq.submission import no_campaign
+
+    with database(ctx.settings) as sessions, sessions() as session:
+        found = find_campaign(session, campaign)
+        if found is None:
+            raise InvalidInput([no_campaign(campaign)])
+        report = campaign_report(session, found)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        from remixq.cli.tables import print_report
+
+        print_report(report)
+
+
+@click.command()
+@click.argument("campaign", required=False)
+@click.option("--job", "task_uuid", help="Retry only the failed job with this taskUUID.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def retry(ctx: Context, campaign: str | None, task_uuid: str | None, as_json: bool) -> None:
+    """Retry the failed jobs of CAMPAIGN (or one job): new attempts with new taskUUIDs."""
+    from remixq.submission import retry_and_enqueue
+    from worker.app import enqueuer
+
+    if campaign is None and task_uuid is None:
+        raise click.UsageError("name a CAMPAIGN or a --job")
+    job_ids = retry_and_enqueue(
+        ctx.settings,
+        campaign=campaign,
+        task_uuid=_task_uuid(task_uuid),
+        enqueue=enqueuer(ctx.settings),
+    )
+    if as_json:
+        click.echo(json.dumps({"retried": len(job_ids)}))
+    else:
+        click.echo(f"{len(job_ids)} failed job(s) retried with new taskUUIDs")
+
+
+@click.command()
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    default=("orphan", "invalid"),  # remixq.replay.DEFAULT_STATUSES
+    show_default=True,
+    help="Inbox statuses to replay (repeatable).",
+)
+@click.option("--id", "event_ids", type=int, multiple=True, help="Replay these event ids.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def replay(
+    ctx: Context, statuses: tuple[str, ...], event_ids: tuple[int, ...], as_json: bool
+) -> None:
+    """Re-ingest stored webhook events (idempotent: nothing is stored twice)."""
+    from remixq.db import database, transaction
+    from remixq.replay import replay_events
+    from remixq.states import InboxStatus
+
+    known = [status.value for status in InboxStatus]
+    for status_ in statuses:
+        if status_ not in known:
+            raise InvalidInput([FieldError("--status", status_, f"one of {', '.join(known)}")])
+    with database(ctx.settings) as sessions, transaction(sessions) as session:
+        tally = replay_events(session, statuses=statuses, event_ids=event_ids)
+    if as_json:
+        click.echo(json.dumps(dict(tally)))
+    else:
+        click.echo(", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "nothing to replay")
+
+
+def _task_uuid(value: str | None) -> str | None:
+    if value is None:
+        return None
+    import uuid
+
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidInput([FieldError("--job", value, "a taskUUID (UUID)")]) from None

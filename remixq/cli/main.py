@@ -1,0 +1,55 @@
+"""The `remixq` group, the commands registered on it, and the entry point that turns bad input
+and unreachable services into one readable line instead of a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from remixq.cli.campaigns import replay, retry, status, submit
+from remixq.cli.demo import demo
+from remixq.cli.schema import db
+from remixq.cli.services import beat, receiver, worker
+from remixq.errors import InvalidInput
+from simulator.cli import simulator
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="remixq")
+def cli() -> None:
+    """remixq: image-remix campaigns through Runware's Ideogram Remix models.
+
+    Configuration comes from the environment (REMIXQ_DATABASE_URL, REMIXQ_BROKER_URL,
+    RUNWARE_API_KEY, ...); without any, everything runs embedded: SQLite, a SQLite-backed
+    broker and the local simulator.
+    """
+
+
+for _command in (db, receiver, worker, beat, submit, status, retry, replay, simulator, demo):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Entry point: bad input and unreachable services end in one readable line, not a trace."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except InvalidInput as exc:
+        click.echo(f"error: {exc}", err=True)
+        for error in exc.errors[1:20]:
+            click.echo(f"       {error}", err=True)
+        sys.exit(2)
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            click.echo(f"error: the database is unreachable: {exc.orig}", err=True)
+        else:
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
