@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from tests.chaos.harness import record
-
-Recorder = Callable[[str, str, Mapping[str, Any]], None]
+from tests.support.chaos import Recorder, record
 
 
 @pytest.fixture

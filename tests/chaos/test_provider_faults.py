@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from remixq.examples import campaign_lines
-from tests.chaos.conftest import Recorder
-from tests.chaos.harness import CampaignRun, chaos_stack
+from tests.support.chaos import CampaignRun, Recorder, chaos_stack
 
 pytestmark = pytest.mark.chaos
 

@@ -24,14 +24,14 @@ from remixq.cli.processes import wait_until
 from remixq.examples import campaign_lines, demo_lines
 from remixq.models import Image, Job, WebhookEvent
 from simulator.config import FaultKnobs
-from tests.chaos.conftest import Recorder
-from tests.chaos.harness import (
+from tests.support.chaos import (
     STREAM_KNOBS,
     CampaignRun,
+    Recorder,
     chaos_stack,
 )
-from tests.chaos.tcp_proxy import tcp_proxy
-from tests.e2e.stack import Stack
+from tests.support.stack import Stack
+from tests.support.tcp_proxy import tcp_proxy
 
 pytestmark = pytest.mark.chaos
 

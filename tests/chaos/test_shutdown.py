@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from remixq.examples import campaign_lines
-from tests.chaos.conftest import Recorder
-from tests.chaos.harness import STREAM_KNOBS, CampaignRun, chaos_stack
+from tests.support.chaos import STREAM_KNOBS, CampaignRun, Recorder, chaos_stack
 
 pytestmark = pytest.mark.chaos
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from remixq.cli import cli
 from remixq.cli.processes import start, wait_until
-from tests.e2e.stack import private_redis
+from tests.support.stack import private_redis
 from worker.names import QUEUE, RECONCILE_TASK, RELAY_TASK
 
 

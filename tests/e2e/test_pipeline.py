@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from remixq.examples import demo_lines
-from tests.e2e.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -11,12 +11,8 @@ from flask.testing import FlaskClient
 
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
-from simulator.engine import Simulator
 from simulator.extension import EXTENSION_KEY
-
-from .helpers import LiveSimulator, Receiver
-
-MakeClient = Callable[..., FlaskClient]
+from tests.support.simulator import LiveSimulator, MakeClient, Receiver
 
 
 @pytest.fixture
@@ -37,12 +33,6 @@ def make_client() -> Iterator[MakeClient]:
 @pytest.fixture
 def client(make_client: MakeClient) -> FlaskClient:
     return make_client()
-
-
-def simulator_of(client: FlaskClient) -> Simulator:
-    simulator = client.application.extensions[EXTENSION_KEY]
-    assert isinstance(simulator, Simulator)
-    return simulator
 
 
 @pytest.fixture

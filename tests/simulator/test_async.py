@@ -10,8 +10,15 @@ from typing import Any
 from flask.testing import FlaskClient
 from PIL import Image
 
-from .conftest import MakeClient, simulator_of
-from .helpers import AUTH, Receiver, get_response, task, wait_for
+from tests.support.simulator import (
+    AUTH,
+    MakeClient,
+    Receiver,
+    get_response,
+    simulator_of,
+    task,
+    wait_for,
+)
 
 
 def _submit(client: FlaskClient, *bodies: dict[str, Any]) -> Any:

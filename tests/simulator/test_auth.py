@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from .conftest import MakeClient
-from .helpers import task
+from tests.support.simulator import MakeClient, task
 
 
 def _post(client: FlaskClient, body: list[Any], headers: dict[str, str] | None = None) -> Any:

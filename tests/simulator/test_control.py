@@ -8,9 +8,7 @@ from flask.testing import FlaskClient
 
 from simulator.config import FaultKnobs
 from simulator.stats import FAULT_KINDS, GLOBAL_COUNTERS, UPLOAD_EVENTS, WEBHOOK_EVENTS
-
-from .conftest import MakeClient
-from .helpers import AUTH, get_response, task
+from tests.support.simulator import AUTH, MakeClient, get_response, task
 
 
 def test_get_faults_lists_every_knob_with_its_value(make_client: MakeClient) -> None:

@@ -19,9 +19,8 @@ import pytest
 from flask.testing import FlaskClient
 from PIL import Image
 
-from tests.support.spec_pages import json_objects
-
-from .helpers import AUTH, SPEC_DIR
+from tests.support.simulator import AUTH
+from tests.support.spec_pages import SPEC_DIR, json_objects
 
 EXAMPLE_FILES = {"001_*.txt": "ideogram:1@2", "000_*.txt": "ideogram:4@2"}
 

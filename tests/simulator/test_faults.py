@@ -9,8 +9,16 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from .conftest import MakeClient, simulator_of
-from .helpers import AUTH, LiveSimulator, Receiver, get_response, task, wait_for
+from tests.support.simulator import (
+    AUTH,
+    LiveSimulator,
+    MakeClient,
+    Receiver,
+    get_response,
+    simulator_of,
+    task,
+    wait_for,
+)
 
 
 def _stats(client: FlaskClient) -> dict[str, Any]:

@@ -12,9 +12,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from simulator.images import ImageSpec, render, scaled_size
-
-from .conftest import MakeClient, simulator_of
-from .helpers import AUTH, task
+from tests.support.simulator import AUTH, MakeClient, simulator_of, task
 
 
 def _item(client: FlaskClient, body: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from .helpers import AUTH, task
+from tests.support.simulator import AUTH, task
 
 TASKS = 400
 CLIENTS = 8

@@ -9,9 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from simulator.models import STYLE_PRESETS
-
-from .conftest import simulator_of
-from .helpers import AUTH, get_response, task
+from tests.support.simulator import AUTH, get_response, simulator_of, task
 
 
 def _one_error(client: FlaskClient, body: Any) -> dict[str, Any]:

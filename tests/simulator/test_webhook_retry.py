@@ -9,9 +9,7 @@ import pytest
 
 from simulator.config import FaultKnobs
 from simulator.faults import Faults
-
-from .conftest import MakeClient, simulator_of
-from .helpers import AUTH, Receiver, task, wait_for
+from tests.support.simulator import AUTH, MakeClient, Receiver, simulator_of, task, wait_for
 
 
 def test_default_schedule_is_the_documented_one() -> None:

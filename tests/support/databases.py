@@ -9,7 +9,6 @@ db just below it.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -18,7 +17,6 @@ from remixq.migrate import recreate_database as recreate_pg_database
 __all__ = [
     "PG_URL",
     "REDIS_URL",
-    "SPEC_DIR",
     "broker_redis_url",
     "recreate_pg_database",
     "scratch_pg_url",
@@ -28,7 +26,6 @@ PG_URL = os.environ.get(
     "REMIXQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/remixq_test"
 )
 REDIS_URL = os.environ.get("REMIXQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "spec"
 
 
 def scratch_pg_url(suffix: str) -> str:

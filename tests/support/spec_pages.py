@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+# The contract beside the checkout: ../shared/spec
+SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "spec"
 
 
 def json_objects(text: str) -> list[dict[str, Any]]:

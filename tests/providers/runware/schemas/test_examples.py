@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from remixq.providers.runware import MODELS, build_task, parse_request
-from tests.support.databases import SPEC_DIR
 from tests.support.runware_requests import IMAGE_URL, WEBHOOK
-from tests.support.spec_pages import json_objects
+from tests.support.spec_pages import SPEC_DIR, json_objects
 
 # --- the documented examples ------------------------------------------------------------------
 

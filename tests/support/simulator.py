@@ -9,16 +9,17 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
+from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from simulator.config import SimulatorConfig
+from simulator.engine import Simulator
+from simulator.extension import EXTENSION_KEY
 from simulator.server import build_server, shutdown
 
-SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "spec"
 AUTH = {"Authorization": "Bearer test-key"}
 
 T = TypeVar("T")
@@ -165,3 +166,13 @@ class LiveSimulator:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}"
+
+
+MakeClient = Callable[..., FlaskClient]  # the `make_client` fixture: a test client of a fresh app
+
+
+def simulator_of(client: FlaskClient) -> Simulator:
+    """The simulator behind a Flask test client."""
+    simulator = client.application.extensions[EXTENSION_KEY]
+    assert isinstance(simulator, Simulator)
+    return simulator

@@ -20,7 +20,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,7 +35,10 @@ from remixq.cli.processes import wait_until
 from remixq.models import Job, WebhookEvent
 from remixq.states import FINAL
 from simulator import assumptions
-from tests.e2e.stack import Stack, private_redis, running_stack
+from tests.support.stack import Stack, private_redis, running_stack
+
+# `reliability(scenario, title, figures)`: the chaos fixture that adds a row to the report.
+Recorder = Callable[[str, str, Mapping[str, Any]], None]
 
 REPORT_ENV = "REMIXQ_RELIABILITY_REPORT"
 
