@@ -101,14 +101,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):  # webhook bodies are parsed with exact decimals
+def json_dumps(value: Any) -> str:
+    """Compact JSON: the JSON columns, the inbox's poll bodies and the ingestion statement's
+    parameter. Provider payloads are read with exact decimals (remixq.providers.runware.results);
+    a decimal is written as a number."""
+    return json.dumps(value, default=_decimal_as_number, separators=(",", ":"))
+
+
+def _decimal_as_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
         return float(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
 def _begin_immediate(connection: Any) -> None:
@@ -124,7 +127,7 @@ def _sqlite_no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """One engine per process; SQLite gets the pragmas that make it safe for several writers."""
-    kwargs.setdefault("json_serializer", _dumps)
+    kwargs.setdefault("json_serializer", json_dumps)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)

@@ -3,27 +3,25 @@
 A submitted job that has not completed `reconcile_after` seconds after its last news is due a
 check. Due jobs are claimed with `FOR UPDATE SKIP LOCKED` and their next check is pushed back
 (exponentially, per job, capped) in the same short transaction, so reconcilers on several
-machines share the work and no job is polled in a tight loop. What getResponse returns goes
-through the same idempotent ingestion as a webhook. A job older than `max_age` ends failed with
-the reason `expired`.
+machines share the work and no job is polled in a tight loop. What getResponse returns, as the
+client read it, goes through the same idempotent ingestion as a webhook. A job older than
+`max_age` ends failed with the reason `expired`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from remixq import jobs
 from remixq.db import utcnow
-from remixq.ingest import Outcome, ingest
+from remixq.ingest import Outcome, ingest_poll
 from remixq.models import Job
-from remixq.states import JobStatus
+from remixq.providers.runware.results import PollResult
+from remixq.states import OPEN, JobStatus
 
 
 @dataclass(frozen=True)
@@ -68,20 +66,12 @@ def take_due(
     return [Due(row.id, str(row.task_uuid), row.checks + 1) for row in rows]
 
 
-def apply_poll(
-    session: Session, *, task_uuid: str, results: list[dict[str, Any]], errors: list[dict[str, Any]]
-) -> Outcome | None:
-    """Ingest a getResponse answer as if it were a webhook (kept in the inbox as `poll`)."""
-    if not results and not errors:
+def apply_poll(session: Session, poll: PollResult) -> Outcome | None:
+    """Ingest a getResponse answer as if it were a webhook (kept in the inbox as `poll`); None
+    when it has neither a result nor an error yet."""
+    if not poll.results and not poll.errors:
         return None
-    body = json.dumps({"data": results, "errors": errors}, default=_decimal).encode()
-    return ingest(session, body=body, source="poll", expected_task_uuid=task_uuid)
-
-
-def _decimal(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(type(value).__name__)
+    return ingest_poll(session, poll)
 
 
 def expire_old(session: Session, *, max_age: timedelta, limit: int = 1000) -> int:
@@ -90,17 +80,7 @@ def expire_old(session: Session, *, max_age: timedelta, limit: int = 1000) -> in
         session.scalars(
             select(Job.id)
             .where(
-                Job.status.in_(
-                    [
-                        s.value
-                        for s in (
-                            JobStatus.PENDING,
-                            JobStatus.QUEUED,
-                            JobStatus.SUBMITTING,
-                            JobStatus.SUBMITTED,
-                        )
-                    ]
-                ),
+                Job.status.in_(sorted(s.value for s in OPEN)),
                 Job.created_at <= utcnow() - max_age,
             )
             .limit(limit)

@@ -154,3 +154,13 @@ def test_costs_are_exact_decimals(session: Session) -> None:
     for _ in range(20):
         ingest(session, body=body(result(job, cost="0.0013")), expected_task_uuid=job.task_uuid)
     assert campaign_cost(session, job.campaign_id or 0) == Decimal("0.026")
+
+
+def test_an_item_still_in_progress_changes_nothing_whatever_its_word(session: Session) -> None:
+    job = make_job(session, number_results=1)
+    for word in ("processing", "queued", "a-word-not-known-yet"):
+        item = {"taskUUID": job.task_uuid, "status": word}
+        outcome = ingest(session, body=body({"data": [item]}), expected_task_uuid=job.task_uuid)
+        assert (outcome.inbox_status, outcome.images_stored) == ("processed", 0)
+    session.refresh(job)
+    assert (job.status, job.results_received) == ("submitted", 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,7 +14,10 @@ from sqlalchemy.orm import Session
 from remixq import jobs, reconcile, relay
 from remixq.db import utcnow
 from remixq.models import Job, WebhookEvent
+from remixq.providers.runware import PollResult, ProviderError
+from remixq.providers.runware.results import read_poll
 from remixq.replay import replay_events
+from remixq.reports import campaign_cost
 from tests.test_ingest import make_job
 
 SECOND = timedelta(seconds=1)
@@ -107,13 +111,40 @@ def test_poll_results_go_through_idempotent_ingestion(session: Session) -> None:
         }
         for _ in range(2)
     ]
-    outcome = reconcile.apply_poll(session, task_uuid=job.task_uuid, results=items, errors=[])
+    outcome = reconcile.apply_poll(session, PollResult(job.task_uuid, items))
     assert outcome is not None and outcome.images_stored == 2
-    again = reconcile.apply_poll(session, task_uuid=job.task_uuid, results=items, errors=[])
+    again = reconcile.apply_poll(session, PollResult(job.task_uuid, items))
     assert again is not None and (again.images_stored, again.duplicates) == (0, 2)
     session.refresh(job)
     assert (job.status, job.results_received) == ("completed", 2)
-    assert reconcile.apply_poll(session, task_uuid=job.task_uuid, results=[], errors=[]) is None
+    assert reconcile.apply_poll(session, PollResult(job.task_uuid, [], [])) is None
+
+
+def test_a_poll_is_applied_as_read_and_kept_for_a_replay(session: Session) -> None:
+    job = make_job(session, number_results=2, status="submitted")
+    done = {"taskUUID": job.task_uuid, "status": "success", "imageUUID": str(uuid.uuid4())}
+    untagged = ProviderError.from_dict({"code": "timeoutProvider", "message": "slow"})
+    poll = read_poll(job.task_uuid, [{**done, "cost": Decimal("0.0013")}], [untagged])
+    outcome = reconcile.apply_poll(session, poll)
+    assert outcome is not None and (outcome.inbox_status, outcome.images_stored) == ("processed", 1)
+    session.refresh(job)
+    assert (job.status, job.error_code, job.results_received) == ("failed", "timeoutProvider", 1)
+    event = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id.desc())).first()
+    assert event is not None and (event.source, event.task_uuid) == ("poll", job.task_uuid)
+    tally = replay_events(session, event_ids=[event.id])
+    assert (tally["processed"], tally["images_stored"]) == (1, 0)
+    assert campaign_cost(session, job.campaign_id or 0) == Decimal("0.0013")
+
+
+def test_a_poll_with_an_invalid_item_is_kept_as_invalid(session: Session) -> None:
+    job = make_job(session, number_results=1, status="submitted")
+    bad = {"taskUUID": job.task_uuid, "status": "success", "imageUUID": "x"}
+    outcome = reconcile.apply_poll(session, PollResult(job.task_uuid, [bad]))
+    assert outcome is not None and outcome.inbox_status == "invalid"
+    event = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id.desc())).first()
+    assert event is not None and (event.source, event.status) == ("poll", "invalid")
+    session.refresh(job)
+    assert (job.status, job.results_received) == ("submitted", 0)
 
 
 def test_old_open_jobs_expire(session: Session) -> None:

@@ -11,24 +11,8 @@ from sqlalchemy import Engine
 
 from remixq.config import Settings
 from remixq.db import make_engine
+from remixq.ingest.postgres import PLANNER_OPTIONS
 from webhook_receiver.group_commit import GroupCommit
-
-# How the receiver's connections plan the ingestion statement (remixq.ingest), which psycopg
-# prepares: a generic plan, made once (PostgreSQL would otherwise plan it again at every
-# execution: measured 0.9 ms, more than running it), and one of nested loops. A batch holds at
-# most 64 webhooks, but the planner takes each set-returning function for 100 rows and builds a
-# hash table for each of the statement's seven joins, which cost more than the joins: measured
-# over 2,400 webhooks, PostgreSQL's CPU per webhook went from 0.47 to 0.35 ms for batches of one
-# and from 0.16-0.25 to 0.14 ms for batches of four.
-_PLANNER_OPTIONS = " ".join(
-    f"-c {setting}"
-    for setting in (
-        "plan_cache_mode=force_generic_plan",
-        "enable_hashjoin=off",
-        "enable_hashagg=off",
-        "enable_mergejoin=off",
-    )
-)
 
 
 class ReceiverState:
@@ -48,7 +32,7 @@ class ReceiverState:
             pool_pre_ping=False,
             pool_size=2,  # the writer's, and a health check's
             max_overflow=4,
-            connect_args={"options": _PLANNER_OPTIONS},
+            connect_args={"options": PLANNER_OPTIONS},
         )
 
     @cached_property

@@ -88,20 +88,7 @@ def reconcile_jobs(runtime: Runtime) -> int:
             )
             continue
         with transaction(runtime.sessions) as session:
-            outcome = reconcile.apply_poll(
-                session,
-                task_uuid=job.task_uuid,
-                results=poll.results,
-                errors=[
-                    {
-                        **error.raw,
-                        "taskUUID": job.task_uuid,
-                        "code": error.code,
-                        "message": error.message,
-                    }
-                    for error in poll.errors
-                ],
-            )
+            outcome = reconcile.apply_poll(session, poll)
         if outcome is not None:
             recovered += outcome.images_stored
             log.info(

@@ -8,6 +8,7 @@ it and answers from a script.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
 
@@ -410,6 +411,13 @@ def test_get_response_sorts_items_into_results_errors_and_processing() -> None:
         ("timeoutProvider", U1),
     ]
     assert result.processing == 3
+
+
+def test_get_response_reads_costs_as_exact_decimals() -> None:
+    done = {**ack(U1), "status": "success", "imageUUID": U2}
+    client, _ = make_client(reply(200, {"data": [{**done, "cost": 0.0013}]}))  # sent as text
+
+    assert client.get_response(U1).results == [{**done, "cost": Decimal("0.0013")}]
 
 
 def test_get_response_all_processing() -> None:

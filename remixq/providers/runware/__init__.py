@@ -5,7 +5,7 @@
 Points the provider's documentation leaves open are decided in ``assumptions``.
 """
 
-from remixq.providers.runware.client import Ack, AuthMode, PollResult, RunwareClient
+from remixq.providers.runware.client import Ack, AuthMode, RunwareClient
 from remixq.providers.runware.errors import (
     BadRequest,
     ConnectionFailed,
@@ -25,6 +25,7 @@ from remixq.providers.runware.errors import (
     UnexpectedResponse,
     is_transient_code,
 )
+from remixq.providers.runware.results import PollResult
 from remixq.providers.runware.schemas import (
     MODEL_IDS,
     MODELS,

@@ -121,7 +121,7 @@ UNTAGGED_2XX_ERRORS_ARE_UNEXPECTED: Final = True
 # (seconds or an HTTP date) and otherwise left to the caller's backoff.
 HONOUR_RETRY_AFTER: Final = True
 
-# --- getResponse ------------------------------------------------------------------------------
+# --- Result and error items (webhooks and getResponse alike: ``results.kind_of``) ------------
 
 # platform section 3: statuses are processing | success | error; an older page says pending;
 # sdk-python also keeps polling on queued, scheduled and waiting. All of these are
@@ -136,3 +136,8 @@ ERROR_STATUS: Final = "error"
 # An item with no status at all is not described anywhere. One that carries an imageUUID is a
 # finished image (the shape of a sync result, platform section 9); one without is still running.
 STATUSLESS_ITEM_WITH_IMAGE_IS_SUCCESS: Final = True
+
+# ... unless it carries an error: the failed-task webhook body is not documented (platform
+# section 2), and a flat error object (a ``code``, or runware-python's nested ``error`` object)
+# reports a failure, even beside an imageUUID.
+STATUSLESS_ITEM_WITH_ERROR_IS_ERROR: Final = True

@@ -2,11 +2,11 @@
 
 Two calls: ``submit`` sends ``imageInference`` tasks (built by ``schemas.build_task``, so
 ``deliveryMethod`` is ``async`` and the answer is an acknowledgement), ``get_response`` polls a
-task's generations. Every call has explicit connect/read timeouts; every failure is one of the
-classes in ``errors`` so a caller can retry transient ones and fail the job on permanent ones.
-Retrying is the caller's business (the worker owns the retry policy); resubmitting a taskUUID is
-safe because the provider answers ``conflictTaskUUID`` (reported as an ``Ack`` with
-``already_submitted=True``).
+task's generations; the items of both answers are read by ``results``, like every provider item.
+Every call has explicit connect/read timeouts; every failure is one of the classes in ``errors``
+so a caller can retry transient ones and fail the job on permanent ones. Retrying is the
+caller's business (the worker owns the retry policy); resubmitting a taskUUID is safe because the
+provider answers ``conflictTaskUUID`` (reported as an ``Ack`` with ``already_submitted=True``).
 
 The transport is a ``requests.Session``: tests mount a fake adapter on it, production passes
 nothing and gets a private session. The API key goes into a per-request header (never into the
@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal
@@ -47,6 +47,15 @@ from remixq.providers.runware.errors import (
     Unauthorized,
     UnexpectedResponse,
 )
+from remixq.providers.runware.results import (
+    InvalidPayload,
+    ItemKind,
+    PollResult,
+    kind_of,
+    parse_json,
+    read_poll,
+    task_key,
+)
 from remixq.providers.runware.schemas import is_http_url
 
 log = logging.getLogger(__name__)
@@ -68,16 +77,6 @@ class Ack:
 
     task_uuid: str
     already_submitted: bool = False
-
-
-@dataclass(frozen=True)
-class PollResult:
-    """What ``getResponse`` knows about one task right now (results may be partial)."""
-
-    task_uuid: str
-    results: list[dict[str, Any]] = field(default_factory=list)  # items with status success
-    errors: list[ProviderError] = field(default_factory=list)  # failed generations
-    processing: int = 0  # items still processing (or pending, queued...)
 
 
 def _session_for(api_url: str) -> requests.Session:
@@ -162,25 +161,25 @@ class RunwareClient:
         self, tasks: Sequence[Mapping[str, Any]]
     ) -> tuple[int | None, dict[str, Ack | ProviderError]]:
         uuids = [task.get("taskUUID") for task in tasks]
-        distinct = {_uuid_key(u) for u in uuids}
+        distinct = {task_key(u) for u in uuids}
         if not all(isinstance(u, str) and u for u in uuids) or len(distinct) != len(uuids):
             raise ValueError("every task needs its own taskUUID")
         if not tasks:
             return None, {}
         # UUIDs compare case-insensitively (RFC 4122); outcomes keep the caller's spelling.
-        ours = {_uuid_key(u): str(u) for u in uuids}
+        ours = {task_key(u): str(u) for u in uuids}
         answer = self._post([dict(task) for task in tasks], set(ours))
         outcome: dict[str, Ack | ProviderError] = {}
         for item in answer.data:
-            task_uuid = ours.get(_uuid_key(item.get("taskUUID")))
+            task_uuid = ours.get(task_key(item.get("taskUUID")))
             if task_uuid is not None:
-                if item.get("status") == A.ERROR_STATUS:
+                if kind_of(item) is ItemKind.ERROR:
                     outcome[task_uuid] = ProviderError.from_dict(item)
                 else:
                     outcome[task_uuid] = Ack(task_uuid)
         stray: list[ProviderError] = []
         for error in answer.errors:
-            task_uuid = ours.get(_uuid_key(error.task_uuid))
+            task_uuid = ours.get(task_key(error.task_uuid))
             if task_uuid is None:
                 stray.append(error)
             elif error.code == A.CONFLICT_TASK_UUID_CODE:
@@ -212,32 +211,17 @@ class RunwareClient:
         raise TaskRejected(outcome, status=status)
 
     def get_response(self, task_uuid: str) -> PollResult:
-        """Poll ``getResponse`` for one task: its successes, failures and pending count."""
-        key = _uuid_key(task_uuid)
-        answer = self._post([{"taskType": "getResponse", "taskUUID": task_uuid}], {key})
-        results: list[dict[str, Any]] = []
-        errors: list[ProviderError] = []
-        processing = 0
-        for item in answer.data:
-            if _uuid_key(item.get("taskUUID", task_uuid)) != key:
-                continue  # not ours; nothing to attribute it to
-            status = item.get("status")
-            if status == A.SUCCESS_STATUS or (
-                status is None and "imageUUID" in item and A.STATUSLESS_ITEM_WITH_IMAGE_IS_SUCCESS
-            ):
-                results.append(item)
-            elif status == A.ERROR_STATUS:
-                errors.append(ProviderError.from_dict(item))
-            else:
-                processing += 1  # processing, legacy pending, or a word we do not know yet
-        # One task per poll, so an error without a taskUUID can only be about this one.
-        errors += [e for e in answer.errors if e.task_uuid is None or _uuid_key(e.task_uuid) == key]
-        return PollResult(task_uuid, results, errors, processing)
+        """Poll ``getResponse`` for one task: its successes, failures and pending count, its
+        items sorted as every other provider item is (``results``)."""
+        answer = self._post(
+            [{"taskType": "getResponse", "taskUUID": task_uuid}], {task_key(task_uuid)}
+        )
+        return read_poll(task_uuid, answer.data, answer.errors)
 
     # --- transport ----------------------------------------------------------------------------
 
     def _post(self, tasks: list[dict[str, Any]], expected: set[str]) -> _Answer:
-        """POST one array; ``expected`` holds the ``_uuid_key`` of every task in it."""
+        """POST one array; ``expected`` holds the ``task_key`` of every task in it."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         payload: list[dict[str, Any]] = tasks
         if self._api_key and self._auth_mode == "header":
@@ -277,20 +261,16 @@ class RunwareClient:
             if envelope is None:
                 raise UnexpectedResponse(f"HTTP {status}: body is not a JSON object", status=status)
             return _Answer(status, _data_of(envelope, status), errors)
-        per_task = errors and all(_uuid_key(e.task_uuid) in expected for e in errors)
+        per_task = errors and all(task_key(e.task_uuid) in expected for e in errors)
         if status == 400 and A.PER_TASK_400 and per_task and envelope is not None:
             return _Answer(status, _data_of(envelope, status), errors)
         raise _status_error(status, response, errors)
 
 
-def _uuid_key(value: Any) -> str:
-    return str(value).lower() if value is not None else ""
-
-
 def _json_object(response: requests.Response) -> dict[str, Any] | None:
     try:
-        parsed = response.json()
-    except ValueError:  # includes requests' JSONDecodeError and undecodable bytes
+        parsed = parse_json(response.content)  # the number rules of every provider payload
+    except InvalidPayload:
         return None
     return parsed if isinstance(parsed, dict) else None
 

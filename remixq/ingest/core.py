@@ -1,0 +1,108 @@
+"""The Core store: ingestion's steps as SQLAlchemy Core statements, for every backend but
+PostgreSQL through psycopg (SQLite, the embedded default, above all)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from remixq.ingest.decision import Locked, decide
+from remixq.ingest.records import Applied, Arrival, InboxRow, Outcome
+from remixq.models import Image, Job, WebhookEvent
+from remixq.providers.runware.results import ErrorItem, ResultItem
+from remixq.states import InboxStatus, JobStatus
+
+
+class CoreStore:
+    """The same steps as SQLAlchemy Core statements, for every other backend (SQLite above
+    all); the state machine decides in Python (`decide`)."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    def insert_event(self, arrival: Arrival, *, status: InboxStatus, error: str | None) -> InboxRow:
+        row_id = self._connection.execute(
+            insert(WebhookEvent)
+            .values(
+                received_at=arrival.at,
+                source=arrival.source,
+                task_uuid=arrival.task_uuid,
+                status=status,
+                body=arrival.body,
+                error=error,
+            )
+            .returning(WebhookEvent.id)
+        ).scalar_one()
+        return InboxRow(row_id, status, error)
+
+    def insert_events_and_apply(self, batch: list[Applied]) -> list[tuple[InboxRow, Locked | None]]:
+        return [
+            (
+                self.insert_event(a.arrival, status=InboxStatus.PROCESSED, error=None),
+                self.apply(a.task_uuid, a.results, a.error, a.arrival.at),
+            )
+            for a in batch
+        ]
+
+    def apply(
+        self, task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
+    ) -> Locked | None:
+        row = self._connection.execute(
+            select(Job.id, Job.status, Job.number_results, Job.results_received)
+            .where(Job.task_uuid == task_uuid)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            return None
+        stored = self._insert_images(row.id, results, now)
+        job = Locked(JobStatus(row.status), row.number_results, row.results_received, stored)
+        change = decide(job, error)
+        if change.writes:
+            values: dict[str, Any] = {}
+            if error is not None:
+                values.update(error_code=error.code, error_message=error.message)
+            if change.status is not None:
+                values["status"] = change.status.value
+            if change.finishes:
+                values["finished_at"] = now
+            self._connection.execute(
+                update(Job)
+                .where(Job.id == row.id)
+                .values(results_received=Job.results_received + stored, updated_at=now, **values)
+            )
+        return job
+
+    def _insert_images(self, job_id: int, results: list[ResultItem], now: datetime) -> int:
+        if not results:
+            return 0
+        rows = [
+            {
+                "job_id": job_id,
+                "image_uuid": str(r.image_uuid),
+                "image_url": r.image_url,
+                "seed": r.seed,
+                "nsfw": r.nsfw,
+                "cost": r.cost,
+                "raw": r.raw,
+                "created_at": now,
+            }
+            for r in results
+        ]
+        dialect = self._connection.dialect.name
+        insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert_into(Image)
+            .on_conflict_do_nothing(index_elements=["image_uuid"])
+            .returning(Image.image_uuid)
+        )
+        return len(self._connection.execute(stmt, rows).all())
+
+    def correct_event(self, inbox: InboxRow, outcome: Outcome) -> None:
+        self._connection.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == inbox.id)
+            .values(status=outcome.inbox_status, error=outcome.message or None)
+        )

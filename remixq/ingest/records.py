@@ -1,0 +1,117 @@
+"""The values ingestion passes between its steps: a body read into its items by task, an
+arrival and its inbox row, the outcome a caller gets, and the storage steps (`Store`) that
+each backend implements (`postgres`, `core`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from remixq.ingest.decision import Locked
+from remixq.models import WebhookEvent
+from remixq.providers.runware.results import (
+    ErrorItem,
+    InvalidPayload,
+    Items,
+    ResultItem,
+    read_webhook,
+)
+from remixq.states import InboxStatus
+
+
+@dataclass
+class Outcome:
+    """What one body did: the inbox status and, per task, what changed."""
+
+    inbox_status: InboxStatus
+    images_stored: int = 0
+    duplicates: int = 0
+    message: str = ""
+    job_statuses: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    results: dict[str, list[ResultItem]]  # by taskUUID
+    errors: dict[str, ErrorItem]  # by taskUUID
+    tasks: list[str]  # every task the body names, sorted (the order rows are locked in)
+
+
+def read(body: bytes, expected_task_uuid: str | None) -> Parsed | Outcome:
+    """A webhook body's items by task, or the final outcome of a body that cannot be applied."""
+    try:
+        items = read_webhook(body)
+    except InvalidPayload as exc:
+        return Outcome(InboxStatus.INVALID, message=str(exc))
+    return by_task(items, expected_task_uuid)
+
+
+def by_task(items: Items, expected_task_uuid: str | None) -> Parsed | Outcome:
+    """`items` by task; refused when one is about another task than `expected_task_uuid`."""
+    results: dict[str, list[ResultItem]] = defaultdict(list)
+    for result in items.results:
+        results[str(result.task_uuid)].append(result)
+    errors = {str(e.task_uuid): e for e in items.errors}
+    tasks = set(results) | set(errors)
+    if expected_task_uuid is not None and tasks - {str(UUID(expected_task_uuid))}:
+        stray = sorted(tasks - {str(UUID(expected_task_uuid))})[0]
+        return Outcome(
+            InboxStatus.REJECTED,
+            message=f"taskUUID {stray} is not the task this webhook URL was issued for",
+        )
+    return Parsed(dict(results), errors, sorted(tasks))
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """An inbox row a store inserted, as it wrote it."""
+
+    id: int
+    status: str
+    error: str | None
+
+
+Inbox = InboxRow | WebhookEvent  # a replayed body's row is the caller's WebhookEvent
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A body as it came in: what its inbox row records."""
+
+    body: bytes
+    source: str
+    task_uuid: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A body's items about one task, to be stored with its inbox row (`index`: its place in
+    the caller's list)."""
+
+    index: int
+    arrival: Arrival
+    task_uuid: str
+    results: list[ResultItem]
+    error: ErrorItem | None
+
+
+class Store(Protocol):
+    def insert_event(
+        self, arrival: Arrival, *, status: InboxStatus, error: str | None
+    ) -> InboxRow: ...
+
+    def apply(
+        self, task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
+    ) -> Locked | None:
+        """Lock the job, insert its new images, move it as the state machine says; None when
+        no job has this taskUUID."""
+
+    def insert_events_and_apply(self, batch: list[Applied]) -> list[tuple[InboxRow, Locked | None]]:
+        """For each of `batch` (no two about the same task): `insert_event` with status
+        "processed", then `apply`."""
+
+    def correct_event(self, inbox: InboxRow, outcome: Outcome) -> None: ...

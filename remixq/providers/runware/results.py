@@ -1,0 +1,228 @@
+"""What Runware reports about a task's generations, read one way wherever it comes from.
+
+A webhook body, a getResponse answer and a body replayed from the inbox carry the same items,
+and this module is their one reader:
+
+- ``kind_of`` sorts an item into a result, an error or a generation still in progress, by the
+  decisions of ``assumptions`` (status words, status-less items);
+- ``ResultItem`` and ``ErrorItem`` are the typed, validated forms that ingestion stores; an error
+  object is read by ``ProviderError.from_dict`` first, the same reading as the client's errors;
+- the envelopes: a webhook body is a bare item, ``{"data": [...]}`` and/or ``{"errors": [...]}``
+  (``read_webhook``); a getResponse answer's items become a ``PollResult`` (``read_poll``),
+  typed by ``poll_items``, and written back as a webhook envelope by ``poll_envelope`` (the body
+  the inbox keeps for a poll, which a replay reads back to the same items).
+
+JSON is read with exact decimals (costs are money) and without NaN or Infinity (``parse_json``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+)
+
+from remixq.providers.runware import assumptions as A
+from remixq.providers.runware.errors import ProviderError
+
+_BIGINT = 2**63 - 1
+_MAX_COST = Decimal("99999999")
+
+
+class InvalidPayload(ValueError):
+    """A body or an item that is not something the provider sends."""
+
+
+class ItemKind(StrEnum):
+    RESULT = "result"  # a finished image
+    ERROR = "error"  # a failed generation
+    PROCESSING = "processing"  # still running (or queued, pending...)
+
+
+def kind_of(item: Mapping[str, Any]) -> ItemKind:
+    """What one item of ``data`` reports (an entry of ``errors`` is always an error)."""
+    status = item.get("status")
+    if status is None:
+        if A.STATUSLESS_ITEM_WITH_ERROR_IS_ERROR and ("code" in item or "error" in item):
+            return ItemKind.ERROR
+        if A.STATUSLESS_ITEM_WITH_IMAGE_IS_SUCCESS and "imageUUID" in item:
+            return ItemKind.RESULT
+        return ItemKind.PROCESSING
+    if status == A.SUCCESS_STATUS:
+        return ItemKind.RESULT
+    if status == A.ERROR_STATUS:
+        return ItemKind.ERROR
+    # A word of NON_TERMINAL_STATUSES, or one not known yet: non-terminal too (assumptions).
+    return ItemKind.PROCESSING
+
+
+class ResultItem(BaseModel):
+    """One generated image as Runware reports it (model pages, "Response Parameters")."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    task_uuid: Annotated[UUID, Field(alias="taskUUID")]
+    image_uuid: Annotated[UUID, Field(alias="imageUUID")]
+    image_url: Annotated[str | None, Field(alias="imageURL", max_length=8192)] = None
+    seed: Annotated[StrictInt | None, Field(ge=-_BIGINT, le=_BIGINT)] = None
+    nsfw: Annotated[StrictBool | None, Field(alias="NSFWContent")] = None
+    cost: Annotated[Decimal | None, Field(ge=0, le=_MAX_COST, allow_inf_nan=False)] = None
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ResultItem:
+        validated = cls.model_validate(item)
+        # Stored as received, beside the typed columns.
+        validated._raw = item if isinstance(item, dict) else dict(item)
+        return validated
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return self._raw
+
+
+class ErrorItem(BaseModel):
+    """A failed generation, as the job records it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    task_uuid: Annotated[UUID, Field(alias="taskUUID")]
+    code: Annotated[str, Field(max_length=100)]
+    message: Annotated[str, Field(max_length=4000)]
+
+    @classmethod
+    def of(cls, error: ProviderError) -> ErrorItem:
+        return cls.model_validate(
+            {"taskUUID": error.task_uuid, "code": error.code, "message": error.message}
+        )
+
+
+@dataclass(frozen=True)
+class Items:
+    """A body's items, typed: its results, its errors and how many generations still run."""
+
+    results: list[ResultItem]
+    errors: list[ErrorItem]
+    processing: int
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What ``getResponse`` knows about one task right now (results may be partial)."""
+
+    task_uuid: str
+    results: list[dict[str, Any]] = field(default_factory=list)  # result items, as received
+    errors: list[ProviderError] = field(default_factory=list)  # failed generations
+    processing: int = 0  # items still processing (or pending, queued...)
+
+
+def task_key(value: Any) -> str:
+    """A taskUUID as compared: UUIDs compare case-insensitively (RFC 4122)."""
+    return str(value).lower() if value is not None else ""
+
+
+def parse_json(body: bytes | str) -> Any:
+    """JSON with exact decimals (costs are money), refusing NaN and Infinity."""
+    try:
+        return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidPayload(f"body is not valid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _sort(
+    items: Iterable[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], list[ProviderError], int]:
+    results: list[Mapping[str, Any]] = []
+    errors: list[ProviderError] = []
+    processing = 0
+    for item in items:
+        kind = kind_of(item)
+        if kind is ItemKind.RESULT:
+            results.append(item)
+        elif kind is ItemKind.ERROR:
+            errors.append(ProviderError.from_dict(item))
+        else:
+            processing += 1
+    return results, errors, processing
+
+
+def _typed(
+    results: Sequence[Mapping[str, Any]], errors: Sequence[ProviderError], processing: int
+) -> Items:
+    try:
+        return Items(
+            [ResultItem.from_item(item) for item in results],
+            [ErrorItem.of(error) for error in errors],
+            processing,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidPayload(f"{where}: {first['msg']}") from None
+
+
+def read_webhook(body: bytes) -> Items:
+    """A webhook body's items, from any documented shape: a bare result object, the
+    ``{"data": [...]}`` envelope, and/or the ``{"errors": [...]}`` one."""
+    payload = parse_json(body)
+    if not isinstance(payload, dict):
+        raise InvalidPayload("body must be a JSON object")
+    data: Any = [payload]
+    errors: Any = []
+    if "data" in payload or "errors" in payload:
+        data, errors = payload.get("data") or [], payload.get("errors") or []
+        if not isinstance(data, list) or not isinstance(errors, list):
+            raise InvalidPayload("data and errors must be arrays")
+    if not all(isinstance(item, dict) for item in data):
+        raise InvalidPayload("each item must be a JSON object")
+    if not all(isinstance(item, dict) for item in errors):
+        raise InvalidPayload("each error must be a JSON object")
+    results, item_errors, processing = _sort(data)
+    items = _typed(results, item_errors + [ProviderError.from_dict(e) for e in errors], processing)
+    if not items.results and not items.errors and not items.processing:
+        raise InvalidPayload("no result or error item in the body")
+    return items
+
+
+def read_poll(
+    task_uuid: str, data: Iterable[Mapping[str, Any]], errors: Iterable[ProviderError]
+) -> PollResult:
+    """One task's part of a getResponse answer: items about other tasks are dropped."""
+    key = task_key(task_uuid)
+    ours = [item for item in data if task_key(item.get("taskUUID", task_uuid)) == key]
+    results, item_errors, processing = _sort(ours)
+    item_errors += [e for e in errors if e.task_uuid is None or task_key(e.task_uuid) == key]
+    # One task per poll, so an error without a taskUUID can only be about this one.
+    attributed = [
+        e if e.task_uuid is not None else replace(e, task_uuid=task_uuid) for e in item_errors
+    ]
+    return PollResult(task_uuid, [dict(r) for r in results], attributed, processing)
+
+
+def poll_items(poll: PollResult) -> Items:
+    return _typed(poll.results, poll.errors, poll.processing)
+
+
+def poll_envelope(poll: PollResult) -> dict[str, Any]:
+    """The poll as a webhook body whose reading (``read_webhook``) gives ``poll_items``."""
+    return {
+        "data": poll.results,
+        "errors": [{**error.raw, "taskUUID": error.task_uuid} for error in poll.errors],
+    }

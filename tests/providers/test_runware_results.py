@@ -1,0 +1,106 @@
+"""The one reader of Runware's result and error items: the same rules for a webhook body, a
+getResponse answer and a poll kept in the inbox."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from remixq.db import json_dumps
+from remixq.providers.runware import ProviderError
+from remixq.providers.runware.results import (
+    InvalidPayload,
+    ItemKind,
+    kind_of,
+    poll_envelope,
+    poll_items,
+    read_poll,
+    read_webhook,
+)
+
+T1 = "0b5a3e7c-2f4d-4c1e-9a8b-6d2f1e3c4b5a"
+T2 = "5d0c6f1e-8a2b-4c3d-9e4f-a1b2c3d4e5f6"
+IMAGE = "9f8e7d6c-5b4a-4392-8170-6a5b4c3d2e1f"
+
+
+@pytest.mark.parametrize(
+    ("item", "kind"),
+    [
+        ({"status": "success", "imageUUID": IMAGE}, ItemKind.RESULT),
+        ({"status": "success"}, ItemKind.RESULT),  # and then invalid: no imageUUID
+        ({"imageUUID": IMAGE}, ItemKind.RESULT),  # STATUSLESS_ITEM_WITH_IMAGE_IS_SUCCESS
+        ({"status": "error", "code": "x"}, ItemKind.ERROR),
+        ({"status": "error"}, ItemKind.ERROR),
+        ({"code": "timeoutProvider"}, ItemKind.ERROR),  # STATUSLESS_ITEM_WITH_ERROR_IS_ERROR
+        ({"error": {"code": "x"}}, ItemKind.ERROR),
+        ({"code": "x", "imageUUID": IMAGE}, ItemKind.ERROR),  # an error outranks an image
+        ({"status": "success", "code": "x"}, ItemKind.RESULT),  # a status is authoritative
+        ({"taskUUID": T1}, ItemKind.PROCESSING),  # status-less, no image: still running
+        *[({"status": word}, ItemKind.PROCESSING) for word in ("processing", "pending")],
+        *[({"status": word}, ItemKind.PROCESSING) for word in ("queued", "scheduled", "waiting")],
+        ({"status": "rendering"}, ItemKind.PROCESSING),  # a word not known yet
+    ],
+)
+def test_every_item_is_sorted_by_the_assumptions(item: dict[str, Any], kind: ItemKind) -> None:
+    assert kind_of(item) is kind
+
+
+def body(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def test_a_webhook_with_an_in_progress_word_is_still_running() -> None:
+    items = read_webhook(body({"data": [{"taskUUID": T1, "status": "queued"}]}))
+    assert (items.results, items.errors, items.processing) == ([], [], 1)
+
+
+def test_webhook_errors_are_read_as_the_client_reads_them() -> None:
+    nested = {"taskUUID": T1, "status": "error", "error": {"code": "c", "message": "m"}}
+    items = read_webhook(body({"data": [nested], "errors": [{"taskUUID": T1, "code": 5}]}))
+    assert [(str(e.task_uuid), e.code, e.message) for e in items.errors] == [
+        (T1, "c", "m"),
+        (T1, "5", ""),  # a number as its text, as ProviderError reads it
+    ]
+    flat = read_webhook(body({"taskUUID": T1}))  # a bare item, still running
+    assert flat.processing == 1
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"errors": [{"code": "x"}]},  # an error about no task
+        {"data": [{"status": "success", "taskUUID": T1}]},  # a result without an image
+        {"data": [{"imageUUID": IMAGE, "taskUUID": T1, "cost": -1}]},
+        {"data": []},
+    ],
+)
+def test_webhooks_the_provider_does_not_send_are_invalid(payload: dict[str, Any]) -> None:
+    with pytest.raises(InvalidPayload):
+        read_webhook(body(payload))
+
+
+def test_a_poll_keeps_its_task_and_attributes_untagged_errors_to_it() -> None:
+    done = {"taskUUID": T1, "status": "success", "imageUUID": IMAGE, "cost": Decimal("0.0013")}
+    data = [done, {"taskUUID": T2, "status": "success"}, {"status": "processing"}]
+    errors = [ProviderError.from_dict({"code": "timeoutProvider"})]
+    poll = read_poll(T1, data, errors)
+    assert poll.results == [done] and poll.processing == 1
+    assert [(e.code, e.task_uuid) for e in poll.errors] == [("timeoutProvider", T1)]
+
+
+def test_a_poll_kept_in_the_inbox_reads_back_to_the_same_items() -> None:
+    done = {"taskUUID": T1, "status": "success", "imageUUID": IMAGE, "cost": Decimal("0.0013")}
+    nested = {"status": "error", "error": {"code": "contentModerated", "message": "no"}}
+    poll = read_poll(T1, [done, nested], [ProviderError.from_dict({"code": "timeoutProvider"})])
+    typed = poll_items(poll)
+    replayed = read_webhook(json_dumps(poll_envelope(poll)).encode())
+    assert replayed.results == typed.results
+    assert replayed.errors == typed.errors
+    assert [(e.code, str(e.task_uuid)) for e in typed.errors] == [
+        ("contentModerated", T1),
+        ("timeoutProvider", T1),
+    ]
+    assert typed.results[0].cost == Decimal("0.0013")
