@@ -20,8 +20,8 @@ from sqlalchemy import Engine, text
 from remixq.cli.processes import free_port, http_ready, start, wait_until
 from remixq.db import make_engine
 from remixq.models import Job
-from tests.receiver.test_group_commit import writer_held
-from tests.receiver.test_webhooks import SECRET, count, new_job, result, url
+from tests.support.factories import new_job
+from tests.support.webhooks import SECRET, count, result, url, writer_held
 from webhook_receiver.server import REQUESTS_PER_CONNECTION
 
 pytestmark = pytest.mark.e2e

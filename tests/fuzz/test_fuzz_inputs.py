@@ -16,13 +16,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from remixq.campaigns import read_campaign
-from remixq.config import load_settings
 from remixq.errors import InvalidInput
 from remixq.models import Image, Job
 from remixq.providers.runware import parse_request
 from remixq.security import webhook_token
-from tests.receiver.test_webhooks import new_job
-from webhook_receiver.app import create_app
+from tests.support.factories import new_job
+from tests.support.webhooks import receiver_client
 
 SECRET = "fuzz-secret"
 FUZZ = settings(
@@ -71,12 +70,7 @@ def webhook_bodies(draw: st.DrawFn, task_uuid: str) -> bytes:
 
 @pytest.fixture
 def client(engine: Engine, tmp_path: Path) -> Iterator[FlaskClient]:
-    settings_ = load_settings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        webhook_secret=SECRET,
-        data_dir=tmp_path,
-    )
-    with create_app(settings_).test_client() as test_client:
+    with receiver_client(engine, tmp_path, secret=SECRET) as test_client:
         yield test_client
 
 

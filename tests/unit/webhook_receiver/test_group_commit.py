@@ -7,18 +7,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from remixq.db import make_engine
 from remixq.ingest import Outcome
 from remixq.models import Job
-from tests.receiver.test_webhooks import count, new_job, result
+from tests.support.factories import new_job
+from tests.support.webhooks import count, result, writer_held
 from webhook_receiver.group_commit import GroupCommit, WriterBusy
 
 
@@ -28,16 +28,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
-
-
-@contextmanager
-def writer_held(engine: Engine, task_uuid: str) -> Iterator[None]:
-    """Make the writer wait inside its next batch: the job's row locked on PostgreSQL, the
-    whole database write-locked on SQLite (until the block ends)."""
-    with engine.connect() as connection, connection.begin():
-        # On SQLite remixq.db begins with BEGIN IMMEDIATE: the write lock is taken here.
-        connection.execute(select(Job.id).where(Job.task_uuid == task_uuid).with_for_update())
-        yield
 
 
 class Waiting:

@@ -12,25 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from remixq.ingest import ingest
-from remixq.models import Campaign, Image, Job, WebhookEvent
+from remixq.models import Image, Job, WebhookEvent
 from remixq.reports import campaign_cost
-
-
-def make_job(session: Session, *, number_results: int = 1, status: str = "submitted") -> Job:
-    campaign = Campaign(name=f"c-{uuid.uuid4()}")
-    session.add(campaign)
-    session.flush()
-    job = Job(
-        campaign_id=campaign.id,
-        task_uuid=str(uuid.uuid4()),
-        model="ideogram:1@2",
-        request={"model": "ideogram:1@2"},
-        number_results=number_results,
-        status=status,
-    )
-    session.add(job)
-    session.flush()
-    return job
+from tests.support.factories import make_job
 
 
 def result(job: Job, *, cost: str = "0.06", image_uuid: str | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from remixq.providers.runware import PollResult, ProviderError
 from remixq.providers.runware.results import read_poll
 from remixq.replay import replay_events
 from remixq.reports import campaign_cost
-from tests.test_ingest import make_job
+from tests.support.factories import make_job
 
 SECOND = timedelta(seconds=1)
 

@@ -10,76 +10,20 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from werkzeug.test import EnvironBuilder
 
-from remixq.config import load_settings
 from remixq.models import Image, Job, WebhookEvent
-from remixq.security import webhook_token, webhook_url
-from webhook_receiver.app import create_app
-
-SECRET = "receiver-test-secret"
+from remixq.security import webhook_token
+from tests.support.factories import new_job
+from tests.support.webhooks import SECRET, count, issued_url, receiver_client, result, url
 
 
 @pytest.fixture
 def client(engine: Engine, tmp_path: Path) -> Iterator[FlaskClient]:
-    settings = load_settings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        webhook_secret=SECRET,
-        data_dir=tmp_path,
-        max_webhook_bytes=4096,
-    )
-    app = create_app(settings)
-    with app.test_client() as test_client:
+    with receiver_client(engine, tmp_path, max_webhook_bytes=4096) as test_client:
         yield test_client
-
-
-def new_job(engine: Engine, number_results: int = 1) -> str:
-    task_uuid = str(uuid.uuid4())
-    with Session(engine) as session, session.begin():
-        session.add(
-            Job(
-                task_uuid=task_uuid,
-                model="ideogram:4@2",
-                request={},
-                number_results=number_results,
-                status="submitted",
-            )
-        )
-    return task_uuid
-
-
-def issued_url(task_uuid: str, token: str | None = None) -> str:
-    """The path of the webhook URL a job is given (remixq.security.webhook_url)."""
-    if token is None:
-        return webhook_url("", SECRET.encode(), task_uuid)
-    return f"/webhooks/runware/{task_uuid}/{token}"
-
-
-def url(task_uuid: str, token: str | None = None) -> str:
-    """The query form of the URL, which URLs issued by earlier versions have."""
-    token = webhook_token(SECRET.encode(), task_uuid) if token is None else token
-    return f"/webhooks/runware?task={task_uuid}&token={token}"
-
-
-def result(task_uuid: str, image_uuid: str | None = None) -> dict[str, object]:
-    return {
-        "taskType": "imageInference",
-        "taskUUID": task_uuid,
-        "imageUUID": image_uuid or str(uuid.uuid4()),
-        "imageURL": "http://x/y.jpg",
-        "seed": 7,
-        "cost": 0.06,
-    }
-
-
-def count(engine: Engine, model: type, **where: object) -> int:
-    with Session(engine) as session:
-        query = select(func.count()).select_from(model)
-        for key, value in where.items():
-            query = query.where(getattr(model, key) == value)
-        return session.scalar(query) or 0
 
 
 # The issued path form is served by the app's fast path, the query form by Flask's route
