@@ -151,7 +151,7 @@ def _inline_local_images(row: dict[str, Any], base: Path, location: str) -> dict
             return _data_uri(base / node, path, node, location, errors)
         return node
 
-    inlined = visit(row, "")
+    inlined: dict[str, Any] = visit(row, "")
     if errors:
         raise InvalidInput(errors)
     return inlined

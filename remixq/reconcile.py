@@ -33,7 +33,8 @@ class Due:
 
 def next_delay(checks: int, *, first: timedelta, cap: timedelta) -> timedelta:
     """The wait before check number `checks + 1`: doubling from `first`, capped."""
-    return min(cap, first * 2 ** min(checks, 20))
+    doubled: timedelta = first * 2 ** min(checks, 20)
+    return min(cap, doubled)
 
 
 def take_due(

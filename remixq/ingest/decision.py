@@ -96,7 +96,8 @@ def _outcomes(event: Event) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _sql(expression: ColumnElement[Any]) -> str:
-    dialect = psycopg.dialect()  # literals escaped for psycopg's %(name)s parameters
+    # Literals escaped for psycopg's %(name)s parameters; SQLAlchemy leaves the dialect untyped.
+    dialect = psycopg.dialect()  # type: ignore[no-untyped-call]
     return str(expression.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 

@@ -175,7 +175,8 @@ class PostgresStore:
             "source": arrivals[0].source,
         }
         with self._translated():
-            return self._driver.execute(self._STATEMENT, params).fetchall()
+            answer: list[Any] = self._driver.execute(self._STATEMENT, params).fetchall()
+        return answer
 
     @contextmanager
     def autocommit(self) -> Iterator[None]:
