@@ -42,8 +42,6 @@ from remixq.providers.runware.errors import (
     RequestTimeout,
     RunwareError,
     ServerError,
-    TaskRejected,
-    TransientTaskError,
     Unauthorized,
     UnexpectedResponse,
 )
@@ -155,17 +153,12 @@ class RunwareClient:
         no task of this request: the accepted tasks are then reported as already submitted on
         the retry.
         """
-        return self._submit(tasks)[1]
-
-    def _submit(
-        self, tasks: Sequence[Mapping[str, Any]]
-    ) -> tuple[int | None, dict[str, Ack | ProviderError]]:
         uuids = [task.get("taskUUID") for task in tasks]
         distinct = {task_key(u) for u in uuids}
         if not all(isinstance(u, str) and u for u in uuids) or len(distinct) != len(uuids):
             raise ValueError("every task needs its own taskUUID")
         if not tasks:
-            return None, {}
+            return {}
         # UUIDs compare case-insensitively (RFC 4122); outcomes keep the caller's spelling.
         ours = {task_key(u): str(u) for u in uuids}
         answer = self._post([dict(task) for task in tasks], set(ours))
@@ -193,22 +186,7 @@ class RunwareClient:
                 status=answer.status,
                 errors=stray,
             )
-        return answer.status, outcome
-
-    def submit_one(self, task: Mapping[str, Any]) -> Ack:
-        """Submit one task; raise ``TaskRejected`` or ``TransientTaskError`` if it is refused."""
-        task_uuid = str(task.get("taskUUID"))
-        status, outcomes = self._submit([task])
-        outcome = outcomes.get(task_uuid)
-        if outcome is None:
-            raise UnexpectedResponse(
-                f"HTTP {status}: no answer for task {task_uuid}", status=status
-            )
-        if isinstance(outcome, Ack):
-            return outcome
-        if outcome.transient:
-            raise TransientTaskError(outcome, status=status)
-        raise TaskRejected(outcome, status=status)
+        return outcome
 
     def get_response(self, task_uuid: str) -> PollResult:
         """Poll ``getResponse`` for one task: its successes, failures and pending count, its

@@ -10,15 +10,16 @@ the job with the provider's code and message::
         RequestTimeout                       no answer within the read timeout (or HTTP 408)
         RateLimited                          HTTP 429
         ServerError                          HTTP 5xx, incl. 503/504 (queue full / queue wait)
-        TransientTaskError                   one task refused with a transient code; .error
       PermanentError                         .status, .errors: list[ProviderError]
         BadRequest                           HTTP 400 for the whole request
         Unauthorized                         HTTP 401
         PaymentRequired                      HTTP 402
         Forbidden                            HTTP 403
         NotFound                             HTTP 404
-        UnexpectedResponse                   unparseable 2xx body, unknown status, no answer...
-        TaskRejected                         one task refused with a permanent code; .error
+        UnexpectedResponse                   unparseable 2xx body, unknown status, stray errors...
+
+A task refused on its own within an answered request is not an exception: ``RunwareClient.submit``
+returns its ``ProviderError``, whose ``.transient`` makes the same split.
 
 Messages never contain the API key: they are built from the status line and the provider's
 error codes and messages only.
@@ -130,14 +131,6 @@ class ServerError(TransientError):
     """HTTP 5xx, including 503 (temporary capacity) and 504 (queue wait exceeded)."""
 
 
-class TransientTaskError(TransientError):
-    """The request went through but this task was refused with a transient code."""
-
-    def __init__(self, error: ProviderError, *, status: int | None = None) -> None:
-        super().__init__(f"task {error.task_uuid}: {error}", status=status, errors=[error])
-        self.error = error
-
-
 class PermanentError(RunwareError):
     """Retrying the same request will not help; fail the job with the provider's words."""
 
@@ -163,12 +156,4 @@ class NotFound(PermanentError):
 
 
 class UnexpectedResponse(PermanentError):
-    """An answer outside the contract: unparseable body, unknown status, missing answer."""
-
-
-class TaskRejected(PermanentError):
-    """The request went through but this task was refused with a permanent code."""
-
-    def __init__(self, error: ProviderError, *, status: int | None = None) -> None:
-        super().__init__(f"task {error.task_uuid}: {error}", status=status, errors=[error])
-        self.error = error
+    """An answer outside the contract: unparseable body, unknown status, errors naming no task."""

@@ -30,9 +30,7 @@ from remixq.providers.runware import (
     RunwareClient,
     RunwareError,
     ServerError,
-    TaskRejected,
     TransientError,
-    TransientTaskError,
     Unauthorized,
     UnexpectedResponse,
     build_task,
@@ -85,12 +83,12 @@ def err(code: str, task_uuid: str | None = None, **extra: Any) -> dict[str, Any]
 # --- submission -------------------------------------------------------------------------------
 
 
-def test_submit_one_sends_the_task_array_with_bearer_auth_and_timeouts() -> None:
+def test_submit_sends_the_task_array_with_bearer_auth_and_timeouts() -> None:
     client, transport = make_client(reply(200, {"data": [ack(U1)]}))
 
-    result = client.submit_one(task(U1))
+    result = client.submit([task(U1)])
 
-    assert result == Ack(U1, already_submitted=False)
+    assert result == {U1: Ack(U1, already_submitted=False)}
     (sent,) = transport.sent
     assert sent.method == "POST"
     assert sent.url == API_URL
@@ -111,7 +109,7 @@ def test_the_key_is_never_shown() -> None:
 def test_without_a_key_no_authorization_is_sent() -> None:
     client, transport = make_client(reply(200, {"data": [ack(U1)]}), api_key=None)
 
-    client.submit_one(task(U1))
+    client.submit([task(U1)])
 
     assert "Authorization" not in transport.sent[0].headers
     assert transport.body() == [task(U1)]
@@ -121,7 +119,7 @@ def test_task_auth_mode_sends_a_leading_authentication_task() -> None:
     auth_reply = {"taskType": "authentication", "connectionSessionUUID": U3}
     client, transport = make_client(reply(200, {"data": [auth_reply, ack(U1)]}), auth_mode="task")
 
-    assert client.submit_one(task(U1)) == Ack(U1)
+    assert client.submit([task(U1)]) == {U1: Ack(U1)}
     assert "Authorization" not in transport.sent[0].headers
     assert transport.body() == [{"taskType": "authentication", "apiKey": API_KEY}, task(U1)]
 
@@ -133,7 +131,7 @@ def test_custom_timeouts_are_passed_on_every_call() -> None:
         timeout=(1.5, 9.0),
     )
 
-    client.submit_one(task(U1))
+    client.submit([task(U1)])
     client.get_response(U1)
 
     assert transport.timeouts == [(1.5, 9.0), (1.5, 9.0)]
@@ -143,7 +141,7 @@ def test_custom_timeouts_are_passed_on_every_call() -> None:
 def test_conflict_task_uuid_means_already_submitted(status: int) -> None:
     client, _ = make_client(reply(status, {"errors": [err("conflictTaskUUID", U1)]}))
 
-    assert client.submit_one(task(U1)) == Ack(U1, already_submitted=True)
+    assert client.submit([task(U1)]) == {U1: Ack(U1, already_submitted=True)}
 
 
 @pytest.mark.parametrize("status", [200, 400])
@@ -151,25 +149,28 @@ def test_a_permanent_per_task_error_rejects_the_task(status: int) -> None:
     error = err("invalidPositivePrompt", U1, parameter="positivePrompt")
     client, _ = make_client(reply(status, {"errors": [error]}))
 
-    with pytest.raises(TaskRejected) as caught:
-        client.submit_one(task(U1))
+    outcome = client.submit([task(U1)])
 
-    assert isinstance(caught.value, PermanentError)
-    assert caught.value.error.code == "invalidPositivePrompt"
-    assert caught.value.error.parameter == "positivePrompt"
-    assert caught.value.error.task_uuid == U1
-    assert caught.value.error.raw == error
-    assert caught.value.status == status
+    assert list(outcome) == [U1]
+    rejected = outcome[U1]
+    assert isinstance(rejected, ProviderError)
+    assert rejected.transient is False
+    assert rejected.code == "invalidPositivePrompt"
+    assert rejected.parameter == "positivePrompt"
+    assert rejected.task_uuid == U1
+    assert rejected.raw == error
 
 
 def test_a_transient_per_task_error_is_transient() -> None:
     client, _ = make_client(reply(200, {"errors": [err("timeoutProvider", U1)]}))
 
-    with pytest.raises(TransientTaskError) as caught:
-        client.submit_one(task(U1))
+    outcome = client.submit([task(U1)])
 
-    assert isinstance(caught.value, TransientError)
-    assert caught.value.error.code == "timeoutProvider"
+    assert list(outcome) == [U1]
+    refused = outcome[U1]
+    assert isinstance(refused, ProviderError)
+    assert refused.transient is True
+    assert refused.code == "timeoutProvider"
 
 
 def test_a_mixed_batch_reports_each_task() -> None:
@@ -203,12 +204,10 @@ def test_task_uuids_match_whatever_their_case() -> None:
     assert client.get_response(U1).processing == 1
 
 
-def test_a_task_without_an_answer_is_absent_and_submit_one_refuses_it() -> None:
-    client, _ = make_client(reply(200, {"data": []}), reply(200, {"data": []}))
+def test_a_task_without_an_answer_is_absent() -> None:
+    client, _ = make_client(reply(200, {"data": []}))
 
     assert client.submit([task(U1)]) == {}
-    with pytest.raises(UnexpectedResponse, match="no answer for task"):
-        client.submit_one(task(U1))
 
 
 def test_errors_naming_no_task_of_the_request_are_unexpected() -> None:
@@ -223,8 +222,13 @@ def test_errors_naming_no_task_of_the_request_are_unexpected() -> None:
 def test_the_legacy_single_error_object_is_understood() -> None:
     client, _ = make_client(reply(200, {"error": err("invalidModel", U1)}))
 
-    with pytest.raises(TaskRejected, match="invalidModel"):
-        client.submit_one(task(U1))
+    outcome = client.submit([task(U1)])
+
+    assert list(outcome) == [U1]
+    rejected = outcome[U1]
+    assert isinstance(rejected, ProviderError)
+    assert rejected.transient is False
+    assert rejected.code == "invalidModel"
 
 
 def test_each_task_needs_its_own_uuid() -> None:
@@ -288,7 +292,7 @@ def test_http_status_maps_to_the_exception_tree(
     client, transport = make_client(reply(status, body, headers))
 
     with pytest.raises(expected) as caught:
-        client.submit_one(task(U1))
+        client.submit([task(U1)])
 
     error = caught.value
     assert error.status == status
@@ -322,7 +326,7 @@ def test_transport_failures_are_transient(
     client, _ = make_client(raised, auth_mode="task")
 
     with pytest.raises(expected) as caught:
-        client.submit_one(task(U1))
+        client.submit([task(U1)])
 
     assert isinstance(caught.value, TransientError)
     assert caught.value.status is None
@@ -331,16 +335,8 @@ def test_transport_failures_are_transient(
 
 
 def test_transient_and_permanent_are_disjoint_branches_of_one_tree() -> None:
-    transient = {ConnectionFailed, RequestTimeout, RateLimited, ServerError, TransientTaskError}
-    permanent = {
-        BadRequest,
-        Unauthorized,
-        PaymentRequired,
-        Forbidden,
-        NotFound,
-        UnexpectedResponse,
-        TaskRejected,
-    }
+    transient = {ConnectionFailed, RequestTimeout, RateLimited, ServerError}
+    permanent = {BadRequest, Unauthorized, PaymentRequired, Forbidden, NotFound, UnexpectedResponse}
     assert all(
         issubclass(c, TransientError) and not issubclass(c, PermanentError) for c in transient
     )
