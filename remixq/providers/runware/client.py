@@ -31,19 +31,13 @@ import requests
 
 from remixq.providers.runware import assumptions as A
 from remixq.providers.runware.errors import (
-    BadRequest,
     ConnectionFailed,
-    Forbidden,
-    NotFound,
-    PaymentRequired,
-    PermanentError,
     ProviderError,
-    RateLimited,
     RequestTimeout,
     RunwareError,
-    ServerError,
     Unauthorized,
     UnexpectedResponse,
+    for_status,
 )
 from remixq.providers.runware.results import (
     InvalidPayload,
@@ -60,13 +54,6 @@ log = logging.getLogger(__name__)
 
 AuthMode = Literal["header", "task"]
 
-_PERMANENT_BY_STATUS: dict[int, type[PermanentError]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    402: PaymentRequired,
-    403: Forbidden,
-    404: NotFound,
-}
 
 
 @dataclass(frozen=True)
@@ -284,14 +271,7 @@ def _status_error(
     reason = f"HTTP {status} {response.reason or ''}".rstrip()
     message = f"{reason}: {_summary(errors)}" if errors else reason
     retry_after = _retry_after(response.headers.get("Retry-After"))
-    if status == 429:
-        return RateLimited(message, status=status, errors=errors, retry_after=retry_after)
-    if status == 408:
-        return RequestTimeout(message, status=status, errors=errors, retry_after=retry_after)
-    if 500 <= status < 600:
-        return ServerError(message, status=status, errors=errors, retry_after=retry_after)
-    permanent = _PERMANENT_BY_STATUS.get(status, UnexpectedResponse)
-    return permanent(message, status=status, errors=errors)
+    return for_status(status, message, errors, retry_after=retry_after)
 
 
 def _retry_after(value: str | None) -> float | None:

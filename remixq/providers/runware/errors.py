@@ -157,3 +157,26 @@ class NotFound(PermanentError):
 
 class UnexpectedResponse(PermanentError):
     """An answer outside the contract: unparseable body, unknown status, errors naming no task."""
+
+
+_PERMANENT_BY_STATUS: dict[int, type[PermanentError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    402: PaymentRequired,
+    403: Forbidden,
+    404: NotFound,
+}
+
+
+def for_status(
+    status: int, message: str, errors: list[ProviderError], *, retry_after: float | None
+) -> RunwareError:
+    """The error of a request the provider answered with HTTP `status` (not 2xx)."""
+    if status == 429:
+        return RateLimited(message, status=status, errors=errors, retry_after=retry_after)
+    if status == 408:
+        return RequestTimeout(message, status=status, errors=errors, retry_after=retry_after)
+    if 500 <= status < 600:
+        return ServerError(message, status=status, errors=errors, retry_after=retry_after)
+    permanent = _PERMANENT_BY_STATUS.get(status, UnexpectedResponse)
+    return permanent(message, status=status, errors=errors)

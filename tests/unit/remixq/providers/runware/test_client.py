@@ -73,6 +73,15 @@ def ack(task_uuid: str) -> dict[str, str]:
     return {"taskType": "imageInference", "taskUUID": task_uuid}
 
 
+def only_refusal(outcome: dict[str, Ack | ProviderError], *, transient: bool) -> ProviderError:
+    """The answer's one outcome, for U1: a refusal, transient or not as said."""
+    assert list(outcome) == [U1]
+    refused = outcome[U1]
+    assert isinstance(refused, ProviderError)
+    assert refused.transient is transient
+    return refused
+
+
 def err(code: str, task_uuid: str | None = None, **extra: Any) -> dict[str, Any]:
     body = {"code": code, "message": f"{code} happened", "taskType": "imageInference", **extra}
     if task_uuid:
@@ -149,12 +158,7 @@ def test_a_permanent_per_task_error_rejects_the_task(status: int) -> None:
     error = err("invalidPositivePrompt", U1, parameter="positivePrompt")
     client, _ = make_client(reply(status, {"errors": [error]}))
 
-    outcome = client.submit([task(U1)])
-
-    assert list(outcome) == [U1]
-    rejected = outcome[U1]
-    assert isinstance(rejected, ProviderError)
-    assert rejected.transient is False
+    rejected = only_refusal(client.submit([task(U1)]), transient=False)
     assert rejected.code == "invalidPositivePrompt"
     assert rejected.parameter == "positivePrompt"
     assert rejected.task_uuid == U1
@@ -164,12 +168,7 @@ def test_a_permanent_per_task_error_rejects_the_task(status: int) -> None:
 def test_a_transient_per_task_error_is_transient() -> None:
     client, _ = make_client(reply(200, {"errors": [err("timeoutProvider", U1)]}))
 
-    outcome = client.submit([task(U1)])
-
-    assert list(outcome) == [U1]
-    refused = outcome[U1]
-    assert isinstance(refused, ProviderError)
-    assert refused.transient is True
+    refused = only_refusal(client.submit([task(U1)]), transient=True)
     assert refused.code == "timeoutProvider"
 
 
@@ -222,12 +221,7 @@ def test_errors_naming_no_task_of_the_request_are_unexpected() -> None:
 def test_the_legacy_single_error_object_is_understood() -> None:
     client, _ = make_client(reply(200, {"error": err("invalidModel", U1)}))
 
-    outcome = client.submit([task(U1)])
-
-    assert list(outcome) == [U1]
-    rejected = outcome[U1]
-    assert isinstance(rejected, ProviderError)
-    assert rejected.transient is False
+    rejected = only_refusal(client.submit([task(U1)]), transient=False)
     assert rejected.code == "invalidModel"
 
 
