@@ -5,32 +5,33 @@ a ``Reply`` (status, JSON body, headers). Per request: count the attempt, wait t
 latency, authenticate, draw a submit fault (decided BEFORE anything is accepted), then handle
 each task on its own (errors are scoped per task). Sync tasks are finished in the request
 thread; async tasks are finished by the scheduler. Open points: see ``assumptions.py``.
+
+Beside it: ``auth`` reads the key, ``generation`` decides an accepted task's results up front,
+``payloads`` builds every body the simulator sends.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from simulator import assumptions, errors
+from simulator import assumptions, errors, payloads
+from simulator.auth import authenticate
 from simulator.config import FaultKnobs, SimulatorConfig
 from simulator.errors import ApiError
 from simulator.faults import Faults, SubmitFault
-from simulator.images import EXTENSIONS, ImageSpec, as_base64, as_data_uri, render
-from simulator.models import check_image_inference, model_specs, rendering_speed, safety_checked
+from simulator.generation import new_record
+from simulator.images import EXTENSIONS, render
+from simulator.models import check_image_inference, model_specs
+from simulator.payloads import Reply
 from simulator.scheduler import Scheduler
 from simulator.schema import ModelSpec, Param, validate
 from simulator.stats import Stats
 from simulator.store import ResultRecord, TaskRecord, TaskStore
 from simulator.webhooks import WebhookSender, make_session
-
-_CENT_FRACTION = Decimal("0.0001")  # A10: costs carry at most 4 decimals
 
 _GET_RESPONSE = ModelSpec(
     air="getResponse",
@@ -41,15 +42,6 @@ _GET_RESPONSE = ModelSpec(
         "taskUUID": Param("string", required=True, fmt="uuid4"),
     },
 )
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An HTTP answer, ready to be serialised by the web layer."""
-
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,13 +86,13 @@ class Simulator:
         self._pause(knobs.submit_latency_ms / 1000.0)
         # Authentication first: a bad key is 401 whatever the body looks like.
         items = payload if isinstance(payload, list) else []
-        tasks, auth_items, auth_error = self._authenticate(items, authorization)
+        tasks, auth_items, auth_error = authenticate(items, authorization, self.config.api_key)
         if auth_error is not None:
             self.stats.count("auth_failures")
-            return _reply(assumptions.STATUS_UNAUTHORIZED, [], [auth_error])
+            return payloads.reply(assumptions.STATUS_UNAUTHORIZED, [], [auth_error])
         if not items:
             error = errors.invalid_request("The body must be a non-empty JSON array of tasks.")
-            return _reply(assumptions.STATUS_REQUEST_ERROR, [], [error])
+            return payloads.reply(assumptions.STATUS_REQUEST_ERROR, [], [error])
 
         fault = self.faults.submit_fault(knobs)
         if fault is not SubmitFault.NONE:
@@ -137,35 +129,11 @@ class Simulator:
 
     # -- request handling ----------------------------------------------------------------
 
-    def _authenticate(
-        self, payload: list[Any], authorization: str | None
-    ) -> tuple[list[Any], list[dict[str, Any]], ApiError | None]:
-        keys: list[str] = []
-        if authorization is not None:
-            scheme, _, token = authorization.partition(" ")
-            # A non-Bearer scheme is a key we cannot read: invalid, not missing.
-            keys.append(token.strip() if scheme.lower() == "bearer" else "")
-        tasks, auth_items = payload, []
-        first = payload[0] if payload else None
-        if isinstance(first, Mapping) and first.get("taskType") == "authentication":
-            tasks = payload[1:]
-            key = first.get("apiKey")
-            keys.append(key if isinstance(key, str) else "")
-            session = first.get("connectionSessionUUID")
-            session = session if isinstance(session, str) else str(uuid.uuid4())
-            auth_items.append({"taskType": "authentication", "connectionSessionUUID": session})
-        if not keys:
-            return tasks, [], errors.missing_api_key()
-        required = self.config.api_key
-        if not any(key and (required is None or key == required) for key in keys):
-            return tasks, [], errors.invalid_api_key()
-        return tasks, auth_items, None
-
     def _http_fault(self, status: int, knobs: FaultKnobs) -> Reply:
         headers = {}
         if status in assumptions.RETRY_AFTER_STATUSES and knobs.retry_after_s is not None:
             headers["Retry-After"] = str(knobs.retry_after_s)
-        return _reply(status, [], [errors.injected_http_fault(status)], headers)
+        return payloads.reply(status, [], [errors.injected_http_fault(status)], headers)
 
     def _run_tasks(
         self,
@@ -190,7 +158,7 @@ class Simulator:
             status = assumptions.STATUS_REQUEST_ERROR
         else:
             status = assumptions.STATUS_GENERATION_FAILED
-        return _reply(status, data, failures)
+        return payloads.reply(status, data, failures)
 
     def _handle(self, task: object, knobs: FaultKnobs, base_url: str) -> _Outcome:
         if not isinstance(task, Mapping):
@@ -220,7 +188,15 @@ class Simulator:
             self.stats.count("validation_errors")
             return _Outcome(errors=[error.for_task("imageInference", task_uuid)])
         assert isinstance(task_uuid, str)  # validated above
-        record = self._new_record(task, knobs, base_url)
+        record = new_record(
+            task,
+            knobs,
+            config=self.config,
+            faults=self.faults,
+            stats=self.stats,
+            start=self._clock(),
+            base_url=base_url,
+        )
         if not self.store.add(record):
             self.stats.count("conflicts")
             return _Outcome(
@@ -231,9 +207,9 @@ class Simulator:
             return _Outcome(ok=True, pending=record)
         if record.webhook_url is not None and self.faults.chance(knobs.webhook_before_ack_rate):
             self.stats.fault("webhook_before_ack")
-            return _Outcome(ok=True, pending=record, data=[_ack(task_uuid)])
+            return _Outcome(ok=True, pending=record, data=[payloads.ack(task_uuid)])
         self._schedule(record)
-        return _Outcome(ok=True, data=[_ack(task_uuid)])
+        return _Outcome(ok=True, data=[payloads.ack(task_uuid)])
 
     def _get_response(self, task: Mapping[str, Any]) -> _Outcome:
         self.stats.count("get_response_calls")
@@ -253,78 +229,10 @@ class Simulator:
             {**self._result_item(record, r), "status": assumptions.STATUS_SUCCESS}
             for r in sorted(progress.done, key=lambda r: r.index)
         ]
-        processing = {
-            "taskType": "imageInference",
-            "taskUUID": task_uuid,
-            "status": assumptions.STATUS_PROCESSING,
-        }
-        data.extend(dict(processing) for _ in range(progress.pending))
+        data.extend(payloads.processing(task_uuid) for _ in range(progress.pending))
         return _Outcome(ok=True, data=data)
 
-    # -- generation ----------------------------------------------------------------------
-
-    def _new_record(self, task: Mapping[str, Any], knobs: FaultKnobs, base_url: str) -> TaskRecord:
-        rng = self.faults.rng
-        count = int(task.get("numberResults", 1))
-        start = self._clock()
-        latencies = sorted(self.faults.latency_s(knobs) for _ in range(count))
-        order = list(range(count))
-        if count > 1 and self.faults.chance(knobs.webhook_reorder_rate):
-            self.stats.fault("webhook_reorder")
-            while order == sorted(order):
-                rng.shuffle(order)
-        # Result order[k] finishes k-th; 1 ms apart so the order holds even at zero latency.
-        due = {index: start + latencies[k] + k / 1000.0 for k, index in enumerate(order)}
-        cost = None
-        if task.get("includeCost") is True:
-            price = self.config.price(str(task["model"]), rendering_speed(task))
-            cost = price.quantize(_CENT_FRACTION)
-        checked = safety_checked(task)
-        prompt = str(task["positivePrompt"])
-        results = []
-        for index in range(count):
-            seed = rng.randint(0, assumptions.SEED_MAX)
-            image = ImageSpec(
-                prompt=prompt,
-                seed=seed,
-                width=int(task["width"]),
-                height=int(task["height"]),
-                output_format=str(task.get("outputFormat", "JPG")),
-                quality=int(task.get("outputQuality", 95)),
-            )
-            results.append(
-                ResultRecord(
-                    index=index,
-                    image_uuid=str(uuid.uuid4()),
-                    seed=seed,
-                    image=image,
-                    due=due[index],
-                    cost=cost,
-                    nsfw=self.faults.chance(knobs.nsfw_rate) if checked else None,
-                    structured_prompt=_structured_prompt(task, rng.random())
-                    if task["model"] == "ideogram:4@remix"
-                    else None,
-                )
-            )
-        failure = None
-        if self.faults.chance(knobs.failure_rate):
-            failure = errors.generation_failed(
-                knobs.failure_code, knobs.failure_message, str(task["taskUUID"])
-            )
-        output_type = str(task.get("outputType", "URL"))
-        return TaskRecord(
-            task_uuid=str(task["taskUUID"]),
-            task=task,
-            delivery=str(task.get("deliveryMethod", "sync")),
-            output_type=output_type,
-            base_url=(self.config.public_url or base_url).rstrip("/"),
-            webhook_url=task.get("webhookURL"),
-            upload_endpoint=task.get("uploadEndpoint"),
-            ttl_s=task.get("ttl") if output_type == "URL" else None,
-            results=results,
-            failure=failure,
-            finish_at=max(r.due for r in results),
-        )
+    # -- finishing tasks -----------------------------------------------------------------
 
     def _schedule(self, record: TaskRecord) -> None:
         if record.failure is not None:
@@ -362,12 +270,8 @@ class Simulator:
             self.stats.fault("nsfw_flagged")
         item = self._result_item(record, result)
         if record.webhook_url is not None:
-            body = item if self._bare_envelope() else {"data": [item]}
-            # A sync task's webhooks never hold up its answer (A6); before-ack ones do.
-            send_inline = inline and record.delivery == "async"
-            self.webhooks.send(
-                record.webhook_url, body, record.task_uuid, record.epoch, inline=send_inline
-            )
+            body = payloads.result_webhook(item, bare=self._bare_envelope())
+            self._post_webhook(record.webhook_url, record, body, inline=inline)
         if record.upload_endpoint is not None:
             url, spec = record.upload_endpoint, result.image
             data = render(spec, self.config.image_max_side)
@@ -382,11 +286,15 @@ class Simulator:
         self.stats.count("tasks_failed")
         self.stats.fault("generation_failure")
         if record.webhook_url is not None:
-            body = {"errors": [record.failure.as_json()]}
-            send_inline = inline and record.delivery == "async"
-            self.webhooks.send(
-                record.webhook_url, body, record.task_uuid, record.epoch, inline=send_inline
-            )
+            body = payloads.failure_webhook(record.failure)
+            self._post_webhook(record.webhook_url, record, body, inline=inline)
+
+    def _post_webhook(
+        self, url: str, record: TaskRecord, body: dict[str, Any], *, inline: bool
+    ) -> None:
+        # A sync task's webhooks never hold up its answer (A6); before-ack ones do.
+        send_inline = inline and record.delivery == "async"
+        self.webhooks.send(url, body, record.task_uuid, record.epoch, inline=send_inline)
 
     def _bare_envelope(self) -> bool:
         envelope = self.faults.knobs.webhook_envelope
@@ -395,50 +303,11 @@ class Simulator:
         return envelope == "bare"
 
     def _result_item(self, record: TaskRecord, result: ResultRecord) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "taskType": "imageInference",
-            "taskUUID": record.task_uuid,
-            "imageUUID": result.image_uuid,
-        }
-        spec = result.image
-        if record.output_type == "URL":
-            item["imageURL"] = f"{record.base_url}/images/{result.image_uuid}.{spec.extension}"
-        else:
-            data = render(spec, self.config.image_max_side)
-            if record.output_type == "base64Data":
-                item["imageBase64Data"] = as_base64(data)
-            else:
-                item["imageDataURI"] = as_data_uri(data, spec.mime_type)
-        item["seed"] = result.seed
-        if result.nsfw is not None:
-            item["NSFWContent"] = result.nsfw
-        if result.cost is not None:
-            item["cost"] = float(result.cost)
-        if result.structured_prompt is not None:
-            item["structuredPrompt"] = result.structured_prompt
-        return item
+        return payloads.result_item(record, result, self.config.image_max_side)
 
     def _pause(self, seconds: float) -> None:
         if seconds > 0:
             self._sleep(seconds)
-
-
-def _ack(task_uuid: str) -> dict[str, Any]:
-    return {"taskType": "imageInference", "taskUUID": task_uuid}
-
-
-def _reply(
-    status: int,
-    data: list[dict[str, Any]],
-    failures: list[ApiError],
-    headers: dict[str, str] | None = None,
-) -> Reply:
-    body: dict[str, Any] = {}
-    if data:
-        body["data"] = data
-    if failures:
-        body["errors"] = [error.as_json() for error in failures]
-    return Reply(status, body, headers or {})
 
 
 def _named_task_uuids(payload: object) -> list[str]:
@@ -452,17 +321,3 @@ def _named_task_uuids(payload: object) -> list[str]:
         and item.get("taskType") == "imageInference"
         and isinstance(item.get("taskUUID"), str)
     ]
-
-
-def _structured_prompt(task: Mapping[str, Any], draw: float) -> dict[str, Any]:
-    """An invented stand-in for Ideogram 4.0's structured prompt (assumptions A11)."""
-    prompt = str(task["positivePrompt"])
-    clauses = [c.strip() for c in re.split(r"[,.;\n]", prompt) if c.strip()]
-    strength = task.get("strength")
-    return {
-        "summary": clauses[0] if clauses else prompt,
-        "elements": clauses[1:9],
-        "style": rendering_speed(task).lower(),
-        # "When omitted, the strength is chosen automatically from the prompt."
-        "strength": strength if strength is not None else round(0.3 + 0.5 * draw, 2),
-    }

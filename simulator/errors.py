@@ -56,21 +56,22 @@ class ApiError:
 
 
 def missing_api_key() -> ApiError:
-    return ApiError(
-        code="missingApiKey",
-        message="Missing API key: send 'Authorization: Bearer <key>' or a leading "
-        "authentication task.",
-        parameter="apiKey",
-        task_type="authentication",
-        documentation="https://runware.ai/docs/platform/authentication",
-        http_status=assumptions.STATUS_UNAUTHORIZED,
+    return _authentication_error(
+        "missingApiKey",
+        "Missing API key: send 'Authorization: Bearer <key>' or a leading authentication task.",
     )
 
 
 def invalid_api_key() -> ApiError:
+    return _authentication_error(
+        "invalidApiKey", "Invalid API key. Get one at https://my.runware.ai/signup"
+    )
+
+
+def _authentication_error(code: str, message: str) -> ApiError:
     return ApiError(
-        code="invalidApiKey",
-        message="Invalid API key. Get one at https://my.runware.ai/signup",
+        code=code,
+        message=message,
         parameter="apiKey",
         task_type="authentication",
         documentation="https://runware.ai/docs/platform/authentication",

@@ -13,7 +13,7 @@ from typing import Any
 
 from simulator import assumptions
 from simulator.errors import ApiError
-from simulator.schema import ModelSpec, Param, Rule, validate
+from simulator.schema import ModelSpec, Param, Rule, doc_link, validate
 
 OUTPUT_TYPES = ("URL", "base64Data", "dataURI")
 OUTPUT_FORMATS = ("JPG", "PNG", "WEBP")
@@ -89,6 +89,24 @@ _SAFETY_FULL = {
 _SAFETY_CHECK_ONLY = {"checkContent": Param("boolean")}
 
 
+def _remix_params(ideogram: Mapping[str, Param], side: Param) -> dict[str, Param]:
+    """The 1.0 and 3.0 pages' table: one reference image, prompts of up to 2000 characters,
+    Ideogram's own settings under ``providerSettings.ideogram``; ``side`` is width and height."""
+    return {
+        **_platform(_SAFETY_FULL),
+        "inputs": Param(
+            "object", required=True, properties={"referenceImages": _images(1, 1, required=True)}
+        ),
+        "positivePrompt": Param("string", required=True, min_len=1, max_len=2000),
+        "negativePrompt": Param("string", min_len=1, max_len=2000),
+        "width": side,
+        "height": side,
+        "providerSettings": Param(
+            "object", properties={"ideogram": Param("object", properties=ideogram)}
+        ),
+    }
+
+
 def _dimension_rule(air: str, docs: str, allowed: frozenset[tuple[int, int]]) -> Rule:
     def rule(task: Mapping[str, Any]) -> ApiError | None:
         pair = (task["width"], task["height"])
@@ -123,7 +141,7 @@ def _character_mask_rule(docs: str) -> Rule:
             message=f"Invalid value for '{path}': {masks} mask(s) for {images} character "
             "reference image(s); the counts must match.",
             parameter=path,
-            documentation=f"{docs}#request-{path.replace('.', '-').lower()}",
+            documentation=doc_link(docs, path),
         )
 
     return rule
@@ -138,19 +156,7 @@ def _ideogram_1() -> ModelSpec:
         "styleReferenceImages": _images(1, 4),
         "styleType": Param("string", choices=STYLE_TYPES),
     }
-    params = {
-        **_platform(_SAFETY_FULL),
-        "inputs": Param(
-            "object", required=True, properties={"referenceImages": _images(1, 1, required=True)}
-        ),
-        "positivePrompt": Param("string", required=True, min_len=1, max_len=2000),
-        "negativePrompt": Param("string", min_len=1, max_len=2000),
-        "width": Param("integer", required=True),
-        "height": Param("integer", required=True),
-        "providerSettings": Param(
-            "object", properties={"ideogram": Param("object", properties=ideogram)}
-        ),
-    }
+    params = _remix_params(ideogram, Param("integer", required=True))
     return ModelSpec(
         air, "Ideogram 1.0 Remix", docs, params, (_dimension_rule(air, docs, DIMENSIONS_1K),)
     )
@@ -169,20 +175,8 @@ def _ideogram_3() -> ModelSpec:
         "styleReferenceImages": _images(1, 4),
         "styleType": Param("string", choices=STYLE_TYPES),
     }
-    params = {
-        **_platform(_SAFETY_FULL),
-        "inputs": Param(
-            "object", required=True, properties={"referenceImages": _images(1, 1, required=True)}
-        ),
-        "positivePrompt": Param("string", required=True, min_len=1, max_len=2000),
-        "negativePrompt": Param("string", min_len=1, max_len=2000),
-        # No dimension table on the 3.0 page (assumptions A3): any positive sizes.
-        "width": Param("integer", required=True, minimum=1),
-        "height": Param("integer", required=True, minimum=1),
-        "providerSettings": Param(
-            "object", properties={"ideogram": Param("object", properties=ideogram)}
-        ),
-    }
+    # No dimension table on the 3.0 page (assumptions A3): any positive sizes.
+    params = _remix_params(ideogram, Param("integer", required=True, minimum=1))
     return ModelSpec(air, "Ideogram 3.0 Remix", docs, params, (_character_mask_rule(docs),))
 
 

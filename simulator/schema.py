@@ -56,8 +56,13 @@ class ModelSpec:
     rules: tuple[Rule, ...] = ()
 
     def doc_link(self, path: str) -> str:
-        # The model pages anchor each parameter as #request-<dotted path, dashes, lowercase>.
-        return f"{self.docs}#request-{path.replace('.', '-').lower()}"
+        return doc_link(self.docs, path)
+
+
+def doc_link(docs: str, path: str) -> str:
+    """The link to parameter ``path`` (dotted) on the model page ``docs``."""
+    # The model pages anchor each parameter as #request-<dotted path, dashes, lowercase>.
+    return f"{docs}#request-{path.replace('.', '-').lower()}"
 
 
 def validate(task: Mapping[str, Any], spec: ModelSpec) -> ApiError | None:

@@ -1,8 +1,8 @@
 """Serve the simulator: one process (all state is in memory), one thread per connection.
 
 Werkzeug's threaded WSGI server speaks HTTP/1.1 with keep-alive when threaded, which is what a
-client's connection pool wants; access logging is off by default because at hundreds of
-requests per second the log line costs more than the request.
+client's connection pool wants; access logging is off by default because under load the log
+line costs more than the request.
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ def build_server(
 def shutdown(server: BaseWSGIServer) -> None:
     """Stop serving and release the simulator's background threads and connections."""
     server.shutdown()
-    server.server_close()
-    server.app.extensions[EXTENSION_KEY].close()  # type: ignore[attr-defined]
+    _release(server)
 
 
 def serve(
@@ -50,5 +49,10 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
-        server.app.extensions[EXTENSION_KEY].close()  # type: ignore[attr-defined]
+        _release(server)
+
+
+def _release(server: BaseWSGIServer) -> None:
+    """Close the listening socket and the simulator's background threads and connections."""
+    server.server_close()
+    server.app.extensions[EXTENSION_KEY].close()  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -91,7 +91,25 @@ class _Quiet(WSGIRequestHandler):
         return None
 
 
-class Receiver:
+class _Served:
+    """A bound WSGI server on 127.0.0.1, served from a daemon thread once started."""
+
+    def __init__(self, server: BaseWSGIServer) -> None:
+        self.server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+
+class Receiver(_Served):
     """A real HTTP server recording every request; answers ``statuses`` in turn, then 200."""
 
     def __init__(self) -> None:
@@ -99,23 +117,16 @@ class Receiver:
         self.statuses: deque[int] = deque()
         self.delay_s = 0.0  # answer every request this late (for timeout tests)
         self._lock = threading.Lock()
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet
+        super().__init__(
+            make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
         )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def start(self) -> Receiver:
-        self._thread.start()
-        return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.server.shutdown()
+        self.server.server_close()
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self._server.port}{path}"
+        return self.origin + path
 
     def fail_next(self, statuses: Iterable[int]) -> None:
         with self._lock:
@@ -147,25 +158,18 @@ class Receiver:
         return Response("ok", status=status)(environ, start_response)
 
 
-class LiveSimulator:
+class LiveSimulator(_Served):
     """The simulator served for real on a free port (for timeouts and connection behaviour)."""
 
     def __init__(self, config: SimulatorConfig) -> None:
-        self.server = build_server(config, "127.0.0.1", 0)
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def start(self) -> LiveSimulator:
-        self._thread.start()
-        return self
+        super().__init__(build_server(config, "127.0.0.1", 0))
 
     def stop(self) -> None:
         shutdown(self.server)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
+        return self.origin
 
 
 MakeClient = Callable[..., FlaskClient]  # the `make_client` fixture: a test client of a fresh app
