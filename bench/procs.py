@@ -26,7 +26,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def _children_map() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
+    for entry in (path.name for path in Path("/proc").iterdir()):
         if not entry.isdigit():
             continue
         fields = _stat_fields(int(entry))
@@ -90,7 +90,7 @@ def peak_rss_bytes(pids: Sequence[int]) -> int:
 def postgres_backends(database: str) -> list[int]:
     """The PostgreSQL server processes serving connections to `database`."""
     found = []
-    for entry in os.listdir("/proc"):
+    for entry in (path.name for path in Path("/proc").iterdir()):
         if not entry.isdigit():
             continue
         try:

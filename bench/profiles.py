@@ -53,7 +53,7 @@ _GROUPS = (
 
 
 def _group(filename: str) -> str:
-    if filename.startswith("~") or filename.startswith("<"):
+    if filename.startswith(("~", "<")):
         return "builtins (C calls)"
     path = filename.replace("\\", "/")
     for key, name in _GROUPS:

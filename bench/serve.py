@@ -31,7 +31,7 @@ def bare_app() -> Flask:
     app = Flask("bench.bare")
 
     @app.post(f"{WEBHOOK_PATH}/<task>/<token>")  # routed as the receiver's URLs are
-    def webhook(task: str, token: str) -> ResponseReturnValue:
+    def webhook(task: str, token: str) -> ResponseReturnValue:  # noqa: ARG001 (routed, unused)
         payload = json.loads(request.get_data(cache=False))
         return jsonify({"status": "ok", "keys": len(payload)}), 200
 
@@ -44,7 +44,7 @@ def naive_app(settings: Settings) -> Flask:
     app = Flask("bench.naive")
 
     @app.post(f"{WEBHOOK_PATH}/<task>/<token>")
-    def webhook(task: str, token: str) -> ResponseReturnValue:
+    def webhook(task: str, token: str) -> ResponseReturnValue:  # noqa: ARG001 (routed, unused)
         body = request.get_data(cache=False)
         json.loads(body)
         with sessions() as session, session.begin():

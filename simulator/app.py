@@ -46,6 +46,6 @@ def _http_error(exc: HTTPException) -> Any:
 
 def _unexpected_error(exc: Exception) -> Any:
     # Never a stack trace to the caller; the log has it.
-    current_app.logger.exception("unexpected simulator error")
+    current_app.logger.error("unexpected simulator error", exc_info=exc)
     body = {"errors": [{"code": "internalServerError", "message": "Unexpected simulator error."}]}
     return jsonify(body), 500

@@ -42,5 +42,5 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> ResponseReturnValue:
-        app.logger.exception("unhandled error")
+        app.logger.error("unhandled error", exc_info=exc)
         return jsonify(INTERNAL_ERROR_BODY), 500

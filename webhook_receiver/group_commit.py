@@ -156,7 +156,7 @@ class GroupCommit:
             self._discard_connection()  # the next batch connects again
             for pending in batch:
                 pending.fail(exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (any failure is retried one webhook at a time)
             if len(batch) == 1:
                 batch[0].fail(exc)
                 return

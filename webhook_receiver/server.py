@@ -27,7 +27,7 @@ from webhook_receiver.app import create_app
 REQUESTS_PER_CONNECTION = 100
 
 
-def _recycle_connections(worker: Any, request: Any) -> None:
+def _recycle_connections(worker: Any, request: Any) -> None:  # noqa: ARG001 (gunicorn's hook)
     """gunicorn's pre_request hook: the connection's last request is answered with
     "Connection: close" (`req_number` counts the requests of a connection from 1)."""
     if request.req_number >= REQUESTS_PER_CONNECTION:

@@ -120,7 +120,7 @@ class FastPath:
             self._log.warning("database unavailable: %s", type(exc).__name__)
             headers = [("Retry-After", RETRY_AFTER)]
             return _answer(start_response, 503, _json(UNAVAILABLE_BODY), headers)
-        except Exception:
+        except Exception:  # noqa: BLE001 (a JSON 500, never a traceback to the sender)
             self._log.exception("unhandled error")
             return _answer(start_response, 500, _json(INTERNAL_ERROR_BODY))
         return _answer(start_response, code, document)

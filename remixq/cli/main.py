@@ -45,7 +45,7 @@ def main() -> None:
         for error in exc.errors[1:20]:
             click.echo(f"       {error}", err=True)
         sys.exit(2)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (the edge: one readable line, never a traceback)
         from sqlalchemy.exc import OperationalError
 
         if isinstance(exc, OperationalError):

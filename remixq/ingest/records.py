@@ -57,7 +57,7 @@ def by_task(items: Items, expected_task_uuid: str | None) -> Parsed | Outcome:
     errors = {str(e.task_uuid): e for e in items.errors}
     tasks = set(results) | set(errors)
     if expected_task_uuid is not None and tasks - {str(UUID(expected_task_uuid))}:
-        stray = sorted(tasks - {str(UUID(expected_task_uuid))})[0]
+        stray = min(tasks - {str(UUID(expected_task_uuid))})
         return Outcome(
             InboxStatus.REJECTED,
             message=f"taskUUID {stray} is not the task this webhook URL was issued for",

@@ -140,10 +140,12 @@ def money(value: str | None) -> str:
 
 def table(rows: Iterable[dict[str, Any]]) -> list[str]:
     lines = [
-        "| scenario | fault | injected / observed | jobs (failed) | images stored / expected "
-        "| cost stored = provider (USD) | webhook deliveries | duplicates ignored "
-        "| recovered by getResponse | submissions per task (max / mean) | time to reconcile "
-        "| campaign |",
+        (
+            "| scenario | fault | injected / observed | jobs (failed) | images stored / expected "
+            "| cost stored = provider (USD) | webhook deliveries | duplicates ignored "
+            "| recovered by getResponse | submissions per task (max / mean) | time to reconcile "
+            "| campaign |"
+        ),
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
@@ -234,8 +236,10 @@ def render(rows: list[dict[str, Any]], *, duration: float | None, commit: str | 
         "- the simulator accepted every taskUUID exactly once, however often it was submitted;",
         "- no webhook inbox row is left half-applied, and every image a webhook named is stored.",
         "",
-        "Timings are shortened for test speed through the environment: "
-        f"`{settings}`. Simulated results take {knobs} ms unless the scenario says otherwise.",
+        (
+            "Timings are shortened for test speed through the environment: "
+            f"`{settings}`. Simulated results take {knobs} ms unless the scenario says otherwise."
+        ),
         "",
         "## Figures",
         "",

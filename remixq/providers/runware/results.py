@@ -39,7 +39,7 @@ from remixq.providers.runware import assumptions as A
 from remixq.providers.runware.errors import ProviderError
 
 _BIGINT = 2**63 - 1
-_MAX_COST = Decimal("99999999")
+_MAX_COST = Decimal(99999999)
 
 
 class InvalidPayload(ValueError):

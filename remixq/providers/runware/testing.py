@@ -48,14 +48,14 @@ class FakeTransport(BaseAdapter):
         self.timeouts: list[Any] = []
         self.closed = False
 
-    def send(
+    def send(  # requests' adapter signature: its arguments come by keyword
         self,
         request: requests.PreparedRequest,
-        stream: bool = False,
+        stream: bool = False,  # noqa: ARG002
         timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Any = None,
+        verify: Any = True,  # noqa: ARG002
+        cert: Any = None,  # noqa: ARG002
+        proxies: Any = None,  # noqa: ARG002
     ) -> requests.Response:
         self.sent.append(request)
         self.timeouts.append(timeout)

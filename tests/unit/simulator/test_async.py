@@ -22,8 +22,7 @@ from tests.support.simulator import (
 
 
 def _submit(client: FlaskClient, *bodies: dict[str, Any]) -> Any:
-    answer = client.post("/v1", json=list(bodies), headers=AUTH)
-    return answer
+    return client.post("/v1", json=list(bodies), headers=AUTH)
 
 
 def _poll(client: FlaskClient, task_uuid: str) -> Any:

@@ -88,7 +88,7 @@ def test_missing_required_field(client: FlaskClient, model: str, path: str) -> N
 
 _IDEO = "providerSettings.ideogram"
 BAD_VALUES = [
-    # (model, path, value, code)
+    # each: the model, the field's path, a bad value, the error code it must get
     ("ideogram:1@2", "positivePrompt", "", "invalidPositivePrompt"),
     ("ideogram:1@2", "positivePrompt", "x" * 2001, "invalidPositivePrompt"),
     ("ideogram:1@2", "positivePrompt", 42, "invalidPositivePrompt"),

@@ -42,7 +42,7 @@ class Waiting:
     def _run(self, writer: GroupCommit, body: bytes, task_uuid: str) -> None:
         try:
             self.outcome = writer.ingest(body, task_uuid)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 (whatever it raised is the result)
             self.error = exc
 
     def join(self) -> Waiting:

@@ -169,7 +169,7 @@ def test_a_body_cut_short_is_400_and_stores_nothing(client: FlaskClient, engine:
     ).get_environ()
     environ["CONTENT_LENGTH"] = str(len(body))
     answered: list[str] = []
-    chunks = client.application(environ, lambda status, headers: answered.append(status))
+    chunks = client.application(environ, lambda status, _headers: answered.append(status))
     document = json.loads(b"".join(chunks))
     assert answered == ["400 Bad Request"] and document["error"] == "bad_request"
     assert count(engine, WebhookEvent, task_uuid=task) == 0

@@ -14,10 +14,14 @@ from urllib.parse import urlsplit
 
 from remixq.providers.runware import assumptions as A
 
-_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
-_UUID4_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.I)
+_UUID_RE = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
+_UUID4_RE = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.IGNORECASE
+)
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-_DATA_URI_RE = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,(?P<payload>.*)", re.S)
+_DATA_URI_RE = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,(?P<payload>.*)", re.DOTALL)
 
 IMAGE_REFERENCE_TEXT = (
     "an image reference: a UUID, an http(s) URL, a data:image/...;base64 URI "

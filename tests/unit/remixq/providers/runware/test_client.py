@@ -462,7 +462,7 @@ def test_close_leaves_an_injected_session_to_its_owner() -> None:
     ],
 )
 def test_bad_configuration_is_refused(args: tuple[str, str], options: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be"):
         RunwareClient(*args, **options)
 
 

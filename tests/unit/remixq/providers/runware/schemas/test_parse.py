@@ -138,7 +138,7 @@ CASES: list[tuple[tuple[str, ...], dict[str, Any], str, Any, str]] = [
     (("v4",), {"inputs.seedImage": "cat.jpg"}, "inputs.seedImage", "cat.jpg", "an image reference"),
     (("v4",), {"inputs.seedImage": [IMAGE_URL]}, "inputs.seedImage", [IMAGE_URL], "a UUID"),
     (("v4",), {"inputs.seedImage": DELETE}, "inputs.seedImage", None, "required: an image"),
-    # providerSettings.ideogram (1.0 and 3.0)
+    # the providerSettings.ideogram fields of 1.0 and 3.0
     (
         V13,
         {"providerSettings.ideogram.magicPrompt": "on"},
@@ -268,8 +268,8 @@ CASES: list[tuple[tuple[str, ...], dict[str, Any], str, Any, str]] = [
         },
         "providerSettings.ideogram.characterReferenceImagesMask",
         [IMAGE_URL, IMAGE_UUID],
-        "exactly 1 mask image reference (UUID, http(s) URL, data URI or base64), one per "
-        "characterReferenceImages item",
+        ("exactly 1 mask image reference (UUID, http(s) URL, data URI or base64), one per "
+        "characterReferenceImages item"),
     ),
     (
         ("v3",),
