@@ -88,4 +88,4 @@ def campaign_progress(session: Session, campaign_id: int) -> Counter[str]:
     rows = session.execute(
         select(Job.status, func.count()).where(Job.campaign_id == campaign_id).group_by(Job.status)
     )
-    return Counter(dict(rows))
+    return Counter(dict(rows.all()))

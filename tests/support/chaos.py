@@ -157,7 +157,7 @@ class CampaignRun:
                 .where(Job.campaign_id == self.campaign_id)
                 .group_by(Job.status)
             )
-            return Counter(dict(rows))
+            return Counter(dict(rows.all()))
 
     def wait_final(self, timeout: float = DEADLINE, *, supervised: tuple[str, ...] = ()) -> None:
         """Until every job is final. A process in `supervised` that exits is started again,
