@@ -19,7 +19,6 @@ import functools
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -314,10 +313,6 @@ def expected_rate(setup: WorkerSetup, settings: Settings, latency_ms: float) -> 
     in_flight = min(setup.concurrency, settings.max_in_flight)
     per_request = max(latency_ms / 1000, 0.01)
     return min(in_flight / per_request, limit) * batch
-
-
-def scratch_path(env: BenchEnv, name: str) -> Path:
-    return env.root / name
 
 
 def profile_submission(env: BenchEnv, *, jobs_count: int = 2000) -> Profile:

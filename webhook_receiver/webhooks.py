@@ -25,6 +25,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import ClientDisconnected
 
 from remixq.security import WEBHOOK_PATH, verify_webhook_token
+from remixq.states import InboxStatus
 from webhook_receiver.errors import (
     INTERNAL_ERROR_BODY,
     RETRY_AFTER,
@@ -39,7 +40,13 @@ if TYPE_CHECKING:
 
 bp = Blueprint("webhooks", __name__)
 
-_STATUS_CODES = {"processed": 200, "orphan": 202, "invalid": 400, "rejected": 400}
+# The HTTP answer to each inbox status: a redelivery of an orphan may find its job later (202).
+_STATUS_CODES = {
+    InboxStatus.PROCESSED: 200,
+    InboxStatus.ORPHAN: 202,
+    InboxStatus.INVALID: 400,
+    InboxStatus.REJECTED: 400,
+}
 
 
 def _task_uuid(task: str, token: str, secret: bytes) -> str | None:
