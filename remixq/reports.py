@@ -132,4 +132,4 @@ def campaign_progress(session: Session, campaign_id: int) -> Counter[str]:
         .where(Job.campaign_id == campaign_id, Job.id.not_in(retried))
         .group_by(Job.status)
     )
-    return Counter(dict(rows))
+    return Counter(dict(rows.tuples().all()))
