@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import json
 import mimetypes
@@ -56,7 +57,14 @@ def read_campaign(path: Path) -> list[NewJob]:
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".ndjson", ".csv"):
         raise InvalidInput([FieldError("FILE", str(path), "a .jsonl, .ndjson or .csv file")])
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [FieldError("FILE", str(path), f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
+        ) from None
+    if "\x00" in text:
+        raise InvalidInput([FieldError("FILE", str(path), "a text file (it holds NUL bytes)")])
     rows = _csv_rows(text) if suffix == ".csv" else _jsonl_rows(text)
     jobs: list[NewJob] = []
     errors: list[FieldError] = []
@@ -74,6 +82,13 @@ def read_campaign(path: Path) -> list[NewJob]:
     if not jobs:
         raise InvalidInput([FieldError("FILE", str(path), "a file with at least one request")])
     return jobs
+
+
+def content_digest(path: Path) -> str:
+    """The SHA-256 (hex) of a campaign file's bytes: the same content submitted again is
+    recognised by it, whatever the file is called."""
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _located(error: FieldError, location: str) -> FieldError:
@@ -101,7 +116,15 @@ def _jsonl_rows(text: str) -> Iterator[tuple[str, dict[str, Any] | FieldError]]:
 
 def _csv_rows(text: str) -> Iterator[tuple[str, dict[str, Any] | FieldError]]:
     reader = csv.DictReader(io.StringIO(text))
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a cell over the csv module's size limit
+            location = f"line {reader.line_num}"
+            yield location, FieldError("(row)", None, f"a CSV row ({exc})", location)
+            return
         location = f"line {reader.line_num}"
         if None in row:
             yield (

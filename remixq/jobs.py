@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Update, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Insert, Table, Update, and_, bindparam, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from remixq.db import utcnow
@@ -25,6 +26,10 @@ from remixq.providers.runware import build_task
 from remixq.states import Event, JobStatus, sources, target
 
 WebhookURLFor = Callable[[str], str]
+
+
+_jobs = Job.metadata.tables[Job.__tablename__]
+_campaigns = Campaign.metadata.tables[Campaign.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,61 @@ class Claim:
     attempts: int
 
 
-def get_or_create_campaign(session: Session, *, name: str, source: str | None) -> Campaign:
-    campaign = session.scalar(select(Campaign).where(Campaign.name == name))
+def get_or_create_campaign(
+    session: Session, *, name: str, source: str | None, content_sha256: str | None = None
+) -> Campaign:
+    """The campaign `name`, made if new; content already stored (`content_sha256` known) is
+    refused, naming the campaign it made.
+
+    An insert-or-ignore, not a check then an insert: two producers racing on one name both get
+    the one campaign, and two racing with one file get one campaign and one refusal, never an
+    IntegrityError (on PostgreSQL the loser's insert waits for the winner's commit).
+    """
+    known = _campaign_with_content(session, content_sha256)
+    if known is not None:
+        raise _known_content(known, source)
+    inserted = session.execute(
+        _insert_or_ignore(session, _campaigns)
+        .values(name=name, source=source, content_sha256=content_sha256, created_at=utcnow())
+        .returning(_campaigns.c.id)
+    ).scalar()
+    campaign = session.scalar(
+        select(Campaign).where(Campaign.id == inserted if inserted else Campaign.name == name)
+    )
     if campaign is None:
-        campaign = Campaign(name=name, source=source)
-        session.add(campaign)
-        session.flush()
+        # The name is free, so the insert was ignored for its digest: another producer stored
+        # the same content meanwhile.
+        known = _campaign_with_content(session, content_sha256)
+        if known is None:
+            raise RuntimeError(f"the insert of campaign {name!r} was ignored without a conflict")
+        raise _known_content(known, source)
     return campaign
+
+
+def _campaign_with_content(session: Session, content_sha256: str | None) -> Campaign | None:
+    if content_sha256 is None:
+        return None
+    return session.scalar(select(Campaign).where(Campaign.content_sha256 == content_sha256))
+
+
+def _known_content(known: Campaign, source: str | None) -> InvalidInput:
+    return InvalidInput(
+        [
+            FieldError(
+                "FILE",
+                source,
+                f"content not submitted yet; the same content is campaign {known.name!r}"
+                f" (id {known.id}): pass --again for a second copy",
+            )
+        ]
+    )
+
+
+def _insert_or_ignore(session: Session, table: Table) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING: PostgreSQL and SQLite spell it alike."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def create_jobs(
@@ -61,12 +114,16 @@ def create_jobs(
 ) -> list[int]:
     """Insert one pending job per request, with its exact task; returns the new job ids.
 
-    A request that names its own taskUUID keeps it (an idempotency key of the producer's); one
-    already known is refused, naming the line, so that re-running a file cannot pay twice.
+    A request that names its own taskUUID keeps it (an idempotency key of the producer's), in its
+    canonical lowercase spelling; one already known is refused, naming the line and the campaign
+    that has it, so that re-running a file cannot pay twice. The insert ignores a taskUUID that a
+    concurrent producer stored after the check, and that one is refused the same way.
     """
     rows: list[dict[str, Any]] = []
+    locations: list[str | None] = []
     for new in new_jobs:
-        task_uuid = str(new.request.task_uuid or uuid.uuid4())
+        given = new.request.task_uuid
+        task_uuid = str(uuid.UUID(str(given))) if given else str(uuid.uuid4())
         task = build_task(new.request, task_uuid=task_uuid, webhook_url=webhook_url_for(task_uuid))
         rows.append(
             {
@@ -79,48 +136,79 @@ def create_jobs(
                 "results_received": 0,
                 "status": JobStatus.PENDING.value,
                 "attempts": 0,
+                "checks": 0,
                 "created_at": utcnow(),
                 "updated_at": utcnow(),
-                "_location": new.location,
             }
         )
-    _refuse_known_task_uuids(session, rows)
-    for row in rows:
-        row.pop("_location")
+        locations.append(new.location)
+    _refuse_known_task_uuids(session, [row["task_uuid"] for row in rows], locations)
     if not rows:
         return []
-    result = session.execute(insert(Job).returning(Job.id, sort_by_parameter_order=True), rows)
-    return [row_id for (row_id,) in result]
+    statement = _insert_or_ignore(session, _jobs).returning(_jobs.c.id, _jobs.c.task_uuid)
+    inserted = {
+        str(task_uuid): row_id
+        for row_id, task_uuid in session.connection().execute(statement, rows)
+    }
+    if len(inserted) < len(rows):
+        lost = [
+            (row["task_uuid"], location)
+            for row, location in zip(rows, locations, strict=True)
+            if row["task_uuid"] not in inserted
+        ]
+        raise InvalidInput(_used_task_uuids(session, lost))
+    return [inserted[row["task_uuid"]] for row in rows]
 
 
-def _refuse_known_task_uuids(session: Session, rows: list[dict[str, Any]]) -> None:
+def _refuse_known_task_uuids(
+    session: Session, task_uuids: Sequence[str], locations: Sequence[str | None]
+) -> None:
+    """Refuse a taskUUID given twice in one file or already stored (canonical spellings, so the
+    check ignores case)."""
     seen: dict[str, str | None] = {}
     errors = []
-    for row in rows:
-        if row["task_uuid"] in seen:
+    for task_uuid, location in zip(task_uuids, locations, strict=True):
+        if task_uuid in seen:
             errors.append(
                 FieldError(
                     "taskUUID",
-                    row["task_uuid"],
-                    f"a taskUUID used once only; it is also on {seen[row['task_uuid']]}",
-                    row["_location"],
+                    task_uuid,
+                    f"a taskUUID used once only; it is also on {seen[task_uuid]}",
+                    location,
                 )
             )
-        seen[row["task_uuid"]] = row["_location"]
-    wanted = list(seen)
-    known: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        known.update(
-            str(u) for u in session.scalars(select(Job.task_uuid).where(Job.task_uuid.in_(chunk)))
-        )
-    errors.extend(
-        FieldError("taskUUID", row["task_uuid"], "a taskUUID no job has used yet", row["_location"])
-        for row in rows
-        if row["task_uuid"] in known
-    )
+        seen[task_uuid] = location
+    errors.extend(_used_task_uuids(session, list(seen.items())))
     if errors:
         raise InvalidInput(errors)
+
+
+def _used_task_uuids(
+    session: Session, wanted: Sequence[tuple[str, str | None]]
+) -> list[FieldError]:
+    """A refusal for each (taskUUID, location) a stored job has, naming that job's campaign."""
+    owners: dict[str, str | None] = {}
+    uuids = [task_uuid for task_uuid, _ in wanted]
+    for start in range(0, len(uuids), 500):
+        owners.update(
+            (str(task_uuid), name)
+            for task_uuid, name in session.execute(
+                select(Job.task_uuid, Campaign.name)
+                .outerjoin(Campaign, Job.campaign_id == Campaign.id)
+                .where(Job.task_uuid.in_(uuids[start : start + 500]))
+            )
+        )
+    return [
+        FieldError(
+            "taskUUID",
+            task_uuid,
+            "a taskUUID no job has used yet; it is already used by "
+            + (f"campaign {owners[task_uuid]!r}" if owners[task_uuid] else "a job"),
+            location,
+        )
+        for task_uuid, location in wanted
+        if task_uuid in owners
+    ]
 
 
 def mark_enqueued(session: Session, *, job_ids: Iterable[int]) -> None:
@@ -143,7 +231,6 @@ def mark_enqueued(session: Session, *, job_ids: Iterable[int]) -> None:
 # them per call, and the ORM's session synchronisation, cost more than the work
 # (docs/benchmarks.md). They work on ids and return rows or counts: a `Job` a caller holds
 # in the same session is not refreshed by them (none of the callers holds one).
-_jobs = Job.metadata.tables[Job.__tablename__]
 _CLAIM = (
     update(_jobs)
     .where(

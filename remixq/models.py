@@ -37,6 +37,11 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     source: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 (hex) of the file that created the campaign, so that submitting the same content
+    # again is recognised; unique, so that two producers racing with one file make one campaign.
+    # A copy asked for explicitly (`submit --again`) and a campaign extended by another file keep
+    # no digest of their own.
+    content_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     jobs: Mapped[list[Job]] = relationship(back_populates="campaign")

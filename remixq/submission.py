@@ -3,24 +3,38 @@ retried the same way.
 
 The domain cannot import Celery, so the enqueue step is a callable the edge composes (the CLI
 passes the worker's producer, `worker.app.enqueuer`). It is called only after the jobs are
-committed; if it never runs (the process dies), the jobs stay pending and the relay enqueues them.
+committed; if it never runs (the process dies) or fails (the broker is unreachable), the jobs stay
+pending and the relay enqueues them: a stored campaign is a submitted campaign.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from remixq import jobs
 from remixq.config import Settings
 from remixq.db import database, transaction
 from remixq.errors import FieldError, InvalidInput
+from remixq.models import Job
 from remixq.reports import find_campaign
 from remixq.security import webhook_url_for
 
 # Publishes the committed jobs' ids and marks them queued, with sessions on their database.
 Enqueue = Callable[[sessionmaker[Session], Sequence[int]], None]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A committed campaign: its id, its new jobs' ids, and why they are not all on the broker
+    yet (`broker_error`, None when every one was handed over)."""
+
+    campaign_id: int
+    job_ids: list[int]
+    broker_error: str | None = None
 
 
 def store_and_enqueue(
@@ -30,12 +44,20 @@ def store_and_enqueue(
     source: str,
     new_jobs: Sequence[jobs.NewJob],
     enqueue: Enqueue,
-) -> tuple[int, list[int]]:
-    """Store the jobs in campaign `name` (made if new) in one transaction, then enqueue them;
-    returns the campaign's id and the new jobs' ids."""
+    content_sha256: str | None = None,
+) -> Stored:
+    """Store the jobs in campaign `name` (made if new) in one transaction, then enqueue them.
+
+    `content_sha256`, the digest of the campaign file, is remembered on a new campaign; content
+    already stored is refused (InvalidInput naming its campaign). A failure to enqueue after the
+    commit is not a failure of the submission: the jobs are stored, and the relay hands whatever
+    is still pending to the broker when it is reachable, so it is reported, not raised.
+    """
     with database(settings) as sessions:
         with transaction(sessions) as session:
-            campaign = jobs.get_or_create_campaign(session, name=name, source=source)
+            campaign = jobs.get_or_create_campaign(
+                session, name=name, source=source, content_sha256=content_sha256
+            )
             job_ids = jobs.create_jobs(
                 session,
                 campaign=campaign,
@@ -43,8 +65,14 @@ def store_and_enqueue(
                 webhook_url_for=webhook_url_for(settings),
             )
             campaign_id = campaign.id
-        enqueue(sessions, job_ids)
-    return campaign_id, job_ids
+        try:
+            enqueue(sessions, job_ids)
+        # The broker's client raises its own tree (kombu, redis, SQLAlchemy for the embedded
+        # broker), none of which the domain may import; whatever it was, the jobs are committed.
+        # The caller reports it (a command line prints it: no log handler, no traceback).
+        except Exception as exc:  # noqa: BLE001
+            return Stored(campaign_id, job_ids, broker_error=_one_line(exc))
+    return Stored(campaign_id, job_ids)
 
 
 def retry_and_enqueue(
@@ -55,7 +83,10 @@ def retry_and_enqueue(
     enqueue: Enqueue,
 ) -> list[int]:
     """New attempts, with new taskUUIDs, for the failed jobs of `campaign` (id or name) or the
-    one failed job `task_uuid`, then enqueue them; returns the new jobs' ids."""
+    one failed job `task_uuid`, then enqueue them; returns the new jobs' ids.
+
+    A `task_uuid` that names no job, or a job that is not failed or already retried, is refused.
+    """
     with database(settings) as sessions:
         with transaction(sessions) as session:
             campaign_id = None
@@ -70,11 +101,32 @@ def retry_and_enqueue(
                 task_uuid=task_uuid,
                 webhook_url_for=webhook_url_for(settings),
             )
+            if task_uuid is not None and not job_ids:
+                raise InvalidInput([_not_retried(session, task_uuid, campaign_id)])
         if job_ids:
             enqueue(sessions, job_ids)
     return job_ids
 
 
+def _not_retried(session: Session, task_uuid: str, campaign_id: int | None) -> FieldError:
+    """Why the job `task_uuid` got no new attempt."""
+    job = session.scalar(select(Job).where(Job.task_uuid == task_uuid))
+    if job is None or (campaign_id is not None and job.campaign_id != campaign_id):
+        where = "" if campaign_id is None else " of that campaign"
+        return FieldError("--job", task_uuid, f"the taskUUID of a job{where}; no job has it")
+    retry = session.scalar(select(Job.task_uuid).where(Job.retry_of_id == job.id))
+    if retry is not None:
+        return FieldError(
+            "--job", task_uuid, f"a failed job not retried yet; it was retried as {retry}"
+        )
+    return FieldError("--job", task_uuid, f"the taskUUID of a failed job; this one is {job.status}")
+
+
 def no_campaign(ref: str | None) -> FieldError:
     """The refusal of a campaign reference that names no campaign."""
-    return FieldError("CAMPAIGN", ref, "the id or name of an existing campaign")
+    return FieldError("CAMPAIGN", ref, "the id (#12 or 12) or name of an existing campaign")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -4,6 +4,7 @@ its arguments, calls one domain function and prints the answer."""
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import click
 
 from remixq.cli.context import Context, pass_context
 from remixq.errors import FieldError, InvalidInput
+
+# `remixq status` exits 3 when a job's latest attempt failed (0 otherwise, also while running).
+EXIT_FAILED_JOBS = 3
 
 
 @click.command()
@@ -20,35 +24,77 @@ from remixq.errors import FieldError, InvalidInput
     "campaign_name",
     help="Campaign name; an existing one is extended. Default: the file's name and the time.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print {campaign_id, jobs} as JSON.")
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Store a second copy of content that was submitted before (refused without it).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {campaign_id, name, jobs, enqueued, broker_error} as JSON.",
+)
 @pass_context
-def submit(ctx: Context, file: Path, campaign_name: str | None, as_json: bool) -> None:
-    """Validate a campaign FILE (JSONL or CSV) as a whole, store its jobs, enqueue them."""
-    from remixq.campaigns import read_campaign
+def submit(ctx: Context, file: Path, campaign_name: str | None, again: bool, as_json: bool) -> None:
+    """Validate a campaign FILE (JSONL or CSV) as a whole, store its jobs, enqueue them.
+
+    The same file content is refused the second time, naming the campaign it made, unless
+    --again is given. Once stored, the campaign is submitted (exit 0) even when the broker is
+    unreachable: its jobs are handed over when the broker is back (the relay of `remixq beat`).
+    """
+    from remixq.campaigns import content_digest, read_campaign
     from remixq.submission import store_and_enqueue
     from worker.app import enqueuer
 
     new_jobs = read_campaign(file)
     name = campaign_name or f"{file.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    campaign_id, job_ids = store_and_enqueue(
+    stored = store_and_enqueue(
         ctx.settings,
         name=name,
         source=str(file),
         new_jobs=new_jobs,
         enqueue=enqueuer(ctx.settings),
+        content_sha256=None if again else content_digest(file),
     )
+    jobs = len(stored.job_ids)
     if as_json:
-        click.echo(json.dumps({"campaign_id": campaign_id, "jobs": len(job_ids)}))
+        click.echo(
+            json.dumps(
+                {
+                    "campaign_id": stored.campaign_id,
+                    "name": name,
+                    "jobs": jobs,
+                    "enqueued": stored.broker_error is None,
+                    "broker_error": stored.broker_error,
+                }
+            )
+        )
+    elif stored.broker_error is None:
+        click.echo(f"campaign {name!r} (id {stored.campaign_id}): {jobs} jobs enqueued")
     else:
-        click.echo(f"campaign {name!r} (id {campaign_id}): {len(job_ids)} jobs enqueued")
+        click.echo(
+            f"stored campaign {name!r} (id {stored.campaign_id}): {jobs} jobs; the broker is"
+            " unreachable, they will be handed to it when it is reachable (by the relay of"
+            f" `remixq beat`); broker error: {stored.broker_error}"
+        )
 
 
 @click.command()
 @click.argument("campaign", required=False)
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Also list the attempts a retry superseded, each with its retry (--json always has them).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @pass_context
-def status(ctx: Context, campaign: str | None, as_json: bool) -> None:
-    """Where each job of CAMPAIGN (id or name; default: the newest) stands, and its cost."""
+def status(ctx: Context, campaign: str | None, history: bool, as_json: bool) -> None:
+    """Where each job of CAMPAIGN stands, and its cost: the latest attempt of each job.
+
+    CAMPAIGN is a name, or an id written #12 (a bare 12 is an id only when no campaign is named
+    "12"); default: the newest campaign. Exit 3 when a job's latest attempt failed.
+    """
     from remixq.db import database
     from remixq.reports import campaign_report, find_campaign
     from remixq.submission import no_campaign
@@ -63,7 +109,9 @@ def status(ctx: Context, campaign: str | None, as_json: bool) -> None:
     else:
         from remixq.cli.tables import print_report
 
-        print_report(report)
+        print_report(report, history=history)
+    if report["counts"].get("failed"):
+        sys.exit(EXIT_FAILED_JOBS)
 
 
 @click.command()
@@ -72,7 +120,11 @@ def status(ctx: Context, campaign: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
 def retry(ctx: Context, campaign: str | None, task_uuid: str | None, as_json: bool) -> None:
-    """Retry the failed jobs of CAMPAIGN (or one job): new attempts with new taskUUIDs."""
+    """Retry the failed jobs of CAMPAIGN (or one job): new attempts with new taskUUIDs.
+
+    A --job that names no job, or a job that is not failed or was retried already, is refused
+    (exit 2).
+    """
     from remixq.submission import retry_and_enqueue
     from worker.app import enqueuer
 

@@ -108,13 +108,15 @@ def demo(ctx: Context, file: Path | None, timeout: float) -> None:
                 _wait_ready(processes[0], f"{settings.api_url.rsplit('/v1', 1)[0]}/_control/stats")
             _wait_ready(processes[-2], f"http://127.0.0.1:{settings.receiver_port}/healthz")
         name = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-        campaign_id, job_ids = store_and_enqueue(
+        # No content digest: the demo may always run again with the same file.
+        stored = store_and_enqueue(
             settings,
             name=name,
             source=str(campaign_file),
             new_jobs=new_jobs,
             enqueue=enqueuer(settings),
         )
+        campaign_id, job_ids = stored.campaign_id, stored.job_ids
         console.print(
             f"campaign [bold]{name}[/] (id {campaign_id}): {len(job_ids)} jobs, "
             f"{'Runware' if real else 'local simulator'}"
@@ -123,7 +125,7 @@ def demo(ctx: Context, file: Path | None, timeout: float) -> None:
         from remixq.reports import campaign_report, find_campaign
 
         with database(settings) as sessions, sessions() as session:
-            campaign = find_campaign(session, str(campaign_id))
+            campaign = find_campaign(session, f"#{campaign_id}")
             assert campaign is not None
             print_report(campaign_report(session, campaign), console)
     finally:

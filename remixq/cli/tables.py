@@ -1,44 +1,65 @@
-"""Readable tables for people (rich); machines use `--json`."""
+"""Readable tables for people (rich); machines use `--json`.
+
+Ids and money are never cut: a job's row carries its full taskUUID and each image gets a row of
+its own under it (full imageUUID, seed, cost), so that at 80 columns the ids and the amounts keep
+their width and the model and status columns wrap instead. Error messages follow the table, one
+per failed job.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 _STYLES = {"completed": "green", "failed": "red", "submitted": "cyan", "submitting": "yellow"}
 
 
-def print_report(report: dict[str, Any], console: Console | None = None) -> None:
-    """One row per image (a job without images gets one row saying why), then the totals."""
+def print_report(
+    report: dict[str, Any], console: Console | None = None, *, history: bool = False
+) -> None:
+    """One row per job (its latest attempt) and one per image, then the totals; with `history`,
+    the attempts a retry superseded as well."""
     console = console or Console()
-    table = Table(title=f"campaign {report['name']} (id {report['campaign_id']})")
-    table.add_column("task", no_wrap=True)
-    table.add_column("model", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("image", no_wrap=True)
-    table.add_column("seed", justify="right", no_wrap=True)
-    table.add_column("cost USD", justify="right", no_wrap=True)
-    for job in report["jobs"]:
-        style = _STYLES.get(job["status"], "")
-        status = f"[{style}]{job['status']}[/]" if style else job["status"]
-        status += f" {job['results_received']}/{job['results_expected']}"
-        first = (job["task_uuid"][:8], job["model"], status)
-        if not job["images"]:
-            error = job["error"]
-            table.add_row(*first, f"[red]{error['code']}[/]" if error else "-", "", "")
-        for index, image in enumerate(job["images"]):
-            lead = first if index == 0 else ("", "", "")
-            table.add_row(*lead, image["image_uuid"][:8], str(image["seed"]), image["cost"] or "-")
-    console.print(table)
+    title = f"campaign {report['name']} (id {report['campaign_id']})"
+    console.print(_jobs_table(title, report["jobs"]))
+    superseded = report.get("superseded", [])
+    if history and superseded:
+        console.print(_jobs_table("superseded attempts, each with its retry", superseded))
     counts = ", ".join(f"{n} {status}" for status, n in report["counts"].items())
     console.print(
         f"{len(report['jobs'])} jobs ({counts}); {report['images']} images; "
         f"total cost [bold]{report['cost_usd']} USD[/]"
     )
-    for job in report["jobs"]:
+    if superseded:
+        more = "listed above" if history else "see --history"
+        console.print(f"{len(superseded)} superseded attempt(s) retried ({more}); cost included")
+    shown = report["jobs"] + (superseded if history else [])
+    for job in shown:
         if job["error"]:
             console.print(
-                f"[red]{job['task_uuid']}[/]: {job['error']['code']}: {job['error']['message']}"
+                f"[red]{job['task_uuid']}[/]: {job['error']['code']}: {job['error']['message']}",
+                overflow="fold",
             )
+
+
+def _jobs_table(title: str, jobs: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("task / image", no_wrap=True)
+    table.add_column("status, model / seed", overflow="fold", min_width=16)
+    table.add_column("cost USD", justify="right", no_wrap=True)
+    for job in jobs:
+        style = _STYLES.get(job["status"], "")
+        status = f"[{style}]{job['status']}[/]" if style else job["status"]
+        lines = [f"{status} {job['results_received']}/{job['results_expected']}", job["model"]]
+        if job.get("retry_of"):
+            lines.append("a retry")
+        table.add_row(job["task_uuid"], "\n".join(lines), job["cost_usd"])
+        if job.get("retried_as"):
+            table.add_row(f"→ {job['retried_as']}", "its retry", "")
+        for image in job["images"]:
+            seed = "-" if image["seed"] is None else f"seed {image['seed']}"
+            table.add_row(f"  {image['image_uuid']}", seed, image["cost"] or "-")
+    return table

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,13 +24,16 @@ VALID = {
 }
 
 
-def remixq(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REMIXQ_DATA_DIR": str(tmp_path / "data")}
-    for name in ("REMIXQ_DATABASE_URL", "REMIXQ_BROKER_URL", "RUNWARE_API_KEY"):
-        env.pop(name, None)
+def remixq(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "REMIXQ_DATA_DIR": str(tmp_path / "data")}
+    for name in ("REMIXQ_DATABASE_URL", "REMIXQ_BROKER_URL", "RUNWARE_API_KEY", "COLUMNS"):
+        environ.pop(name, None)
+    environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "remixq.cli", *args],
-        env=env,
+        env=environ,
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -69,7 +73,13 @@ def test_submit_and_status_on_the_embedded_default(tmp_path: Path) -> None:
     file = write_jsonl(tmp_path / "c.jsonl", VALID, local)
     done = remixq(tmp_path, "submit", str(file), "--campaign", "spring", "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"campaign_id": 1, "jobs": 2}
+    assert json.loads(done.stdout) == {
+        "campaign_id": 1,
+        "name": "spring",
+        "jobs": 2,
+        "enqueued": True,
+        "broker_error": None,
+    }
     report = json.loads(remixq(tmp_path, "status", "spring", "--json").stdout)
     assert report["cost_usd"] == "0.00"
     assert [job["status"] for job in report["jobs"]] == ["queued", "queued"]
@@ -127,8 +137,11 @@ def test_a_given_task_uuid_is_kept_and_cannot_be_submitted_twice(tmp_path: Path)
     assert remixq(tmp_path, "submit", str(file)).returncode == 0
     report = json.loads(remixq(tmp_path, "status", "--json").stdout)
     assert report["jobs"][0]["task_uuid"] == task_uuid
-    again = remixq(tmp_path, "submit", str(file))
+    again = remixq(tmp_path, "submit", str(file), "--again")
     assert again.returncode == 2 and f"taskUUID: '{task_uuid}'" in again.stderr
+    upper = write_jsonl(tmp_path / "d.jsonl", {**VALID, "taskUUID": task_uuid.upper()})
+    other = remixq(tmp_path, "submit", str(upper))
+    assert other.returncode == 2 and "already used by campaign 'c-" in other.stderr
 
 
 def test_db_upgrade_on_postgresql(tmp_path: Path) -> None:
@@ -171,13 +184,27 @@ def test_retry_makes_one_new_attempt_per_failed_job(tmp_path: Path) -> None:
             .values(status="failed", error_code="timeoutProvider", error_message="slow")
         )
     engine.dispose()
+    failed = remixq(tmp_path, "status", "spring", "--json")
+    assert failed.returncode == 3 and json.loads(failed.stdout)["counts"]["failed"] == 1
     done = remixq(tmp_path, "retry", "spring", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"retried": 1}
     assert json.loads(remixq(tmp_path, "retry", "spring", "--json").stdout) == {"retried": 0}
-    jobs = json.loads(remixq(tmp_path, "status", "spring", "--json").stdout)["jobs"]
-    assert len(jobs) == 3 and jobs[0]["status"] == "failed" and jobs[2]["status"] == "queued"
-    assert jobs[2]["task_uuid"] not in (jobs[0]["task_uuid"], jobs[1]["task_uuid"])
+    after = remixq(tmp_path, "status", "spring", "--json")
+    assert after.returncode == 0, after.stderr  # the campaign's outcome: no job failed (yet)
+    report = json.loads(after.stdout)
+    assert report["counts"] == {"queued": 2} and report["outcome"] == "running"
+    jobs, (old,) = report["jobs"], report["superseded"]
+    assert [job["status"] for job in jobs] == ["queued", "queued"]
+    assert old["task_uuid"] == first["task_uuid"] and old["retried_as"] == jobs[1]["task_uuid"]
+    assert jobs[1]["retry_of"] == first["task_uuid"]
+    table = remixq(tmp_path, "status", "spring", "--history")
+    assert f"→ {jobs[1]['task_uuid']}" in table.stdout and "1 superseded" in table.stdout
+    for task in (first["task_uuid"], jobs[1]["task_uuid"], str(uuid.uuid4())):
+        again = remixq(tmp_path, "retry", "--job", task)
+        assert again.returncode == 2 and f"--job: '{task}'" in again.stderr, again.stderr
+    assert "retried as" in remixq(tmp_path, "retry", "--job", first["task_uuid"]).stderr
+    assert "this one is queued" in remixq(tmp_path, "retry", "--job", jobs[1]["task_uuid"]).stderr
 
 
 def test_retry_and_replay_refuse_bad_options_in_one_line(tmp_path: Path) -> None:
@@ -187,3 +214,93 @@ def test_retry_and_replay_refuse_bad_options_in_one_line(tmp_path: Path) -> None
     assert bad_status.returncode == 2 and "--status: 'lost'" in bad_status.stderr
     nothing = remixq(tmp_path, "replay")
     assert nothing.returncode == 0 and nothing.stdout.strip() == "nothing to replay"
+
+
+def test_submit_with_the_broker_unreachable_stores_and_says_so(tmp_path: Path) -> None:
+    from remixq.cli.processes import free_port
+
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    file = write_jsonl(tmp_path / "c.jsonl", VALID, VALID)
+    done = remixq(
+        tmp_path, "submit", str(file), "--campaign", "spring", env={"REMIXQ_BROKER_URL": closed}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("stored campaign 'spring' (id 1): 2 jobs; the broker is")
+    assert "handed to it when it is reachable" in done.stdout and "Traceback" not in done.stderr
+    report = json.loads(remixq(tmp_path, "status", "spring", "--json").stdout)
+    assert [job["status"] for job in report["jobs"]] == ["pending", "pending"]
+    as_json = remixq(
+        tmp_path, "submit", str(file), "--again", "--json", env={"REMIXQ_BROKER_URL": closed}
+    )
+    answer = json.loads(as_json.stdout)
+    assert as_json.returncode == 0 and answer["jobs"] == 2 and answer["enqueued"] is False
+    assert answer["broker_error"]
+
+
+def test_the_same_file_twice_is_refused_unless_again(tmp_path: Path) -> None:
+    file = write_jsonl(tmp_path / "c.jsonl", VALID)
+    assert remixq(tmp_path, "submit", str(file), "--campaign", "spring").returncode == 0
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(file.read_bytes())
+    again = remixq(tmp_path, "submit", str(copy), "--campaign", "autumn")
+    assert again.returncode == 2 and again.stderr.count("\n") == 1
+    assert (
+        "the same content is campaign 'spring' (id 1)" in again.stderr and "--again" in again.stderr
+    )
+    second = remixq(tmp_path, "submit", str(copy), "--campaign", "autumn", "--again", "--json")
+    assert second.returncode == 0 and json.loads(second.stdout)["campaign_id"] == 2
+
+
+def test_a_binary_file_is_one_line(tmp_path: Path) -> None:
+    file = tmp_path / "c.jsonl"
+    file.write_bytes(PNG_1PX)
+    done = remixq(tmp_path, "submit", str(file))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: FILE: '") and "Traceback" not in done.stderr
+    assert "is not allowed; a UTF-8 text file" in done.stderr
+
+
+def test_a_campaign_named_like_an_id(tmp_path: Path) -> None:
+    file = write_jsonl(tmp_path / "c.jsonl", VALID)
+    assert remixq(tmp_path, "submit", str(file), "--campaign", "2").returncode == 0
+    assert remixq(tmp_path, "submit", str(file), "--campaign", "x", "--again").returncode == 0
+    assert json.loads(remixq(tmp_path, "status", "2", "--json").stdout)["name"] == "2"
+    assert json.loads(remixq(tmp_path, "status", "#2", "--json").stdout)["name"] == "x"
+    assert json.loads(remixq(tmp_path, "status", "1", "--json").stdout)["name"] == "2"
+
+
+def test_the_status_table_keeps_ids_and_costs_whole_at_80_columns(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from sqlalchemy import create_engine, insert, select, update
+
+    from remixq.models import Image, Job
+
+    file = write_jsonl(tmp_path / "c.jsonl", {**VALID, "numberResults": 2}, VALID)
+    assert remixq(tmp_path, "submit", str(file), "--campaign", "spring").returncode == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'remixq.sqlite'}")
+    images = [str(uuid.uuid4()), str(uuid.uuid4())]
+    with engine.begin() as connection:
+        job_id, task_uuid = connection.execute(
+            select(Job.id, Job.task_uuid).order_by(Job.id)
+        ).first()
+        connection.execute(
+            update(Job).where(Job.id == job_id).values(status="completed", results_received=2)
+        )
+        for image, cost in zip(images, ("123.0456789", "0.0384"), strict=True):
+            connection.execute(
+                insert(Image).values(
+                    job_id=job_id,
+                    image_uuid=image,
+                    image_url="https://im.test/x.png",
+                    seed=4294967295,
+                    cost=Decimal(cost),
+                    raw={},
+                )
+            )
+    engine.dispose()
+    done = remixq(tmp_path, "status", "spring", env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    assert max(len(row) for row in done.stdout.splitlines()) <= 80
+    for whole in (str(task_uuid), *images, "123.0456789", "0.0384", "123.0840789", "4294967295"):
+        assert whole in done.stdout, whole

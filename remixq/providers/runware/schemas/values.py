@@ -84,9 +84,11 @@ def check_image_reference(value: str) -> str:
 
 
 def check_uuid4(value: str) -> str:
+    """A UUID v4 in its canonical, lowercase spelling: the job row, the claim, the client and the
+    webhooks then agree on one string (two spellings of one taskUUID are one taskUUID)."""
     if not is_uuid4(value):
         raise ValueError("not a UUID v4")
-    return value
+    return value.lower()
 
 
 def check_http_url(value: str) -> str:
