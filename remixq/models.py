@@ -38,6 +38,10 @@ class Campaign(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     source: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the provider refused the account (401/402/403): its jobs wait, pending, until
+    # `remixq resume` or the account probe lifts the pause. The reason is the provider's words.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(Text)
 
     jobs: Mapped[list[Job]] = relationship(back_populates="campaign")
 

@@ -17,7 +17,6 @@ from remixq.config import Settings
 from remixq.db import database, transaction
 from remixq.errors import FieldError, InvalidInput
 from remixq.reports import find_campaign
-from remixq.security import webhook_url_for
 
 # Publishes the committed jobs' ids and marks them queued, with sessions on their database.
 Enqueue = Callable[[sessionmaker[Session], Sequence[int]], None]
@@ -36,12 +35,7 @@ def store_and_enqueue(
     with database(settings) as sessions:
         with transaction(sessions) as session:
             campaign = jobs.get_or_create_campaign(session, name=name, source=source)
-            job_ids = jobs.create_jobs(
-                session,
-                campaign=campaign,
-                new_jobs=new_jobs,
-                webhook_url_for=webhook_url_for(settings),
-            )
+            job_ids = jobs.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
             campaign_id = campaign.id
         enqueue(sessions, job_ids)
     return campaign_id, job_ids
@@ -64,12 +58,7 @@ def retry_and_enqueue(
                 if found is None:
                     raise InvalidInput([no_campaign(campaign)])
                 campaign_id = found.id
-            job_ids = jobs.retry_failed(
-                session,
-                campaign_id=campaign_id,
-                task_uuid=task_uuid,
-                webhook_url_for=webhook_url_for(settings),
-            )
+            job_ids = jobs.retry_failed(session, campaign_id=campaign_id, task_uuid=task_uuid)
         if job_ids:
             enqueue(sessions, job_ids)
     return job_ids

@@ -37,6 +37,11 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         f"{len(report['jobs'])} jobs ({counts}); {report['images']} images; "
         f"total cost [bold]{report['cost_usd']} USD[/]"
     )
+    if report.get("paused_at"):
+        console.print(
+            f"[yellow]paused since {report['paused_at']}[/]: {report['pause_reason']} "
+            "(remixq resume, once the account is usable)"
+        )
     for job in report["jobs"]:
         if job["error"]:
             console.print(
