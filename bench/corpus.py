@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bench.loadgen import Request
 from remixq.examples import demo_lines
 from remixq.models import Campaign, Job
-from remixq.security import WEBHOOK_PATH, webhook_url
+from remixq.security import webhook_url
 
 # numberResults of successive jobs: mostly single images, some sets (mean 1.9).
 RESULTS_CYCLE = (1, 2, 1, 3, 1, 4, 2, 1, 2, 2)
@@ -45,7 +45,6 @@ def insert_jobs(engine: Engine, count: int, *, status: str = "submitted") -> lis
             "numberResults": number,
             "deliveryMethod": "async",
             "includeCost": True,
-            "webhookURL": f"http://127.0.0.1:8701{WEBHOOK_PATH}?task={task_uuid}&token={'0' * 64}",
         }
         rows.append(
             {

@@ -37,7 +37,6 @@ from remixq.config import Settings, load_settings
 from remixq.db import make_sessionmaker, transaction
 from remixq.examples import campaign_lines
 from remixq.models import Job
-from remixq.security import webhook_url
 from worker.app import create_celery
 from worker.names import QUEUE, SUBMIT_TASK
 from worker.producer import enqueue
@@ -220,17 +219,11 @@ class Rig:
         path = self.env.root / f"submit-{count}.jsonl"
         path.write_text("".join(json.dumps(line) + "\n" for line in campaign_lines(count)))
         new_jobs = read_campaign(path)
-        secret, base = b"unused", self.settings.webhook_base_url
         with transaction(self.sessions) as session:
             campaign = jobs.get_or_create_campaign(
                 session, name=f"bench-submit-{time.monotonic_ns()}", source=str(path)
             )
-            return jobs.create_jobs(
-                session,
-                campaign=campaign,
-                new_jobs=new_jobs,
-                webhook_url_for=lambda task_uuid: webhook_url(base, secret, task_uuid),
-            )
+            return jobs.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
 
     def submit(self, job_ids: list[int], *, timeout: float) -> Drain:
         assert self.worker is not None and self.simulator is not None

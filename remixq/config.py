@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     )
     reconcile_batch: int = Field(50, gt=0, validation_alias=_env("REMIXQ_RECONCILE_BATCH"))
     job_max_age: float = Field(86400.0, gt=0, validation_alias=_env("REMIXQ_JOB_MAX_AGE"))
+    # Seconds between checks, under beat, that a refused account (401/402/403) is usable
+    # again; 0: only `remixq resume` lifts the pause.
+    account_probe_interval: float = Field(
+        180.0, ge=0, validation_alias=_env("REMIXQ_ACCOUNT_PROBE_INTERVAL")
+    )
     rate_limit: float = Field(100.0, gt=0, validation_alias=_env("REMIXQ_RATE_LIMIT"))
     max_in_flight: int = Field(128, gt=0, validation_alias=_env("REMIXQ_MAX_IN_FLIGHT"))
     redis_url: str | None = Field(None, validation_alias=_env("REMIXQ_REDIS_URL"))

@@ -1,4 +1,5 @@
-"""Domain operations on jobs: create, hand to the broker, claim, acknowledge, release, fail.
+"""Domain operations on jobs: create, hand to the broker, claim, acknowledge, release, fail;
+and the pause of a campaign whose account the provider refused (hold, resume).
 
 Each function takes the session keyword-only and never commits: the edge (CLI command, Celery
 task, HTTP view) owns the transaction. Status changes are conditional UPDATEs guarded by the
@@ -9,13 +10,24 @@ the database, not the caller's timing, decides who wins.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Table, Update, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,9 +36,6 @@ from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Job
 from remixq.providers.runware import build_task
 from remixq.states import Event, JobStatus, sources, target
-
-WebhookURLFor = Callable[[str], str]
-
 
 _jobs = Job.metadata.tables[Job.__tablename__]
 _campaigns = Campaign.metadata.tables[Campaign.__tablename__]
@@ -110,21 +119,21 @@ def create_jobs(
     *,
     campaign: Campaign | None,
     new_jobs: Sequence[NewJob],
-    webhook_url_for: WebhookURLFor,
 ) -> list[int]:
     """Insert one pending job per request, with its exact task; returns the new job ids.
 
     A request that names its own taskUUID keeps it (an idempotency key of the producer's), in its
     canonical lowercase spelling; one already known is refused, naming the line and the campaign
     that has it, so that re-running a file cannot pay twice. The insert ignores a taskUUID that a
-    concurrent producer stored after the check, and that one is refused the same way.
+    concurrent producer stored after the check, and that one is refused the same way. The
+    stored task has no webhookURL: the worker adds its own at hand-off.
     """
     rows: list[dict[str, Any]] = []
     locations: list[str | None] = []
     for new in new_jobs:
         given = new.request.task_uuid
         task_uuid = str(uuid.UUID(str(given))) if given else str(uuid.uuid4())
-        task = build_task(new.request, task_uuid=task_uuid, webhook_url=webhook_url_for(task_uuid))
+        task = build_task(new.request, task_uuid=task_uuid, webhook_url=None)
         rows.append(
             {
                 "campaign_id": campaign.id if campaign else None,
@@ -231,6 +240,15 @@ def mark_enqueued(session: Session, *, job_ids: Iterable[int]) -> None:
 # them per call, and the ORM's session synchronisation, cost more than the work
 # (docs/benchmarks.md). They work on ids and return rows or counts: a `Job` a caller holds
 # in the same session is not refreshed by them (none of the callers holds one).
+
+
+def not_paused() -> ColumnElement[bool]:
+    """True for a job outside any paused campaign: the claim and the relay leave the others
+    alone until their campaign is resumed."""
+    paused = select(_campaigns.c.id).where(_campaigns.c.paused_at.is_not(None))
+    return or_(_jobs.c.campaign_id.is_(None), _jobs.c.campaign_id.not_in(paused))
+
+
 _CLAIM = (
     update(_jobs)
     .where(
@@ -242,6 +260,7 @@ _CLAIM = (
                 _jobs.c.claimed_at < bindparam("stale_before"),
             ),
         ),
+        not_paused(),
     )
     .values(
         status=JobStatus.SUBMITTING.value,
@@ -254,7 +273,8 @@ _CLAIM = (
 
 
 def claim(session: Session, *, job_ids: Sequence[int], lease: timedelta) -> list[Claim]:
-    """Take jobs for submission; those taken, done, or held by a live claim are left out.
+    """Take jobs for submission; those taken, done, held by a live claim or in a paused campaign
+    are left out. Each claim counts as an attempt (`Job.attempts`, the job's retry budget).
 
     A claim older than `lease` belongs to a worker that died mid-submission; taking it over is
     safe because the task keeps its taskUUID (a second submission gets conflictTaskUUID).
@@ -322,6 +342,89 @@ def release_expired_claims(session: Session, *, job_ids: Sequence[int]) -> int:
     return _transition(session, job_ids, Event.RELEASE, claimed_at=None, enqueued_at=utcnow())
 
 
+_HOLD = (
+    update(_jobs)
+    .where(
+        _jobs.c.id.in_(bindparam("job_ids", expanding=True)),
+        _jobs.c.status == JobStatus.SUBMITTING.value,
+    )
+    .values(
+        status=target(Event.HOLD).value,
+        # The provider refused the account, not the task: this attempt does not count.
+        attempts=_jobs.c.attempts - 1,
+        claimed_at=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def hold(session: Session, *, job_ids: Sequence[int]) -> int:
+    """Claimed jobs back to pending after an account-level refusal, without an error and without
+    spending their attempt; returns how many moved."""
+    result = session.connection().execute(_HOLD, {"job_ids": list(job_ids), "now": utcnow()})
+    return int(result.rowcount)
+
+
+def pause_campaigns(session: Session, *, job_ids: Sequence[int], reason: str) -> list[int]:
+    """Pause the campaigns of these jobs (the provider refused the account: `reason`); returns
+    the ids of those newly paused. Their queued jobs go back to pending with them, so that
+    nothing of theirs is claimed or relayed until `resume_campaigns`."""
+    now = utcnow()
+    of_jobs = select(_jobs.c.campaign_id).where(_jobs.c.id.in_(list(job_ids)))
+    paused = list(
+        session.connection()
+        .execute(
+            update(_campaigns)
+            .where(_campaigns.c.id.in_(of_jobs), _campaigns.c.paused_at.is_(None))
+            .values(paused_at=now, pause_reason=reason)
+            .returning(_campaigns.c.id)
+        )
+        .scalars()
+    )
+    if paused:
+        session.connection().execute(
+            update(_jobs)
+            .where(_jobs.c.campaign_id.in_(paused), _jobs.c.status == JobStatus.QUEUED.value)
+            .values(status=target(Event.HOLD).value, updated_at=now)
+        )
+    return paused
+
+
+def resume_campaigns(
+    session: Session, *, campaign_id: int | None = None
+) -> tuple[list[int], list[int]]:
+    """Lift the pause of one campaign (or of every paused one); returns the campaigns resumed
+    and their jobs waiting to be handed to the broker (pending or queued), which the caller
+    publishes after the commit."""
+    query = update(_campaigns).where(_campaigns.c.paused_at.is_not(None))
+    if campaign_id is not None:
+        query = query.where(_campaigns.c.id == campaign_id)
+    resumed = list(
+        session.connection()
+        .execute(query.values(paused_at=None, pause_reason=None).returning(_campaigns.c.id))
+        .scalars()
+    )
+    if not resumed:
+        return [], []
+    waiting = session.connection().execute(
+        select(_jobs.c.id)
+        .where(
+            _jobs.c.campaign_id.in_(resumed),
+            _jobs.c.status.in_([JobStatus.PENDING.value, JobStatus.QUEUED.value]),
+        )
+        .order_by(_jobs.c.id)
+    )
+    return sorted(resumed), list(waiting.scalars())
+
+
+def any_paused(session: Session) -> bool:
+    """Whether some campaign waits for the account to be usable again."""
+    found = session.connection().execute(
+        select(_campaigns.c.id).where(_campaigns.c.paused_at.is_not(None)).limit(1)
+    )
+    return found.first() is not None
+
+
 def fail(session: Session, *, job_ids: Sequence[int], code: str, message: str) -> int:
     """Final failure with the provider's code and message; returns how many moved (a finished
     job is left as it is)."""
@@ -338,7 +441,6 @@ def fail(session: Session, *, job_ids: Sequence[int], code: str, message: str) -
 def retry_failed(
     session: Session,
     *,
-    webhook_url_for: WebhookURLFor,
     campaign_id: int | None = None,
     task_uuid: str | None = None,
 ) -> list[int]:
@@ -357,7 +459,8 @@ def retry_failed(
     now = utcnow()
     for old in session.scalars(query.order_by(Job.id).with_for_update()):
         new_uuid = str(uuid.uuid4())
-        task = {**old.request, "taskUUID": new_uuid, "webhookURL": webhook_url_for(new_uuid)}
+        # A job stored by an earlier version carries a webhookURL; the worker adds its own.
+        task = {k: v for k, v in old.request.items() if k != "webhookURL"} | {"taskUUID": new_uuid}
         rows.append(
             {
                 "campaign_id": old.campaign_id,

@@ -43,6 +43,10 @@ class Campaign(Base):
     # no digest of their own.
     content_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the provider refused the account (401/402/403): its jobs wait, pending, until
+    # `remixq resume` or the account probe lifts the pause. The reason is the provider's words.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(Text)
 
     jobs: Mapped[list[Job]] = relationship(back_populates="campaign")
 

@@ -42,7 +42,7 @@ def take_lost_jobs(
     ids = list(
         session.scalars(
             select(Job.id)
-            .where(lost)
+            .where(lost, jobs.not_paused())  # a paused campaign's jobs wait for its resume
             .order_by(Job.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -110,6 +110,9 @@ def campaign_report(session: Session, campaign: Campaign) -> dict[str, Any]:
         "cost_usd": money(campaign_cost(session, campaign.id)),
         "counts": dict(sorted(counts.items())),
         "images": sum(len(view["images"]) for view in latest),
+        # Set while the provider refuses the account: the jobs wait, pending, for a resume.
+        "paused_at": campaign.paused_at.isoformat() if campaign.paused_at else None,
+        "pause_reason": campaign.pause_reason,
         "jobs": latest,
         "superseded": superseded,
     }

@@ -5,6 +5,7 @@
                            └──────release──────┘                      └──result (partial)──┐
     any open status ──fail──▶ failed                                                        ▼
                                                                                         submitted
+    queued, submitting ──hold──▶ pending   (the provider refused the account: wait for resume)
 
 A result or completion may arrive from any open status: a webhook can beat the worker's record of
 the acknowledgement, and an ambiguous submission (timed out after the provider accepted it) may
@@ -30,6 +31,7 @@ class Event(StrEnum):
     ENQUEUE = "enqueue"
     CLAIM = "claim"
     RELEASE = "release"  # a transient failure: back to the queue for a later attempt
+    HOLD = "hold"  # the account was refused: back to pending until the campaign is resumed
     ACCEPT = "accept"  # the provider acknowledged the task (or said it already had it)
     RESULT = "result"  # some, not all, results stored
     COMPLETE = "complete"  # all results stored
@@ -53,6 +55,8 @@ _TRANSITIONS: dict[tuple[JobStatus, Event], JobStatus] = {
     (JobStatus.PENDING, Event.CLAIM): JobStatus.SUBMITTING,
     (JobStatus.QUEUED, Event.CLAIM): JobStatus.SUBMITTING,
     (JobStatus.SUBMITTING, Event.RELEASE): JobStatus.QUEUED,
+    (JobStatus.SUBMITTING, Event.HOLD): JobStatus.PENDING,
+    (JobStatus.QUEUED, Event.HOLD): JobStatus.PENDING,
     (JobStatus.SUBMITTING, Event.ACCEPT): JobStatus.SUBMITTED,
     **{(status, Event.RESULT): JobStatus.SUBMITTED for status in OPEN - {JobStatus.SUBMITTED}},
     **{(status, Event.COMPLETE): JobStatus.COMPLETED for status in OPEN},

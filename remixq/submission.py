@@ -21,7 +21,6 @@ from remixq.db import database, transaction
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Job
 from remixq.reports import find_campaign
-from remixq.security import webhook_url_for
 
 # Publishes the committed jobs' ids and marks them queued, with sessions on their database.
 Enqueue = Callable[[sessionmaker[Session], Sequence[int]], None]
@@ -58,12 +57,7 @@ def store_and_enqueue(
             campaign = jobs.get_or_create_campaign(
                 session, name=name, source=source, content_sha256=content_sha256
             )
-            job_ids = jobs.create_jobs(
-                session,
-                campaign=campaign,
-                new_jobs=new_jobs,
-                webhook_url_for=webhook_url_for(settings),
-            )
+            job_ids = jobs.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
             campaign_id = campaign.id
         try:
             enqueue(sessions, job_ids)
@@ -95,12 +89,7 @@ def retry_and_enqueue(
                 if found is None:
                     raise InvalidInput([no_campaign(campaign)])
                 campaign_id = found.id
-            job_ids = jobs.retry_failed(
-                session,
-                campaign_id=campaign_id,
-                task_uuid=task_uuid,
-                webhook_url_for=webhook_url_for(settings),
-            )
+            job_ids = jobs.retry_failed(session, campaign_id=campaign_id, task_uuid=task_uuid)
             if task_uuid is not None and not job_ids:
                 raise InvalidInput([_not_retried(session, task_uuid, campaign_id)])
         if job_ids:

@@ -98,6 +98,12 @@ A13 Processing latency per result is drawn uniformly from ``latency_ms ± latenc
     result of all its tasks. An async result is processed independently of its acknowledgement,
     so at (near) zero latency its webhook may race the ack; ``webhook_before_ack_rate`` makes
     "webhook first" certain for a share of tasks.
+
+A14 An account without credit (the ``account_credit_tasks`` knob: the balance, counted in
+    accepted tasks) answers every ``POST /v1`` after authentication with 402
+    ``insufficientCredits`` and ``{"errors": [{"code", "message"}]}``, getResponse included,
+    before anything is accepted. A request that starts within the balance is accepted whole.
+    The documentation names 402 "balance insufficient" and the code, not which calls it refuses.
 """
 
 from __future__ import annotations
@@ -139,3 +145,10 @@ HTTP_FAULT_CODES: Final[dict[int, tuple[str, str]]] = {
     504: ("gatewayTimeout", "The request exceeded the maximum queue wait."),
 }
 RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
+
+# A14
+STATUS_PAYMENT_REQUIRED: Final = 402
+INSUFFICIENT_CREDITS: Final = (
+    "insufficientCredits",
+    "Insufficient credits: top up the account balance to continue.",
+)

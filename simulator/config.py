@@ -73,6 +73,13 @@ class FaultKnobs(BaseModel):
     submit_timeout_s: float = Field(
         30.0, ge=0, description="How long a timed-out submission holds the connection (s)."
     )
+    account_credit_tasks: int | None = Field(
+        None,
+        ge=0,
+        description="Account balance in accepted tasks: once this many are accepted, every "
+        "POST /v1 is answered 402 insufficientCredits (unset: unlimited; raise or unset it "
+        "to top up).",
+    )
     failure_rate: Rate = Field(
         0.0, description="Share of accepted tasks whose generation fails (the task ends in error)."
     )

@@ -94,6 +94,12 @@ class Simulator:
             error = errors.invalid_request("The body must be a non-empty JSON array of tasks.")
             return payloads.reply(assumptions.STATUS_REQUEST_ERROR, [], [error])
 
+        credit = knobs.account_credit_tasks
+        if credit is not None and self.stats.accepted_total() >= credit:
+            self.stats.fault("insufficient_credits")  # A14
+            error = errors.insufficient_credits()
+            return payloads.reply(error.http_status, [], [error])
+
         fault = self.faults.submit_fault(knobs)
         if fault is not SubmitFault.NONE:
             self.stats.fault(fault.value)

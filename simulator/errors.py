@@ -118,3 +118,8 @@ def generation_failed(code: str, message: str, task_uuid: str) -> ApiError:
 def injected_http_fault(http_status: int) -> ApiError:
     code, message = assumptions.HTTP_FAULT_CODES[http_status]
     return ApiError(code=code, message=message, http_status=http_status)
+
+
+def insufficient_credits() -> ApiError:
+    code, message = assumptions.INSUFFICIENT_CREDITS
+    return ApiError(code=code, message=message, http_status=assumptions.STATUS_PAYMENT_REQUIRED)

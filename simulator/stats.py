@@ -27,6 +27,7 @@ FAULT_KINDS = (
     "webhook_before_ack",
     "webhook_reorder",
     "nsfw_flagged",
+    "insufficient_credits",
 )
 WEBHOOK_EVENTS = ("attempted", "succeeded", "failed", "retried", "gave_up", "dropped", "duplicated")
 UPLOAD_EVENTS = ("attempted", "succeeded", "failed")
@@ -114,6 +115,10 @@ class Stats:
             self._state.counters["results_generated"] += 1
             if cost is not None:
                 self._state.cost_total += cost
+
+    def accepted_total(self) -> int:
+        with self._lock:
+            return self._state.counters["tasks_accepted"]
 
     def snapshot(self, *, include_tasks: bool = True) -> dict[str, Any]:
         with self._lock:

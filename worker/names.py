@@ -11,3 +11,4 @@ QUEUE = "remixq"
 SUBMIT_TASK = "remixq.submit_jobs"  # args: [list of job ids], submitted in one request
 RELAY_TASK = "remixq.relay"
 RECONCILE_TASK = "remixq.reconcile"
+ACCOUNT_PROBE_TASK = "remixq.account_probe"

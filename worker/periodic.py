@@ -1,4 +1,4 @@
-"""Periodic work run under Celery beat: the relay and the reconciler.
+"""Periodic work run under Celery beat: the relay, the reconciler and the account probe.
 
 Both are safe to run on several machines at once (their domain functions claim rows with
 `FOR UPDATE SKIP LOCKED`), and both are bounded per round so that one tick never floods the
@@ -8,15 +8,22 @@ broker or the provider.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 from celery import Celery
 
-from remixq import reconcile, relay
+from remixq import jobs, reconcile, relay
 from remixq.db import transaction
-from remixq.providers.runware import RunwareError
-from worker.names import RECONCILE_TASK, RELAY_TASK
-from worker.producer import publish
+from remixq.providers.runware import (
+    Forbidden,
+    PaymentRequired,
+    RunwareError,
+    TransientError,
+    Unauthorized,
+)
+from worker.names import ACCOUNT_PROBE_TASK, RECONCILE_TASK, RELAY_TASK
+from worker.producer import enqueue, publish
 from worker.runtime import Runtime
 
 log = logging.getLogger("remixq.periodic")
@@ -34,6 +41,10 @@ def register(app: Celery, runtime: Runtime) -> None:
     def reconcile_tick() -> int:
         return reconcile_jobs(runtime)
 
+    @app.task(name=ACCOUNT_PROBE_TASK, ignore_result=True, shared=False)
+    def account_probe_tick() -> int:
+        return probe_account(app, runtime)
+
     app.conf.beat_schedule = {
         "relay": {
             "task": RELAY_TASK,
@@ -46,6 +57,12 @@ def register(app: Celery, runtime: Runtime) -> None:
             "options": {"expires": settings.reconcile_interval},
         },
     }
+    if settings.account_probe_interval > 0:
+        app.conf.beat_schedule["account-probe"] = {
+            "task": ACCOUNT_PROBE_TASK,
+            "schedule": settings.account_probe_interval,
+            "options": {"expires": settings.account_probe_interval},
+        }
 
 
 def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
@@ -101,3 +118,42 @@ def reconcile_jobs(runtime: Runtime) -> int:
                 },
             )
     return recovered
+
+
+def probe_account(app: Celery, runtime: Runtime) -> int:
+    """While some campaign is paused because the provider refused the account, ask whether it
+    is usable again; if so, resume every paused campaign and hand its jobs to the broker.
+    Returns the jobs handed over.
+
+    The question is a `getResponse` for a taskUUID nobody used (runware-platform.md §3): an
+    authenticated call that creates nothing and costs nothing. An answer that does not refuse
+    the account (any answer but 401/402/403, including "unknown task") means it is usable; a
+    transient failure says nothing, and the next round asks again. It takes no permit: the
+    shared pause it would wait behind is the one it is here to lift, and it runs once a round.
+    """
+    with transaction(runtime.sessions) as session:
+        if not jobs.any_paused(session):
+            return 0
+    try:
+        runtime.client.get_response(str(uuid.uuid4()))
+    except (Unauthorized, PaymentRequired, Forbidden) as exc:
+        log.warning(
+            "the provider still refuses the account; campaigns stay paused",
+            extra={"error": str(exc)},
+        )
+        return 0
+    except TransientError as exc:
+        log.info("account probe got no answer; will ask again", extra={"error": str(exc)})
+        return 0
+    except RunwareError:
+        pass  # refused as a request (e.g. the unknown task), not as an account: usable
+    with transaction(runtime.sessions) as session:
+        campaigns, job_ids = jobs.resume_campaigns(session)
+    runtime.limit.resume()
+    if job_ids:
+        enqueue(app, runtime.sessions, job_ids, batch=runtime.settings.submit_batch)
+    log.warning(
+        "the provider accepts the account again; campaigns resumed",
+        extra={"campaigns": ",".join(map(str, campaigns)) or "-", "jobs": len(job_ids)},
+    )
+    return len(job_ids)

@@ -3,8 +3,9 @@
 Celery's `rate_limit` is per worker; this one lives in Redis: a token bucket (calls per second,
 with a burst of one second's worth), a cap on calls in flight (leases that expire, so a killed
 worker cannot leak a slot), and a shared pause that any worker sets when the provider answers
-429/503/504 (for its Retry-After when it gives one). All three are checked and taken in one Lua
-script, atomically. The embedded default has no Redis: there the same rules hold per process.
+429/503/504 (for its Retry-After when it gives one) or refuses the account (401/402/403). All
+three are checked and taken in one Lua script, atomically. The embedded default has no Redis:
+there the same rules hold per process.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class ProviderLimit(Protocol):
     def permit(self, timeout: float = 300.0) -> AbstractContextManager[None]: ...
 
     def pause(self, seconds: float | None) -> None: ...
+
+    def resume(self) -> None: ...
 
 
 _ACQUIRE = """
@@ -143,6 +146,14 @@ class RedisLimit:
         except redis.RedisError:
             self._fallback.pause(seconds)
 
+    def resume(self) -> None:
+        """Lift the shared pause (the account is usable again)."""
+        try:
+            self.redis.delete(self.keys[2])
+        except redis.RedisError:
+            log.warning("provider limit store unreachable; its pause ends on its own")
+        self._fallback.resume()
+
 
 class LocalLimit:
     """The same rules within one process (the embedded default has no Redis)."""
@@ -183,3 +194,7 @@ class LocalLimit:
         with self._lock:
             until = time.monotonic() + (seconds or DEFAULT_PAUSE)
             self._paused_until = max(self._paused_until, until)
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused_until = 0.0

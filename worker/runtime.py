@@ -1,4 +1,5 @@
-"""Per-process resources of a worker: the engine, the session factory and the provider client.
+"""Per-process resources of a worker: the engine, the session factory, the provider client and
+the webhook URL each job is handed over with.
 
 Made lazily in the process that uses them (after a prefork fork), never at import time; the
 client is per thread, since a thread pool runs many submissions at once.
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from remixq.config import Settings
 from remixq.db import make_engine, make_sessionmaker
 from remixq.providers.runware import RunwareClient
+from remixq.security import webhook_url_for
 from worker.ratelimit import LocalLimit, ProviderLimit, RedisLimit
 
 
@@ -54,6 +56,13 @@ class Runtime:
                 lease_seconds=self.settings.claim_lease_seconds,
             )
         return LocalLimit(rate=self.settings.rate_limit, max_in_flight=self.settings.max_in_flight)
+
+    @cached_property
+    def webhook_url_for(self) -> Callable[[str], str]:
+        """The webhook URL of a job, from this worker's settings (REMIXQ_PUBLIC_URL, the receiver
+        port, REMIXQ_WEBHOOK_SECRET): the deployment that submits a job is the one whose
+        receiver must accept its webhooks, whoever stored it."""
+        return webhook_url_for(self.settings)
 
     @property
     def client(self) -> RunwareClient:

@@ -4,12 +4,19 @@ Runware takes an array of tasks per request with errors scoped per task, so one 
 a batch of job ids and one POST submits them all. The task owns the transactions and the retry
 policy; `remixq.jobs` does the state changes. The provider call happens outside any transaction,
 between a short claim and a short record, and every job keeps its taskUUID across attempts.
+
+The webhook URL is added here, at hand-off, from this worker's settings: the stored task has
+none. A job's retry budget is its own (`Job.attempts`, counted at each claim), not its message's,
+so a job relayed in a new message does not start a fresh set of retries. An answer refusing the
+account (401/402/403) fails nothing: it pauses every worker and the jobs' campaigns, whose jobs
+wait, pending, for `remixq resume` or the account probe (`worker.periodic`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -20,18 +27,30 @@ from remixq.db import transaction, utcnow
 from remixq.jobs import Claim
 from remixq.providers.runware import (
     Ack,
+    Forbidden,
+    PaymentRequired,
     PermanentError,
     ProviderError,
     RateLimited,
     ServerError,
     TransientError,
+    Unauthorized,
     is_transient_code,
 )
+from remixq.providers.runware.schemas.task import with_webhook
 from worker.names import SUBMIT_TASK
 from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
 
 log = logging.getLogger("remixq.worker")
+
+# Refusals of the account as a whole (no valid key, no credit, no permission): retrying the same
+# jobs cannot help, and failing them would fail a whole campaign for want of a top-up.
+ACCOUNT_REFUSED = (Unauthorized, PaymentRequired, Forbidden)
+# How long every worker holds back after such a refusal: the campaigns' pause is what stops
+# their jobs; this only keeps the batches already on the broker from each meeting the refusal,
+# and stays short because, without Redis, `remixq resume` cannot lift it in the worker process.
+ACCOUNT_PAUSE = 60.0
 
 
 def backoff(retries: int, *, base: float, cap: float, retry_after: float | None = None) -> float:
@@ -73,8 +92,12 @@ def _claim_and_submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> d
     if not claims:
         log.info("no job claimable (taken, done or held)", extra={"jobs": len(job_ids)})
         return {"skipped": len(job_ids)}
+    url_for = runtime.webhook_url_for
+    tasks = [with_webhook(claim.task, url_for(claim.task_uuid)) for claim in claims]
     try:
-        outcomes = runtime.client.submit([claim.task for claim in claims])
+        outcomes = runtime.client.submit(tasks)
+    except ACCOUNT_REFUSED as exc:
+        return {"held": _pause_account(runtime, claims, exc)}
     except TransientError as exc:
         if throttled(exc):
             runtime.limit.pause(exc.retry_after)
@@ -96,6 +119,23 @@ def _claim_and_submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> d
         log.warning("provider refused the request", extra={"code": code, "jobs": len(claims)})
         return {"failed": len(claims)}
     return _record(task, runtime, claims, outcomes)
+
+
+def _pause_account(runtime: Runtime, claims: list[Claim], exc: PermanentError) -> int:
+    """The provider refused the account: pause every worker and the jobs' campaigns, and give
+    the jobs back, pending, without an error and without spending an attempt."""
+    code = exc.errors[0].code if exc.errors else f"http{exc.status}"
+    runtime.limit.pause(ACCOUNT_PAUSE)
+    job_ids = [claim.job_id for claim in claims]
+    with transaction(runtime.sessions) as session:
+        paused = jobs.pause_campaigns(session, job_ids=job_ids, reason=str(exc))
+        held = jobs.hold(session, job_ids=job_ids)
+    log.warning(
+        "the provider refused the account; submission paused until `remixq resume` or the "
+        "account probe",
+        extra={"code": code, "campaigns": ",".join(map(str, paused)) or "-", "jobs": held},
+    )
+    return held
 
 
 def _record(
@@ -147,26 +187,40 @@ def _retry_later(
     retry_after: float | None,
 ) -> int:
     """Release the jobs and schedule another attempt with the same taskUUIDs (raises Retry),
-    or fail them once the retries are spent (returns how many failed)."""
+    failing first those whose attempts are spent (returns how many failed when none is left).
+
+    The budget is the job's: `REMIXQ_SUBMIT_MAX_RETRIES` retries after its first attempt,
+    counted by its claims, whichever message carried them; the backoff grows with them too.
+    """
     settings = runtime.settings
-    retries = task.request.retries
-    job_ids = [claim.job_id for claim in claims]
-    if retries >= settings.submit_max_retries:
+    budget = settings.submit_max_retries + 1
+    spent: dict[int, list[int]] = defaultdict(list)
+    again = []
+    for claim in claims:
+        if claim.attempts >= budget:
+            spent[claim.attempts].append(claim.job_id)
+        else:
+            again.append(claim)
+    if spent:
         with transaction(runtime.sessions) as session:
-            jobs.fail(
-                session,
-                job_ids=job_ids,
-                code="retriesExhausted",
-                message=f"gave up after {retries + 1} attempts: {message}",
-            )
-        log.warning("submission failed for good", extra={"jobs": len(job_ids), "error": message})
-        return len(job_ids)
+            for attempts, job_ids in spent.items():
+                jobs.fail(
+                    session,
+                    job_ids=job_ids,
+                    code="retriesExhausted",
+                    message=f"gave up after {attempts} attempts: {message}",
+                )
+        failed = sum(len(ids) for ids in spent.values())
+        log.warning("submission failed for good", extra={"jobs": failed, "error": message})
+    if not again:
+        return sum(len(ids) for ids in spent.values())
     delay = backoff(
-        retries,
+        max(claim.attempts for claim in again) - 1,
         base=settings.submit_backoff_base,
         cap=settings.submit_backoff_cap,
         retry_after=retry_after,
     )
+    job_ids = [claim.job_id for claim in again]
     with transaction(runtime.sessions) as session:
         jobs.release(
             session,

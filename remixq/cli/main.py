@@ -8,6 +8,7 @@ import sys
 import click
 
 from remixq.cli.campaigns import replay, retry, status, submit
+from remixq.cli.control import resume
 from remixq.cli.demo import demo
 from remixq.cli.schema import db
 from remixq.cli.services import beat, receiver, worker
@@ -26,7 +27,19 @@ def cli() -> None:
     """
 
 
-for _command in (db, receiver, worker, beat, submit, status, retry, replay, simulator, demo):
+for _command in (
+    db,
+    receiver,
+    worker,
+    beat,
+    submit,
+    status,
+    retry,
+    resume,
+    replay,
+    simulator,
+    demo,
+):
     cli.add_command(_command)
 
 

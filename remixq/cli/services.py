@@ -41,10 +41,14 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
     Submission waits on the provider, so the default pool is threads with a concurrency of 32,
     keeping many requests in flight; override with e.g. --pool prefork --concurrency 4.
     """
+    from remixq.logs import configure
     from worker.app import create_celery
+    from worker.checks import check_webhook_url
 
     settings = ctx.settings
     app = create_celery(settings)
+    configure("INFO")
+    check_webhook_url(settings)  # a WARNING when the provider's webhooks would not reach us
     defaults = [
         "--pool=threads",
         "--concurrency=32",

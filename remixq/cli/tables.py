@@ -33,6 +33,11 @@ def print_report(
         f"{len(report['jobs'])} jobs ({counts}); {report['images']} images; "
         f"total cost [bold]{report['cost_usd']} USD[/]"
     )
+    if report.get("paused_at"):
+        console.print(
+            f"[yellow]paused since {report['paused_at']}[/]: {report['pause_reason']} "
+            "(remixq resume, once the account is usable)"
+        )
     if superseded:
         more = "listed above" if history else "see --history"
         console.print(f"{len(superseded)} superseded attempt(s) retried ({more}); cost included")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from remixq.cli.processes import wait_until
 from remixq.examples import campaign_lines, demo_lines
 from remixq.models import Image, Job, WebhookEvent
+from remixq.security import webhook_url
 from simulator.config import FaultKnobs
 from tests.support.chaos import (
     STREAM_KNOBS,
@@ -59,6 +60,12 @@ def post(session: requests.Session, url: str, body: dict[str, Any]) -> tuple[int
     return response.status_code, time.monotonic() - started
 
 
+def issued_url(stack: Stack, job: Job) -> str:
+    """The webhook URL the stack's worker hands the job over with (`Runtime.webhook_url_for`)."""
+    secret = stack.env["REMIXQ_WEBHOOK_SECRET"].encode()
+    return webhook_url(stack.receiver_url, secret, str(job.task_uuid))
+
+
 def proxied(database_url: str, port: int) -> str:
     return make_url(database_url).set(host="127.0.0.1", port=port).render_as_string(False)
 
@@ -75,7 +82,7 @@ def test_database_unavailable_answers_503(tmp_path: Path) -> None:
     with chaos_stack(tmp_path, processes=(), beat=False) as (stack, _):
         campaign_id = stack.submit(demo_lines()[:2], "db-down")
         job = stack.jobs(campaign_id)[1]  # numberResults 2
-        url = job.request["webhookURL"]
+        url = issued_url(stack, job)
         with tcp_proxy(pg_address(stack)) as proxy:
             stack.start(
                 "receiver",
@@ -139,7 +146,7 @@ def test_database_outage_during_a_burst(tmp_path: Path, reliability: Recorder) -
         run.fault_injected()
         job = stack.jobs(run.campaign_id)[0]
         probe = result_item(job.task_uuid, "0.06")
-        status, probe_s = post(requests.Session(), job.request["webhookURL"], probe)
+        status, probe_s = post(requests.Session(), issued_url(stack, job), probe)
         time.sleep(5)  # the outage itself
         proxy.restore()
         run.fault_over()
@@ -174,7 +181,7 @@ def test_burst_answered_within_the_deadline(tmp_path: Path, reliability: Recorde
             for _ in range(BURST_RESULTS):
                 item = result_item(job.task_uuid, random.choice(costs))
                 body = item if random.random() < 0.5 else {"data": [item]}
-                deliveries.append((job.request["webhookURL"], body))
+                deliveries.append((issued_url(stack, job), body))
         expected_cost = sum(
             (Decimal(str(_item(body)["cost"])) for _, body in deliveries), Decimal(0)
         )

@@ -32,10 +32,6 @@ UPPER = "6BA7B826-9DAD-41D1-80B4-00C04FD430C8"
 LOWER = UPPER.lower()
 
 
-def hook(task_uuid: str) -> str:
-    return f"https://hooks.test/{task_uuid}"
-
-
 def line(task_uuid: str | None = None) -> jobs.NewJob:
     row = dict(campaign_lines(1)[0])
     if task_uuid is not None:
@@ -47,7 +43,7 @@ def store(session: Session, name: str, *new: jobs.NewJob, digest: str | None = N
     campaign = jobs.get_or_create_campaign(
         session, name=name, source=f"{name}.jsonl", content_sha256=digest
     )
-    return jobs.create_jobs(session, campaign=campaign, new_jobs=new, webhook_url_for=hook)
+    return jobs.create_jobs(session, campaign=campaign, new_jobs=new)
 
 
 # --- item 3: one taskUUID, one spelling ---------------------------------------------------------
@@ -58,7 +54,7 @@ def test_a_given_task_uuid_is_stored_and_sent_in_lowercase(session: Session) -> 
     job = session.get_one(Job, job_id)
     assert str(job.task_uuid) == LOWER
     assert job.request["taskUUID"] == LOWER
-    assert job.request["webhookURL"] == hook(LOWER)
+    assert "webhookURL" not in job.request  # the worker adds its own at hand-off
 
 
 def test_two_spellings_of_one_task_uuid_are_one(session: Session) -> None:
@@ -268,7 +264,7 @@ def test_a_report_counts_the_latest_attempt_of_each_job(session: Session) -> Non
     before = campaign_report(session, campaign)
     assert (before["counts"], before["outcome"]) == ({"completed": 1, "failed": 1}, "failed")
 
-    (retry,) = jobs.retry_failed(session, campaign_id=campaign.id, webhook_url_for=hook)
+    (retry,) = jobs.retry_failed(session, campaign_id=campaign.id)
     session.execute(Job.__table__.update().where(Job.id == retry).values(status="completed"))
     session.expire_all()
     after = campaign_report(session, campaign)

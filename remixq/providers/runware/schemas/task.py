@@ -1,11 +1,14 @@
-"""``build_task``: a parsed request to the exact ``imageInference`` task sent to ``POST /v1``.
+"""``build_task``: a parsed request to the exact ``imageInference`` task sent to ``POST /v1``;
+``with_webhook``: that task with the webhook it is handed over with.
 
 remixq adds the fields it manages (the task id, async delivery, the webhook, the cost) here and
-nowhere else.
+nowhere else. A stored task carries no webhook: the URL is a delivery detail of the deployment
+that submits it (the worker's public URL and secret), added at hand-off.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from remixq.providers.runware.schemas.models import RemixRequest
@@ -30,3 +33,9 @@ def build_task(request: RemixRequest, *, task_uuid: str, webhook_url: str | None
     if webhook_url is not None:
         task["webhookURL"] = webhook_url
     return task
+
+
+def with_webhook(task: Mapping[str, Any], webhook_url: str) -> dict[str, Any]:
+    """A copy of the stored ``task`` with ``webhookURL`` set to ``webhook_url`` (one a job
+    stored by an earlier version still carries is replaced)."""
+    return {**task, "webhookURL": webhook_url}

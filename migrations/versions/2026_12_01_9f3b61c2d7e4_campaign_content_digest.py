@@ -3,7 +3,7 @@ content twice unless told `--again`); taskUUIDs stored with another spelling are
 
 Revision ID: 9f3b61c2d7e4
 Revises: 5c1e0a7d9b42
-Create Date: 2026-12-08 10:00:00
+Create Date: 2026-12-01 19:40:00
 """
 
 from __future__ import annotations
