@@ -230,3 +230,46 @@ def test_transitions_move_only_the_jobs_their_event_moves(session: Session) -> N
         )
         == 0
     )  # submitted is past releasing
+
+
+@pytest.fixture
+def pg_session(pg_url: str) -> Any:
+    from remixq.db import make_engine
+
+    engine = make_engine(pg_url)
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
+        engine.dispose()
+
+
+def test_first_checks_do_not_starve_behind_rechecks_on_postgresql(pg_session: Session) -> None:
+    """More due jobs than one round takes: a job never checked, due for an hour, goes before
+    re-checked ones due for a minute (NULL next_check_at sorted last starved it)."""
+    now = utcnow()
+    rechecked = [make_job(pg_session, status="submitted") for _ in range(5)]
+    for job in rechecked:
+        age(pg_session, job, checks=1, next_check_at=now - timedelta(minutes=1))
+    never = make_job(pg_session, status="submitted")
+    age(pg_session, never, updated_at=now - timedelta(hours=1))
+    due = reconcile.take_due(pg_session, reconcile_after=60 * SECOND, cap=600 * SECOND, limit=3)
+    assert never.id in {d.job_id for d in due}
+
+
+def test_due_jobs_are_taken_longest_waiting_first(session: Session) -> None:
+    now = utcnow()
+    late = make_job(session, status="submitted")
+    age(session, late, checks=2, next_check_at=now - timedelta(minutes=30))
+    never = make_job(session, status="submitted")
+    age(session, never, updated_at=now - timedelta(minutes=11))  # due 10 minutes ago
+    recent = make_job(session, status="submitted")
+    age(session, recent, checks=1, next_check_at=now - timedelta(minutes=1))
+    due = reconcile.take_due(session, reconcile_after=60 * SECOND, cap=600 * SECOND, limit=100)
+    ours = [d.job_id for d in due if d.job_id in {late.id, never.id, recent.id}]
+    assert ours == [late.id, never.id, recent.id]
