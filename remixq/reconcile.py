@@ -44,7 +44,7 @@ def _became_due(session: Session, reconcile_after: timedelta) -> ColumnElement[A
     starve behind re-checks (sorting by `next_check_at` alone puts NULLs last on PostgreSQL)."""
     if session.get_bind().dialect.name == "sqlite":
         # SQLite has no interval arithmetic; its timestamps are ISO text, compared as text.
-        first = func.strftime(
+        first: ColumnElement[Any] = func.strftime(
             "%Y-%m-%d %H:%M:%f", Job.updated_at, f"+{reconcile_after.total_seconds()} seconds"
         )
     else:
