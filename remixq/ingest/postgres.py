@@ -60,7 +60,7 @@ class PostgresStore:
             SELECT a.ord, a.task, a.event_task, decode(a.body, 'base64') AS body, a.items,
                    a.failed, a.code, a.message
             FROM jsonb_to_recordset(%(batch)s::jsonb) AS a(
-                ord int, task uuid, event_task text, body text, items jsonb, failed boolean,
+                ord int, task uuid, event_task uuid, body text, items jsonb, failed boolean,
                 code text, message text
             )
         ), job AS (
