@@ -4,8 +4,9 @@ A submitted job that has not completed `reconcile_after` seconds after its last 
 check. Due jobs are claimed with `FOR UPDATE SKIP LOCKED` and their next check is pushed back
 (exponentially, per job, capped) in the same short transaction, so reconcilers on several
 machines share the work and no job is polled in a tight loop. What getResponse returns, as the
-client read it, goes through the same idempotent ingestion as a webhook. A job older than
-`max_age` ends failed with the reason `expired`.
+client read it, goes through the same idempotent ingestion as a webhook; only an error about
+the task with a permanent code fails it, any other error waits for the next check. A job older
+than `max_age` ends failed with the reason `expired`.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def take_due(
 
 def apply_poll(session: Session, poll: PollResult) -> Outcome | None:
     """Ingest a getResponse answer as if it were a webhook (kept in the inbox as `poll`); None
-    when it has neither a result nor an error yet."""
+    when it has neither a result nor a final error yet. Its `deferred` errors (transient, or
+    not tied to the task) fail nothing: the job keeps the next check `take_due` gave it."""
     if not poll.results and not poll.errors:
         return None
     return ingest_poll(session, poll)
