@@ -187,3 +187,16 @@ def test_retry_and_replay_refuse_bad_options_in_one_line(tmp_path: Path) -> None
     assert bad_status.returncode == 2 and "--status: 'lost'" in bad_status.stderr
     nothing = remixq(tmp_path, "replay")
     assert nothing.returncode == 0 and nothing.stdout.strip() == "nothing to replay"
+
+
+def test_beat_help_agrees_with_the_readme_that_several_beats_are_safe() -> None:
+    from click.testing import CliRunner
+
+    from remixq.cli import cli
+
+    result = CliRunner().invoke(cli, ["beat", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "several are safe" in result.output and "SKIP LOCKED" in result.output
+    assert "Run one per deployment" not in result.output
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    assert "several are safe" in readme
