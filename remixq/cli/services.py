@@ -29,6 +29,7 @@ def receiver(
     from webhook_receiver.server import serve
 
     port = port or ctx.settings.receiver_port
+    click.echo(f"remixq receiver listening on http://{host}:{port}", err=True)
     serve(ctx.settings, host, port, workers=workers, connections=connections)
 
 
