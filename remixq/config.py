@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     max_webhook_bytes: int = Field(
         1_048_576, gt=0, validation_alias=_env("REMIXQ_MAX_WEBHOOK_BYTES")
     )
+    # Webhooks one receiver process holds waiting for the database; beyond it, a 503 at once.
+    receiver_queue_max: int = Field(
+        1024, gt=0, validation_alias=_env("REMIXQ_RECEIVER_QUEUE_MAX")
+    )
 
     @field_validator(
         "database_url",

@@ -7,6 +7,8 @@ prefork servers), sessions are opened per request or per task, and commits belon
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -106,15 +108,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def json_dumps(value: Any) -> str:
-    """Compact JSON: the JSON columns, the inbox's poll bodies and the ingestion statement's
-    parameter. Provider payloads are read with exact decimals (remixq.providers.runware.results);
-    a decimal is written as a number."""
-    return json.dumps(value, default=_decimal_as_number, separators=(",", ":"))
+    """Compact JSON with exact decimals: the JSON columns, the inbox's poll bodies, the
+    ingestion statement's parameter and the provider client's requests. Provider payloads are
+    read with exact decimals (remixq.providers.runware.results.parse_json), and a decimal is
+    written back as the number it is, digit for digit (a float would round a cost such as
+    0.1234567890123456789). NaN and Infinity are refused: JSON has no such numbers.
+
+    The standard encoder writes only floats as numbers, so a decimal is first written as a
+    string carrying a per-process random mark, which is then replaced by the bare number;
+    a string of the value itself cannot hold the mark (it would need to guess it)."""
+    text = json.dumps(value, default=_marked_decimal, separators=(",", ":"), allow_nan=False)
+    if _ESCAPED_MARK not in text:
+        return text
+    return _MARKED_NUMBER.sub(r"\1", text)
 
 
-def _decimal_as_number(value: Any) -> Any:
+def json_loads(text: str | bytes) -> Any:
+    """JSON with exact decimals, as the JSON columns are read (the engines' deserializer)."""
+    return json.loads(text, parse_float=Decimal)
+
+
+_DECIMAL_MARK = f"\x00decimal-{secrets.token_hex(16)}:"
+_ESCAPED_MARK = json.dumps(_DECIMAL_MARK)[1:-1]  # as the encoder writes it inside a string
+_MARKED_NUMBER = re.compile('"' + re.escape(_ESCAPED_MARK) + '([-+.0-9Ee]+)"')
+
+
+def _marked_decimal(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return float(value)
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a number JSON allows")
+        return _DECIMAL_MARK + str(value)  # str() of a finite Decimal is a JSON number
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -132,6 +155,7 @@ def _sqlite_no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """One engine per process; SQLite gets the pragmas that make it safe for several writers."""
     kwargs.setdefault("json_serializer", json_dumps)
+    kwargs.setdefault("json_deserializer", json_loads)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)

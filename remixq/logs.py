@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -26,8 +27,23 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def _value(value: object) -> str:
+    """A value as logfmt writes it: bare when it is one plain token; else quoted, with the
+    quote, the backslash and control characters escaped, so one record stays one line and
+    every `key=value` pair reads back as written."""
     text = str(value)
-    return f'"{text}"' if " " in text or not text else text
+    if text and not _NEEDS_QUOTES.search(text):
+        return text
+    return '"' + _ESCAPE.sub(_escaped, text) + '"'
+
+
+_NEEDS_QUOTES = re.compile(r'[\s"=\\]|[\x00-\x1f\x7f]')
+_ESCAPE = re.compile(r'["\\]|[\x00-\x1f\x7f]')
+_NAMED = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or f"\\u{ord(char):04x}"
 
 
 def configure(level: str | int = "INFO") -> None:

@@ -118,7 +118,8 @@ class WebhookEvent(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     source: Mapped[str] = mapped_column(String(20), default="webhook")  # webhook | poll
-    task_uuid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The task the body was received for (its URL's), as the job's column: NULL for none.
+    task_uuid: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), index=True)
     status: Mapped[str] = mapped_column(String(20))  # an InboxStatus, written with the row
     body: Mapped[bytes] = mapped_column(LargeBinary)
     error: Mapped[str | None] = mapped_column(Text)

@@ -4,16 +4,18 @@ A submitted job that has not completed `reconcile_after` seconds after its last 
 check. Due jobs are claimed with `FOR UPDATE SKIP LOCKED` and their next check is pushed back
 (exponentially, per job, capped) in the same short transaction, so reconcilers on several
 machines share the work and no job is polled in a tight loop. What getResponse returns, as the
-client read it, goes through the same idempotent ingestion as a webhook. A job older than
-`max_age` ends failed with the reason `expired`.
+client read it, goes through the same idempotent ingestion as a webhook; only an error about
+the task with a permanent code fails it, any other error waits for the next check. A job older
+than `max_age` ends failed with the reason `expired`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from remixq import jobs
@@ -37,9 +39,26 @@ def next_delay(checks: int, *, first: timedelta, cap: timedelta) -> timedelta:
     return min(cap, doubled)
 
 
+def _became_due(session: Session, reconcile_after: timedelta) -> ColumnElement[Any]:
+    """When a job became due: its next check, or for a job never checked, its last news plus
+    `reconcile_after`. Ordering by it serves the longest-waiting first, so first checks never
+    starve behind re-checks (sorting by `next_check_at` alone puts NULLs last on PostgreSQL)."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no interval arithmetic; its timestamps are ISO text, compared as text.
+        first: ColumnElement[Any] = func.strftime(
+            "%Y-%m-%d %H:%M:%f", Job.updated_at, f"+{reconcile_after.total_seconds()} seconds"
+        )
+    else:
+        seconds = reconcile_after.total_seconds()
+        first = Job.updated_at + func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+    return func.coalesce(Job.next_check_at, first)
+
+
 def take_due(
     session: Session, *, reconcile_after: timedelta, cap: timedelta, limit: int
 ) -> list[Due]:
+    """Claim up to `limit` due jobs, the longest-waiting first, and push their next check
+    back."""
     now = utcnow()
     due = and_(
         Job.status == JobStatus.SUBMITTED.value,
@@ -51,7 +70,7 @@ def take_due(
     rows = session.execute(
         select(Job.id, Job.task_uuid, Job.checks)
         .where(due)
-        .order_by(Job.next_check_at)
+        .order_by(_became_due(session, reconcile_after), Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
@@ -69,7 +88,8 @@ def take_due(
 
 def apply_poll(session: Session, poll: PollResult) -> Outcome | None:
     """Ingest a getResponse answer as if it were a webhook (kept in the inbox as `poll`); None
-    when it has neither a result nor an error yet."""
+    when it has neither a result nor a final error yet. Its `deferred` errors (transient, or
+    not tied to the task) fail nothing: the job keeps the next check `take_due` gave it."""
     if not poll.results and not poll.errors:
         return None
     return ingest_poll(session, poll)

@@ -18,7 +18,7 @@ import click
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from simulator.config import STATIC_FIELDS, FaultKnobs, SimulatorConfig, env_var
+from simulator.config import PORT_ENV_VARS, STATIC_FIELDS, FaultKnobs, SimulatorConfig, env_var
 
 _HELP = """Run a local stand-in for Runware's REST API (Ideogram Remix models).
 
@@ -71,8 +71,9 @@ def _setting_options(func: F) -> F:
 @click.command("simulator", help=_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="REMIXQ_SIM_HOST",
               help="Interface to listen on. Env: REMIXQ_SIM_HOST.")  # fmt: skip
-@click.option("--port", default=8700, show_default=True, type=int, envvar="REMIXQ_SIM_PORT",
-              help="Port to listen on. Env: REMIXQ_SIM_PORT.")  # fmt: skip
+@click.option("--port", default=8700, show_default=True, type=int, envvar=list(PORT_ENV_VARS),
+              help="Port to listen on. Env: REMIXQ_SIMULATOR_PORT (the name the worker and the"
+                   " demo read; REMIXQ_SIM_PORT, its older name, still works).")  # fmt: skip
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (slows the simulator down).")  # fmt: skip
 @_setting_options

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from simulator import assumptions
 
 ENV_PREFIX = "REMIXQ_SIM_"
+# The port has the name the product's worker and demo read (one name everywhere); the
+# simulator's own prefix is its older name, kept as an alias. The first one set wins.
+PORT_ENV_VARS = ("REMIXQ_SIMULATOR_PORT", "REMIXQ_SIM_PORT")
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 Envelope = Literal["bare", "data", "mixed"]

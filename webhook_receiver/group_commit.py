@@ -14,6 +14,12 @@ Failures stay with the webhooks that cause them. When a batch fails because the 
 unavailable, every webhook of it gets that error (a 503; the provider delivers again).
 When it fails for any other reason, nothing of it was committed, and each of its webhooks is
 stored again on its own, so only the one that breaks gets the error.
+
+The writer cannot die for good: should it stop (an exception that is not an `Exception`), its
+batch gets a 503 and a new writer is started by the next webhook, or by one still waiting
+(it checks every second). Its queue is bounded (`max_queued`, REMIXQ_RECEIVER_QUEUE_MAX):
+during a long database stall a webhook beyond the bound is refused at once with a 503 and
+Retry-After instead of waiting 25 s for nothing, and `/readyz` answers 503 meanwhile.
 """
 
 from __future__ import annotations
@@ -33,10 +39,23 @@ from remixq.ingest import Outcome, ingest_batch
 
 log = logging.getLogger(__name__)
 
+# How often a webhook waiting for its commit checks that the writer still runs.
+_LIVENESS_CHECK = 1.0
+
 
 class WriterBusy(RuntimeError):
     """The writer did not answer in time; the webhook may or may not be stored (the provider
     delivers it again, and storing is idempotent)."""
+
+
+class WriterFull(WriterBusy):
+    """The writer's queue is at its bound (the database has stalled for a while): the webhook
+    is refused at once, not queued, and the provider delivers it again later."""
+
+
+class WriterDied(WriterBusy):
+    """The writer stopped (an exception that is not an `Exception`) while writing the batch of
+    this webhook; nothing of the batch was committed. A new writer serves the next webhooks."""
 
 
 @dataclass(eq=False)
@@ -65,17 +84,27 @@ class WriterStats:
     webhooks: int = 0  # webhooks in them
     largest: int = 0  # webhooks in the largest batch
     split: int = 0  # batches that failed for a reason other than the database's availability
+    refused: int = 0  # webhooks refused at once because the queue was at its bound
+    restarts: int = 0  # writers started again after one had stopped
 
 
 class GroupCommit:
     """One writer per process, started on first use (after gunicorn's fork)."""
 
-    def __init__(self, engine: Engine, *, max_batch: int = 64, wait_seconds: float = 25.0):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = 64,
+        wait_seconds: float = 25.0,
+        max_queued: int = 1024,
+    ):
         self._engine = engine
         self._max_batch = max_batch
         self._wait_seconds = wait_seconds
+        self._max_queued = max_queued
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
-        self._started = False
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.stats = WriterStats()
         self._open: Connection | None = None
@@ -84,25 +113,51 @@ class GroupCommit:
         """Webhooks waiting for the writer (not counting the batch it is writing)."""
         return self._queue.qsize()
 
+    def full(self) -> bool:
+        """The queue is at its bound: a webhook now would be refused."""
+        return self._queue.qsize() >= self._max_queued
+
+    def alive(self) -> bool:
+        """A writer is running (it is started, or restarted, by the next webhook otherwise)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def ingest(self, body: bytes, task_uuid: str) -> Outcome:
-        """Store one webhook; returns once its transaction has committed."""
-        self._start()
+        """Store one webhook; returns once its transaction has committed.
+
+        Raises `WriterFull` at once when `max_queued` webhooks already wait (during a long
+        database stall the queue would otherwise grow while its requests time out), and
+        `WriterBusy` when no commit came within `wait_seconds`. The bound is checked, then the
+        webhook queued: concurrent threads may pass it by a few, greenlets cannot.
+        """
+        self.start()
+        if self.full():
+            self.stats.refused += 1
+            raise WriterFull(f"{self._max_queued} webhooks already wait for the database")
         pending = _Pending(body, task_uuid)
         self._queue.put(pending)
-        if not pending.done.wait(self._wait_seconds):
-            raise WriterBusy(f"no commit within {self._wait_seconds:g} s")
+        deadline = time.monotonic() + self._wait_seconds
+        while not pending.done.wait(min(_LIVENESS_CHECK, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                raise WriterBusy(f"no commit within {self._wait_seconds:g} s")
+            self.start()  # a writer that died with webhooks queued: a new one writes them
         if pending.error is not None:
             raise pending.error
         assert pending.outcome is not None
         return pending.outcome
 
-    def _start(self) -> None:
-        if self._started:
+    def start(self) -> None:
+        """Start the writer, or a new one if it died: its queue is kept, so the webhooks that
+        were waiting are written by the new one."""
+        if self.alive():
             return
         with self._lock:
-            if not self._started:
-                threading.Thread(target=self._run, name="remixq-writer", daemon=True).start()
-                self._started = True
+            if self.alive():
+                return
+            if self._thread is not None:
+                self.stats.restarts += 1
+                log.error("the writer had stopped; starting a new one")
+            self._thread = threading.Thread(target=self._run, name="remixq-writer", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -117,13 +172,21 @@ class GroupCommit:
                 batch += more
             try:
                 self._write(batch)
-            except BaseException as exc:  # the writer outlives any batch (a bug, a shutdown)
+            except Exception as exc:  # the writer outlives any batch (a bug)
                 for pending in batch:
                     if not pending.done.is_set():
                         pending.fail(exc)
-                if not isinstance(exc, Exception):
-                    raise
                 log.exception("the writer failed a batch of %d webhooks", len(batch))
+            except BaseException as exc:
+                # A shutdown, a greenlet killed, a KeyboardInterrupt: this writer ends here.
+                # Its batch's requests get a 503 now (not their exception, nor a 25 s wait),
+                # and the next webhook starts a new writer (`start`).
+                self._discard_connection()
+                died = WriterDied(f"the writer stopped: {type(exc).__name__}")
+                for pending in batch:
+                    if not pending.done.is_set():
+                        pending.fail(died)
+                raise
 
     def _drain(self, limit: int) -> list[_Pending]:
         drained: list[_Pending] = []

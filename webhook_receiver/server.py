@@ -16,7 +16,6 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from remixq.config import Settings
-from webhook_receiver.app import create_app
 
 # A keep-alive connection is closed after this many requests: the last answer says
 # "Connection: close", and the client connects again. A connection stays with the worker
@@ -83,7 +82,13 @@ def serve(
     connections: int = 256,
 ) -> None:
     """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting."""
-    run(
-        lambda: create_app(settings),
-        gunicorn_options(host, port, workers=workers, connections=connections),
-    )
+
+    def load() -> Any:
+        # Imported in each worker, after gevent has patched it: the app imports the provider
+        # client, hence requests and ssl, which must not be imported before the patch
+        # (gevent's MonkeyPatchWarning, and an ssl module left unpatched).
+        from webhook_receiver.app import create_app
+
+        return create_app(settings)
+
+    run(load, gunicorn_options(host, port, workers=workers, connections=connections))

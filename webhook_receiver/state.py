@@ -37,7 +37,7 @@ class ReceiverState:
 
     @cached_property
     def writer(self) -> GroupCommit:
-        return GroupCommit(self.engine)
+        return GroupCommit(self.engine, max_queued=self.settings.receiver_queue_max)
 
     @cached_property
     def secret(self) -> bytes:

@@ -100,6 +100,26 @@ def healthz() -> ResponseReturnValue:
     return jsonify({"status": "ok"})
 
 
+@bp.get("/readyz")
+def readyz() -> ResponseReturnValue:
+    """Whether this process takes webhooks now: its writer runs (started again if it had
+    stopped) and its queue is below the bound. A 503 tells a load balancer to send elsewhere,
+    and an orchestrator to recycle the process should it last."""
+    writer = state(current_app).writer
+    writer.start()
+    ready = writer.alive() and not writer.full()
+    document = {
+        "status": "ready" if ready else "unready",
+        "writer": "running" if writer.alive() else "stopped",
+        "queued": writer.queued(),
+        "restarts": writer.stats.restarts,
+    }
+    response = jsonify(document)
+    if not ready:
+        response.headers["Retry-After"] = RETRY_AFTER
+    return response, 200 if ready else 503
+
+
 class FastPath:
     """The app's WSGI entry: an authenticated webhook in the issued form, with a body of a
     declared length within the limit, is stored and answered here; every other request goes to

@@ -104,6 +104,15 @@ def reconcile_jobs(runtime: Runtime) -> int:
                 extra={"job_id": job.job_id, "task_uuid": job.task_uuid, "error": str(exc)},
             )
             continue
+        if poll.deferred:
+            log.info(
+                "getResponse reported errors that fail nothing; will ask again later",
+                extra={
+                    "job_id": job.job_id,
+                    "task_uuid": job.task_uuid,
+                    "error": "; ".join(str(e) for e in poll.deferred),
+                },
+            )
         with transaction(runtime.sessions) as session:
             outcome = reconcile.apply_poll(session, poll)
         if outcome is not None:

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import requests
-
 
 def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
@@ -46,6 +44,10 @@ def stable_port() -> int:
 
 
 def http_ready(url: str) -> Callable[[], bool]:
+    # Imported here, not with the CLI: requests imports ssl, and the receiver's gevent workers
+    # must patch ssl before anything imports it (gevent's MonkeyPatchWarning otherwise).
+    import requests
+
     def probe() -> bool:
         try:
             return requests.get(url, timeout=1).status_code < 500

@@ -29,6 +29,7 @@ def receiver(
     from webhook_receiver.server import serve
 
     port = port or ctx.settings.receiver_port
+    click.echo(f"remixq receiver listening on http://{host}:{port}", err=True)
     serve(ctx.settings, host, port, workers=workers, connections=connections)
 
 
@@ -59,7 +60,7 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
     ]
     if settings.broker_url is None:
         # The embedded default is one machine with no operator: its worker schedules the relay
-        # and the reconciler itself. With a real broker, run exactly one `remixq beat` instead.
+        # and the reconciler itself. With a real broker, run `remixq beat` (one or more) instead.
         defaults += ["--beat", f"--schedule={_beat_schedule_file(settings)}"]
     app.worker_main(["worker", *defaults, *celery_args])
 
@@ -69,7 +70,9 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
 @pass_context
 def beat(ctx: Context, celery_args: tuple[str, ...]) -> None:
     """Run Celery beat: it schedules the relay and the reconciler; extra options go to
-    `celery beat`. Run one per deployment (the embedded default's worker runs its own)."""
+    `celery beat`. Run at least one per deployment with a real broker; several are safe (both
+    claim rows with FOR UPDATE SKIP LOCKED, so no job is taken twice), each only adds rounds.
+    The embedded default's worker runs its own."""
     from worker.app import create_celery
 
     settings = ctx.settings

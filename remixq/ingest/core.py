@@ -62,7 +62,9 @@ class CoreStore:
         change = decide(job, error)
         if change.writes:
             values: dict[str, Any] = {}
-            if error is not None:
+            if error is not None and change.status is JobStatus.FAILED:
+                # Only an error that fails the job is its error: a refused one (a forged or
+                # late report about a completed job) leaves the stored code alone.
                 values.update(error_code=error.code, error_message=error.message)
             if change.status is not None:
                 values["status"] = change.status.value

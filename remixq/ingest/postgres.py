@@ -32,6 +32,12 @@ PLANNER_OPTIONS = " ".join(
 )
 
 _FINAL = ", ".join(f"'{status.value}'" for status in sorted(FINAL))
+# Only an error that fails the job is written as its error: a refused one (a forged or late
+# report about a completed job) leaves the stored code alone. `jobs.status` is the old value.
+_MOVES_TO_FAILED = (
+    f"decided.failed AND decided.status = '{JobStatus.FAILED.value}'"
+    f" AND jobs.status <> '{JobStatus.FAILED.value}'"
+)
 
 
 class PostgresStore:
@@ -54,7 +60,7 @@ class PostgresStore:
             SELECT a.ord, a.task, a.event_task, decode(a.body, 'base64') AS body, a.items,
                    a.failed, a.code, a.message
             FROM jsonb_to_recordset(%(batch)s::jsonb) AS a(
-                ord int, task uuid, event_task text, body text, items jsonb, failed boolean,
+                ord int, task uuid, event_task uuid, body text, items jsonb, failed boolean,
                 code text, message text
             )
         ), job AS (
@@ -99,9 +105,10 @@ class PostgresStore:
                 finished_at = CASE
                     WHEN decided.status <> jobs.status AND decided.status IN ({_FINAL})
                     THEN %(now)s ELSE jobs.finished_at END,
-                error_code = CASE WHEN decided.failed THEN decided.code ELSE jobs.error_code END,
-                error_message = CASE
-                    WHEN decided.failed THEN decided.message ELSE jobs.error_message END,
+                error_code = CASE WHEN {_MOVES_TO_FAILED} THEN decided.code
+                    ELSE jobs.error_code END,
+                error_message = CASE WHEN {_MOVES_TO_FAILED} THEN decided.message
+                    ELSE jobs.error_message END,
                 updated_at = %(now)s
             FROM decided
             WHERE jobs.id = decided.id

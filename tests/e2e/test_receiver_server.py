@@ -113,3 +113,15 @@ def test_a_keep_alive_connection_is_closed_after_its_last_request(receiver_port:
         assert connection.getresponse().status == 200
     finally:
         connection.close()
+
+
+def test_the_receiver_says_where_it_listens_and_no_monkey_patch_warning(
+    receiver_port: int, tmp_path: Path
+) -> None:
+    """The receiver's output (stderr, merged into its log): the address it serves, and none of
+    gevent's MonkeyPatchWarning, which it printed for each worker when the master had imported
+    ssl (through the app's provider client) before the workers patched it."""
+    requests.get(f"http://127.0.0.1:{receiver_port}/readyz", timeout=10).raise_for_status()
+    output = (tmp_path / "logs" / "receiver.log").read_text()
+    assert f"listening on http://127.0.0.1:{receiver_port}" in output
+    assert "MonkeyPatchWarning" not in output

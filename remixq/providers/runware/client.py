@@ -16,7 +16,6 @@ session, a log line, an exception message or ``repr``).
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import math
 import os
@@ -29,6 +28,7 @@ from typing import Any, Literal
 
 import requests
 
+from remixq.db import json_dumps
 from remixq.providers.runware import assumptions as A
 from remixq.providers.runware.errors import (
     ConnectionFailed,
@@ -193,7 +193,7 @@ class RunwareClient:
             headers["Authorization"] = f"Bearer {self._api_key}"
         elif self._api_key:
             payload = [{"taskType": "authentication", "apiKey": self._api_key}, *tasks]
-        body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        body = json_dumps(payload)  # exact decimals (a request read back from its JSON column)
         started = time.monotonic()
         try:
             response = self._session.post(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -125,8 +125,11 @@ class PollResult:
 
     task_uuid: str
     results: list[dict[str, Any]] = field(default_factory=list)  # result items, as received
-    errors: list[ProviderError] = field(default_factory=list)  # failed generations
+    errors: list[ProviderError] = field(default_factory=list)  # failed generations: final
     processing: int = 0  # items still processing (or pending, queued...)
+    # Errors that may not fail the job: a transient code, or no taskUUID (not tied to the
+    # task). The job is asked about again later (its next check), not failed.
+    deferred: list[ProviderError] = field(default_factory=list)
 
 
 def task_key(value: Any) -> str:
@@ -204,16 +207,18 @@ def read_webhook(body: bytes) -> Items:
 def read_poll(
     task_uuid: str, data: Iterable[Mapping[str, Any]], errors: Iterable[ProviderError]
 ) -> PollResult:
-    """One task's part of a getResponse answer: items about other tasks are dropped."""
+    """One task's part of a getResponse answer: items about other tasks are dropped.
+
+    Only an error about this task (it names its taskUUID) with a permanent code fails it; a
+    transient code, or an error naming no task (about the request, the account, the provider's
+    state), is ``deferred``: the reconciler asks again later instead of failing the job."""
     key = task_key(task_uuid)
     ours = [item for item in data if task_key(item.get("taskUUID", task_uuid)) == key]
     results, item_errors, processing = _sort(ours)
     item_errors += [e for e in errors if e.task_uuid is None or task_key(e.task_uuid) == key]
-    # One task per poll, so an error without a taskUUID can only be about this one.
-    attributed = [
-        e if e.task_uuid is not None else replace(e, task_uuid=task_uuid) for e in item_errors
-    ]
-    return PollResult(task_uuid, [dict(r) for r in results], attributed, processing)
+    final = [e for e in item_errors if e.task_uuid is not None and not e.transient]
+    deferred = [e for e in item_errors if e.task_uuid is None or e.transient]
+    return PollResult(task_uuid, [dict(r) for r in results], final, processing, deferred)
 
 
 def poll_items(poll: PollResult) -> Items:

@@ -304,3 +304,16 @@ def test_the_status_table_keeps_ids_and_costs_whole_at_80_columns(tmp_path: Path
     assert max(len(row) for row in done.stdout.splitlines()) <= 80
     for whole in (str(task_uuid), *images, "123.0456789", "0.0384", "123.0840789", "4294967295"):
         assert whole in done.stdout, whole
+
+
+def test_beat_help_agrees_with_the_readme_that_several_beats_are_safe() -> None:
+    from click.testing import CliRunner
+
+    from remixq.cli import cli
+
+    result = CliRunner().invoke(cli, ["beat", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "several are safe" in result.output and "SKIP LOCKED" in result.output
+    assert "Run one per deployment" not in result.output
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    assert "several are safe" in readme

@@ -148,3 +148,26 @@ def test_an_item_still_in_progress_changes_nothing_whatever_its_word(session: Se
         assert (outcome.inbox_status, outcome.images_stored) == ("processed", 0)
     session.refresh(job)
     assert (job.status, job.results_received) == ("submitted", 0)
+
+
+def _error_body(job: Job, code: str) -> bytes:
+    item = {"code": code, "message": f"{code} happened", "taskUUID": job.task_uuid}
+    return body({"errors": [{**item, "status": "error"}]})
+
+
+def test_a_refused_error_leaves_the_stored_error_code_alone(session: Session) -> None:
+    """A forged (or late) error about a completed job is refused, and writes nothing either."""
+    job = make_job(session, number_results=1)
+    ingest(session, body=body(result(job)), expected_task_uuid=job.task_uuid)
+    outcome = ingest(session, body=_error_body(job, "forged"), expected_task_uuid=job.task_uuid)
+    assert outcome.message  # the refusal, on the inbox row
+    session.refresh(job)
+    assert (job.status, job.error_code, job.error_message) == ("completed", None, None)
+
+
+def test_a_second_error_does_not_replace_the_first(session: Session) -> None:
+    job = make_job(session, number_results=1)
+    ingest(session, body=_error_body(job, "first"), expected_task_uuid=job.task_uuid)
+    ingest(session, body=_error_body(job, "second"), expected_task_uuid=job.task_uuid)
+    session.refresh(job)
+    assert (job.status, job.error_code) == ("failed", "first")

@@ -70,3 +70,56 @@ def test_inbox_statuses_are_the_state_machines(backend: str, tmp_path: Path) -> 
     with engine.begin() as connection:
         _inbox_row_with(connection, "received")
     engine.dispose()
+
+
+TASK_UUID_REVISION_BEFORE = "a7c3f19e2b64"  # the revision before the inbox's taskUUID was a UUID
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_the_inbox_task_uuid_becomes_a_uuid_and_junk_becomes_null(
+    backend: str, tmp_path: Path
+) -> None:
+    """Stored text that is a UUID (any case) becomes the job column's value; text that is not
+    becomes NULL with the row and its body kept; the downgrade gives text back."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from remixq.models import WebhookEvent
+
+    if backend == "postgresql":
+        url = scratch_pg_url("migrations")
+        recreate_pg_database(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'uuid.sqlite'}"
+    engine = create_engine(url)
+    task = "5B1E0A7D-9B42-4C1E-8A7D-9B425C1E0A7D"
+    migrate.upgrade(url, TASK_UUID_REVISION_BEFORE)
+    with engine.begin() as connection:
+        for value in (task, "not-a-uuid"):
+            connection.execute(
+                text(
+                    "INSERT INTO webhook_events (received_at, source, task_uuid, status, body)"
+                    " VALUES (CURRENT_TIMESTAMP, 'webhook', :task, 'orphan', :body)"
+                ),
+                {"task": value, "body": value.encode()},
+            )
+    migrate.upgrade(url)
+    with Session(engine) as session:
+        rows = session.execute(
+            select(WebhookEvent.task_uuid, WebhookEvent.body).order_by(WebhookEvent.id)
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            (task.lower(), task.encode()),
+            (None, b"not-a-uuid"),
+        ]
+        found = session.scalars(
+            select(WebhookEvent.id).where(WebhookEvent.task_uuid == task.lower())
+        ).all()
+        assert len(found) == 1
+    migrate.downgrade(url, TASK_UUID_REVISION_BEFORE)
+    with engine.begin() as connection:
+        texts = connection.execute(
+            text("SELECT task_uuid FROM webhook_events ORDER BY id")
+        ).scalars().all()
+        assert texts == [task.lower(), None]
+    engine.dispose()

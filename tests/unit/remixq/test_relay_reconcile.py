@@ -123,12 +123,14 @@ def test_poll_results_go_through_idempotent_ingestion(session: Session) -> None:
 def test_a_poll_is_applied_as_read_and_kept_for_a_replay(session: Session) -> None:
     job = make_job(session, number_results=2, status="submitted")
     done = {"taskUUID": job.task_uuid, "status": "success", "imageUUID": str(uuid.uuid4())}
-    untagged = ProviderError.from_dict({"code": "timeoutProvider", "message": "slow"})
-    poll = read_poll(job.task_uuid, [{**done, "cost": Decimal("0.0013")}], [untagged])
+    failed = ProviderError.from_dict(
+        {"code": "contentModerated", "message": "no", "taskUUID": job.task_uuid}
+    )
+    poll = read_poll(job.task_uuid, [{**done, "cost": Decimal("0.0013")}], [failed])
     outcome = reconcile.apply_poll(session, poll)
     assert outcome is not None and (outcome.inbox_status, outcome.images_stored) == ("processed", 1)
     session.refresh(job)
-    assert (job.status, job.error_code, job.results_received) == ("failed", "timeoutProvider", 1)
+    assert (job.status, job.error_code, job.results_received) == ("failed", "contentModerated", 1)
     event = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id.desc())).first()
     assert event is not None and (event.source, event.task_uuid) == ("poll", job.task_uuid)
     tally = replay_events(session, event_ids=[event.id])
@@ -228,3 +230,71 @@ def test_transitions_move_only_the_jobs_their_event_moves(session: Session) -> N
         )
         == 0
     )  # submitted is past releasing
+
+
+@pytest.fixture
+def pg_session(pg_url: str) -> Any:
+    from remixq.db import make_engine
+
+    engine = make_engine(pg_url)
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
+        engine.dispose()
+
+
+def test_first_checks_do_not_starve_behind_rechecks_on_postgresql(pg_session: Session) -> None:
+    """More due jobs than one round takes: a job never checked, due for an hour, goes before
+    re-checked ones due for a minute (NULL next_check_at sorted last starved it)."""
+    now = utcnow()
+    rechecked = [make_job(pg_session, status="submitted") for _ in range(5)]
+    for job in rechecked:
+        age(pg_session, job, checks=1, next_check_at=now - timedelta(minutes=1))
+    never = make_job(pg_session, status="submitted")
+    age(pg_session, never, updated_at=now - timedelta(hours=1))
+    due = reconcile.take_due(pg_session, reconcile_after=60 * SECOND, cap=600 * SECOND, limit=3)
+    assert never.id in {d.job_id for d in due}
+
+
+def test_due_jobs_are_taken_longest_waiting_first(session: Session) -> None:
+    now = utcnow()
+    late = make_job(session, status="submitted")
+    age(session, late, checks=2, next_check_at=now - timedelta(minutes=30))
+    never = make_job(session, status="submitted")
+    age(session, never, updated_at=now - timedelta(minutes=11))  # due 10 minutes ago
+    recent = make_job(session, status="submitted")
+    age(session, recent, checks=1, next_check_at=now - timedelta(minutes=1))
+    due = reconcile.take_due(session, reconcile_after=60 * SECOND, cap=600 * SECOND, limit=100)
+    ours = [d.job_id for d in due if d.job_id in {late.id, never.id, recent.id}]
+    assert ours == [late.id, never.id, recent.id]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"code": "timeoutProvider", "message": "slow", "taskUUID": "TASK"},  # transient
+        {"code": "contentModerated", "message": "about no task"},  # not tied to the task
+        {"code": "internalServerError", "message": "both"},
+    ],
+)
+def test_a_poll_error_that_is_transient_or_untied_fails_nothing(
+    session: Session, error: dict[str, str]
+) -> None:
+    job = make_job(session, number_results=2, status="submitted")
+    error = {k: v.replace("TASK", job.task_uuid) for k, v in error.items()}
+    poll = read_poll(job.task_uuid, [], [ProviderError.from_dict(error)])
+    assert (poll.errors, [e.code for e in poll.deferred]) == ([], [error["code"]])
+    assert reconcile.apply_poll(session, poll) is None
+    done = {"taskUUID": job.task_uuid, "status": "success", "imageUUID": str(uuid.uuid4())}
+    item = {**error, "status": "error"}
+    with_result = read_poll(job.task_uuid, [done, item], [])
+    outcome = reconcile.apply_poll(session, with_result)
+    assert outcome is not None and outcome.images_stored == 1
+    session.refresh(job)
+    assert (job.status, job.error_code, job.results_received) == ("submitted", None, 1)

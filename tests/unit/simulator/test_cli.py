@@ -78,3 +78,25 @@ def test_remixq_simulator_help_documents_every_knob() -> None:
     assert result.exit_code == 0, result.output
     for name in FaultKnobs.model_fields:
         assert f"--{name.replace('_', '-')}" in result.output, name
+
+
+@pytest.mark.parametrize(
+    ("env", "port"),
+    [
+        ({"REMIXQ_SIMULATOR_PORT": "9123"}, 9123),  # the name the worker and the demo use
+        ({"REMIXQ_SIM_PORT": "9124"}, 9124),  # the older name, an alias
+        ({"REMIXQ_SIMULATOR_PORT": "9125", "REMIXQ_SIM_PORT": "9126"}, 9125),
+    ],
+)
+def test_the_port_comes_from_the_one_variable_every_process_reads(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], port: int
+) -> None:
+    from simulator import server
+
+    served: list[int] = []
+    monkeypatch.setattr(server, "serve", lambda _c, _h, p, **_k: served.append(p))
+    for name in ("REMIXQ_SIMULATOR_PORT", "REMIXQ_SIM_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(simulator, [], env=env)
+    assert result.exit_code == 0, result.output
+    assert served == [port]

@@ -126,3 +126,116 @@ def test_a_writer_that_does_not_answer_in_time_is_reported_and_stores_later(
     wait_for(lambda: count(engine, Job, task_uuid=task, status="completed") == 1, "the commit")
     again = Waiting(writer, body(item), task).join()
     assert again.outcome is not None and again.outcome.duplicates == 1
+
+
+class _Stop(BaseException):
+    """Ends a thread without being an `Exception` (as GreenletExit or KeyboardInterrupt do)."""
+
+
+# The writer's thread ends with `_Stop`, which pytest reports as a warning: expected here.
+_thread_ends = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+
+
+@_thread_ends
+def test_a_writer_that_dies_is_replaced_and_its_batch_answered_at_once(
+    engine: Engine, writer: GroupCommit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BaseException ended the writer thread while it still counted as started: every later
+    webhook of the process waited 25 s and got a 503. Now its batch gets a 503 at once and the
+    next webhook is stored by a new writer."""
+    real_write = writer._write
+    calls: list[int] = []
+
+    def dies_once(batch: Any) -> None:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise _Stop
+        real_write(batch)
+
+    monkeypatch.setattr(writer, "_write", dies_once)
+    first, second = new_job(engine), new_job(engine)
+    started = time.monotonic()
+    died = Waiting(writer, body(result(first)), first).join()
+    assert type(died.error).__name__ == "WriterDied"
+    assert time.monotonic() - started < 5
+    wait_for(lambda: not writer.alive(), "the writer to end")
+    stored = Waiting(writer, body(result(second)), second).join()
+    assert stored.error is None and stored.outcome is not None
+    assert stored.outcome.images_stored == 1 and writer.stats.restarts == 1
+    assert count(engine, Job, task_uuid=second, status="completed") == 1
+
+
+@_thread_ends
+def test_webhooks_queued_when_the_writer_died_are_written_by_a_new_one(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhooks still queued when the writer died are not stranded: a request waiting for its
+    commit sees the writer gone and starts a new one, without any new webhook arriving."""
+    writer = GroupCommit(engine, max_batch=1)  # one webhook per batch: the rest stay queued
+    real_write = writer._write
+    first = new_job(engine)
+    tasks = [new_job(engine) for _ in range(3)]
+    with writer_held(engine, first):
+        head = Waiting(writer, body(result(first)), first)
+        wait_for(lambda: writer.stats.batches == 1 and writer.queued() == 0, "the first batch")
+        queued = [Waiting(writer, body(result(task)), task) for task in tasks]
+        wait_for(lambda: writer.queued() == len(tasks), "the others to queue")
+        calls: list[int] = []
+
+        def dies_once(batch: Any) -> None:
+            calls.append(len(batch))
+            if len(calls) == 1:
+                raise _Stop
+            real_write(batch)
+
+        monkeypatch.setattr(writer, "_write", dies_once)
+    assert head.join().error is None
+    errors = [w.join().error for w in queued]
+    assert sum(type(e).__name__ == "WriterDied" for e in errors) == 1  # the batch it died in
+    assert errors.count(None) == 2
+    assert writer.stats.restarts == 1
+    assert sum(count(engine, Job, task_uuid=t, status="completed") for t in tasks) == 2
+
+
+def test_a_full_queue_refuses_a_webhook_at_once_and_does_not_queue_it(engine: Engine) -> None:
+    """During a long database stall the queue grew while its requests timed out; now it has a
+    bound beyond which a webhook is refused at once (a 503 with Retry-After from the app)."""
+    writer = GroupCommit(engine, max_queued=3)
+    first = new_job(engine)
+    tasks = [new_job(engine) for _ in range(4)]
+    with writer_held(engine, first):
+        head = Waiting(writer, body(result(first)), first)
+        wait_for(lambda: writer.stats.batches == 1 and writer.queued() == 0, "the first batch")
+        queued = [Waiting(writer, body(result(task)), task) for task in tasks[:3]]
+        wait_for(lambda: writer.queued() == 3, "the queue to fill")
+        started = time.monotonic()
+        refused = Waiting(writer, body(result(tasks[3])), tasks[3]).join()
+        assert type(refused.error).__name__ == "WriterFull"
+        assert isinstance(refused.error, WriterBusy)  # answered 503 with Retry-After
+        assert time.monotonic() - started < 5 and writer.queued() == 3 and writer.full()
+    for waiting in [head, *queued]:
+        assert waiting.join().error is None
+    assert count(engine, Job, task_uuid=tasks[3], status="submitted") == 1
+    assert writer.stats.refused == 1 and not writer.full()
+
+
+def test_readyz_says_unready_while_the_queue_is_full(engine: Engine, tmp_path: Any) -> None:
+    from tests.support.webhooks import receiver_client
+    from webhook_receiver.state import state
+
+    with receiver_client(engine, tmp_path, receiver_queue_max=1) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json is not None
+        assert (ready.json["status"], ready.json["writer"]) == ("ready", "running")
+        writer = state(client.application).writer
+        first, second = new_job(engine), new_job(engine)
+        with writer_held(engine, first):
+            head = Waiting(writer, body(result(first)), first)
+            wait_for(lambda: writer.stats.batches == 1 and writer.queued() == 0, "the batch")
+            queued = Waiting(writer, body(result(second)), second)
+            wait_for(lambda: writer.queued() == 1, "the queue to fill")
+            full = client.get("/readyz")
+            assert full.status_code == 503 and full.headers["Retry-After"]
+            assert full.json is not None and full.json["status"] == "unready"
+        assert head.join().error is None and queued.join().error is None
+        assert client.get("/readyz").status_code == 200

@@ -82,25 +82,35 @@ def test_webhooks_the_provider_does_not_send_are_invalid(payload: dict[str, Any]
         read_webhook(body(payload))
 
 
-def test_a_poll_keeps_its_task_and_attributes_untagged_errors_to_it() -> None:
+def test_a_poll_keeps_its_task_and_defers_errors_that_may_not_fail_it() -> None:
+    """Only an error naming the task, with a permanent code, is final; an untagged one or a
+    transient code is deferred (the reconciler asks again later)."""
     done = {"taskUUID": T1, "status": "success", "imageUUID": IMAGE, "cost": Decimal("0.0013")}
     data = [done, {"taskUUID": T2, "status": "success"}, {"status": "processing"}]
-    errors = [ProviderError.from_dict({"code": "timeoutProvider"})]
+    errors = [
+        ProviderError.from_dict({"code": "contentModerated"}),
+        ProviderError.from_dict({"code": "timeoutProvider", "taskUUID": T1}),
+        ProviderError.from_dict({"code": "contentModerated", "taskUUID": T2}),
+    ]
     poll = read_poll(T1, data, errors)
-    assert poll.results == [done] and poll.processing == 1
-    assert [(e.code, e.task_uuid) for e in poll.errors] == [("timeoutProvider", T1)]
+    assert poll.results == [done] and poll.processing == 1 and poll.errors == []
+    assert [(e.code, e.task_uuid) for e in poll.deferred] == [
+        ("contentModerated", None),
+        ("timeoutProvider", T1),
+    ]
 
 
 def test_a_poll_kept_in_the_inbox_reads_back_to_the_same_items() -> None:
     done = {"taskUUID": T1, "status": "success", "imageUUID": IMAGE, "cost": Decimal("0.0013")}
-    nested = {"status": "error", "error": {"code": "contentModerated", "message": "no"}}
-    poll = read_poll(T1, [done, nested], [ProviderError.from_dict({"code": "timeoutProvider"})])
+    nested = {"taskUUID": T1, "status": "error", "error": {"code": "contentModerated"}}
+    refused = ProviderError.from_dict({"code": "invalidSeed", "taskUUID": T1})
+    poll = read_poll(T1, [done, nested], [refused])
     typed = poll_items(poll)
     replayed = read_webhook(json_dumps(poll_envelope(poll)).encode())
     assert replayed.results == typed.results
     assert replayed.errors == typed.errors
     assert [(e.code, str(e.task_uuid)) for e in typed.errors] == [
         ("contentModerated", T1),
-        ("timeoutProvider", T1),
+        ("invalidSeed", T1),
     ]
     assert typed.results[0].cost == Decimal("0.0013")
