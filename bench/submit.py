@@ -30,7 +30,7 @@ from bench import procs
 from bench.env import BenchEnv, database_name
 from bench.noop import NOOP_TASK
 from bench.profiles import Profile, profile_calls
-from remixq import jobs
+from remixq import jobs, producing
 from remixq.campaigns import read_campaign
 from remixq.cli.processes import Process, free_port, start, wait_until
 from remixq.config import Settings, load_settings
@@ -220,10 +220,10 @@ class Rig:
         path.write_text("".join(json.dumps(line) + "\n" for line in campaign_lines(count)))
         new_jobs = read_campaign(path)
         with transaction(self.sessions) as session:
-            campaign = jobs.get_or_create_campaign(
+            campaign = producing.get_or_create_campaign(
                 session, name=f"bench-submit-{time.monotonic_ns()}", source=str(path)
             )
-            return jobs.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
+            return producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
 
     def submit(self, job_ids: list[int], *, timeout: float) -> Drain:
         assert self.worker is not None and self.simulator is not None

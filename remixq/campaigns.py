@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from remixq.errors import FieldError, InvalidInput
-from remixq.jobs import NewJob
+from remixq.producing import NewJob
 from remixq.providers.runware import is_image_reference, parse_request
 
 MAX_FILE_BYTES = 512 * 1024 * 1024

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from remixq import jobs
+from remixq import producing
 from remixq.config import Settings
 from remixq.db import database, transaction
 from remixq.errors import FieldError, InvalidInput
@@ -41,7 +41,7 @@ def store_and_enqueue(
     *,
     name: str,
     source: str,
-    new_jobs: Sequence[jobs.NewJob],
+    new_jobs: Sequence[producing.NewJob],
     enqueue: Enqueue,
     content_sha256: str | None = None,
 ) -> Stored:
@@ -54,10 +54,10 @@ def store_and_enqueue(
     """
     with database(settings) as sessions:
         with transaction(sessions) as session:
-            campaign = jobs.get_or_create_campaign(
+            campaign = producing.get_or_create_campaign(
                 session, name=name, source=source, content_sha256=content_sha256
             )
-            job_ids = jobs.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
+            job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
             campaign_id = campaign.id
         try:
             enqueue(sessions, job_ids)
@@ -89,7 +89,7 @@ def retry_and_enqueue(
                 if found is None:
                     raise InvalidInput([no_campaign(campaign)])
                 campaign_id = found.id
-            job_ids = jobs.retry_failed(session, campaign_id=campaign_id, task_uuid=task_uuid)
+            job_ids = producing.retry_failed(session, campaign_id=campaign_id, task_uuid=task_uuid)
             if task_uuid is not None and not job_ids:
                 raise InvalidInput([_not_retried(session, task_uuid, campaign_id)])
         if job_ids:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from remixq import jobs
+from remixq import jobs, producing
 from remixq.config import load_settings
 from remixq.db import make_engine, transaction
 from remixq.errors import InvalidInput
@@ -32,18 +32,20 @@ UPPER = "6BA7B826-9DAD-41D1-80B4-00C04FD430C8"
 LOWER = UPPER.lower()
 
 
-def line(task_uuid: str | None = None) -> jobs.NewJob:
+def line(task_uuid: str | None = None) -> producing.NewJob:
     row = dict(campaign_lines(1)[0])
     if task_uuid is not None:
         row["taskUUID"] = task_uuid
-    return jobs.NewJob(parse_request(row), "line 1")
+    return producing.NewJob(parse_request(row), "line 1")
 
 
-def store(session: Session, name: str, *new: jobs.NewJob, digest: str | None = None) -> list[int]:
-    campaign = jobs.get_or_create_campaign(
+def store(
+    session: Session, name: str, *new: producing.NewJob, digest: str | None = None
+) -> list[int]:
+    campaign = producing.get_or_create_campaign(
         session, name=name, source=f"{name}.jsonl", content_sha256=digest
     )
-    return jobs.create_jobs(session, campaign=campaign, new_jobs=new)
+    return producing.create_jobs(session, campaign=campaign, new_jobs=new)
 
 
 # --- item 3: one taskUUID, one spelling ---------------------------------------------------------
@@ -231,8 +233,8 @@ def test_the_same_content_is_refused_naming_its_campaign(session: Session) -> No
 
 
 def test_a_campaign_named_like_an_id_is_found_by_its_name(session: Session) -> None:
-    first = jobs.get_or_create_campaign(session, name=f"c-{uuid.uuid4()}", source=None)
-    named = jobs.get_or_create_campaign(session, name=str(first.id), source=None)
+    first = producing.get_or_create_campaign(session, name=f"c-{uuid.uuid4()}", source=None)
+    named = producing.get_or_create_campaign(session, name=str(first.id), source=None)
     assert named.id != first.id
     assert find_campaign(session, str(first.id)) == named  # an exact name wins
     assert find_campaign(session, f"#{first.id}") == first  # "#N" is always the id
@@ -241,7 +243,7 @@ def test_a_campaign_named_like_an_id_is_found_by_its_name(session: Session) -> N
 
 
 def test_a_number_that_names_no_campaign_is_an_id(session: Session) -> None:
-    campaign = jobs.get_or_create_campaign(session, name=f"c-{uuid.uuid4()}", source=None)
+    campaign = producing.get_or_create_campaign(session, name=f"c-{uuid.uuid4()}", source=None)
     assert find_campaign(session, str(campaign.id)) == campaign
 
 
@@ -264,7 +266,7 @@ def test_a_report_counts_the_latest_attempt_of_each_job(session: Session) -> Non
     before = campaign_report(session, campaign)
     assert (before["counts"], before["outcome"]) == ({"completed": 1, "failed": 1}, "failed")
 
-    (retry,) = jobs.retry_failed(session, campaign_id=campaign.id)
+    (retry,) = producing.retry_failed(session, campaign_id=campaign.id)
     session.execute(Job.__table__.update().where(Job.id == retry).values(status="completed"))
     session.expire_all()
     after = campaign_report(session, campaign)

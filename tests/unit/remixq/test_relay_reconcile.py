@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from remixq import jobs, reconcile, relay
+from remixq import jobs, producing, reconcile, relay
 from remixq.db import utcnow
 from remixq.models import Job, WebhookEvent
 from remixq.providers.runware import PollResult, ProviderError
@@ -168,14 +168,14 @@ def test_retry_makes_one_linked_attempt_with_a_new_task_uuid(session: Session) -
         "webhookURL": "http://old",
     }
     session.flush()
-    new_ids = jobs.retry_failed(session, task_uuid=failed.task_uuid)
+    new_ids = producing.retry_failed(session, task_uuid=failed.task_uuid)
     assert len(new_ids) == 1
     new = session.get(Job, new_ids[0])
     assert new is not None and new.retry_of_id == failed.id and new.status == "pending"
     assert new.task_uuid != failed.task_uuid
     assert new.request["taskUUID"] == new.task_uuid
     assert "webhookURL" not in new.request  # the worker adds its own at hand-off
-    assert jobs.retry_failed(session, task_uuid=failed.task_uuid) == []
+    assert producing.retry_failed(session, task_uuid=failed.task_uuid) == []
 
 
 def test_replay_turns_an_orphan_into_images_once(session: Session, engine: Engine) -> None:

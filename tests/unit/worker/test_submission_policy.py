@@ -22,7 +22,7 @@ from celery.exceptions import Retry
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from remixq import jobs
+from remixq import jobs, producing
 from remixq.config import Settings, load_settings
 from remixq.db import transaction, utcnow
 from remixq.examples import campaign_lines
@@ -60,12 +60,12 @@ class Worker:
 
     def new_jobs(self, count: int) -> list[Job]:
         """`count` queued jobs of a campaign of their own, in id order."""
-        new = [jobs.NewJob(parse_request(line)) for line in campaign_lines(count)]
+        new = [producing.NewJob(parse_request(line)) for line in campaign_lines(count)]
         with transaction(self.runtime.sessions) as session:
-            campaign = jobs.get_or_create_campaign(
+            campaign = producing.get_or_create_campaign(
                 session, name=f"policy-{utcnow().timestamp()}", source=None
             )
-            ids = jobs.create_jobs(session, campaign=campaign, new_jobs=new)
+            ids = producing.create_jobs(session, campaign=campaign, new_jobs=new)
             jobs.mark_enqueued(session, job_ids=ids)
         return self.jobs(ids)
 
