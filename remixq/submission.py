@@ -50,7 +50,8 @@ def store_and_enqueue(
     `content_sha256`, the digest of the campaign file, is remembered on a new campaign; content
     already stored is refused (InvalidInput naming its campaign). A failure to enqueue after the
     commit is not a failure of the submission: the jobs are stored, and the relay hands whatever
-    is still pending to the broker when it is reachable, so it is reported, not raised.
+    is still pending to the broker when it is reachable, so it is reported, not raised
+    (`broker_error`).
     """
     with database(settings) as sessions:
         with transaction(sessions) as session:
@@ -59,14 +60,34 @@ def store_and_enqueue(
             )
             job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
             campaign_id = campaign.id
-        try:
-            enqueue(sessions, job_ids)
-        # The broker's client raises its own tree (kombu, redis, SQLAlchemy for the embedded
-        # broker), none of which the domain may import; whatever it was, the jobs are committed.
-        # The caller reports it (a command line prints it: no log handler, no traceback).
-        except Exception as exc:  # noqa: BLE001
-            return Stored(campaign_id, job_ids, broker_error=_one_line(exc))
-    return Stored(campaign_id, job_ids)
+        broker_error = _hand_over(enqueue, sessions, job_ids)
+    return Stored(campaign_id, job_ids, broker_error)
+
+
+@dataclass(frozen=True)
+class Retried:
+    """New attempts, committed: their ids, and why they are not on the broker yet, if so."""
+
+    job_ids: list[int]
+    broker_error: str | None = None
+
+
+def _hand_over(enqueue: Enqueue, sessions: sessionmaker[Session], job_ids: list[int]) -> str | None:
+    """Enqueue committed jobs; the broker's error as one line when it could not take them.
+
+    A failure here is not a failure of the command: the jobs are stored, and the relay hands
+    whatever is still pending to the broker when it is reachable, so it is reported, not raised.
+    """
+    if not job_ids:
+        return None
+    try:
+        enqueue(sessions, job_ids)
+    # The broker's client raises its own tree (kombu, redis, SQLAlchemy for the embedded
+    # broker), none of which the domain may import; whatever it was, the jobs are committed.
+    # The caller reports it (a command line prints it: no log handler, no traceback).
+    except Exception as exc:  # noqa: BLE001
+        return _one_line(exc)
+    return None
 
 
 def retry_and_enqueue(
@@ -75,9 +96,9 @@ def retry_and_enqueue(
     campaign: str | None,
     task_uuid: str | None,
     enqueue: Enqueue,
-) -> list[int]:
+) -> Retried:
     """New attempts, with new taskUUIDs, for the failed jobs of `campaign` (id or name) or the
-    one failed job `task_uuid`, then enqueue them; returns the new jobs' ids.
+    one failed job `task_uuid`, committed, then enqueued (as `store_and_enqueue` does).
 
     A `task_uuid` that names no job, or a job that is not failed or already retried, is refused.
     """
@@ -92,9 +113,8 @@ def retry_and_enqueue(
             job_ids = producing.retry_failed(session, campaign_id=campaign_id, task_uuid=task_uuid)
             if task_uuid is not None and not job_ids:
                 raise InvalidInput([_not_retried(session, task_uuid, campaign_id)])
-        if job_ids:
-            enqueue(sessions, job_ids)
-    return job_ids
+        broker_error = _hand_over(enqueue, sessions, job_ids)
+    return Retried(job_ids, broker_error)
 
 
 def _not_retried(session: Session, task_uuid: str, campaign_id: int | None) -> FieldError:

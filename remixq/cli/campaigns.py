@@ -130,16 +130,28 @@ def retry(ctx: Context, campaign: str | None, task_uuid: str | None, as_json: bo
 
     if campaign is None and task_uuid is None:
         raise click.UsageError("name a CAMPAIGN or a --job")
-    job_ids = retry_and_enqueue(
+    retried = retry_and_enqueue(
         ctx.settings,
         campaign=campaign,
         task_uuid=_task_uuid(task_uuid),
         enqueue=enqueuer(ctx.settings),
     )
+    count = len(retried.job_ids)
     if as_json:
-        click.echo(json.dumps({"retried": len(job_ids)}))
+        answer = {
+            "retried": count,
+            "enqueued": retried.broker_error is None,
+            "broker_error": retried.broker_error,
+        }
+        click.echo(json.dumps(answer))
+    elif retried.broker_error is None:
+        click.echo(f"{count} failed job(s) retried with new taskUUIDs")
     else:
-        click.echo(f"{len(job_ids)} failed job(s) retried with new taskUUIDs")
+        click.echo(
+            f"{count} failed job(s) retried with new taskUUIDs; the broker is unreachable, they"
+            " will be handed to it when it is reachable (by the relay of `remixq beat`); broker"
+            f" error: {retried.broker_error}"
+        )
 
 
 @click.command()

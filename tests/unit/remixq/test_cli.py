@@ -188,8 +188,9 @@ def test_retry_makes_one_new_attempt_per_failed_job(tmp_path: Path) -> None:
     assert failed.returncode == 3 and json.loads(failed.stdout)["counts"]["failed"] == 1
     done = remixq(tmp_path, "retry", "spring", "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"retried": 1}
-    assert json.loads(remixq(tmp_path, "retry", "spring", "--json").stdout) == {"retried": 0}
+    assert json.loads(done.stdout) == {"retried": 1, "enqueued": True, "broker_error": None}
+    again = json.loads(remixq(tmp_path, "retry", "spring", "--json").stdout)
+    assert again["retried"] == 0
     after = remixq(tmp_path, "status", "spring", "--json")
     assert after.returncode == 0, after.stderr  # the campaign's outcome: no job failed (yet)
     report = json.loads(after.stdout)
@@ -235,6 +236,31 @@ def test_submit_with_the_broker_unreachable_stores_and_says_so(tmp_path: Path) -
     answer = json.loads(as_json.stdout)
     assert as_json.returncode == 0 and answer["jobs"] == 2 and answer["enqueued"] is False
     assert answer["broker_error"]
+
+
+def test_retry_with_the_broker_unreachable_stores_and_says_so(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, update
+
+    from remixq.cli.processes import free_port
+    from remixq.models import Job
+
+    closed = {"REMIXQ_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens
+    file = write_jsonl(tmp_path / "c.jsonl", VALID)
+    assert remixq(tmp_path, "submit", str(file), "--campaign", "spring", env=closed).returncode == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'remixq.sqlite'}")
+    with engine.begin() as connection:
+        connection.execute(update(Job).values(status="failed", error_code="timeoutProvider"))
+    engine.dispose()
+
+    done = remixq(tmp_path, "retry", "spring", env=closed)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1 failed job(s) retried with new taskUUIDs; the broker is")
+    assert "Traceback" not in done.stderr
+    report = json.loads(remixq(tmp_path, "status", "spring", "--json").stdout)
+    assert [job["status"] for job in report["jobs"]] == ["pending"]  # the retry, stored
+    again = remixq(tmp_path, "retry", "spring", "--json", env=closed)
+    assert json.loads(again.stdout) == {"retried": 0, "enqueued": True, "broker_error": None}
 
 
 def test_the_same_file_twice_is_refused_unless_again(tmp_path: Path) -> None:
