@@ -19,6 +19,7 @@ from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as redis_transport
 from kombu.transport import sqlalchemy as sqlalchemy_transport
+from kombu.utils.json import loads
 
 POLLING_INTERVAL = 0.05
 
@@ -41,8 +42,7 @@ def messages_held(app: Celery, queue: str, *, held_within: timedelta) -> int | N
     A message held for longer than `held_within` is presumed to belong to a dead worker: Redis
     would only give it back after its visibility timeout, an hour, and the embedded broker never.
 
-    Redis: the queue's list, plus kombu's index of unacknowledged deliveries (shared by every
-    queue of the db; this app's other messages are the periodic ticks, a few at most).
+    Redis: the queue's list, plus kombu's unacknowledged deliveries routed to the queue.
     The embedded broker: the queue's visible rows, plus its rows delivered within `held_within`;
     kombu keeps delivered rows after their ack, so those include finished messages too, which
     only errs towards patience.
@@ -50,10 +50,8 @@ def messages_held(app: Celery, queue: str, *, held_within: timedelta) -> int | N
     with app.connection_for_read() as connection:
         channel = connection.default_channel
         if isinstance(channel, redis_transport.Channel):
-            held = channel.client.zcount(
-                channel.unacked_index_key, time.time() - held_within.total_seconds(), "+inf"
-            )
-            return _waiting(channel, queue) + int(held)
+            after = time.time() - held_within.total_seconds()
+            return _waiting(channel, queue) + _unacked_since(channel, queue, after)
         if isinstance(channel, sqlalchemy_transport.Channel):
             since = datetime.now() - held_within  # noqa: DTZ005  kombu's times are local, naive
             return _waiting(channel, queue) + _delivered_since(channel, queue, since)
@@ -66,6 +64,18 @@ def _waiting(channel: object, queue: str) -> int:
     except ChannelError:  # Redis drops an empty list: nothing waits
         return 0
     return int(declared.message_count)
+
+
+def _unacked_since(channel: redis_transport.Channel, queue: str, since: float) -> int:
+    # kombu indexes each unacknowledged delivery by its time, and keeps the message with its
+    # routing key (the queue's name here) beside it; what workers hold is bounded by their
+    # prefetch, so reading it all is cheap.
+    client = channel.client
+    tags = client.zrangebyscore(channel.unacked_index_key, since, "+inf")
+    if not tags:
+        return 0
+    held = client.hmget(channel.unacked_key, tags)
+    return sum(1 for entry in held if entry is not None and loads(entry)[2] == queue)
 
 
 def _delivered_since(channel: sqlalchemy_transport.Channel, queue: str, since: datetime) -> int:

@@ -23,7 +23,7 @@ from remixq.providers.runware import (
     Unauthorized,
 )
 from worker.broker import messages_held
-from worker.names import ACCOUNT_PROBE_TASK, QUEUE, RECONCILE_TASK, RELAY_TASK
+from worker.names import ACCOUNT_PROBE_TASK, PERIODIC_QUEUE, QUEUE, RECONCILE_TASK, RELAY_TASK
 from worker.producer import enqueue, publish
 from worker.runtime import Runtime
 
@@ -50,19 +50,19 @@ def register(app: Celery, runtime: Runtime) -> None:
         "relay": {
             "task": RELAY_TASK,
             "schedule": settings.relay_interval,
-            "options": {"expires": settings.relay_interval},
+            "options": {"expires": settings.relay_interval, "queue": PERIODIC_QUEUE},
         },
         "reconcile": {
             "task": RECONCILE_TASK,
             "schedule": settings.reconcile_interval,
-            "options": {"expires": settings.reconcile_interval},
+            "options": {"expires": settings.reconcile_interval, "queue": PERIODIC_QUEUE},
         },
     }
     if settings.account_probe_interval > 0:
         app.conf.beat_schedule["account-probe"] = {
             "task": ACCOUNT_PROBE_TASK,
             "schedule": settings.account_probe_interval,
-            "options": {"expires": settings.account_probe_interval},
+            "options": {"expires": settings.account_probe_interval, "queue": PERIODIC_QUEUE},
         }
 
 

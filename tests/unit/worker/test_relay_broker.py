@@ -34,14 +34,14 @@ from remixq.states import JobStatus
 from tests.support.databases import REDIS_URL
 from worker.app import create_celery
 from worker.broker import messages_held
-from worker.names import QUEUE
+from worker.names import PERIODIC_QUEUE, QUEUE
 from worker.periodic import relay_lost_jobs
 from worker.producer import enqueue
 from worker.runtime import Runtime
 
 BATCH = 10
 STALE = 60.0  # REMIXQ_RELAY_QUEUED_STALE, seconds
-REDIS_KEYS = (QUEUE, "unacked", "unacked_index", "unacked_mutex")
+REDIS_KEYS = (QUEUE, PERIODIC_QUEUE, "unacked", "unacked_index", "unacked_mutex")
 
 
 @dataclass
@@ -214,3 +214,18 @@ def test_a_broker_that_cannot_tell_keeps_the_age_rule(engine: Engine, tmp_path: 
     finally:
         park_other_open_jobs(engine)
         runtime.engine.dispose()
+
+
+def test_the_periodic_ticks_neither_wait_behind_the_backlog_nor_count_as_jobs(
+    relay: Relay,
+) -> None:
+    backlog = relay.backlog(10)
+    relay.purge()  # one message of 10 jobs, lost
+    for entry in relay.app.conf.beat_schedule.values():  # published as beat publishes them
+        relay.app.send_task(entry["task"], **entry["options"])
+    assert relay.messages() == 0  # not in the submission queue, behind a backlog
+    with relay.app.connection_for_read() as connection:
+        tick = connection.default_channel.basic_get(PERIODIC_QUEUE, no_ack=False)
+        assert tick is not None  # a worker runs it, holding it unacknowledged (late ack)
+        assert relay.messages() == 0
+        assert relay_lost_jobs(relay.app, relay.runtime) == len(backlog)
