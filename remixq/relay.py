@@ -6,13 +6,35 @@ killed before its late ack took effect) or whose claim expired (a worker killed 
 is picked up here and published again. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so relays
 on several machines never pick the same job in one round; and a duplicate message is harmless
 anyway, since a submission must first claim its job.
+
+A queued job is not lost merely for being old: under a low rate limit a long backlog waits in
+the broker for longer than `queued_stale`, and publishing it again every round would only add
+duplicates (each costs a claim attempt and broker traffic). So the relay weighs the queued jobs
+against the messages the broker still holds for them (`broker_messages`: those waiting in the
+queue plus those a worker holds unacknowledged, prefetched, running or waiting for a retry's
+countdown), each carrying up to `batch` jobs:
+
+- a job pending past `pending_grace` (never handed over) or submitting past `claim_lease` (its
+  worker died) is lost, whatever the broker holds;
+- a job queued past `queued_stale` is lost only when the broker cannot account for it: when the
+  queued jobs outnumber what the held messages can carry (`broker_messages * batch`), the
+  shortfall is taken from the oldest stale jobs, those whose messages a FIFO queue would have
+  delivered first; an empty queue with nothing held accounts for none of them;
+- when the broker cannot tell (`broker_messages` answers None), every stale queued job is
+  lost, as before this rule.
+
+Messages that carry no queued job (duplicates, jobs already claimed) make the broker look
+fuller than it is, so a lost message can hide behind them until the backlog drains; it is then
+found within `queued_stale`. The converse mistake, publishing a waiting job again, is what this
+rule keeps rare.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from remixq import jobs
@@ -27,29 +49,66 @@ def take_lost_jobs(
     pending_grace: timedelta,
     queued_stale: timedelta,
     claim_lease: timedelta,
+    broker_messages: Callable[[], int | None],
+    batch: int,
     limit: int = 1000,
 ) -> list[int]:
     """Ids of jobs to publish again, marked queued now; the caller publishes after the commit.
 
-    If publishing then fails, the jobs look freshly queued and come back after `queued_stale`.
+    `broker_messages` asks the broker what it holds for the submission queue (module
+    docstring); it is asked after the queued jobs are counted, so that a producer caught in
+    between (it publishes, then marks its jobs queued) adds messages, never unaccounted jobs.
+    `batch` is the most jobs one message carries. If publishing then fails, the jobs look
+    freshly queued and come back after `queued_stale`.
     """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, not {batch}")
     now = utcnow()
-    lost = or_(
+    never_handed_over_or_dead = or_(
         and_(Job.status == JobStatus.PENDING.value, Job.updated_at <= now - pending_grace),
-        and_(Job.status == JobStatus.QUEUED.value, Job.enqueued_at <= now - queued_stale),
         and_(Job.status == JobStatus.SUBMITTING.value, Job.claimed_at <= now - claim_lease),
     )
-    ids = list(
-        session.scalars(
-            select(Job.id)
-            .where(lost, jobs.not_paused())  # a paused campaign's jobs wait for its resume
-            .order_by(Job.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+    ids = _lock(
+        session,
+        select(Job.id).where(never_handed_over_or_dead).order_by(Job.id),
+        limit=limit,
     )
+    room = limit - len(ids)
+    if room > 0:
+        room = min(room, _unaccounted(session, broker_messages, batch))
+    if room > 0:
+        ids += _lock(
+            session,
+            select(Job.id)
+            .where(Job.status == JobStatus.QUEUED.value, Job.enqueued_at <= now - queued_stale)
+            .order_by(Job.enqueued_at, Job.id),  # the oldest first: their turn came long ago
+            limit=room,
+        )
     if not ids:
         return []
     jobs.release_expired_claims(session, job_ids=ids)  # their worker died mid-submission
     jobs.mark_enqueued(session, job_ids=ids)  # pending ones move to queued, all re-stamped
     return ids
+
+
+def _unaccounted(session: Session, broker_messages: Callable[[], int | None], batch: int) -> int:
+    """How many queued jobs the broker's messages cannot carry (all of them when it cannot
+    tell). Every queued job counts, fresh ones too: their messages sit behind the stale ones'."""
+    queued = session.scalar(
+        select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value)
+    )
+    held = broker_messages()
+    if held is None:
+        return int(queued or 0)
+    return max(0, int(queued or 0) - held * batch)
+
+
+def _lock(session: Session, query: Select[int], *, limit: int) -> list[int]:
+    if limit <= 0:
+        return []
+    statement = (
+        query.where(jobs.not_paused())  # a paused campaign's jobs wait for its resume
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(statement))

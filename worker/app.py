@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery, signals
+from kombu import Exchange, Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from remixq.config import Settings
 from worker import periodic, producer, tasks
-from worker.names import QUEUE
+from worker.names import PERIODIC_QUEUE, QUEUE
 from worker.runtime import Runtime
 
 # Longer than any retry backoff or submission, so the broker never redelivers a message that a
@@ -42,6 +43,11 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
         transport_options = {}  # all of them would go to create_engine
     app.conf.update(
         task_default_queue=QUEUE,
+        # A worker consumes both; beat routes its ticks to the second (worker.periodic).
+        task_queues=(
+            Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE),
+            Queue(PERIODIC_QUEUE, Exchange(PERIODIC_QUEUE), routing_key=PERIODIC_QUEUE),
+        ),
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,

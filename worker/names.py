@@ -7,6 +7,9 @@ producer can all name a task without importing one another.
 from __future__ import annotations
 
 QUEUE = "remixq"
+# The periodic ticks have a queue of their own: behind a long submission backlog they would
+# expire before their turn, and the relay counts the submission queue's messages as jobs.
+PERIODIC_QUEUE = "remixq.periodic"
 
 SUBMIT_TASK = "remixq.submit_jobs"  # args: [list of job ids], submitted in one request
 RELAY_TASK = "remixq.relay"

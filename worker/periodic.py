@@ -22,7 +22,8 @@ from remixq.providers.runware import (
     TransientError,
     Unauthorized,
 )
-from worker.names import ACCOUNT_PROBE_TASK, RECONCILE_TASK, RELAY_TASK
+from worker.broker import messages_held
+from worker.names import ACCOUNT_PROBE_TASK, PERIODIC_QUEUE, QUEUE, RECONCILE_TASK, RELAY_TASK
 from worker.producer import enqueue, publish
 from worker.runtime import Runtime
 
@@ -49,30 +50,39 @@ def register(app: Celery, runtime: Runtime) -> None:
         "relay": {
             "task": RELAY_TASK,
             "schedule": settings.relay_interval,
-            "options": {"expires": settings.relay_interval},
+            "options": {"expires": settings.relay_interval, "queue": PERIODIC_QUEUE},
         },
         "reconcile": {
             "task": RECONCILE_TASK,
             "schedule": settings.reconcile_interval,
-            "options": {"expires": settings.reconcile_interval},
+            "options": {"expires": settings.reconcile_interval, "queue": PERIODIC_QUEUE},
         },
     }
     if settings.account_probe_interval > 0:
         app.conf.beat_schedule["account-probe"] = {
             "task": ACCOUNT_PROBE_TASK,
             "schedule": settings.account_probe_interval,
-            "options": {"expires": settings.account_probe_interval},
+            "options": {"expires": settings.account_probe_interval, "queue": PERIODIC_QUEUE},
         }
 
 
 def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
+    """Publish again the jobs lost between the database and the broker; returns how many.
+
+    A queued job is weighed against the messages the broker holds for the submission queue
+    (`remixq.relay`): a message a worker has held unacknowledged for longer than
+    REMIXQ_RELAY_QUEUED_STALE is presumed to belong to a dead worker.
+    """
     settings = runtime.settings
+    queued_stale = timedelta(seconds=settings.relay_queued_stale)
     with transaction(runtime.sessions) as session:
         ids = relay.take_lost_jobs(
             session,
             pending_grace=timedelta(seconds=settings.relay_pending_grace),
-            queued_stale=timedelta(seconds=settings.relay_queued_stale),
+            queued_stale=queued_stale,
             claim_lease=timedelta(seconds=settings.claim_lease_seconds),
+            broker_messages=lambda: messages_held(app, QUEUE, held_within=queued_stale),
+            batch=settings.submit_batch,
         )
     if ids:
         publish(app, ids, batch=settings.submit_batch)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from remixq.cli import cli
 from remixq.cli.processes import start, wait_until
 from tests.support.stack import private_redis
-from worker.names import QUEUE, RECONCILE_TASK, RELAY_TASK
+from worker.names import PERIODIC_QUEUE, RECONCILE_TASK, RELAY_TASK
 
 
 @pytest.mark.parametrize("broker", [None, "redis://127.0.0.1:1/0"])
@@ -50,7 +50,7 @@ def test_beat_publishes_the_relay_and_the_reconciler(tmp_path: Path) -> None:
 
         def scheduled() -> set[str]:
             names = set()
-            for raw in queue.lrange(QUEUE, 0, -1):
+            for raw in queue.lrange(PERIODIC_QUEUE, 0, -1):
                 names.add(json.loads(raw)["headers"]["task"])
             return names
 
