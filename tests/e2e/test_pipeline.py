@@ -72,6 +72,8 @@ def test_campaign_end_to_end(stack: Stack) -> None:
     assert Decimal(report["cost_usd"]) == stored_cost
     assert {job["status"] for job in report["jobs"]} == {"completed"}
     assert sum(len(job["images"]) for job in report["jobs"]) == len(image_uuids)
-    failed_report = json.loads(stack.run_cli("status", "e2e-failing", "--json").stdout)
+    failing = stack.run_cli("status", "e2e-failing", "--json", check=False)
+    assert failing.returncode == 3  # the latest attempt of a job failed
+    failed_report = json.loads(failing.stdout)
     assert failed_report["jobs"][0]["status"] == "failed"
     assert failed_report["jobs"][0]["error"]["code"] == failed.error_code
