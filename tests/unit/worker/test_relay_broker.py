@@ -24,7 +24,7 @@ from kombu.transport.virtual import Message
 from sqlalchemy import Engine, create_engine, select, text, update
 from sqlalchemy.orm import Session
 
-from remixq import jobs
+from remixq import producing
 from remixq.config import Settings, load_settings
 from remixq.db import transaction, utcnow
 from remixq.examples import campaign_lines
@@ -55,12 +55,12 @@ class Relay:
     def backlog(self, count: int, *, minutes_ago: float = 30) -> list[int]:
         """`count` jobs of a new campaign handed to the broker, as `remixq submit` hands them,
         `minutes_ago` (their messages have waited since)."""
-        new = [jobs.NewJob(parse_request(line)) for line in campaign_lines(count)]
+        new = [producing.NewJob(parse_request(line)) for line in campaign_lines(count)]
         with transaction(self.runtime.sessions) as session:
-            campaign = jobs.get_or_create_campaign(
+            campaign = producing.get_or_create_campaign(
                 session, name=f"backlog-{time.time_ns()}", source=None
             )
-            ids = jobs.create_jobs(session, campaign=campaign, new_jobs=new)
+            ids = producing.create_jobs(session, campaign=campaign, new_jobs=new)
         enqueue(self.app, self.runtime.sessions, ids, batch=BATCH)
         with transaction(self.runtime.sessions) as session:
             session.execute(
