@@ -74,6 +74,9 @@ class Settings(BaseSettings):
         600.0, gt=0, validation_alias=_env("REMIXQ_RECONCILE_BACKOFF_CAP")
     )
     reconcile_batch: int = Field(50, gt=0, validation_alias=_env("REMIXQ_RECONCILE_BATCH"))
+    reconcile_final_check: int = Field(
+        3, ge=1, validation_alias=_env("REMIXQ_RECONCILE_FINAL_CHECK")
+    )
     job_max_age: float = Field(86400.0, gt=0, validation_alias=_env("REMIXQ_JOB_MAX_AGE"))
     # Seconds between checks, under beat, that a refused account (401/402/403) is usable
     # again; 0: only `remixq resume` lifts the pause.

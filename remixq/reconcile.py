@@ -11,7 +11,7 @@ than `max_age` ends failed with the reason `expired`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -84,6 +84,23 @@ def take_due(
             )
         )
     return [Due(row.id, str(row.task_uuid), row.checks + 1) for row in rows]
+
+
+def settle(poll: PollResult, *, check: int, final_from: int) -> PollResult:
+    """The poll with its lasting task errors made final.
+
+    An error that names the task but has a transient code is deferred: the provider may still
+    be working on it. When the provider still reports it on check number `final_from` or later
+    (the checks back off, so that is minutes after the first) and nothing of the task is in
+    progress, it is the task's outcome, as a webhook carrying it would have been: otherwise a
+    generation that ended in, say, `timeoutProvider` and whose webhook was lost would stay open
+    until it expires. Errors that name no task stay deferred: they are about the request.
+    """
+    lasting = [error for error in poll.deferred if error.task_uuid is not None]
+    if check < final_from or poll.processing or not lasting:
+        return poll
+    untied = [error for error in poll.deferred if error.task_uuid is None]
+    return replace(poll, errors=[*poll.errors, *lasting], deferred=untied)
 
 
 def apply_poll(session: Session, poll: PollResult) -> Outcome | None:

@@ -114,6 +114,7 @@ def reconcile_jobs(runtime: Runtime) -> int:
                 extra={"job_id": job.job_id, "task_uuid": job.task_uuid, "error": str(exc)},
             )
             continue
+        poll = reconcile.settle(poll, check=job.checks, final_from=settings.reconcile_final_check)
         if poll.deferred:
             log.info(
                 "getResponse reported errors that fail nothing; will ask again later",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -305,3 +306,28 @@ def test_a_poll_error_that_is_transient_or_untied_fails_nothing(
     assert outcome is not None and outcome.images_stored == 1
     session.refresh(job)
     assert (job.status, job.error_code, job.results_received) == ("submitted", None, 1)
+
+
+def test_a_task_error_still_reported_at_the_final_check_fails_the_job(session: Session) -> None:
+    """A generation that ended in a transient code, whose webhook was lost: deferred at first,
+    the job's outcome once the provider still says so at REMIXQ_RECONCILE_FINAL_CHECK."""
+    job = make_job(session, status="submitted")
+    error = {"code": "timeoutProvider", "message": "slow", "taskUUID": job.task_uuid}
+    poll = read_poll(job.task_uuid, [], [ProviderError.from_dict(error)])
+    untied = read_poll(job.task_uuid, [], [ProviderError.from_dict({"code": "x", "message": "y"})])
+    running = read_poll(job.task_uuid, [{"taskUUID": job.task_uuid, "status": "processing"}], [])
+    running = replace(running, deferred=poll.deferred)
+
+    for check in (1, 2):
+        early = reconcile.settle(poll, check=check, final_from=3)
+        assert reconcile.apply_poll(session, early) is None
+    assert reconcile.settle(untied, check=9, final_from=3) == untied  # about the request
+    assert reconcile.settle(running, check=9, final_from=3) == running  # still in progress
+    session.refresh(job)
+    assert job.status == "submitted"
+
+    outcome = reconcile.apply_poll(session, reconcile.settle(poll, check=3, final_from=3))
+
+    assert outcome is not None
+    session.refresh(job)
+    assert (job.status, job.error_code) == ("failed", "timeoutProvider")
