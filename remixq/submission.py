@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from remixq import producing
+from remixq import jobs, producing
 from remixq.config import Settings
 from remixq.db import database, transaction
 from remixq.errors import FieldError, InvalidInput
@@ -104,17 +104,53 @@ def retry_and_enqueue(
     """
     with database(settings) as sessions:
         with transaction(sessions) as session:
-            campaign_id = None
-            if campaign is not None:
-                found = find_campaign(session, campaign)
-                if found is None:
-                    raise InvalidInput([no_campaign(campaign)])
-                campaign_id = found.id
+            campaign_id = _campaign_id(session, campaign)
             job_ids = producing.retry_failed(session, campaign_id=campaign_id, task_uuid=task_uuid)
             if task_uuid is not None and not job_ids:
                 raise InvalidInput([_not_retried(session, task_uuid, campaign_id)])
         broker_error = _hand_over(enqueue, sessions, job_ids)
     return Retried(job_ids, broker_error)
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Campaigns whose pause was lifted, their waiting jobs, and the broker's error if it could
+    not take them (the relay hands them over later)."""
+
+    campaign_ids: list[int]
+    job_ids: list[int]
+    broker_error: str | None = None
+
+
+def resume_and_enqueue(
+    settings: Settings,
+    *,
+    campaign: str | None,
+    enqueue: Enqueue,
+    lift_shared_pause: Callable[[], None],
+) -> Resumed:
+    """Lift the pause of `campaign` (id or name), or of every paused campaign, once the account
+    the provider refused is usable again; then lift every worker's shared pause
+    (`lift_shared_pause`, the edge's) and hand the campaigns' waiting jobs to the broker."""
+    with database(settings) as sessions:
+        with transaction(sessions) as session:
+            campaign_ids, job_ids = jobs.resume_campaigns(
+                session, campaign_id=_campaign_id(session, campaign)
+            )
+        if campaign_ids:
+            lift_shared_pause()
+        broker_error = _hand_over(enqueue, sessions, job_ids)
+    return Resumed(campaign_ids, job_ids, broker_error)
+
+
+def _campaign_id(session: Session, ref: str | None) -> int | None:
+    """The id of campaign `ref` (id or name), None for no ref; an unknown one is refused."""
+    if ref is None:
+        return None
+    found = find_campaign(session, ref)
+    if found is None:
+        raise InvalidInput([no_campaign(ref)])
+    return found.id
 
 
 def _not_retried(session: Session, task_uuid: str, campaign_id: int | None) -> FieldError:

@@ -8,7 +8,6 @@ import json
 import click
 
 from remixq.cli.context import Context, pass_context
-from remixq.errors import InvalidInput
 
 
 @click.command()
@@ -18,32 +17,35 @@ from remixq.errors import InvalidInput
 def resume(ctx: Context, campaign: str | None, as_json: bool) -> None:
     """Resume CAMPAIGN (id or name; default: every paused campaign) once the account is usable
     again: its pending jobs go to the broker, and every worker's shared pause is lifted."""
-    from remixq import jobs
-    from remixq.db import database, transaction
-    from remixq.reports import find_campaign
-    from remixq.submission import no_campaign
+    from remixq.submission import resume_and_enqueue
     from worker.app import enqueuer
     from worker.runtime import Runtime
 
     settings = ctx.settings
-    with database(settings) as sessions:
-        with transaction(sessions) as session:
-            campaign_id = None
-            if campaign is not None:
-                found = find_campaign(session, campaign)
-                if found is None:
-                    raise InvalidInput([no_campaign(campaign)])
-                campaign_id = found.id
-            resumed, job_ids = jobs.resume_campaigns(session, campaign_id=campaign_id)
-        if resumed:
-            Runtime(settings).limit.resume()
-        if job_ids:
-            enqueuer(settings)(sessions, job_ids)
+    resumed = resume_and_enqueue(
+        settings,
+        campaign=campaign,
+        enqueue=enqueuer(settings),
+        lift_shared_pause=lambda: Runtime(settings).limit.resume(),
+    )
+    job_ids = resumed.job_ids
     if as_json:
-        click.echo(json.dumps({"campaigns": resumed, "jobs": len(job_ids)}))
-    elif not resumed:
+        answer = {
+            "campaigns": resumed.campaign_ids,
+            "jobs": len(job_ids),
+            "enqueued": resumed.broker_error is None,
+            "broker_error": resumed.broker_error,
+        }
+        click.echo(json.dumps(answer))
+    elif not resumed.campaign_ids:
         what = "no campaign is" if campaign is None else f"campaign {campaign!r} is not"
         click.echo(f"nothing to resume: {what} paused")
     else:
-        ids = ", ".join(map(str, resumed))
-        click.echo(f"resumed campaign(s) {ids}: {len(job_ids)} jobs enqueued")
+        ids = ", ".join(map(str, resumed.campaign_ids))
+        handed = (
+            "enqueued"
+            if resumed.broker_error is None
+            else "stored; the broker is unreachable, they will be handed to it when it is"
+            f" reachable (by the relay of `remixq beat`); broker error: {resumed.broker_error}"
+        )
+        click.echo(f"resumed campaign(s) {ids}: {len(job_ids)} jobs {handed}")

@@ -94,9 +94,10 @@ def test_an_account_refusal_pauses_the_campaign_until_resumed(tmp_path: Path) ->
     assert report["pause_reason"] and "insufficientCredits" in report["pause_reason"]
     assert report["paused_at"] is not None
     assert "paused since" in table
-    assert resumed == {"campaigns": [campaign_id], "jobs": 6}
+    handed = {"enqueued": True, "broker_error": None}
+    assert resumed == {"campaigns": [campaign_id], "jobs": 6, **handed}
     assert {job.status for job in final} == {"completed"}
     for job in final:
         assert stats["tasks"][job.task_uuid]["accepted"] == 1
     assert stats["faults"]["insufficient_credits"] >= 1
-    assert json.loads(again) == {"campaigns": [], "jobs": 0}
+    assert json.loads(again) == {"campaigns": [], "jobs": 0, **handed}
