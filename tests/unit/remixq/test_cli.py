@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import remixq
+
 PNG_1PX = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
@@ -22,23 +24,6 @@ VALID = {
     "height": 1024,
     "inputs": {"referenceImages": ["c64351d5-4c59-42f7-95e1-eace013eddab"]},
 }
-
-
-def remixq(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "REMIXQ_DATA_DIR": str(tmp_path / "data")}
-    for name in ("REMIXQ_DATABASE_URL", "REMIXQ_BROKER_URL", "RUNWARE_API_KEY", "COLUMNS"):
-        environ.pop(name, None)
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "remixq.cli", *args],
-        env=environ,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def write_jsonl(path: Path, *rows: object) -> Path:

@@ -14,7 +14,6 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from remixq import jobs, producing
-from remixq.config import load_settings
 from remixq.db import make_engine, transaction
 from remixq.errors import InvalidInput
 from remixq.examples import campaign_lines
@@ -22,10 +21,9 @@ from remixq.models import Campaign, Job
 from remixq.providers.runware import parse_request
 from remixq.providers.runware.testing import FakeTransport, reply
 from remixq.reports import campaign_report, find_campaign
-from tests.support.databases import REDIS_URL
+from tests.support.worker import worker_runtime, worker_settings
 from worker.app import create_celery
 from worker.names import SUBMIT_TASK
-from worker.ratelimit import RedisLimit
 from worker.runtime import Runtime
 
 UPPER = "6BA7B826-9DAD-41D1-80B4-00C04FD430C8"
@@ -69,26 +67,8 @@ def test_two_spellings_of_one_task_uuid_are_one(session: Session) -> None:
 
 @pytest.fixture
 def runtime(engine: Engine) -> Iterator[tuple[Runtime, FakeTransport]]:
-    settings = load_settings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        broker_url="memory://",
-        redis_url=REDIS_URL,
-        runware_api_url="https://api.runware.test/v1",
-        runware_api_key="rw-test-key",
-        webhook_secret="test-secret",
-        rate_limit=1000.0,
-    )
-    limit = RedisLimit.from_url(
-        REDIS_URL, rate=1000.0, max_in_flight=settings.max_in_flight, lease_seconds=120
-    )
-    limit.redis.delete(*limit.keys)
-    transport = FakeTransport()
-    runtime = Runtime(settings, http_session=transport.session)
-    try:
-        yield runtime, transport
-    finally:
-        runtime.dispose()
-        limit.redis.delete(*limit.keys)
+    with worker_runtime(worker_settings(engine)) as parts:
+        yield parts
 
 
 def test_an_uppercase_task_uuid_is_matched_by_its_acknowledgement(

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from remixq import jobs, producing
-from remixq.config import Settings, load_settings
+from remixq.config import Settings
 from remixq.db import transaction, utcnow
 from remixq.examples import campaign_lines
 from remixq.models import Campaign, Job
@@ -31,12 +31,12 @@ from remixq.providers.runware import parse_request
 from remixq.providers.runware.testing import Answer, FakeTransport, reply
 from remixq.reports import campaign_report
 from remixq.security import webhook_url
-from tests.support.databases import REDIS_URL
 from tests.support.webhooks import receiver_client, result
+from tests.support.worker import other_worker_limit, worker_runtime, worker_settings
 from worker.app import create_celery
 from worker.names import SUBMIT_TASK
 from worker.periodic import probe_account
-from worker.ratelimit import LimitTimeout, RedisLimit
+from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
 
 MAX_RETRIES = 3
@@ -116,42 +116,22 @@ def error(code: str, task_uuid: str | None = None, message: str = "refused") -> 
     return found
 
 
-def other_worker_limit(settings: Settings) -> RedisLimit:
-    """The provider limit as another worker process sees it (same Redis, same keys)."""
-    return RedisLimit.from_url(
-        REDIS_URL,
-        rate=settings.rate_limit,
-        max_in_flight=settings.max_in_flight,
-        lease_seconds=settings.claim_lease_seconds,
-    )
-
-
 @pytest.fixture
 def worker(engine: Engine) -> Iterator[Worker]:
-    settings = load_settings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        broker_url="memory://",
-        redis_url=REDIS_URL,
-        runware_api_url="https://api.runware.test/v1",
-        runware_api_key="rw-test-key",
+    settings = worker_settings(
+        engine,
         public_url=PUBLIC_URL,
         webhook_secret=SECRET,
         submit_max_retries=MAX_RETRIES,
         submit_backoff_base=BACKOFF_BASE,
         submit_backoff_cap=60.0,
-        rate_limit=1000.0,
     )
-    limit = other_worker_limit(settings)
-    limit.redis.delete(*limit.keys)  # no pause or slot left by another test
-    transport = FakeTransport()
-    runtime = Runtime(settings, http_session=transport.session)
-    app = create_celery(settings, runtime=runtime)
-    try:
-        yield Worker(settings, runtime, app, transport)
-    finally:
-        app.close()
-        runtime.dispose()
-        limit.redis.delete(*limit.keys)
+    with worker_runtime(settings) as (runtime, transport):
+        app = create_celery(settings, runtime=runtime)
+        try:
+            yield Worker(settings, runtime, app, transport)
+        finally:
+            app.close()
 
 
 def pause_left(settings: Settings) -> float:
