@@ -4,6 +4,7 @@ a savepoint-rolled-back session per test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Engine, text
@@ -37,9 +38,8 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session whose commits are savepoints inside one transaction rolled back at the end."""
+@contextmanager
+def _rolled_back(engine: Engine) -> Iterator[Session]:
     connection = engine.connect()
     transaction = connection.begin()
     session = Session(
@@ -51,6 +51,24 @@ def session(engine: Engine) -> Iterator[Session]:
         session.close()
         transaction.rollback()
         connection.close()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose commits are savepoints inside one transaction rolled back at the end."""
+    with _rolled_back(engine) as rolled_back:
+        yield rolled_back
+
+
+@pytest.fixture
+def pg_session(pg_url: str) -> Iterator[Session]:
+    """The same on PostgreSQL only, for what only PostgreSQL does (plans, row-lock order)."""
+    engine = make_engine(pg_url)
+    try:
+        with _rolled_back(engine) as rolled_back:
+            yield rolled_back
+    finally:
+        engine.dispose()
 
 
 POISON_URL = "http://poison.invalid/x.jpg"

@@ -240,23 +240,6 @@ def test_transitions_move_only_the_jobs_their_event_moves(session: Session) -> N
     )  # submitted is past releasing
 
 
-@pytest.fixture
-def pg_session(pg_url: str) -> Any:
-    from remixq.db import make_engine
-
-    engine = make_engine(pg_url)
-    connection = engine.connect()
-    transaction = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint")
-    try:
-        yield session
-    finally:
-        session.close()
-        transaction.rollback()
-        connection.close()
-        engine.dispose()
-
-
 def test_first_checks_do_not_starve_behind_rechecks_on_postgresql(pg_session: Session) -> None:
     """More due jobs than one round takes: a job never checked, due for an hour, goes before
     re-checked ones due for a minute (NULL next_check_at sorted last starved it)."""
