@@ -136,6 +136,20 @@ class _Stop(BaseException):
 _thread_ends = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 
 
+def dying_once(write: Callable[[Any], None]) -> Callable[[Any], None]:
+    """The writer's batch write, ending its thread with a BaseException the first time (as a
+    greenlet's exit or an interpreter shutdown would): no failure of the database does that."""
+    calls: list[int] = []
+
+    def dies_once(batch: Any) -> None:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise _Stop
+        write(batch)
+
+    return dies_once
+
+
 @_thread_ends
 def test_a_writer_that_dies_is_replaced_and_its_batch_answered_at_once(
     engine: Engine, writer: GroupCommit, monkeypatch: pytest.MonkeyPatch
@@ -143,16 +157,7 @@ def test_a_writer_that_dies_is_replaced_and_its_batch_answered_at_once(
     """A BaseException ended the writer thread while it still counted as started: every later
     webhook of the process waited 25 s and got a 503. Now its batch gets a 503 at once and the
     next webhook is stored by a new writer."""
-    real_write = writer._write
-    calls: list[int] = []
-
-    def dies_once(batch: Any) -> None:
-        calls.append(len(batch))
-        if len(calls) == 1:
-            raise _Stop
-        real_write(batch)
-
-    monkeypatch.setattr(writer, "_write", dies_once)
+    monkeypatch.setattr(writer, "_write", dying_once(writer._write))
     first, second = new_job(engine), new_job(engine)
     started = time.monotonic()
     died = Waiting(writer, body(result(first)), first).join()
@@ -180,15 +185,7 @@ def test_webhooks_queued_when_the_writer_died_are_written_by_a_new_one(
         wait_for(lambda: writer.stats.batches == 1 and writer.queued() == 0, "the first batch")
         queued = [Waiting(writer, body(result(task)), task) for task in tasks]
         wait_for(lambda: writer.queued() == len(tasks), "the others to queue")
-        calls: list[int] = []
-
-        def dies_once(batch: Any) -> None:
-            calls.append(len(batch))
-            if len(calls) == 1:
-                raise _Stop
-            real_write(batch)
-
-        monkeypatch.setattr(writer, "_write", dies_once)
+        monkeypatch.setattr(writer, "_write", dying_once(real_write))
     assert head.join().error is None
     errors = [w.join().error for w in queued]
     assert sum(type(e).__name__ == "WriterDied" for e in errors) == 1  # the batch it died in

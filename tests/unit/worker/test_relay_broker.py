@@ -25,13 +25,14 @@ from sqlalchemy import Engine, create_engine, select, text, update
 from sqlalchemy.orm import Session
 
 from remixq import producing
-from remixq.config import Settings, load_settings
+from remixq.config import Settings
 from remixq.db import transaction, utcnow
 from remixq.examples import campaign_lines
 from remixq.models import Job
 from remixq.providers.runware import parse_request
 from remixq.states import JobStatus
 from tests.support.databases import REDIS_URL
+from tests.support.worker import worker_settings
 from worker.app import create_celery
 from worker.broker import messages_held
 from worker.names import PERIODIC_QUEUE, QUEUE
@@ -120,23 +121,23 @@ def park_other_open_jobs(engine: Engine) -> None:
         session.execute(update(Job).where(Job.status.in_(open_)).values(status="failed"))
 
 
+def relay_settings(engine: Engine, data_dir: Path, broker_url: str) -> Settings:
+    return worker_settings(
+        engine,
+        broker_url=broker_url,
+        data_dir=data_dir,
+        public_url="https://hooks.example.test/rq",
+        submit_batch=BATCH,
+        relay_queued_stale=STALE,
+    )
+
+
 @pytest.fixture(params=["redis", "embedded"])
 def relay(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path) -> Iterator[Relay]:
     transport = str(request.param)
     broker_file = tmp_path / "broker.sqlite" if transport == "embedded" else None
     broker_url = REDIS_URL if broker_file is None else f"sqla+sqlite:///{broker_file}"
-    settings = load_settings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        broker_url=broker_url,
-        redis_url=REDIS_URL,
-        data_dir=tmp_path,
-        runware_api_url="https://api.runware.test/v1",
-        runware_api_key="rw-test-key",
-        public_url="https://hooks.example.test/rq",
-        webhook_secret="test-secret",
-        submit_batch=BATCH,
-        relay_queued_stale=STALE,
-    )
+    settings = relay_settings(engine, tmp_path, broker_url)
     park_other_open_jobs(engine)
     clear_redis()
     runtime = Runtime(settings)
@@ -192,18 +193,7 @@ def test_messages_a_worker_holds_account_for_their_jobs(relay: Relay) -> None:
 
 
 def test_a_broker_that_cannot_tell_keeps_the_age_rule(engine: Engine, tmp_path: Path) -> None:
-    settings = load_settings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        broker_url="memory://",
-        redis_url=REDIS_URL,
-        data_dir=tmp_path,
-        runware_api_url="https://api.runware.test/v1",
-        runware_api_key="rw-test-key",
-        public_url="https://hooks.example.test/rq",
-        webhook_secret="test-secret",
-        submit_batch=BATCH,
-        relay_queued_stale=STALE,
-    )
+    settings = relay_settings(engine, tmp_path, "memory://")
     park_other_open_jobs(engine)
     runtime = Runtime(settings)
     app = create_celery(settings, runtime=runtime)
