@@ -70,7 +70,8 @@ def test_beat_killed_and_restarted(tmp_path: Path, reliability: Recorder) -> Non
     webhooks are lost (the reconciler must poll for them) and the broker loses every message
     it holds (the relay must publish those jobs again). The restarted beat schedules both,
     with the default settings, and the campaign ends exact, each taskUUID accepted once."""
-    knobs = {"webhook_drop_rate": 0.2, "submit_latency_ms": 800}
+    # The latency applies to getResponse too, and the reconciler polls one job at a time.
+    knobs = {"webhook_drop_rate": 0.2, "submit_latency_ms": 300}
     env = {"REMIXQ_SUBMIT_BATCH": "2"}
     with chaos_stack(tmp_path, knobs=knobs, env=env, timing="defaults") as (stack, broker):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "beat-killed")

@@ -122,6 +122,17 @@ FINDINGS = (
     "  still waits out a generation and the provider's webhook retries (250 ms doubling to 8 s),",
     "  and with the relay's 10 s and the reconciler's 15 s rounds every scenario that times a",
     "  recovery with them (*defaults* in the table) recovers in about a minute.",
+    "- **A failed task that getResponse reports with a transient code never ends.** The",
+    "  simulator fails tasks with `timeoutProvider`, the documented getResponse example of a",
+    "  failed task (`status: error`, \"automatically terminated\"). The reconciler reads the code",
+    "  as a transient poll error and asks again, ever less often, so a job whose error webhook",
+    "  was lost stays `submitted` until `REMIXQ_JOB_MAX_AGE`. The `dropped` scenarios fail tasks",
+    "  with a permanent code; `test_failed_task_with_a_transient_code_and_no_webhook` is a strict",
+    "  xfail until the reconciler treats a task-scoped `status: error` item as final.",
+    "- **A database outage under the worker costs a relay round, nothing more.** A claim or a",
+    "  record cut off by the outage raises, its message is acknowledged and its jobs stay",
+    "  `queued` (or `submitting`, completed by their webhooks) until the relay publishes them",
+    "  again after `REMIXQ_RELAY_QUEUED_STALE` / `REMIXQ_CLAIM_LEASE`.",
 )
 
 
