@@ -56,20 +56,29 @@ class Settings(BaseSettings):
     )
     http_read_timeout: float = Field(30.0, gt=0, validation_alias=_env("REMIXQ_HTTP_READ_TIMEOUT"))
     submit_batch: int = Field(10, ge=1, le=100, validation_alias=_env("REMIXQ_SUBMIT_BATCH"))
-    claim_lease_seconds: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_CLAIM_LEASE"))
+    # Longer than the longest provider call a live worker holds a claim for (connect + read
+    # timeouts, 3.05 + 30 s: the permit is taken before the claim), so a slow answer is never
+    # taken over; short enough that a dead worker's jobs move on within about a minute.
+    claim_lease_seconds: float = Field(45.0, gt=0, validation_alias=_env("REMIXQ_CLAIM_LEASE"))
 
     # Reliability: the relay, the reconciler and the global limit on provider calls.
     relay_interval: float = Field(10.0, gt=0, validation_alias=_env("REMIXQ_RELAY_INTERVAL"))
     relay_pending_grace: float = Field(
         15.0, ge=0, validation_alias=_env("REMIXQ_RELAY_PENDING_GRACE")
     )
+    # A queued job this old is checked against the broker (a message still waiting there is
+    # not lost): with the relay's interval, a message lost with the broker is published again
+    # within about a minute, while a long healthy backlog is left alone.
     relay_queued_stale: float = Field(
-        600.0, gt=0, validation_alias=_env("REMIXQ_RELAY_QUEUED_STALE")
+        45.0, gt=0, validation_alias=_env("REMIXQ_RELAY_QUEUED_STALE")
     )
     reconcile_interval: float = Field(
         15.0, gt=0, validation_alias=_env("REMIXQ_RECONCILE_INTERVAL")
     )
-    reconcile_after: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_RECONCILE_AFTER"))
+    # A generation takes seconds and the provider retries a failed webhook for about half a
+    # minute (250 ms doubling to 8 s, ../shared/spec/README.md); polling after that asks only
+    # about results whose webhooks were really lost, one getResponse each, then doubling.
+    reconcile_after: float = Field(45.0, gt=0, validation_alias=_env("REMIXQ_RECONCILE_AFTER"))
     reconcile_backoff_cap: float = Field(
         600.0, gt=0, validation_alias=_env("REMIXQ_RECONCILE_BACKOFF_CAP")
     )

@@ -1,5 +1,7 @@
 """Chaos: our own processes and the broker fail mid-campaign: the receiver is down for 10 s,
-a worker is killed with SIGKILL while it submits, Redis restarts and forgets every message."""
+a worker is killed with SIGKILL while it submits (on PostgreSQL + Redis and on the embedded
+default), Redis restarts and forgets every message. Each runs with the default relay,
+reconciler and claim settings, so that its time to recover is what a user gets."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from remixq.examples import campaign_lines
-from tests.support.chaos import STREAM_KNOBS, CampaignRun, Recorder, chaos_stack
+from tests.support.chaos import BACKENDS, STREAM_KNOBS, CampaignRun, Recorder, chaos_stack
 
 pytestmark = pytest.mark.chaos
 
@@ -20,11 +22,11 @@ REDIS_DOWN_S = 3
 
 def test_receiver_down_during_a_burst(tmp_path: Path, reliability: Recorder) -> None:
     """The receiver is killed (SIGKILL: requests in flight get no answer) while webhooks pour
-    in (results spread over 0.5-5.5 s), and stays down for 10 s. The reconciler does not need
-    the receiver: its getResponse polls store the missing results during the outage. The
-    provider keeps retrying its webhooks, and once the receiver is back every one of them is
-    ignored: a result that comes both ways is stored once."""
-    with chaos_stack(tmp_path, knobs=STREAM_KNOBS) as (stack, _):
+    in (results spread over 0.5-5.5 s), and stays down for 10 s. The provider keeps retrying
+    its webhooks (250 ms doubling to 8 s), so once the receiver is back they deliver every
+    result: with the default settings the reconciler waits longer than that and has nothing
+    to recover; a result that comes both ways would be stored once."""
+    with chaos_stack(tmp_path, knobs=STREAM_KNOBS, timing="defaults") as (stack, _):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "receiver-down")
         run.wait_webhooks(60)
         stack.kill("receiver")
@@ -41,15 +43,23 @@ def test_receiver_down_during_a_burst(tmp_path: Path, reliability: Recorder) -> 
     reliability("receiver-down", "receiver killed and down for 10 s during a burst", figures)
 
 
-def test_worker_killed_while_submitting(tmp_path: Path, reliability: Recorder) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_worker_killed_while_submitting(
+    tmp_path: Path, reliability: Recorder, backend: str
+) -> None:
     """A worker is killed with SIGKILL while its submissions are in flight (each POST takes
-    0.8 s; results take ~6 s, longer than the claim lease). Its claims expire and the relay
-    re-queues them; its unacknowledged messages are re-published; a new worker resubmits the
-    same taskUUIDs, and a task the provider had already accepted is answered
-    conflictTaskUUID (counted under conflicts) instead of being generated and charged again."""
+    0.8 s; results take ~6 s). A new worker starts at once and takes the messages still on the
+    broker; the killed worker's claims expire after the default REMIXQ_CLAIM_LEASE and the
+    relay re-queues them, and its lost messages after REMIXQ_RELAY_QUEUED_STALE. A claim whose
+    task the provider had accepted is completed by its webhooks, or resubmitted with the same
+    taskUUID and answered conflictTaskUUID: never generated and charged again. On the embedded
+    default the killed worker took its embedded beat with it, and the new one brings it back."""
     knobs = {"submit_latency_ms": 800, "latency_ms": 6000, "latency_jitter_ms": 500}
     env = {"REMIXQ_SUBMIT_BATCH": "2"}  # a hundred messages: the kill lands mid-campaign
-    with chaos_stack(tmp_path, knobs=knobs, env=env) as (stack, _):
+    with chaos_stack(tmp_path, backend=backend, knobs=knobs, env=env, timing="defaults") as (
+        stack,
+        _,
+    ):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "worker-killed")
         run.wait_accepted(0.3)
         stack.kill("worker")
@@ -71,10 +81,11 @@ def test_redis_restarted_mid_campaign(tmp_path: Path, reliability: Recorder) -> 
     re-publishes the jobs still queued, and every job completes exactly once. The worker runs
     under a restart policy, as in docker-compose.yml: Celery 5.7 / kombu 5.7 sometimes exit
     with "Unrecoverable error" when the broker vanishes while they hold unacknowledged
-    messages; such restarts are counted, and nothing depends on the worker's memory."""
+    messages; such restarts are counted, and nothing depends on the worker's memory. The lost
+    messages come back after the default REMIXQ_RELAY_QUEUED_STALE."""
     knobs = {"submit_latency_ms": 300}
     env = {"REMIXQ_SUBMIT_BATCH": "2"}
-    with chaos_stack(tmp_path, knobs=knobs, env=env) as (stack, broker):
+    with chaos_stack(tmp_path, knobs=knobs, env=env, timing="defaults") as (stack, broker):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "redis-restart")
         run.wait_accepted(0.3)
         queued_before = run.progress()["queued"]

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from remixq.cli.processes import wait_until
@@ -32,7 +31,7 @@ from tests.support.chaos import (
     chaos_stack,
 )
 from tests.support.stack import Stack
-from tests.support.tcp_proxy import tcp_proxy
+from tests.support.tcp_proxy import pg_address, proxied, tcp_proxy
 
 pytestmark = pytest.mark.chaos
 
@@ -66,15 +65,6 @@ def issued_url(stack: Stack, job: Job) -> str:
     return webhook_url(stack.receiver_url, secret, str(job.task_uuid))
 
 
-def proxied(database_url: str, port: int) -> str:
-    return make_url(database_url).set(host="127.0.0.1", port=port).render_as_string(False)
-
-
-def pg_address(stack: Stack) -> tuple[str, int]:
-    url = make_url(stack.env["REMIXQ_DATABASE_URL"])
-    return url.host or "127.0.0.1", url.port or 5432
-
-
 def test_database_unavailable_answers_503(tmp_path: Path) -> None:
     """With its database unreachable the receiver answers 503 with Retry-After (so the
     provider retries), quickly, and writes nothing: a result refused during the outage is
@@ -83,7 +73,7 @@ def test_database_unavailable_answers_503(tmp_path: Path) -> None:
         campaign_id = stack.submit(demo_lines()[:2], "db-down")
         job = stack.jobs(campaign_id)[1]  # numberResults 2
         url = issued_url(stack, job)
-        with tcp_proxy(pg_address(stack)) as proxy:
+        with tcp_proxy(pg_address(stack.env["REMIXQ_DATABASE_URL"])) as proxy:
             stack.start(
                 "receiver",
                 stack.commands["receiver"],
@@ -132,7 +122,7 @@ def test_database_outage_during_a_burst(tmp_path: Path, reliability: Recorder) -
             stack,
             _,
         ),
-        tcp_proxy(pg_address(stack)) as proxy,
+        tcp_proxy(pg_address(stack.env["REMIXQ_DATABASE_URL"])) as proxy,
     ):
         stack.start(
             "receiver",

@@ -1,5 +1,10 @@
-"""What every chaos scenario shares: a stack with short timings on PostgreSQL and a private
-Redis, campaigns built from the bundled examples, the exactness checks, and the figures.
+"""What every chaos scenario shares: a stack on PostgreSQL and a private Redis, or on the
+embedded default (SQLite and the server-less SQLite broker), campaigns built from the bundled
+examples, the exactness checks, and the figures.
+
+A scenario runs with short timings (`FAST_SETTINGS`), or, when it measures how long recovery
+takes, with the default relay, reconciler and claim settings (`timing="defaults"`), so that its
+figure is what a user gets.
 
 A scenario submits a campaign, breaks something while it runs, waits (with a deadline) until
 every job is final, then `CampaignRun.verify` asserts the invariants and returns the figures
@@ -56,6 +61,21 @@ FAST_SETTINGS = {
     "REMIXQ_SUBMIT_BACKOFF_CAP": "2",
 }
 
+# What decides how soon lost work comes back: the scenarios that time a recovery leave these at
+# their defaults (remixq/config.py) and shorten only the rest.
+RECOVERY_SETTINGS = (
+    "REMIXQ_RECONCILE_AFTER",
+    "REMIXQ_RECONCILE_INTERVAL",
+    "REMIXQ_RECONCILE_BACKOFF_CAP",
+    "REMIXQ_RELAY_INTERVAL",
+    "REMIXQ_RELAY_PENDING_GRACE",
+    "REMIXQ_RELAY_QUEUED_STALE",
+    "REMIXQ_CLAIM_LEASE",
+    "REMIXQ_HTTP_READ_TIMEOUT",
+)
+DEFAULT_TIMING = {k: v for k, v in FAST_SETTINGS.items() if k not in RECOVERY_SETTINGS}
+BACKENDS = ("postgresql", "sqlite")
+
 # Deadlines of the waits: a campaign takes seconds, but a shared 2-core CI machine may be slow.
 DEADLINE = 180.0
 
@@ -76,12 +96,30 @@ def knob_args(knobs: Mapping[str, Any]) -> tuple[str, ...]:
 def chaos_stack(
     tmp: Path,
     *,
+    backend: str = "postgresql",
     knobs: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     processes: tuple[str, ...] = ("simulator", "receiver", "worker"),
     beat: bool = True,
+    timing: str = "fast",
 ) -> Iterator[tuple[Stack, Any]]:
-    """The real processes on PostgreSQL and a private Redis (yielded too, to be restarted)."""
+    """The real processes on PostgreSQL and a private Redis (yielded too, to be restarted), or
+    on the embedded default (`backend="sqlite"`: no Redis, yielded as None; the worker runs
+    beat itself, so `beat` adds no process). `timing="defaults"` keeps the relay, reconciler
+    and claim settings at their defaults (`RECOVERY_SETTINGS`)."""
+    assert timing in ("fast", "defaults"), timing
+    settings = {**(FAST_SETTINGS if timing == "fast" else DEFAULT_TIMING), **(env or {})}
+    if backend == "sqlite":
+        with running_stack(
+            tmp,
+            backend="sqlite",
+            sim_args=knob_args(knobs or {}),
+            env=settings,
+            processes=processes,
+        ) as stack:
+            stack.timing = timing
+            yield stack, None
+        return
     with (
         private_redis(tmp / "redis") as broker,
         running_stack(
@@ -90,11 +128,12 @@ def chaos_stack(
             database="chaos",
             broker_url=broker.url(0),
             sim_args=knob_args(knobs or {}),
-            env={**FAST_SETTINGS, **(env or {})},
+            env=settings,
             processes=processes,
             beat=beat,
         ) as stack,
     ):
+        stack.timing = timing
         yield stack, broker
 
 
@@ -215,7 +254,12 @@ class CampaignRun:
 
     # -- the invariants and the figures ---------------------------------------------------------
 
-    def verify(self, *, failures_expected: bool = False) -> dict[str, Any]:
+    def verify(
+        self,
+        *,
+        failures_expected: bool = False,
+        failure_code: str = assumptions.DEFAULT_FAILURE_CODE,
+    ) -> dict[str, Any]:
         """Once the provider has nothing left to send, assert the exactness invariants; return
         the scenario's figures."""
         self.settle()
@@ -230,7 +274,7 @@ class CampaignRun:
         if not failures_expected:
             assert not failed, [(job.task_uuid, job.error_code) for job in failed]
         for job in failed:
-            assert job.error_code == assumptions.DEFAULT_FAILURE_CODE, job.error_code
+            assert job.error_code == failure_code, job.error_code
             assert not job.images
 
         completed = [job for job in jobs if job.status == "completed"]
@@ -252,13 +296,15 @@ class CampaignRun:
         assert not not_once, f"tasks not accepted exactly once: {not_once}"
         attempts = [tasks[str(job.task_uuid)]["attempts"] for job in jobs]
 
-        inbox = self._inbox()
+        inbox = self._inbox({str(job.task_uuid): job.submitted_at for job in jobs})
         assert not inbox["stuck"], f"{inbox['stuck']} inbox rows never applied"
         assert inbox["named"] == image_uuids  # every image came through the inbox, and stayed
 
         end = self.final_at or time.monotonic()
         webhooks = stats["webhooks"]
         figures: dict[str, Any] = {
+            "backend": self.stack.backend,
+            "timing": self.stack.timing,
             "jobs": len(jobs),
             "completed": len(completed),
             "failed": len(failed),
@@ -286,25 +332,48 @@ class CampaignRun:
         }
         if "fault_over_at" in self.notes:
             figures["recovery_s"] = round(end - self.notes["fault_over_at"], 2)
+            figures["recovery_from"] = "fault over"
+        elif inbox["poll_waits"]:
+            # A fault that never ends (webhooks lost all along): recovery is how long the worst
+            # lost result waited, from its task's acceptance to the poll that stored it.
+            figures["recovery_s"] = round(max(inbox["poll_waits"]), 2)
+            figures["recovery_from"] = "acceptance"
         return figures
 
-    def _inbox(self) -> dict[str, Any]:
+    def _inbox(self, submitted_at: Mapping[str, Any]) -> dict[str, Any]:
         """What the inbox says: rows stored but never applied (a half-written delivery would
-        leave one), result webhooks delivered, and for each image the source of the first row
-        that named it (the one that stored it: every later one was ignored)."""
+        leave one), result webhooks delivered, for each image (and each task failure) the
+        source of the first row that named it (the one that stored it: every later one was
+        ignored), and how long after its task's acceptance each poll stored its first news."""
         with Session(self.stack.engine) as session:
             rows = session.execute(
                 select(
-                    WebhookEvent.id, WebhookEvent.source, WebhookEvent.status, WebhookEvent.body
+                    WebhookEvent.id,
+                    WebhookEvent.source,
+                    WebhookEvent.status,
+                    WebhookEvent.body,
+                    WebhookEvent.received_at,
+                    WebhookEvent.task_uuid,
                 ).order_by(WebhookEvent.received_at, WebhookEvent.id)
             ).all()
         stuck = sum(1 for row in rows if row.status == "received")
         first_source: dict[str, str] = {}
+        failure_source: dict[str, str] = {}
+        poll_waits: list[float] = []
         deliveries = 0
         for row in rows:
-            for image_uuid in _images_named(json.loads(row.body)):
+            body = json.loads(row.body)
+            firsts = 0
+            for image_uuid in _images_named(body):
+                firsts += image_uuid not in first_source
                 first_source.setdefault(image_uuid, row.source)
                 deliveries += row.source == "webhook"
+            for task_uuid in _failures_named(body):
+                firsts += task_uuid not in failure_source
+                failure_source.setdefault(task_uuid, row.source)
+            accepted = submitted_at.get(str(row.task_uuid or "")) if row.source == "poll" else None
+            if firsts and accepted is not None:
+                poll_waits.append((row.received_at - accepted).total_seconds())
         by_webhook = {uuid for uuid, source in first_source.items() if source == "webhook"}
         return {
             "stuck": stuck,
@@ -312,6 +381,7 @@ class CampaignRun:
             "named": set(first_source),
             "stored_from_webhook": len(by_webhook),
             "stored_from_poll": len(first_source) - len(by_webhook),
+            "poll_waits": poll_waits,
         }
 
 
@@ -328,6 +398,16 @@ def _images_named(payload: Any) -> list[str]:
     return [str(item["imageUUID"]).lower() for item in items if "imageUUID" in item]
 
 
+def _failures_named(payload: Any) -> list[str]:
+    """The taskUUIDs a body reports failed: {"errors": [...]} or items with status "error"."""
+    if not isinstance(payload, dict):
+        return []
+    errors = [item for item in payload.get("errors") or [] if isinstance(item, dict)]
+    items = [payload, *(i for i in payload.get("data") or [] if isinstance(i, dict))]
+    errors += [item for item in items if item.get("status") == "error"]
+    return [str(item["taskUUID"]).lower() for item in errors if "taskUUID" in item]
+
+
 def record(request: Any, scenario: str, title: str, figures: Mapping[str, Any]) -> None:
     """Append the figures to $REMIXQ_RELIABILITY_REPORT (JSON lines), when it names a file.
 
@@ -337,6 +417,8 @@ def record(request: Any, scenario: str, title: str, figures: Mapping[str, Any]) 
     if not path:
         return
     doc = " ".join((request.function.__doc__ or "").split())
+    if figures.get("backend") == "sqlite":
+        scenario += "-sqlite"
     line = {
         "scenario": scenario,
         "title": title,

@@ -98,6 +98,8 @@ class Stack:
     sim_url: str
     tmp: Path
     receiver_url: str = ""
+    backend: str = "postgresql"
+    timing: str = "fast"  # the chaos harness's word for the relay/reconciler settings used
     processes: dict[str, Process] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)
     process_env: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -255,6 +257,7 @@ def running_stack(
         sim_url=f"http://127.0.0.1:{sim_port}",
         tmp=tmp,
         receiver_url=f"http://127.0.0.1:{receiver_port}",
+        backend=backend,
     )
     stack.commands = {
         "simulator": ["simulator", "--port", str(sim_port), *sim_args],

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy.engine import make_url
+
 from remixq.cli.processes import stable_port
 
 
@@ -84,3 +86,14 @@ def tcp_proxy(upstream: tuple[str, int]) -> Iterator[TcpProxy]:
         yield proxy
     finally:
         proxy.cut()
+
+
+def pg_address(database_url: str) -> tuple[str, int]:
+    """The host and port a PostgreSQL URL connects to: the proxy's upstream."""
+    url = make_url(database_url)
+    return url.host or "127.0.0.1", url.port or 5432
+
+
+def proxied(database_url: str, port: int) -> str:
+    """The same URL through a proxy listening on `port`."""
+    return make_url(database_url).set(host="127.0.0.1", port=port).render_as_string(False)
