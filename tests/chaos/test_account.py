@@ -64,6 +64,11 @@ def test_out_of_credit_then_resumed(tmp_path: Path, reliability: Recorder) -> No
     # in flight together may take the account a little past it.
     assert figures["completed_at_pause"] >= CREDIT_TASKS
     assert figures["pending_at_pause"] == JOBS - figures["completed_at_pause"]
-    assert resumed == {"campaigns": [run.campaign_id], "jobs": figures["pending_at_pause"]}
+    assert resumed == {
+        "campaigns": [run.campaign_id],
+        "jobs": figures["pending_at_pause"],
+        "enqueued": True,
+        "broker_error": None,
+    }
     assert figures["faults"]["insufficient_credits"] >= 1
     reliability("out-of-credit", "402 insufficientCredits mid-campaign, then resumed", figures)
