@@ -124,8 +124,13 @@ def json_dumps(value: Any) -> str:
 
 
 def json_loads(text: str | bytes) -> Any:
-    """JSON with exact decimals, as the JSON columns are read (the engines' deserializer)."""
-    return json.loads(text, parse_float=Decimal)
+    """JSON with exact decimals and without NaN or Infinity: the JSON columns (the engines'
+    deserializer) and provider payloads (remixq.providers.runware.results.parse_json)."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 _DECIMAL_MARK = f"\x00decimal-{secrets.token_hex(16)}:"

@@ -111,7 +111,7 @@ def _claim_and_submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> d
         )
         return {"failed": failed}
     except PermanentError as exc:  # the whole request: a bad key, no credit, ...
-        code = exc.errors[0].code if exc.errors else f"http{exc.status}"
+        code = _request_code(exc)
         with transaction(runtime.sessions) as session:
             jobs.fail(
                 session, job_ids=[claim.job_id for claim in claims], code=code, message=str(exc)
@@ -124,7 +124,7 @@ def _claim_and_submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> d
 def _pause_account(runtime: Runtime, claims: list[Claim], exc: PermanentError) -> int:
     """The provider refused the account: pause every worker and the jobs' campaigns, and give
     the jobs back, pending, without an error and without spending an attempt."""
-    code = exc.errors[0].code if exc.errors else f"http{exc.status}"
+    code = _request_code(exc)
     runtime.limit.pause(ACCOUNT_PAUSE)
     job_ids = [claim.job_id for claim in claims]
     with transaction(runtime.sessions) as session:
@@ -136,6 +136,11 @@ def _pause_account(runtime: Runtime, claims: list[Claim], exc: PermanentError) -
         extra={"code": code, "campaigns": ",".join(map(str, paused)) or "-", "jobs": held},
     )
     return held
+
+
+def _request_code(exc: PermanentError) -> str:
+    """The code a refused request is recorded with: the provider's, else its HTTP status."""
+    return exc.errors[0].code if exc.errors else f"http{exc.status}"
 
 
 def _record(
@@ -210,10 +215,12 @@ def _retry_later(
                     code="retriesExhausted",
                     message=f"gave up after {attempts} attempts: {message}",
                 )
-        failed = sum(len(ids) for ids in spent.values())
-        log.warning("submission failed for good", extra={"jobs": failed, "error": message})
+        log.warning(
+            "submission failed for good",
+            extra={"jobs": sum(map(len, spent.values())), "error": message},
+        )
     if not again:
-        return sum(len(ids) for ids in spent.values())
+        return sum(map(len, spent.values()))
     delay = backoff(
         max(claim.attempts for claim in again) - 1,
         base=settings.submit_backoff_base,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from remixq.cli.context import Context, pass_context
+from remixq.cli.context import Context, broker_unreachable, pass_context
 from remixq.errors import FieldError, InvalidInput
 
 # `remixq status` exits 3 when a job's latest attempt failed (0 otherwise, also while running).
@@ -74,9 +74,8 @@ def submit(ctx: Context, file: Path, campaign_name: str | None, again: bool, as_
         click.echo(f"campaign {name!r} (id {stored.campaign_id}): {jobs} jobs enqueued")
     else:
         click.echo(
-            f"stored campaign {name!r} (id {stored.campaign_id}): {jobs} jobs; the broker is"
-            " unreachable, they will be handed to it when it is reachable (by the relay of"
-            f" `remixq beat`); broker error: {stored.broker_error}"
+            f"stored campaign {name!r} (id {stored.campaign_id}): {jobs} jobs;"
+            f" {broker_unreachable(stored.broker_error)}"
         )
 
 
@@ -148,9 +147,8 @@ def retry(ctx: Context, campaign: str | None, task_uuid: str | None, as_json: bo
         click.echo(f"{count} failed job(s) retried with new taskUUIDs")
     else:
         click.echo(
-            f"{count} failed job(s) retried with new taskUUIDs; the broker is unreachable, they"
-            " will be handed to it when it is reachable (by the relay of `remixq beat`); broker"
-            f" error: {retried.broker_error}"
+            f"{count} failed job(s) retried with new taskUUIDs;"
+            f" {broker_unreachable(retried.broker_error)}"
         )
 
 

@@ -1,4 +1,5 @@
-"""What every `remixq` command shares: the settings, read from the environment on first use."""
+"""What every `remixq` command shares: the settings, read from the environment on first use, and
+how a command that stored its jobs says the broker could not take them."""
 
 from __future__ import annotations
 
@@ -19,3 +20,12 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+def broker_unreachable(error: str) -> str:
+    """The words of `submit`, `retry` and `resume` when their jobs are stored but the broker
+    could not take them (the relay hands them over later)."""
+    return (
+        "the broker is unreachable, they will be handed to it when it is reachable (by the relay"
+        f" of `remixq beat`); broker error: {error}"
+    )

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from remixq.cli.context import Context, pass_context
+from remixq.cli.context import Context, broker_unreachable, pass_context
 
 
 @click.command()
@@ -45,7 +45,6 @@ def resume(ctx: Context, campaign: str | None, as_json: bool) -> None:
         handed = (
             "enqueued"
             if resumed.broker_error is None
-            else "stored; the broker is unreachable, they will be handed to it when it is"
-            f" reachable (by the relay of `remixq beat`); broker error: {resumed.broker_error}"
+            else f"stored; {broker_unreachable(resumed.broker_error)}"
         )
         click.echo(f"resumed campaign(s) {ids}: {len(job_ids)} jobs {handed}")

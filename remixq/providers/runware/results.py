@@ -17,7 +17,6 @@ JSON is read with exact decimals (costs are money) and without NaN or Infinity (
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +34,7 @@ from pydantic import (
     ValidationError,
 )
 
+from remixq.db import json_loads
 from remixq.providers.runware import assumptions as A
 from remixq.providers.runware.errors import ProviderError
 
@@ -140,13 +140,9 @@ def task_key(value: Any) -> str:
 def parse_json(body: bytes | str) -> Any:
     """JSON with exact decimals (costs are money), refusing NaN and Infinity."""
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+        return json_loads(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidPayload(f"body is not valid JSON: {exc}") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _sort(
