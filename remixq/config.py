@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     receiver_queue_max: int = Field(
         1024, gt=0, validation_alias=_env("REMIXQ_RECEIVER_QUEUE_MAX")
     )
+    # Slow clients (webhook_receiver.connections): a connection's first request must bring its
+    # headers within the first timeout of the accept, its body within the second after that;
+    # a process holds at most `receiver_connections`, shedding the slowest near the limit.
+    receiver_header_timeout: float = Field(
+        10.0, gt=0, validation_alias=_env("REMIXQ_RECEIVER_HEADER_TIMEOUT")
+    )
+    receiver_body_timeout: float = Field(
+        10.0, gt=0, validation_alias=_env("REMIXQ_RECEIVER_BODY_TIMEOUT")
+    )
+    receiver_connections: int = Field(
+        1000, ge=10, validation_alias=_env("REMIXQ_RECEIVER_CONNECTIONS")
+    )
 
     @field_validator(
         "database_url",

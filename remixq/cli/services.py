@@ -16,14 +16,14 @@ from remixq.config import Settings
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
 @click.option(
     "--connections",
-    type=click.IntRange(1),
-    default=256,
-    show_default=True,
-    help="Concurrent connections per worker (gevent).",
+    type=click.IntRange(10),
+    default=None,
+    help="Concurrent connections per worker process. Default: REMIXQ_RECEIVER_CONNECTIONS"
+    " (1000).",
 )
 @pass_context
 def receiver(
-    ctx: Context, host: str, port: int | None, workers: int | None, connections: int
+    ctx: Context, host: str, port: int | None, workers: int | None, connections: int | None
 ) -> None:
     """Serve the webhook receiver with gunicorn (gevent workers)."""
     from webhook_receiver.server import serve
