@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from remixq.errors import FieldError, InvalidInput
+
 DEFAULT_RUNWARE_API_URL = "https://api.runware.ai/v1"
 DEFAULT_DATA_DIR = Path("remixq-data")
 DEFAULT_SIMULATOR_PORT = 8700
@@ -180,8 +182,7 @@ class Settings(BaseSettings):
         """
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value().encode()
-        if self.production:
-            raise RuntimeError("REMIXQ_WEBHOOK_SECRET must be set when REMIXQ_PRODUCTION is on")
+        self.check_secret()
         path = self.data_dir / "webhook-secret"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -196,6 +197,23 @@ class Settings(BaseSettings):
             finally:
                 candidate.unlink(missing_ok=True)
         return path.read_text().strip().encode()
+
+    def check_secret(self) -> None:
+        """Refuse a production configuration without a webhook secret. Called at start-up by
+        every process that issues or checks webhook tokens (the receiver, when its app is made
+        and before gunicorn starts; the worker and beat), so that one that cannot work refuses
+        to start instead of looking healthy and failing every webhook."""
+        if self.production and self.webhook_secret is None:
+            raise InvalidInput(
+                [
+                    FieldError(
+                        "REMIXQ_WEBHOOK_SECRET",
+                        "",
+                        "a secret is required when REMIXQ_PRODUCTION is on (the webhook tokens"
+                        " of the jobs are derived from it; the same value in every process)",
+                    )
+                ]
+            )
 
     def ensure_data_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
