@@ -48,7 +48,10 @@ proxy itself is the slow client.
 
 from __future__ import annotations
 
+import _socket
 import json
+import os
+import resource
 import socket
 import sys
 import time
@@ -69,6 +72,7 @@ SHED_INTERVAL = 1.0  # seconds between two checks of the high-water mark, beside
 RESERVE = 0.1  # of worker_connections, kept free for new connections
 LINGER_BYTES = 4 * 1024 * 1024
 LINGER_SECONDS = 2.0
+FILES_BESIDE_CONNECTIONS = 100  # database connections, logs, the app's own
 REPORT_INTERVAL = 60.0  # seconds between two log lines about shed and timed-out clients
 
 # Answers after which the connection is closed: the request's body was refused (so is it after
@@ -108,11 +112,20 @@ class _Connection:
             self.request.must_close = True  # gunicorn answers "Connection: close"
 
     def shut(self) -> None:
-        """Shed: shut the read side, which ends a read waiting on the socket with an EOF."""
+        """Shed: shut the read side, which ends a read waiting on the socket with an EOF.
+
+        In the kernel only, through a duplicate of the descriptor: gevent's own shutdown() also
+        cancels the greenlet's wait with an EBADF error ("File descriptor was closed in another
+        greenlet"), which gunicorn logs with a traceback, at a cost that capped shedding at a
+        few hundred connections a second."""
         self.shed = True
         self.live.pop(self, None)
         with suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RD)
+            duplicate = _socket.socket(fileno=os.dup(self.sock.fileno()))
+            try:
+                duplicate.shutdown(socket.SHUT_RD)
+            finally:
+                duplicate.close()
 
 
 class _Refused(BaseException):
@@ -198,7 +211,24 @@ class GuardedWorker(GeventWorker):
         size = self.cfg.worker_connections
         self._high_water = size - max(1, int(size * RESERVE))
         self._shed_count = self._timed_out = 0
+        self._open_files(size + FILES_BESIDE_CONNECTIONS)
         super().init_process()
+
+    def _open_files(self, wanted: int) -> None:
+        """Raise the process's soft limit on open files to hold `wanted` (many systems start
+        services at 1024): past it, accept() fails and new connections wait in the backlog."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft >= wanted:
+            return
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < wanted:
+            self.log.warning(
+                "open files limited to %d (hard limit): fewer than the %d connections a process"
+                " may hold; raise it (ulimit -n) or lower REMIXQ_RECEIVER_CONNECTIONS",
+                target,
+                wanted - FILES_BESIDE_CONNECTIONS,
+            )
 
     def run(self) -> None:
         gevent.spawn(self._watch)

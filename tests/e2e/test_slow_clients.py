@@ -170,10 +170,12 @@ def test_a_webhook_is_answered_within_a_second_beside_600_slow_connections(
 
 @pytest.mark.parametrize("kind", BODIES)
 def test_slow_connections_beyond_the_limit_are_shed_for_a_webhook(
-    engine: Engine, crowded: int, kind: str
+    engine: Engine, crowded: int, kind: str, module_tmp: Path
 ) -> None:
     """Three times as many slow connections as the process takes: the oldest are shed, so that
-    the process keeps accepting, and each webhook is answered within 1 s."""
+    the process keeps accepting, and each webhook is answered within 1 s. Shedding is quiet: no
+    traceback in the receiver's log (gevent's own shutdown() made each shed greenlet fail with
+    EBADF, which gunicorn logged in full)."""
     opening = BODIES[kind](issued_url(new_job(engine)))
     with attack(crowded, ATTACKERS, opening, reconnect=False) as running:
         wait_until(
@@ -184,6 +186,7 @@ def test_slow_connections_beyond_the_limit_are_shed_for_a_webhook(
         latencies = webhook_latencies(engine, crowded)
     report(f"{ATTACKERS} {kind}, {CROWDED} connections per process", latencies, running)
     assert max(latencies) < 1.0, latencies
+    assert "Traceback" not in (module_tmp / "logs" / "crowded.log").read_text()
 
 
 def test_a_slow_header_is_closed_after_the_header_timeout(engine: Engine, strict: int) -> None:

