@@ -19,13 +19,12 @@ from remixq.cli.processes import free_port, http_ready, wait_until
 from remixq.db import make_engine
 from remixq.models import WebhookEvent
 from remixq.security import webhook_token
-from tests.e2e.test_slow_clients import ATTACKERS, LIMIT, receiver, report, webhook_latencies
+from tests.e2e.test_slow_clients import ATTACKERS, LIMIT, receivers, report, webhook_latencies
 from tests.support.factories import new_job
 from tests.support.proxy import Nginx, nginx
 from tests.support.slow_clients import (
     attack,
     chunked,
-    raise_open_files,
     slow_body,
     slow_headers,
     status_of,
@@ -40,10 +39,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def upstream(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`remixq receiver`, one gevent worker, its default limits."""
-    raise_open_files(4 * ATTACKERS + 1024)
-    process, port = receiver(pg_url, tmp_path_factory.mktemp("proxied"), "proxied")
-    yield port
-    process.stop(30)
+    with receivers(pg_url, tmp_path_factory.mktemp("proxied"), {"proxied": ([], {})}) as ports:
+        yield ports["proxied"]
 
 
 def proxied(folder: Path, upstream: int, per_ip: int) -> tuple[int, AbstractContextManager[Nginx]]:

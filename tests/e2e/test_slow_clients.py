@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import Engine
 
-from remixq.cli.processes import Process, free_port, http_ready, start, wait_until
+from remixq.cli.processes import free_port, http_ready, start, stop_all, wait_until
 from remixq.db import make_engine
 from remixq.models import WebhookEvent
 from tests.support.factories import new_job
@@ -44,79 +45,83 @@ HEADER_TIMEOUT, BODY_TIMEOUT = 2.0, 3.0  # for the receiver that times clients o
 MARGIN = 1.5  # seconds allowed past a deadline
 
 
-def receiver(pg_url: str, tmp_path: Path, name: str, *args: str, **env: str) -> tuple[Process, int]:
-    port = free_port()
-    process = start(
-        name,
-        ["receiver", "--port", str(port), "--workers", "1", *args],
-        env={
-            "REMIXQ_DATABASE_URL": pg_url,
-            "REMIXQ_WEBHOOK_SECRET": SECRET,
-            "REMIXQ_DATA_DIR": str(tmp_path / name),
-            "REMIXQ_MAX_WEBHOOK_BYTES": str(LIMIT),
-            **env,
+PATIENT = {"REMIXQ_RECEIVER_HEADER_TIMEOUT": "30", "REMIXQ_RECEIVER_BODY_TIMEOUT": "30"}
+RECEIVERS: dict[str, tuple[list[str], dict[str, str]]] = {
+    # The default connection limit (1000 per process), deadlines (30 s) that outlast the
+    # attacks: the receiver holds every slow connection and serves the rest beside them.
+    "patient": ([], PATIENT),
+    # Room for CROWDED connections only, deadlines that outlast the attacks: only shedding the
+    # slow connections makes room for a webhook.
+    "crowded": (["--connections", str(CROWDED)], PATIENT),
+    # Short deadlines.
+    "strict": (
+        [],
+        {
+            "REMIXQ_RECEIVER_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
+            "REMIXQ_RECEIVER_BODY_TIMEOUT": str(BODY_TIMEOUT),
         },
-        log_dir=tmp_path / "logs",
-        new_session=True,
-    )
+    ),
+}
+
+
+@contextmanager
+def receivers(
+    pg_url: str, folder: Path, specs: dict[str, tuple[list[str], dict[str, str]]]
+) -> Iterator[dict[str, int]]:
+    """`remixq receiver`s, one gevent worker each, started together (their logs in
+    folder/logs); their ports by name."""
+    raise_open_files(4 * ATTACKERS + 1024)  # before they start: they inherit it
+    processes, ports = [], {}
     try:
-        wait_until(http_ready(f"http://127.0.0.1:{port}/healthz"), timeout=30, what=name)
-    except BaseException:
-        process.stop(10)
-        raise
-    return process, port
+        for name, (args, env) in specs.items():
+            ports[name] = port = free_port()
+            processes.append(
+                start(
+                    name,
+                    ["receiver", "--port", str(port), "--workers", "1", *args],
+                    env={
+                        "REMIXQ_DATABASE_URL": pg_url,
+                        "REMIXQ_WEBHOOK_SECRET": SECRET,
+                        "REMIXQ_DATA_DIR": str(folder / name),
+                        "REMIXQ_MAX_WEBHOOK_BYTES": str(LIMIT),
+                        **env,
+                    },
+                    log_dir=folder / "logs",
+                    new_session=True,
+                )
+            )
+        for process, port in zip(processes, ports.values(), strict=True):
+            ready = http_ready(f"http://127.0.0.1:{port}/healthz")
+            wait_until(ready, timeout=30, what=process.name, alive=[process])
+        yield ports
+    finally:
+        stop_all(processes)
 
 
 @pytest.fixture(scope="module")
 def module_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    raise_open_files(4 * ATTACKERS + 1024)  # before the receivers start: they inherit it
     return tmp_path_factory.mktemp("slow-clients")
 
 
 @pytest.fixture(scope="module")
-def patient(pg_url: str, module_tmp: Path) -> Iterator[int]:
-    """The default connection limit (1000 per process), deadlines (30 s) that outlast the
-    attacks: the receiver holds every slow connection and serves the rest beside them."""
-    process, port = receiver(
-        pg_url,
-        module_tmp,
-        "patient",
-        REMIXQ_RECEIVER_HEADER_TIMEOUT="30",
-        REMIXQ_RECEIVER_BODY_TIMEOUT="30",
-    )
-    yield port
-    process.stop(30)
+def ports(pg_url: str, module_tmp: Path) -> Iterator[dict[str, int]]:
+    with receivers(pg_url, module_tmp, RECEIVERS) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def crowded(pg_url: str, module_tmp: Path) -> Iterator[int]:
-    """Room for CROWDED connections only, deadlines that outlast the attacks: only shedding the
-    slow connections makes room for a webhook."""
-    process, port = receiver(
-        pg_url,
-        module_tmp,
-        "crowded",
-        "--connections",
-        str(CROWDED),
-        REMIXQ_RECEIVER_HEADER_TIMEOUT="30",
-        REMIXQ_RECEIVER_BODY_TIMEOUT="30",
-    )
-    yield port
-    process.stop(30)
+def patient(ports: dict[str, int]) -> int:
+    return ports["patient"]
 
 
 @pytest.fixture(scope="module")
-def strict(pg_url: str, module_tmp: Path) -> Iterator[int]:
-    """Short deadlines."""
-    process, port = receiver(
-        pg_url,
-        module_tmp,
-        "strict",
-        REMIXQ_RECEIVER_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
-        REMIXQ_RECEIVER_BODY_TIMEOUT=str(BODY_TIMEOUT),
-    )
-    yield port
-    process.stop(30)
+def crowded(ports: dict[str, int]) -> int:
+    return ports["crowded"]
+
+
+@pytest.fixture(scope="module")
+def strict(ports: dict[str, int]) -> int:
+    return ports["strict"]
 
 
 @pytest.fixture
