@@ -13,8 +13,11 @@ lack is a deadline: the headers are read under `timeout_ctx()`, a `gevent.Timeou
 a large Content-Length and a byte now and then holds its greenlet, and its pool slot, forever.
 Six hundred of them stopped every other webhook.
 
-`GuardedWorker` keeps gevent's worker and changes three of its hooks, with no copy of
-gunicorn's code:
+gunicorn has no setting for either (its `timeout` is the worker's heartbeat), and the
+alternatives fall short: a socket timeout bounds each read, not a whole body (a byte every
+timeout less a second goes on for ever); a `gevent.Timeout` in the app alone leaves the headers
+and the pool to gunicorn. So `GuardedWorker` keeps gevent's worker and overrides a few of its
+hooks (`timeout_ctx`, `load_wsgi`, `handle`, `handle_request`), with no copy of gunicorn's code:
 
 - `timeout_ctx()`: a connection's first request must bring its headers within
   `header_timeout` seconds of the accept (later ones within `keepalive` of the previous answer,
@@ -33,7 +36,10 @@ gunicorn's code:
   it could become the oldest; a request being processed (waiting for its commit) is never
   shed. A grace period before shedding would cap the accept rate at the pool's size per
   grace: connections queued in the kernel's backlog in front of a real sender, as a
-  reconnecting attacker keeps them, would then keep it waiting for seconds.
+  reconnecting attacker keeps them, would then keep it waiting for seconds. Even so, an
+  attacker that keeps more connections than the processes hold makes a webhook wait for those
+  queued in front of it (a process sheds about a thousand a second): docs/security.md has the
+  figures; the proxy's per-address limit is the answer to that.
 
 An answer that refuses a body (408, 413, 503 from a shed body read) closes the connection;
 after a 413 it closes lingering: the write side is shut after the answer and up to LINGER_BYTES
