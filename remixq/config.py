@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_RUNWARE_API_URL = "https://api.runware.ai/v1"
 DEFAULT_DATA_DIR = Path("remixq-data")
@@ -104,6 +105,21 @@ class Settings(BaseSettings):
     receiver_queue_max: int = Field(
         1024, gt=0, validation_alias=_env("REMIXQ_RECEIVER_QUEUE_MAX")
     )
+
+    # Campaign files: folders besides a campaign file's own from which it may read local
+    # reference images (os.pathsep-separated), and whether user-given URLs (uploadEndpoint,
+    # reference images) may name private, loopback or link-local hosts.
+    image_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
+        (), validation_alias=_env("REMIXQ_IMAGE_DIRS")
+    )
+    refuse_private_urls: bool = Field(False, validation_alias=_env("REMIXQ_REFUSE_PRIVATE_URLS"))
+
+    @field_validator("image_dirs", mode="before")
+    @classmethod
+    def _path_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
+        return value
 
     @field_validator(
         "database_url",
