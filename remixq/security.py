@@ -54,13 +54,11 @@ _STOP = r"\s\"'<>`"  # where a URL written in a log line, a repr or JSON text en
 # What follows a webhook path's prefix, wherever the path appears (a URL, gunicorn's "Error
 # handling request POST /webhooks/runware/<task>/<token>", a repr): the taskUUID (a UUID-like
 # first segment) stays, everything after it goes; without one, everything after the prefix.
-_WEBHOOK_TOKEN = re.compile(
-    rf"({re.escape(WEBHOOK_PATH)}/(?:[0-9A-Fa-f-]{{1,36}}/)?)[^?#{_STOP}]+"
-)
+_WEBHOOK_TOKEN = re.compile(rf"({re.escape(WEBHOOK_PATH)}/(?:[0-9A-Fa-f-]{{1,36}}/)?)[^?#{_STOP}]+")
 # The query of an absolute URL (an upload endpoint's presigned signature, the older webhook
-# form), and of a relative webhook URL.
+# form), and of a webhook path written without its origin.
 _URL_QUERY = re.compile(
-    rf"(?i)(\b[a-z][a-z0-9+.-]*://[^?#{_STOP}]+|{re.escape(WEBHOOK_PATH)})\?[^#{_STOP}]*"
+    rf"(?i)(\b[a-z][a-z0-9+.-]*://[^?#{_STOP}]+|{re.escape(WEBHOOK_PATH)}[^?#{_STOP}]*)\?[^#{_STOP}]*"
 )
 # Credentials written as `name=value` or `name: value` outside a URL: query parameters quoted
 # alone, headers, JSON and Python reprs of request bodies.
@@ -68,6 +66,7 @@ _NAMED = re.compile(
     r"(?i)(\b(?:token|api[_-]?key|apikey|signature|x-amz-signature|x-goog-signature|sig"
     r"|access_token|webhook_secret)\b[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+"
 )
+_NAMED_WORDS = ("token", "key", "sig", "secret")  # what every name of _NAMED contains
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',}]+")
 
 
@@ -78,7 +77,15 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
-    text = _WEBHOOK_TOKEN.sub(rf"\g<1>{REDACTED}", text)
-    text = _URL_QUERY.sub(rf"\g<1>?{REDACTED}", text)
-    text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
-    return _NAMED.sub(rf"\g<1>{REDACTED}", text)
+    # Each pattern runs only when its anchor is in the line: most lines have none, and the
+    # scans cost tens of microseconds each (docs/security.md).
+    if WEBHOOK_PATH in text:
+        text = _WEBHOOK_TOKEN.sub(rf"\g<1>{REDACTED}", text)
+    if "?" in text:
+        text = _URL_QUERY.sub(rf"\g<1>?{REDACTED}", text)
+    lower = text.lower()
+    if "bearer" in lower:
+        text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
+    if any(word in lower for word in _NAMED_WORDS):
+        text = _NAMED.sub(rf"\g<1>{REDACTED}", text)
+    return text

@@ -44,6 +44,11 @@ SIGNATURE = "X-Amz-Signature=0badc0ffee1234"
             f"POST /webhooks/runware?task={TASK}&token={TOKEN} HTTP/1.1",
             f"POST /webhooks/runware?{REDACTED} HTTP/1.1",
         ),
+        # a webhook path with a query, without its origin
+        (
+            f"POST /webhooks/runware/{TASK}/{TOKEN}?token={TOKEN}&x=1 HTTP/1.1",
+            f"POST /webhooks/runware/{TASK}/{REDACTED}?{REDACTED} HTTP/1.1",
+        ),
         # a whole URL, inside a provider's message that quotes it
         (
             f"bad value '{URL}' for webhookURL",
