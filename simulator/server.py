@@ -48,7 +48,7 @@ def serve(
 ) -> None:
     """Run until interrupted."""
     server = build_server(config, host, port, access_log=access_log)
-    log.info("Runware simulator listening on http://%s:%d/v1", host, server.port)
+    log.info("Runware simulator listening on %s:%d (POST /v1)", host, server.port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
