@@ -15,6 +15,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from remixq.files import private_dir, tighten
+
 DEFAULT_RUNWARE_API_URL = "https://api.runware.ai/v1"
 DEFAULT_DATA_DIR = Path("remixq-data")
 DEFAULT_SIMULATOR_PORT = 8700
@@ -176,6 +178,11 @@ class Settings(BaseSettings):
     def webhook_base_url(self) -> str:
         return (self.public_url or f"http://127.0.0.1:{self.receiver_port}").rstrip("/")
 
+    def configured_secrets(self) -> tuple[str, ...]:
+        """The API key and the webhook secret, when set: what no log line may show."""
+        values = (self.runware_api_key, self.webhook_secret)
+        return tuple(value.get_secret_value() for value in values if value is not None)
+
     def secret(self) -> bytes:
         """The key of the per-job webhook tokens.
 
@@ -188,7 +195,7 @@ class Settings(BaseSettings):
             raise RuntimeError("REMIXQ_WEBHOOK_SECRET must be set when REMIXQ_PRODUCTION is on")
         path = self.data_dir / "webhook-secret"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
             candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
             candidate.write_text(secrets.token_urlsafe(32))
             candidate.chmod(0o600)
@@ -199,10 +206,13 @@ class Settings(BaseSettings):
                 pass
             finally:
                 candidate.unlink(missing_ok=True)
+        tighten(path)  # a secret file made wider by hand (or by an older version) is fixed
         return path.read_text().strip().encode()
 
     def ensure_data_dir(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The embedded default's folder, owner-only (remixq.files): it holds the database, the
+        broker's database and the webhook secret."""
+        private_dir(self.data_dir)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -16,6 +16,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from remixq.config import Settings
+from webhook_receiver.gunicorn_logs import RedactingLogger
 
 # A keep-alive connection is closed after this many requests: the last answer says
 # "Connection: close", and the client connects again. A connection stays with the worker
@@ -64,6 +65,7 @@ def gunicorn_options(
         "keepalive": 5,
         "accesslog": None,
         "loglevel": "warning",
+        "logger_class": RedactingLogger,  # no webhook token in gunicorn's lines
         "pre_request": _recycle_connections,
     }
 
