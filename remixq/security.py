@@ -24,7 +24,10 @@ def webhook_token(secret: bytes, task_uuid: str) -> str:
 
 
 def verify_webhook_token(secret: bytes, task_uuid: str, token: str) -> bool:
-    return hmac.compare_digest(webhook_token(secret, task_uuid), token)
+    """Constant-time; compared as bytes, so that any token a URL can carry (non-ASCII
+    included) is simply wrong rather than an error (`compare_digest` refuses non-ASCII str)."""
+    expected = webhook_token(secret, task_uuid).encode()
+    return hmac.compare_digest(expected, token.encode("utf-8", "surrogateescape"))
 
 
 def webhook_url(base_url: str, secret: bytes, task_uuid: str) -> str:

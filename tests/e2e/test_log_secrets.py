@@ -1,7 +1,7 @@
 """Every log line of an end-to-end run, read for secrets: no webhook token, webhook secret, API
 key or upload-URL query appears in the output of any process (simulator, receiver, worker with
 its embedded beat) or of the CLI, although the run goes through each path that used to print
-them: gunicorn's "Error handling request" and invalid-request lines with a real token in the
+them: gunicorn's invalid-request lines with a real token in the
 URI, the simulator's given-up webhooks and failed uploads, the worker's provider calls with a
 key, and the reconciler's polls. Also: the embedded default's files end owner-only."""
 
@@ -108,10 +108,11 @@ def test_no_secret_in_any_log_line(stack: Stack) -> None:
     # 3. The receiver's error paths, with the real token of a job in the URI.
     job = jobs[0]
     path = f"/webhooks/runware/{job.task_uuid}/{webhook_token(SECRET.encode(), job.task_uuid)}"
-    # A token that is not ASCII makes the token check raise inside the app: gunicorn's
-    # "Error handling request POST <uri>" line, and a 500.
-    failed = requests.post(f"{stack.receiver_url}{path}%C3%A9", data=b"{}", timeout=10)
-    assert failed.status_code == 500
+    # A token that is not ASCII is a wrong token (it once made the check raise: a 500 and
+    # gunicorn's "Error handling request POST <uri>" line, whose redaction
+    # tests/unit/webhook_receiver/test_gunicorn_logs.py shows).
+    wrong = requests.post(f"{stack.receiver_url}{path}%C3%A9", data=b"{}", timeout=10)
+    assert wrong.status_code == 401
     # A request target with a byte HTTP does not allow: gunicorn's invalid-request warning,
     # which quotes the target.
     assert _raw(stack, b"POST " + path.encode() + b"\xff HTTP/1.1").startswith(b"HTTP/1.1 400")
@@ -135,7 +136,7 @@ def test_no_secret_in_any_log_line(stack: Stack) -> None:
         return "\n".join(p.read_text(errors="replace") for p in sorted(logs.glob("*.log")))
 
     wait_until(
-        lambda: "Error handling request" in written() and "Invalid request from" in written(),
+        lambda: "Invalid request from" in written(),
         timeout=10,
         what="gunicorn's error lines",
     )
@@ -157,7 +158,7 @@ def test_no_secret_in_any_log_line(stack: Stack) -> None:
 
     # What each path wrote, redacted: the scan above read the lines it had to.
     redacted_path = re.escape(f"/webhooks/runware/{job.task_uuid}/[redacted]")
-    assert re.search(rf"Error handling request POST {redacted_path}\n", text)
+    assert "Error handling request" not in text
     assert re.search(rf"Invalid HTTP request line: '[^'\n]*{redacted_path}", text)
     assert re.search(r"webhook for task \S+ to http://127\.0\.0\.1:\d+/\.\.\. given up", text)
     assert re.search(r"upload to http://127\.0\.0\.1:\d+/\.\.\. failed", text)
