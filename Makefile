@@ -41,8 +41,13 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The suite runs in parallel processes (pytest-xdist), each with its own databases
+# (tests/support/databases.py): the end-to-end and chaos scenarios spend most of their time
+# waiting on the processes they start, so they overlap well even on two cores.
+TEST_WORKERS ?= 3
+
 test: install services lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 unit: install
 	$(BIN)/python -m pytest -m "not e2e and not chaos"

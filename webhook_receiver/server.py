@@ -20,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 
 from remixq.config import Settings
 from webhook_receiver.connections import guarded_worker
+from webhook_receiver.gunicorn_logs import RedactingLogger
 
 # A keep-alive connection is closed after this many requests: the last answer says
 # "Connection: close", and the client connects again. A connection stays with the worker
@@ -74,6 +75,7 @@ def gunicorn_options(
         "keepalive": 5,
         "accesslog": None,
         "loglevel": "warning",
+        "logger_class": RedactingLogger,  # no webhook token in gunicorn's lines
         "pre_request": _recycle_connections,
     }
 

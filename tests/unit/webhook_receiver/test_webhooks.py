@@ -64,13 +64,23 @@ def test_wrong_or_missing_token_is_401_and_stores_nothing(
         assert job is not None and job.results_received == 0
 
 
-@pytest.mark.parametrize("token", ["0" * 64, "not-a-token"])
+@pytest.mark.parametrize("token", ["0" * 64, "not-a-token", "é" * 64])
 def test_wrong_token_in_the_path_is_401(client: FlaskClient, engine: Engine, token: str) -> None:
     task = new_job(engine)
     response = client.post(issued_url(task, token), json=result(task))
     assert response.status_code == 401 and response.json["error"] == "unauthorized"
     assert count(engine, WebhookEvent, task_uuid=task) == 0
     response = client.post(issued_url("not-a-uuid", "0" * 64), json=result(task))
+    assert response.status_code == 401
+
+
+def test_the_right_token_with_a_non_ascii_tail_is_401_not_500(
+    client: FlaskClient, engine: Engine
+) -> None:
+    task = new_job(engine)
+    response = client.post(issued_url(task, webhook_token(SECRET.encode(), task) + "é"), json={})
+    assert response.status_code == 401 and response.json["error"] == "unauthorized"
+    response = client.post(url(task, webhook_token(SECRET.encode(), task) + "é"), json={})
     assert response.status_code == 401
 
 
