@@ -22,6 +22,9 @@ from remixq.states import FINAL, InboxStatus, JobStatus
 # How the receiver's connections plan the statement below, which psycopg prepares: a generic
 # plan made once, and nested loops only, which the batches' few rows run fastest with
 # (docs/benchmarks.md, "Webhook ingest": the plan cache, and nested-loop plans).
+# Index scans only, too: the statement's lookups by key (stored images, a task's inbox rows)
+# planned once while those tables were nearly empty would otherwise scan them whole for the
+# connection's life (a bench run's PostgreSQL CPU per webhook grew thirtyfold that way).
 PLANNER_OPTIONS = " ".join(
     f"-c {setting}"
     for setting in (
@@ -29,6 +32,7 @@ PLANNER_OPTIONS = " ".join(
         "enable_hashjoin=off",
         "enable_hashagg=off",
         "enable_mergejoin=off",
+        "enable_seqscan=off",
     )
 )
 
@@ -50,12 +54,22 @@ class PostgresStore:
     tells the caller what happened), from values read under the row lock. An arrival without a
     body writes no inbox row (`apply`: a replayed event, a body's second task).
 
+    The cap (`decision`): `cap` counts each job's new images, those of the body not in
+    `images` yet, and refuses the body whole when they would go past the job's numberResults
+    or the job is final; `inserted` stores nothing of a refused body. The count is taken by
+    `remixq_stored_images` (a migration's VOLATILE function: a fresh snapshot) once the job's
+    row is locked: the statement's own snapshot, taken before it waited for the lock, would
+    miss the images of the transaction that held it, and refuse a redelivery racing its
+    original. The inbox's bound: a body whose task already has `inbox_max_per_task` rows writes
+    none (`dropped`), and its job's `inbox_overflow` counts it (counted in the statement's
+    snapshot: concurrent writers may each keep one more).
+
     Every writer locks the jobs' rows in one order (by id), so concurrent batches cannot
     deadlock. The inbox row is written with the outcome `account` and `conclude` find, so no
     correction follows it. The jobs are looked up by `task_uuid = ANY(array)`, not by a join
     with the batch's rows, whose generic plan scanned the whole jobs table (docs/benchmarks.md,
     "Webhook ingest"). The statement is sent with its whitespace collapsed: psycopg caches the
-    parsing of a query only up to 4,096 characters."""
+    parsing of a query only up to 4,096 characters (a test keeps it below)."""
 
     _STATEMENT = f"""
         WITH arrival AS (
@@ -77,9 +91,8 @@ class PostgresStore:
         ), cap AS (
             SELECT job.id, fresh.new, {OVERFLOWS} AS refused
             FROM job CROSS JOIN LATERAL (
-                SELECT count(DISTINCT image_uuid) FILTER (WHERE NOT EXISTS (
-                    SELECT FROM images WHERE images.image_uuid = item.image_uuid
-                )) AS new
+                SELECT count(DISTINCT image_uuid)
+                    - remixq_stored_images(array_agg(DISTINCT image_uuid)) AS new
                 FROM item WHERE item.id = job.id
             ) AS fresh
         ), inserted AS (

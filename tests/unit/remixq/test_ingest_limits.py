@@ -5,16 +5,19 @@ number, and a bounded number of bodies kept per task. Each attack of issue #13, 
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from remixq.cli.processes import wait_until
 from remixq.config import load_settings
+from remixq.db import make_engine
 from remixq.ingest import Limits, ingest, ingest_batch
 from remixq.ingest.postgres import PostgresStore
 from remixq.models import Image, Job, WebhookEvent
@@ -293,3 +296,43 @@ def test_the_statement_fits_psycopgs_parse_cache() -> None:
     """psycopg caches the parsing of a query only up to 4,096 characters (the receiver's hot
     path would parse it again for every batch)."""
     assert len(PostgresStore._STATEMENT) <= 4096
+
+
+def test_a_redelivery_racing_its_original_is_a_duplicate(pg_url: str) -> None:
+    """The original holds the job's row lock while the redelivery's statement waits for it:
+    once the original commits, the redelivery finds its images stored (a duplicate), not two
+    new images for a full job (the statement's own snapshot predates them)."""
+    engine = make_engine(pg_url)
+    try:
+        task = new_job(engine, number_results=2)
+        body = data(task, 2)
+        answers: list[Any] = []
+        with Session(engine) as original:
+            assert ingest(original, body=body, expected_task_uuid=task).images_stored == 2
+            with engine.connect() as connection:
+                racer = threading.Thread(
+                    target=lambda: answers.extend(ingest_batch(connection, [(body, task)]))
+                )
+                racer.start()
+                wait_until(lambda: waiting_for_a_lock(engine), timeout=10)
+                original.commit()
+                racer.join(timeout=10)
+        (redelivery,) = answers
+        assert (redelivery.inbox_status, redelivery.images_stored, redelivery.duplicates) == (
+            "processed",
+            0,
+            2,
+        )
+    finally:
+        engine.dispose()
+
+
+def waiting_for_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        waiting = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)
