@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,9 @@ DEFAULT_RUNWARE_API_URL = "https://api.runware.ai/v1"
 DEFAULT_DATA_DIR = Path("remixq-data")
 DEFAULT_SIMULATOR_PORT = 8700
 DEFAULT_RECEIVER_PORT = 8701
+# The ledger's guards against a leaked webhook URL (the settings below say why these values).
+DEFAULT_MAX_IMAGE_COST = Decimal(10)
+DEFAULT_INBOX_MAX_PER_TASK = 96
 
 
 def _env(name: str) -> AliasChoices:
@@ -105,8 +109,29 @@ class Settings(BaseSettings):
         1_048_576, gt=0, validation_alias=_env("REMIXQ_MAX_WEBHOOK_BYTES")
     )
     # Webhooks one receiver process holds waiting for the database; beyond it, a 503 at once.
-    receiver_queue_max: int = Field(
-        1024, gt=0, validation_alias=_env("REMIXQ_RECEIVER_QUEUE_MAX")
+    receiver_queue_max: int = Field(1024, gt=0, validation_alias=_env("REMIXQ_RECEIVER_QUEUE_MAX"))
+
+    # What one leaked webhook URL can do to the ledger and the disk (docs/security.md).
+    # The most one image may cost, in USD: the listed prices are 0.03 to 0.09 per image (0.18
+    # for the spec's one video example), so 10 is a hundred times the dearest image and far
+    # below what the ledger's column holds (99,999,999). A dearer cost is refused, not stored.
+    max_image_cost: Decimal = Field(
+        DEFAULT_MAX_IMAGE_COST,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias=_env("REMIXQ_MAX_IMAGE_COST"),
+    )
+    # Bodies the inbox keeps per task: 4 deliveries of each image of the largest job
+    # (numberResults 20) and 16 more. Later deliveries are still applied, but only counted
+    # (`jobs.inbox_overflow`), their bodies not kept.
+    inbox_max_per_task: int = Field(
+        DEFAULT_INBOX_MAX_PER_TASK, ge=1, validation_alias=_env("REMIXQ_INBOX_MAX_PER_TASK")
+    )
+    # Seconds an inbox row that no replay needs is kept (processed, invalid, rejected): 7 days.
+    inbox_retention: float = Field(604800.0, gt=0, validation_alias=_env("REMIXQ_INBOX_RETENTION"))
+    # Seconds between prunes of the inbox under beat; 0: only `remixq inbox prune`.
+    inbox_prune_interval: float = Field(
+        3600.0, ge=0, validation_alias=_env("REMIXQ_INBOX_PRUNE_INTERVAL")
     )
     # Slow clients (webhook_receiver.connections): a connection's first request must bring its
     # headers within the first timeout of the accept, its body within the second after that;

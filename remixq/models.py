@@ -86,6 +86,9 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # polls so far
+    # Deliveries for this job applied without their body kept: its inbox was full
+    # (REMIXQ_INBOX_MAX_PER_TASK rows), so one leaked webhook URL cannot fill the disk.
+    inbox_overflow: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     campaign: Mapped[Campaign | None] = relationship(back_populates="jobs")
     images: Mapped[list[Image]] = relationship(back_populates="job", order_by="Image.id")
@@ -113,6 +116,7 @@ class WebhookEvent(Base):
     __tablename__ = "webhook_events"
     __table_args__ = (
         CheckConstraint(f"status IN ({_INBOX_STATUSES})", name="status"),
+        Index("ix_webhook_events_received_at", "received_at"),  # the prune's oldest first
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

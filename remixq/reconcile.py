@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from remixq import jobs
 from remixq.db import utcnow
-from remixq.ingest import Outcome, ingest_poll
+from remixq.ingest import DEFAULT_LIMITS, Limits, Outcome, ingest_poll
 from remixq.models import Job
 from remixq.providers.runware.results import PollResult
 from remixq.states import OPEN, JobStatus
@@ -103,13 +103,16 @@ def settle(poll: PollResult, *, check: int, final_from: int) -> PollResult:
     return replace(poll, errors=[*poll.errors, *lasting], deferred=untied)
 
 
-def apply_poll(session: Session, poll: PollResult) -> Outcome | None:
-    """Ingest a getResponse answer as if it were a webhook (kept in the inbox as `poll`); None
-    when it has neither a result nor a final error yet. Its `deferred` errors (transient, or
-    not tied to the task) fail nothing: the job keeps the next check `take_due` gave it."""
+def apply_poll(
+    session: Session, poll: PollResult, *, limits: Limits = DEFAULT_LIMITS
+) -> Outcome | None:
+    """Ingest a getResponse answer as if it were a webhook (kept in the inbox as `poll`), within
+    the same `limits` (an absurd cost is refused here too); None when it has neither a result
+    nor a final error yet. Its `deferred` errors (transient, or not tied to the task) fail
+    nothing: the job keeps the next check `take_due` gave it."""
     if not poll.results and not poll.errors:
         return None
-    return ingest_poll(session, poll)
+    return ingest_poll(session, poll, limits=limits)
 
 
 def expire_old(session: Session, *, max_age: timedelta, limit: int = 1000) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from remixq.ingest import ingest
+from remixq.ingest import DEFAULT_LIMITS, Limits, ingest
 from remixq.models import WebhookEvent
 from remixq.states import InboxStatus
 
@@ -23,8 +23,10 @@ def replay_events(
     statuses: Sequence[str] = DEFAULT_STATUSES,
     event_ids: Sequence[int] = (),
     limit: int = 10_000,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Counter[str]:
-    """Apply stored events again; returns how many ended in each inbox status (and images)."""
+    """Apply stored events again, within `limits` (the caller's settings); returns how many
+    ended in each inbox status (and images)."""
     query = select(WebhookEvent).order_by(WebhookEvent.id).limit(limit)
     query = (
         query.where(WebhookEvent.id.in_(event_ids))
@@ -39,6 +41,7 @@ def replay_events(
             source=event.source,
             expected_task_uuid=event.task_uuid,
             event=event,
+            limits=limits,
         )
         tally[outcome.inbox_status] += 1
         tally["images_stored"] += outcome.images_stored

@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from remixq.ingest import Outcome, ingest_batch
+from remixq.ingest import DEFAULT_LIMITS, Limits, Outcome, ingest_batch
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,10 @@ class GroupCommit:
         max_batch: int = 64,
         wait_seconds: float = 25.0,
         max_queued: int = 1024,
+        limits: Limits = DEFAULT_LIMITS,
     ):
         self._engine = engine
+        self._limits = limits
         self._max_batch = max_batch
         self._wait_seconds = wait_seconds
         self._max_queued = max_queued
@@ -214,7 +216,9 @@ class GroupCommit:
         self.stats.webhooks += len(batch)
         self.stats.largest = max(self.stats.largest, len(batch))
         try:
-            outcomes = ingest_batch(self._connection(), [(p.body, p.task_uuid) for p in batch])
+            outcomes = ingest_batch(
+                self._connection(), [(p.body, p.task_uuid) for p in batch], limits=self._limits
+            )
         except (OperationalError, PoolTimeout) as exc:
             self._discard_connection()  # the next batch connects again
             for pending in batch:

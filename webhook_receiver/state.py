@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from remixq.config import Settings
 from remixq.db import make_engine
+from remixq.ingest import Limits
 from remixq.ingest.postgres import PLANNER_OPTIONS
 from webhook_receiver.group_commit import GroupCommit
 
@@ -37,7 +38,11 @@ class ReceiverState:
 
     @cached_property
     def writer(self) -> GroupCommit:
-        return GroupCommit(self.engine, max_queued=self.settings.receiver_queue_max)
+        return GroupCommit(
+            self.engine,
+            max_queued=self.settings.receiver_queue_max,
+            limits=Limits.of(self.settings),
+        )
 
     @cached_property
     def secret(self) -> bytes:

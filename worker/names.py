@@ -15,3 +15,4 @@ SUBMIT_TASK = "remixq.submit_jobs"  # args: [list of job ids], submitted in one 
 RELAY_TASK = "remixq.relay"
 RECONCILE_TASK = "remixq.reconcile"
 ACCOUNT_PROBE_TASK = "remixq.account_probe"
+INBOX_PRUNE_TASK = "remixq.inbox_prune"

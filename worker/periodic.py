@@ -1,4 +1,5 @@
-"""Periodic work run under Celery beat: the relay, the reconciler and the account probe.
+"""Periodic work run under Celery beat: the relay, the reconciler, the account probe and the
+inbox's prune.
 
 Both are safe to run on several machines at once (their domain functions claim rows with
 `FOR UPDATE SKIP LOCKED`), and both are bounded per round so that one tick never floods the
@@ -13,8 +14,9 @@ from datetime import timedelta
 
 from celery import Celery
 
-from remixq import jobs, reconcile, relay
+from remixq import inbox, jobs, reconcile, relay
 from remixq.db import transaction
+from remixq.ingest import Limits
 from remixq.providers.runware import (
     Forbidden,
     PaymentRequired,
@@ -23,7 +25,14 @@ from remixq.providers.runware import (
     Unauthorized,
 )
 from worker.broker import messages_held
-from worker.names import ACCOUNT_PROBE_TASK, PERIODIC_QUEUE, QUEUE, RECONCILE_TASK, RELAY_TASK
+from worker.names import (
+    ACCOUNT_PROBE_TASK,
+    INBOX_PRUNE_TASK,
+    PERIODIC_QUEUE,
+    QUEUE,
+    RECONCILE_TASK,
+    RELAY_TASK,
+)
 from worker.producer import enqueue, publish
 from worker.runtime import Runtime
 
@@ -46,6 +55,10 @@ def register(app: Celery, runtime: Runtime) -> None:
     def account_probe_tick() -> int:
         return probe_account(app, runtime)
 
+    @app.task(name=INBOX_PRUNE_TASK, ignore_result=True, shared=False)
+    def inbox_prune_tick() -> int:
+        return prune_inbox(runtime)
+
     app.conf.beat_schedule = {
         "relay": {
             "task": RELAY_TASK,
@@ -63,6 +76,12 @@ def register(app: Celery, runtime: Runtime) -> None:
             "task": ACCOUNT_PROBE_TASK,
             "schedule": settings.account_probe_interval,
             "options": {"expires": settings.account_probe_interval, "queue": PERIODIC_QUEUE},
+        }
+    if settings.inbox_prune_interval > 0:
+        app.conf.beat_schedule["inbox-prune"] = {
+            "task": INBOX_PRUNE_TASK,
+            "schedule": settings.inbox_prune_interval,
+            "options": {"expires": settings.inbox_prune_interval, "queue": PERIODIC_QUEUE},
         }
 
 
@@ -125,7 +144,7 @@ def reconcile_jobs(runtime: Runtime) -> int:
                 },
             )
         with transaction(runtime.sessions) as session:
-            outcome = reconcile.apply_poll(session, poll)
+            outcome = reconcile.apply_poll(session, poll, limits=Limits.of(settings))
         if outcome is not None:
             recovered += outcome.images_stored
             log.info(
@@ -138,6 +157,16 @@ def reconcile_jobs(runtime: Runtime) -> int:
                 },
             )
     return recovered
+
+
+def prune_inbox(runtime: Runtime) -> int:
+    """Delete the inbox rows no replay needs, older than REMIXQ_INBOX_RETENTION; returns how
+    many (`remixq.inbox`: orphans stay, batches are bounded)."""
+    retention = timedelta(seconds=runtime.settings.inbox_retention)
+    pruned = inbox.prune(runtime.sessions, older_than=retention)
+    if pruned.deleted:
+        log.info("inbox pruned", extra={"rows": pruned.deleted, "before": pruned.before})
+    return pruned.deleted
 
 
 def probe_account(app: Celery, runtime: Runtime) -> int:

@@ -190,6 +190,7 @@ def replay(
 ) -> None:
     """Re-ingest stored webhook events (idempotent: nothing is stored twice)."""
     from remixq.db import database, transaction
+    from remixq.ingest import Limits
     from remixq.replay import replay_events
     from remixq.states import InboxStatus
 
@@ -198,7 +199,9 @@ def replay(
         if status_ not in known:
             raise InvalidInput([FieldError("--status", status_, f"one of {', '.join(known)}")])
     with database(ctx.settings) as sessions, transaction(sessions) as session:
-        tally = replay_events(session, statuses=statuses, event_ids=event_ids)
+        tally = replay_events(
+            session, statuses=statuses, event_ids=event_ids, limits=Limits.of(ctx.settings)
+        )
     if as_json:
         click.echo(json.dumps(dict(tally)))
     else:

@@ -10,6 +10,7 @@ import click
 from remixq.cli.campaigns import replay, retry, status, submit
 from remixq.cli.control import resume
 from remixq.cli.demo import demo
+from remixq.cli.inbox import inbox
 from remixq.cli.schema import db
 from remixq.cli.services import beat, receiver, worker
 from remixq.errors import InvalidInput
@@ -37,6 +38,7 @@ for _command in (
     retry,
     resume,
     replay,
+    inbox,
     simulator,
     demo,
 ):

@@ -17,6 +17,12 @@ caller's BEGIN and COMMIT a webhook costs three round trips. Other backends (SQL
 default) take the same steps as SQLAlchemy Core statements, deciding in Python; both answer
 through the same `decide`.
 
+What one holder of a leaked webhook URL can do is bounded (`Limits`, docs/security.md): a job
+stores at most its numberResults distinct images and none once final, a body that would break
+that is refused whole (`decision`); a cost must be a JSON number within REMIXQ_MAX_IMAGE_COST
+(`remixq.providers.runware.results`); and the inbox keeps at most REMIXQ_INBOX_MAX_PER_TASK
+bodies per task, later deliveries being applied and counted on their job (`inbox_overflow`).
+
 Modules: `apply` (one body: `ingest`, `ingest_poll`), `batch` (`ingest_batch`, the receiver's
 group commit), `decision` (the rule, in Python and in SQL), `records` (the values passed
 between the steps), `postgres` and `core` (the two stores).
@@ -24,6 +30,6 @@ between the steps), `postgres` and `core` (the two stores).
 
 from remixq.ingest.apply import ingest, ingest_poll
 from remixq.ingest.batch import ingest_batch
-from remixq.ingest.records import Outcome
+from remixq.ingest.records import DEFAULT_LIMITS, Limits, Outcome
 
-__all__ = ["Outcome", "ingest", "ingest_batch", "ingest_poll"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "Outcome", "ingest", "ingest_batch", "ingest_poll"]

@@ -13,9 +13,11 @@ from remixq.ingest.core import CoreStore
 from remixq.ingest.decision import Locked, decide
 from remixq.ingest.postgres import PostgresStore
 from remixq.ingest.records import (
+    DEFAULT_LIMITS,
     Applied,
     Arrival,
     Inbox,
+    Limits,
     Outcome,
     Parsed,
     Store,
@@ -27,6 +29,7 @@ from remixq.providers.runware.results import (
     ErrorItem,
     InvalidPayload,
     PollResult,
+    RefusedPayload,
     ResultItem,
     poll_envelope,
     poll_items,
@@ -41,36 +44,43 @@ def ingest(
     source: str = "webhook",
     expected_task_uuid: str | None = None,
     event: WebhookEvent | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Outcome:
-    """Store `body` in the inbox (unless replaying `event`) and apply it; never commits.
+    """Store `body` in the inbox (unless replaying `event`) and apply it within `limits`
+    (REMIXQ_MAX_IMAGE_COST, REMIXQ_INBOX_MAX_PER_TASK: the caller's settings); never commits.
 
     `expected_task_uuid` is the task the webhook URL's token was issued for: an item about any
     other task is refused, so one leaked URL cannot write results for other jobs.
     """
     session.flush()  # the statements below bypass the ORM: it must have nothing pending
     arrival = Arrival(body, source, expected_task_uuid, utcnow())
-    return apply(store_for(session.connection()), arrival, read(body, expected_task_uuid), event)
+    parsed = read(body, expected_task_uuid, limits)
+    return apply(store_for(session.connection(), limits), arrival, parsed, event)
 
 
-def ingest_poll(session: Session, poll: PollResult) -> Outcome:
-    """Apply what getResponse said about `poll.task_uuid` as a webhook about it would be; never
-    commits. Its items are applied as the client read them; the inbox keeps, with the source
-    `poll`, a webhook body that a replay reads back to the same results and errors."""
+def ingest_poll(session: Session, poll: PollResult, *, limits: Limits = DEFAULT_LIMITS) -> Outcome:
+    """Apply what getResponse said about `poll.task_uuid` as a webhook about it would be,
+    within the same `limits`; never commits. Its items are applied as the client read them;
+    the inbox keeps, with the source `poll`, a webhook body that a replay reads back to the
+    same results and errors."""
     session.flush()
+    parsed: Parsed | Outcome
     try:
-        parsed = by_task(poll_items(poll), poll.task_uuid)
+        parsed = by_task(poll_items(poll, max_cost=limits.max_image_cost), poll.task_uuid)
+    except RefusedPayload as exc:
+        parsed = Outcome(InboxStatus.REJECTED, message=str(exc))
     except InvalidPayload as exc:
         parsed = Outcome(InboxStatus.INVALID, message=str(exc))
     body = json_dumps(poll_envelope(poll)).encode()
     arrival = Arrival(body, "poll", poll.task_uuid, utcnow())
-    return apply(store_for(session.connection()), arrival, parsed, None)
+    return apply(store_for(session.connection(), limits), arrival, parsed, None)
 
 
-def store_for(connection: Connection) -> Store:
+def store_for(connection: Connection, limits: Limits) -> Store:
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        return PostgresStore(connection)
-    return CoreStore(connection)
+        return PostgresStore(connection, limits)
+    return CoreStore(connection, limits)
 
 
 def apply(
@@ -81,7 +91,10 @@ def apply(
     kept."""
     if isinstance(parsed, Outcome):
         if event is None:
-            store.insert_event(arrival, status=parsed.inbox_status, error=parsed.message or None)
+            row = store.insert_event(
+                arrival, status=parsed.inbox_status, error=parsed.message or None
+            )
+            parsed.kept = row.id is not None
         else:
             _set_event(event, parsed)
         return parsed
@@ -120,9 +133,13 @@ def account(
         return False
     change = decide(job, error)  # what the store did, for the answer
     outcome.images_stored += change.stored
-    outcome.duplicates += len(results) - change.stored
+    # A refused body's images that were stored before are duplicates; its new ones are not.
+    outcome.duplicates += len(results) - (job.new if change.rejection else change.stored)
     outcome.job_statuses[task_uuid] = (change.status or job.status).value
-    if change.message:
+    if change.rejection:
+        outcome.inbox_status = InboxStatus.REJECTED
+        outcome.message = change.rejection
+    elif change.message and outcome.inbox_status != InboxStatus.REJECTED:
         outcome.message = change.message
     return True
 
@@ -131,13 +148,16 @@ def conclude(
     store: Store, inbox: Inbox, outcome: Outcome, *, orphans: list[str], tasks: int
 ) -> None:
     """An orphan when no task of the body has a job; the inbox row corrected when it was not
-    written with the outcome (a store writes it before the body is applied)."""
+    written with the outcome (a store writes it before the body is applied), or noted as not
+    kept (its task's inbox was full)."""
     if orphans and len(orphans) == tasks:
         outcome.inbox_status = InboxStatus.ORPHAN
         outcome.message = f"no job has taskUUID {orphans[0]}"
     if isinstance(inbox, WebhookEvent):
         if outcome.inbox_status != InboxStatus.PROCESSED or outcome.message:
             _set_event(inbox, outcome)
+    elif inbox.id is None:
+        outcome.kept = False
     elif (inbox.status, inbox.error) != (outcome.inbox_status, outcome.message or None):
         store.correct_event(inbox, outcome)
 

@@ -11,23 +11,37 @@ from sqlalchemy import Connection
 from remixq.db import utcnow
 from remixq.ingest.apply import account, apply, conclude, store_for
 from remixq.ingest.postgres import PostgresStore
-from remixq.ingest.records import Applied, Arrival, Outcome, Parsed, Store, read
+from remixq.ingest.records import (
+    DEFAULT_LIMITS,
+    Applied,
+    Arrival,
+    Limits,
+    Outcome,
+    Parsed,
+    Store,
+    read,
+)
 from remixq.states import InboxStatus
 
 
 def ingest_batch(
-    connection: Connection, deliveries: Sequence[tuple[bytes, str]], *, source: str = "webhook"
+    connection: Connection,
+    deliveries: Sequence[tuple[bytes, str]],
+    *,
+    source: str = "webhook",
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[Outcome]:
     """Several webhooks at once, each `(body, expected_task_uuid)` with the outcome `ingest`
-    would give it alone, in as few transactions as the backend allows, committed: every webhook
+    would give it alone (within the same `limits`), in as few transactions as the backend
+    allows, committed: every webhook
     is stored, durably, when this returns, or nothing of the batch is (the receiver's group
     commit, `webhook_receiver.group_commit`). `connection` must be outside any transaction.
 
     On PostgreSQL a batch whose every body is about its own task, one task once (nearly every
     batch), is one statement, run in autocommit: one round trip and one commit for the batch.
     Anything else is one transaction."""
-    plan = Plan(deliveries, source)
-    store = store_for(connection)
+    plan = Plan(deliveries, source, limits)
+    store = store_for(connection, limits)
     if isinstance(store, PostgresStore) and plan.one_statement:
         with store.autocommit():
             return plan.run(store)
@@ -40,7 +54,7 @@ class Plan:
     hold each task at most once (in arrival order), one statement per round on PostgreSQL; any
     other body (invalid, refused, only still-processing items) takes `ingest`'s path."""
 
-    def __init__(self, deliveries: Sequence[tuple[bytes, str]], source: str):
+    def __init__(self, deliveries: Sequence[tuple[bytes, str]], source: str, limits: Limits):
         now = utcnow()
         self.size = len(deliveries)
         self.others: list[tuple[int, Arrival, Parsed | Outcome]] = []
@@ -48,7 +62,7 @@ class Plan:
         pending: list[Applied] = []
         for index, (body, expected) in enumerate(deliveries):
             arrival = Arrival(body, source, expected, now)
-            parsed = read(body, expected)
+            parsed = read(body, expected, limits)
             if isinstance(parsed, Outcome) or len(parsed.tasks) != 1 or expected is None:
                 self.others.append((index, arrival, parsed))
                 continue

@@ -5,14 +5,35 @@ written once over operands that are either values or SQL expressions: `decide` e
 Python (the Core store, and every answer to a caller), `DECIDED_STATUS` and `REFUSAL` are the
 same rule rendered as the two SQL `CASE`s of the PostgreSQL statement. The statuses an event
 leads to, or the refusal it meets, come from the state machine's table (`remixq.states`).
+
+Before any of it, the cap (`_overflows`; in SQL `OVERFLOWS`, and its message in `REFUSAL`): a job
+stores at most `numberResults` distinct images, and none once it is final (completed or failed).
+A body whose new images would break it is refused whole: none of its images is stored and its
+error is not applied, and its inbox row is `rejected` with the reason. A redelivery of stored
+images only has no new image, so it stays a harmless duplicate. Whole, not the images that
+fit: the provider never sends more than a job asked for, so an over-full body is forged (or
+follows forged ones), and storing its first items would let it fill the job's remaining slots
+and refuse the genuine images that come after; a body is applied whole or not at all, as a
+body that does not validate stores nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from string import Formatter
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Integer, String, case, literal_column, null
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    case,
+    func,
+    literal,
+    literal_column,
+    null,
+)
 from sqlalchemy.dialects.postgresql import psycopg
 
 from remixq.providers.runware.results import ErrorItem
@@ -21,12 +42,15 @@ from remixq.states import FINAL, Event, IllegalTransition, JobStatus, next_statu
 
 @dataclass(frozen=True)
 class Locked:
-    """A job as found under its row lock (before this body), and how many images were new."""
+    """A job as found under its row lock (before this body): how many distinct images of the
+    body were not stored yet (`new`), and how many of them this body stored (`stored`: fewer
+    when another transaction stored one first, none when the body is refused)."""
 
     status: JobStatus
     number_results: int
     results_received: int
     stored: int
+    new: int
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,7 @@ class Change:
     status: JobStatus | None  # None: the status stays
     error: ErrorItem | None
     message: str  # why a transition was refused, if one was
+    rejection: str = ""  # why the whole body was refused (`_overflows`), if it was
 
     @property
     def writes(self) -> bool:
@@ -47,12 +72,42 @@ class Change:
         return self.status in FINAL
 
 
-def _events(failed: Any, received: Any, stored: Any, expected: Any) -> list[tuple[Any, Event]]:
-    """The rule: the first event whose condition holds is the one the news makes (none holds:
-    nothing happens). `failed`: the body reports an error for the job; `received`: its results
-    stored before; `stored`: the new ones; `expected`: how many it asked for. The operands are
-    values (`event_for`) or SQL expressions (`_decision_sql`) alike."""
+def _overflows(final: Any, received: Any, new: Any, expected: Any) -> Any:
+    """The cap: the body's `new` distinct images would take the job (`final`: completed or
+    failed; `received`: images stored before; `expected`: its numberResults) past what it
+    asked for, or it is final. Values (`overflows`) or SQL expressions (`OVERFLOWS`) alike."""
+    return (new > 0) & (final | (received + new > expected))
+
+
+# Why a body broke the cap: the inbox row's error, formatted in Python and rendered in SQL.
+_REJECTION = (
+    "{new} new images refused: the job asked for {expected}, has {received} and is {status}"
+)
+
+
+def overflows(job: Locked) -> bool:
+    return bool(_overflows(job.status in FINAL, job.results_received, job.new, job.number_results))
+
+
+def rejection(job: Locked) -> str:
+    return _REJECTION.format(
+        new=job.new,
+        expected=job.number_results,
+        received=job.results_received,
+        status=job.status.value,
+    )
+
+
+def _events(
+    refused: Any, failed: Any, received: Any, stored: Any, expected: Any
+) -> list[tuple[Any, Event | None]]:
+    """The rule: the first event whose condition holds is the one the news makes (none holds,
+    or the body is `refused` by the cap: nothing happens). `failed`: the body reports an error
+    for the job; `received`: its results stored before; `stored`: the new ones; `expected`:
+    how many it asked for. The operands are values (`event_for`) or SQL expressions
+    (`_decision_sql`) alike."""
     return [
+        (refused, None),
         (failed, Event.FAIL),
         (received + stored >= expected, Event.COMPLETE),
         (stored > 0, Event.RESULT),
@@ -60,11 +115,13 @@ def _events(failed: Any, received: Any, stored: Any, expected: Any) -> list[tupl
 
 
 def event_for(job: Locked, failed: bool) -> Event | None:
-    rule = _events(failed, job.results_received, job.stored, job.number_results)
+    rule = _events(overflows(job), failed, job.results_received, job.stored, job.number_results)
     return next((event for holds, event in rule if holds), None)
 
 
 def decide(job: Locked, error: ErrorItem | None) -> Change:
+    if overflows(job):
+        return Change(0, None, None, "", rejection(job))
     event = event_for(job, error is not None)
     status, message = None, ""
     if event is not None:
@@ -102,26 +159,73 @@ def _sql(expression: ColumnElement[Any]) -> str:
 
 
 def _decision_sql(
-    *, failed: str, received: str, stored: str, expected: str, status: str
+    *,
+    refused: str,
+    rejection: str,
+    failed: str,
+    received: str,
+    stored: str,
+    expected: str,
+    status: str,
 ) -> tuple[str, str]:
-    """The rule over the statement's columns: the job's new status, and the refusal message
-    of `decide` (NULL when there is none)."""
+    """The rule over the statement's columns: the job's new status, and the message for the
+    inbox row: the `rejection` of a body refused by the cap, or the refusal of a transition
+    (NULL when there is neither)."""
     column = literal_column(status, String)
+    null_: ColumnElement[Any] = null()
     rule = _events(
+        literal_column(refused, Boolean),
         literal_column(failed, Boolean),
         literal_column(received, Integer),
         literal_column(stored, Integer),
         literal_column(expected, Integer),
     )
-    after, refused = [], []
+    after: list[tuple[Any, ColumnElement[Any]]] = []
+    refused_by: list[tuple[Any, ColumnElement[Any]]] = []
     for holds, event in rule:
+        if event is None:  # refused by the cap: the status stays, the body is rejected
+            after.append((holds, column))
+            refused_by.append((holds, literal_column(f"({rejection})", String)))
+            continue
         moves, refusals = _outcomes(event)
-        after.append((holds, case(moves, value=column, else_=column) if moves else column))
-        refused.append((holds, case(refusals, value=column) if refusals else null()))
-    return _sql(case(*after, else_=column)), _sql(case(*refused))
+        targets = set(moves.values())  # one per event (`states.target`)
+        moved = case((column.in_(sorted(moves)), targets.pop()), else_=column) if moves else column
+        after.append((holds, moved))
+        refused_by.append((holds, case(refusals, value=column) if refusals else null_))
+    while refused_by and refused_by[-1][1] is null_:  # trailing NULLs: what no branch gives
+        refused_by.pop()
+    return _sql(case(*after, else_=column)), _sql(case(*refused_by))
 
 
+def _cap_sql(*, status: str, received: str, new: str, expected: str) -> tuple[str, str]:
+    """The cap over the statement's columns: whether the body is refused, and why."""
+    job_status = literal_column(status, String)
+    columns: dict[str, ColumnElement[Any]] = {
+        "status": job_status,
+        "received": literal_column(received, Integer),
+        "new": literal_column(new, Integer),
+        "expected": literal_column(expected, Integer),
+    }
+    final = job_status.in_(sorted(s.value for s in FINAL))
+    refused = _overflows(final, columns["received"], columns["new"], columns["expected"])
+    parts: list[ColumnElement[Any]] = []
+    for text, name, _, _ in Formatter().parse(_REJECTION):
+        if text:
+            parts.append(literal(text, String))
+        if name:
+            parts.append(columns[name])
+    return _sql(refused), _sql(func.concat(*parts))
+
+
+_JOB = {
+    "status": "job.status",
+    "received": "job.results_received",
+    "expected": "job.number_results",
+}
+OVERFLOWS = _cap_sql(**_JOB, new="fresh.new")[0]  # in the CTE that counts the new images
 DECIDED_STATUS, REFUSAL = _decision_sql(
+    refused="cap.refused",
+    rejection=_cap_sql(**_JOB, new="cap.new")[1],  # in a later CTE, which reads the count
     failed="arrival.failed",
     received="job.results_received",
     stored="counted.stored",

@@ -13,14 +13,18 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from remixq.db import json_dumps
-from remixq.ingest.decision import DECIDED_STATUS, REFUSAL, Locked
-from remixq.ingest.records import Applied, Arrival, InboxRow, Outcome
+from remixq.ingest.core import CoreStore
+from remixq.ingest.decision import DECIDED_STATUS, OVERFLOWS, REFUSAL, Locked
+from remixq.ingest.records import Applied, Arrival, InboxRow, Limits, Outcome
 from remixq.providers.runware.results import ErrorItem, ResultItem
 from remixq.states import FINAL, InboxStatus, JobStatus
 
 # How the receiver's connections plan the statement below, which psycopg prepares: a generic
 # plan made once, and nested loops only, which the batches' few rows run fastest with
 # (docs/benchmarks.md, "Webhook ingest": the plan cache, and nested-loop plans).
+# Index scans only, too: the statement's lookups by key (stored images, a task's inbox rows)
+# planned once while those tables were nearly empty would otherwise scan them whole for the
+# connection's life (a bench run's PostgreSQL CPU per webhook grew thirtyfold that way).
 PLANNER_OPTIONS = " ".join(
     f"-c {setting}"
     for setting in (
@@ -28,16 +32,18 @@ PLANNER_OPTIONS = " ".join(
         "enable_hashjoin=off",
         "enable_hashagg=off",
         "enable_mergejoin=off",
+        "enable_seqscan=off",
     )
 )
 
 _FINAL = ", ".join(f"'{status.value}'" for status in sorted(FINAL))
 # Only an error that fails the job is written as its error: a refused one (a forged or late
-# report about a completed job) leaves the stored code alone. `jobs.status` is the old value.
-_MOVES_TO_FAILED = (
-    f"decided.failed AND decided.status = '{JobStatus.FAILED.value}'"
-    f" AND jobs.status <> '{JobStatus.FAILED.value}'"
-)
+# report about a completed job) leaves the stored code alone. `job.status` is the old value.
+_FAILED = JobStatus.FAILED.value
+_MOVES_TO_FAILED = f"d.failed AND d.status = '{_FAILED}' AND job.status <> '{_FAILED}'"
+# The body changes the job (`Change.writes`): only then does its `updated_at` move. A delivery
+# counted, not kept (`dropped`), only moves `inbox_overflow`.
+_WRITES = "(d.stored > 0 OR d.failed OR d.status <> job.status)"
 
 
 class PostgresStore:
@@ -48,18 +54,26 @@ class PostgresStore:
     tells the caller what happened), from values read under the row lock. An arrival without a
     body writes no inbox row (`apply`: a replayed event, a body's second task).
 
+    The cap (`decision`): `cap` counts each job's new images, those of the body not in
+    `images` yet, and refuses the body whole when they would go past the job's numberResults
+    or the job is final; `inserted` stores nothing of a refused body. The count is taken by
+    `remixq_stored_images` (a migration's VOLATILE function: a fresh snapshot) once the job's
+    row is locked: the statement's own snapshot, taken before it waited for the lock, would
+    miss the images of the transaction that held it, and refuse a redelivery racing its
+    original. The inbox's bound: a body whose task already has `inbox_max_per_task` rows writes
+    none (`dropped`), and its job's `inbox_overflow` counts it (counted in the statement's
+    snapshot: concurrent writers may each keep one more).
+
     Every writer locks the jobs' rows in one order (by id), so concurrent batches cannot
     deadlock. The inbox row is written with the outcome `account` and `conclude` find, so no
     correction follows it. The jobs are looked up by `task_uuid = ANY(array)`, not by a join
     with the batch's rows, whose generic plan scanned the whole jobs table (docs/benchmarks.md,
     "Webhook ingest"). The statement is sent with its whitespace collapsed: psycopg caches the
-    parsing of a query only up to 4,096 characters."""
+    parsing of a query only up to 4,096 characters (a test keeps it below)."""
 
     _STATEMENT = f"""
         WITH arrival AS (
-            SELECT a.ord, a.task, a.event_task, decode(a.body, 'base64') AS body, a.items,
-                   a.failed, a.code, a.message
-            FROM jsonb_to_recordset(%(batch)s::jsonb) AS a(
+            SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb) AS a(
                 ord int, task uuid, event_task uuid, body text, items jsonb, failed boolean,
                 code text, message text
             )
@@ -68,14 +82,22 @@ class PostgresStore:
             FROM jobs WHERE task_uuid = ANY(%(tasks)s::uuid[])
             ORDER BY id
             FOR UPDATE
-        ), inserted AS (
-            INSERT INTO images (job_id, image_uuid, image_url, seed, nsfw, cost, raw, created_at)
-            SELECT job.id, item.image_uuid, item.image_url, item.seed, item.nsfw, item.cost,
-                   item.raw, %(now)s
+        ), item AS (
+            SELECT job.id, i.*, %(now)s::timestamptz
             FROM arrival JOIN job ON job.task_uuid = arrival.task
-            CROSS JOIN LATERAL jsonb_to_recordset(arrival.items) AS item(
+            CROSS JOIN LATERAL jsonb_to_recordset(arrival.items) AS i(
                 image_uuid uuid, image_url text, seed bigint, nsfw boolean, cost numeric, raw jsonb
             )
+        ), cap AS (
+            SELECT job.id, fresh.new, {OVERFLOWS} AS refused
+            FROM job CROSS JOIN LATERAL (
+                SELECT count(DISTINCT image_uuid)
+                    - remixq_stored_images(array_agg(DISTINCT image_uuid)) AS new
+                FROM item WHERE item.id = job.id
+            ) AS fresh
+        ), inserted AS (
+            INSERT INTO images (job_id, image_uuid, image_url, seed, nsfw, cost, raw, created_at)
+            SELECT item.* FROM item JOIN cap USING (id) WHERE NOT refused
             ON CONFLICT (image_uuid) DO NOTHING
             RETURNING job_id
         ), counted AS (
@@ -83,54 +105,62 @@ class PostgresStore:
             FROM job LEFT JOIN inserted ON inserted.job_id = job.id
             GROUP BY job.id
         ), decided AS (
-            SELECT job.id, job.task_uuid AS task, counted.stored, arrival.failed, arrival.code,
-                arrival.message, {DECIDED_STATUS} AS status, {REFUSAL} AS refusal
+            SELECT job.id, job.task_uuid AS task, counted.stored, cap.refused,
+                arrival.failed AND NOT cap.refused AS failed, arrival.code,
+                arrival.message, {DECIDED_STATUS} AS status,
+                {REFUSAL} AS error,
+                arrival.body IS NOT NULL AND EXISTS (
+                    SELECT FROM webhook_events WHERE task_uuid = arrival.event_task
+                    OFFSET %(inbox_full)s
+                ) AS dropped
             FROM arrival JOIN job ON job.task_uuid = arrival.task
-            JOIN counted ON counted.id = job.id
+            JOIN counted USING (id) JOIN cap USING (id)
         ), event AS (
             INSERT INTO webhook_events (received_at, source, task_uuid, status, body, error)
             SELECT %(now)s, %(source)s::text, arrival.event_task,
-                CASE WHEN decided.id IS NULL THEN '{InboxStatus.ORPHAN.value}'
+                CASE WHEN d.id IS NULL THEN '{InboxStatus.ORPHAN.value}'
+                    WHEN d.refused THEN '{InboxStatus.REJECTED.value}'
                     ELSE '{InboxStatus.PROCESSED.value}' END,
-                arrival.body,
-                CASE WHEN decided.id IS NULL THEN 'no job has taskUUID ' || arrival.task::text
-                    ELSE decided.refusal END
-            FROM arrival LEFT JOIN decided ON decided.task = arrival.task
-            WHERE arrival.body IS NOT NULL
+                decode(arrival.body, 'base64'),
+                CASE WHEN d.id IS NULL THEN 'no job has taskUUID ' || arrival.task::text
+                    ELSE d.error END
+            FROM arrival LEFT JOIN decided AS d ON d.task = arrival.task
+            WHERE arrival.body IS NOT NULL AND d.dropped IS NOT TRUE
             RETURNING id, task_uuid, status, error
+        ), change AS (
+            SELECT d.*, {_WRITES} AS writes, {_MOVES_TO_FAILED} AS fails,
+                d.status <> job.status AND d.status IN ({_FINAL}) AS finishes
+            FROM decided AS d JOIN job USING (id)
         ), updated AS (
             UPDATE jobs SET
-                results_received = jobs.results_received + decided.stored,
-                status = decided.status,
-                finished_at = CASE
-                    WHEN decided.status <> jobs.status AND decided.status IN ({_FINAL})
-                    THEN %(now)s ELSE jobs.finished_at END,
-                error_code = CASE WHEN {_MOVES_TO_FAILED} THEN decided.code
-                    ELSE jobs.error_code END,
-                error_message = CASE WHEN {_MOVES_TO_FAILED} THEN decided.message
-                    ELSE jobs.error_message END,
-                updated_at = %(now)s
-            FROM decided
-            WHERE jobs.id = decided.id
-                AND (decided.stored > 0 OR decided.failed OR decided.status <> jobs.status)
+                results_received = results_received + c.stored,
+                status = c.status,
+                finished_at = CASE WHEN c.finishes THEN %(now)s ELSE finished_at END,
+                error_code = CASE WHEN c.fails THEN c.code ELSE error_code END,
+                error_message = CASE WHEN c.fails THEN c.message ELSE error_message END,
+                inbox_overflow = inbox_overflow + c.dropped::int,
+                updated_at = CASE WHEN c.writes THEN %(now)s ELSE updated_at END
+            FROM change AS c
+            WHERE jobs.id = c.id AND (c.writes OR c.dropped)
         )
         SELECT job.status, job.number_results, job.results_received, counted.stored,
-            event.id, event.status, event.error
+            cap.new, e.id, e.status, e.error
         FROM arrival
         LEFT JOIN job ON job.task_uuid = arrival.task
-        LEFT JOIN counted ON counted.id = job.id
-        LEFT JOIN event ON event.task_uuid IS NOT DISTINCT FROM arrival.event_task
+        LEFT JOIN counted USING (id)
+        LEFT JOIN cap USING (id)
+        LEFT JOIN event AS e ON e.task_uuid IS NOT DISTINCT FROM arrival.event_task
         ORDER BY arrival.ord"""  # noqa: S608 (interpolates only constants of the state machine)
-    _STATEMENT = " ".join(_STATEMENT.split())
-    _INSERT_EVENT = (
-        "INSERT INTO webhook_events (received_at, source, task_uuid, status, body, error)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
-    )
+    _STATEMENT = " ".join(_STATEMENT.split()).replace("( ", "(").replace(" )", ")")
     _CORRECT_EVENT = "UPDATE webhook_events SET status = %s, error = %s WHERE id = %s"
 
-    def __init__(self, connection: Connection):
+    def __init__(self, connection: Connection, limits: Limits):
         self._connection = connection
         self._driver: Any = connection.connection.driver_connection
+        self._inbox_max = limits.inbox_max_per_task
+        # Bodies that are not applied (invalid, refused) take the Core store's statements:
+        # they are rare, and not this store's hot path.
+        self._core = CoreStore(connection, limits)
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -150,11 +180,7 @@ class PostgresStore:
             ) from exc
 
     def insert_event(self, arrival: Arrival, *, status: InboxStatus, error: str | None) -> InboxRow:
-        params = (arrival.at, arrival.source, arrival.task_uuid, status, arrival.body, error)
-        with self._translated():
-            return InboxRow(
-                self._driver.execute(self._INSERT_EVENT, params).fetchone()[0], status, error
-            )
+        return self._core.insert_event(arrival, status=status, error=error)
 
     def _execute(self, batch: list[Applied], *, events: bool) -> list[Any]:
         arrivals = [a.arrival for a in batch]
@@ -180,6 +206,7 @@ class PostgresStore:
             "tasks": "{" + ",".join(a.task_uuid for a in batch) + "}",  # an array literal
             "now": arrivals[0].at,
             "source": arrivals[0].source,
+            "inbox_full": self._inbox_max - 1,  # a row past this many: the inbox is full
         }
         with self._translated():
             answer: list[Any] = self._driver.execute(self._STATEMENT, params).fetchall()
@@ -197,10 +224,10 @@ class PostgresStore:
 
     @staticmethod
     def _locked(row: Any) -> Locked | None:
-        status, number_results, results_received, stored = row[:4]
+        status, number_results, results_received, stored, new = row[:5]
         if status is None:
             return None
-        return Locked(JobStatus(status), number_results, results_received, stored)
+        return Locked(JobStatus(status), number_results, results_received, stored, new)
 
     def apply(
         self, task_uuid: str, results: list[ResultItem], error: ErrorItem | None, now: datetime
@@ -211,10 +238,12 @@ class PostgresStore:
 
     def insert_events_and_apply(self, batch: list[Applied]) -> list[tuple[InboxRow, Locked | None]]:
         return [
-            (InboxRow(*row[4:7]), self._locked(row)) for row in self._execute(batch, events=True)
+            (InboxRow(*row[5:8]), self._locked(row)) for row in self._execute(batch, events=True)
         ]
 
     def correct_event(self, inbox: InboxRow, outcome: Outcome) -> None:
+        if inbox.id is None:
+            return
         with self._translated():
             self._driver.execute(
                 self._CORRECT_EVENT, (outcome.inbox_status, outcome.message or None, inbox.id)

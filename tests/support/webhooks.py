@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from remixq.config import load_settings
-from remixq.models import Job
+from remixq.db import utcnow
+from remixq.models import Job, WebhookEvent
 from remixq.security import webhook_token, webhook_url
 from webhook_receiver.app import create_app
 
@@ -80,3 +82,37 @@ def writer_held(engine: Engine, task_uuid: str) -> Iterator[None]:
         # On SQLite remixq.db begins with BEGIN IMMEDIATE: the write lock is taken here.
         connection.execute(select(Job.id).where(Job.task_uuid == task_uuid).with_for_update())
         yield
+
+
+def aged_inbox_rows(engine: Engine, ages: dict[str, list[float]]) -> dict[str, list[int]]:
+    """Committed inbox rows received `age` days ago, for each status and age in `ages`; their
+    ids by status (a task of their own each, no job)."""
+    ids: dict[str, list[int]] = {}
+    with Session(engine) as session, session.begin():
+        for status, days in ages.items():
+            rows = [
+                WebhookEvent(
+                    received_at=utcnow() - timedelta(days=age),
+                    source="webhook",
+                    task_uuid=str(uuid.uuid4()),
+                    status=status,
+                    body=b"{}",
+                )
+                for age in days
+            ]
+            session.add_all(rows)
+            session.flush()
+            ids[status] = [row.id for row in rows]
+    return ids
+
+
+def surviving(engine: Engine, ids: dict[str, list[int]]) -> dict[str, int]:
+    """How many of `ids` (by status) are still in the inbox."""
+    with Session(engine) as session:
+        return {
+            status: session.scalar(
+                select(func.count()).select_from(WebhookEvent).where(WebhookEvent.id.in_(some))
+            )
+            or 0
+            for status, some in ids.items()
+        }

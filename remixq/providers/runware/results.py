@@ -13,6 +13,9 @@ and this module is their one reader:
   the inbox keeps for a poll, which a replay reads back to the same items).
 
 JSON is read with exact decimals (costs are money) and without NaN or Infinity (``parse_json``).
+A cost is money the ledger adds up, so it must be a JSON number between 0 and a ceiling per image
+that every reader is given (``max_cost``, REMIXQ_MAX_IMAGE_COST): a body that breaks that rule
+is refused (``RefusedPayload``), not merely invalid.
 """
 
 from __future__ import annotations
@@ -32,18 +35,28 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from remixq.db import json_loads
+from remixq.db import json_dumps, json_loads
 from remixq.providers.runware import assumptions as A
 from remixq.providers.runware.errors import ProviderError
 
 _BIGINT = 2**63 - 1
-_MAX_COST = Decimal(99999999)
+# What the ledger's column holds (Numeric(18, 10)): no ceiling given may exceed it.
+MAX_STORABLE_COST = Decimal(99999999)
+_COST_REFUSED = "cost_refused"  # the error type of a refused cost, told apart in `_typed`
 
 
 class InvalidPayload(ValueError):
     """A body or an item that is not something the provider sends."""
+
+
+class RefusedPayload(InvalidPayload):
+    """A body in the provider's form that is refused all the same: a cost that is not a JSON
+    number, or is negative or above the ceiling per image (kept in the inbox as rejected)."""
 
 
 class ItemKind(StrEnum):
@@ -79,12 +92,32 @@ class ResultItem(BaseModel):
     image_url: Annotated[str | None, Field(alias="imageURL", max_length=8192)] = None
     seed: Annotated[StrictInt | None, Field(ge=-_BIGINT, le=_BIGINT)] = None
     nsfw: Annotated[StrictBool | None, Field(alias="NSFWContent")] = None
-    cost: Annotated[Decimal | None, Field(ge=0, le=_MAX_COST, allow_inf_nan=False)] = None
+    cost: Decimal | None = None
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
 
+    @field_validator("cost", mode="before")
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> ResultItem:
-        validated = cls.model_validate(item)
+    def _plausible_cost(cls, value: Any, info: ValidationInfo) -> Any:
+        """A JSON number (an int or an exact decimal as `parse_json` reads it; a float from a
+        caller's dict) from 0 to the ceiling `from_item` was given; a string, a bool, NaN or
+        an amount out of range is refused, with the value and what is allowed."""
+        if value is None:
+            return None
+        ceiling = min((info.context or {})["max_cost"], MAX_STORABLE_COST)
+        numeric = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+        amount = Decimal(value) if numeric else None
+        if amount is None or not amount.is_finite() or not 0 <= amount <= ceiling:
+            raise PydanticCustomError(
+                _COST_REFUSED,
+                "{value} is refused: a JSON number from 0 to {ceiling} USD per image is allowed",
+                {"value": _shown(value), "ceiling": str(ceiling)},
+            )
+        return amount
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any], *, max_cost: Decimal) -> ResultItem:
+        """`item` validated, its cost at most `max_cost` USD (REMIXQ_MAX_IMAGE_COST)."""
+        validated = cls.model_validate(item, context={"max_cost": max_cost})
         # Stored as received, beside the typed columns.
         validated._raw = item if isinstance(item, dict) else dict(item)
         return validated
@@ -92,6 +125,15 @@ class ResultItem(BaseModel):
     @property
     def raw(self) -> dict[str, Any]:
         return self._raw
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """`value` as JSON (a string quoted, so that "1e5" is not read as a number), cut short."""
+    try:
+        text = json_dumps(value)
+    except (TypeError, ValueError):  # NaN or Infinity from a caller's float
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ErrorItem(BaseModel):
@@ -163,23 +205,32 @@ def _sort(
 
 
 def _typed(
-    results: Sequence[Mapping[str, Any]], errors: Sequence[ProviderError], processing: int
+    results: Sequence[Mapping[str, Any]],
+    errors: Sequence[ProviderError],
+    processing: int,
+    *,
+    max_cost: Decimal,
 ) -> Items:
     try:
         return Items(
-            [ResultItem.from_item(item) for item in results],
+            [ResultItem.from_item(item, max_cost=max_cost) for item in results],
             [ErrorItem.of(error) for error in errors],
             processing,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
+        found = exc.errors()
+        # Invalid beats refused: a body that is not the provider's form is invalid whatever
+        # its cost; one whose only fault is its cost is refused.
+        first = next((e for e in found if e["type"] != _COST_REFUSED), found[0])
         where = ".".join(str(p) for p in first["loc"])
-        raise InvalidPayload(f"{where}: {first['msg']}") from None
+        kind = RefusedPayload if first["type"] == _COST_REFUSED else InvalidPayload
+        raise kind(f"{where}: {first['msg']}") from None
 
 
-def read_webhook(body: bytes) -> Items:
+def read_webhook(body: bytes, *, max_cost: Decimal) -> Items:
     """A webhook body's items, from any documented shape: a bare result object, the
-    ``{"data": [...]}`` envelope, and/or the ``{"errors": [...]}`` one."""
+    ``{"data": [...]}`` envelope, and/or the ``{"errors": [...]}`` one; no result may cost
+    more than `max_cost` USD."""
     payload = parse_json(body)
     if not isinstance(payload, dict):
         raise InvalidPayload("body must be a JSON object")
@@ -194,7 +245,12 @@ def read_webhook(body: bytes) -> Items:
     if not all(isinstance(item, dict) for item in errors):
         raise InvalidPayload("each error must be a JSON object")
     results, item_errors, processing = _sort(data)
-    items = _typed(results, item_errors + [ProviderError.from_dict(e) for e in errors], processing)
+    items = _typed(
+        results,
+        item_errors + [ProviderError.from_dict(e) for e in errors],
+        processing,
+        max_cost=max_cost,
+    )
     if not items.results and not items.errors and not items.processing:
         raise InvalidPayload("no result or error item in the body")
     return items
@@ -217,8 +273,9 @@ def read_poll(
     return PollResult(task_uuid, [dict(r) for r in results], final, processing, deferred)
 
 
-def poll_items(poll: PollResult) -> Items:
-    return _typed(poll.results, poll.errors, poll.processing)
+def poll_items(poll: PollResult, *, max_cost: Decimal) -> Items:
+    """The poll's items, typed as a webhook's are (no result may cost more than `max_cost`)."""
+    return _typed(poll.results, poll.errors, poll.processing, max_cost=max_cost)
 
 
 def poll_envelope(poll: PollResult) -> dict[str, Any]:
