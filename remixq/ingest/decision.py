@@ -7,7 +7,10 @@ same rule rendered as the two SQL `CASE`s of the PostgreSQL statement. The statu
 leads to, or the refusal it meets, come from the state machine's table (`remixq.states`).
 
 Before any of it, the cap (`_overflows`; in SQL `OVERFLOWS`, and its message in `REFUSAL`): a job
-stores at most `numberResults` distinct images, and none once it is final (completed or failed).
+stores at most `numberResults` distinct images, and none once it is completed. A failed job
+still takes its late images within the cap: the provider charged for them (a job expired by the
+reconciler, or failed by an error report, whose generation finished after all), and the ledger
+must not lose a cent of it; its status stays failed.
 A body whose new images would break it is refused whole: none of its images is stored and its
 error is not applied, and its inbox row is `rejected` with the reason. A redelivery of stored
 images only has no new image, so it stays a harmless duplicate. Whole, not the images that
@@ -72,11 +75,16 @@ class Change:
         return self.status in FINAL
 
 
-def _overflows(final: Any, received: Any, new: Any, expected: Any) -> Any:
-    """The cap: the body's `new` distinct images would take the job (`final`: completed or
-    failed; `received`: images stored before; `expected`: its numberResults) past what it
-    asked for, or it is final. Values (`overflows`) or SQL expressions (`OVERFLOWS`) alike."""
-    return (new > 0) & (final | (received + new > expected))
+def _overflows(closed: Any, received: Any, new: Any, expected: Any) -> Any:
+    """The cap: the body's `new` distinct images would take the job (`closed`: completed;
+    `received`: images stored before; `expected`: its numberResults) past what it asked for,
+    or it is closed. Values (`overflows`) or SQL expressions (`OVERFLOWS`) alike."""
+    return (new > 0) & (closed | (received + new > expected))
+
+
+# Statuses that take no new image whatever the count (a completed job has every image it asked
+# for: anything more is forged or follows forged images).
+CLOSED = frozenset({JobStatus.COMPLETED})
 
 
 # Why a body broke the cap: the inbox row's error, formatted in Python and rendered in SQL.
@@ -86,7 +94,9 @@ _REJECTION = (
 
 
 def overflows(job: Locked) -> bool:
-    return bool(_overflows(job.status in FINAL, job.results_received, job.new, job.number_results))
+    return bool(
+        _overflows(job.status in CLOSED, job.results_received, job.new, job.number_results)
+    )
 
 
 def rejection(job: Locked) -> str:
@@ -206,8 +216,8 @@ def _cap_sql(*, status: str, received: str, new: str, expected: str) -> tuple[st
         "new": literal_column(new, Integer),
         "expected": literal_column(expected, Integer),
     }
-    final = job_status.in_(sorted(s.value for s in FINAL))
-    refused = _overflows(final, columns["received"], columns["new"], columns["expected"])
+    closed = job_status.in_(sorted(s.value for s in CLOSED))
+    refused = _overflows(closed, columns["received"], columns["new"], columns["expected"])
     parts: list[ColumnElement[Any]] = []
     for text, name, _, _ in Formatter().parse(_REJECTION):
         if text:

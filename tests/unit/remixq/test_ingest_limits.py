@@ -1,5 +1,5 @@
 """What one holder of a leaked webhook URL can do to the ledger and the inbox, on both backends:
-no more images than the job asked for (none once it is final), no cost that is not a plausible
+no more images than the job asked for (none once it is completed), no cost that is not a plausible
 number, and a bounded number of bodies kept per task. Each attack of issue #13, failing."""
 
 from __future__ import annotations
@@ -99,14 +99,25 @@ def test_10005_images_for_a_job_of_3_store_3(session: Session) -> None:
     assert not again.message
 
 
-@pytest.mark.parametrize("status", ["completed", "failed"])
-def test_a_final_job_takes_no_new_image(session: Session, status: str) -> None:
-    job = make_job(session, number_results=3, status=status)
+def test_a_completed_job_takes_no_new_image(session: Session) -> None:
+    job = make_job(session, number_results=3, status="completed")
     outcome = send(session, job, data(job.task_uuid, 1))
     assert (outcome.inbox_status, outcome.images_stored) == ("rejected", 0)
-    assert outcome.message == f"1 new images refused: the job asked for 3, has 0 and is {status}"
+    assert outcome.message == "1 new images refused: the job asked for 3, has 0 and is completed"
     session.refresh(job)
-    assert (job.status, job.results_received, images_of(session, job)) == (status, 0, 0)
+    assert (job.status, job.results_received, images_of(session, job)) == ("completed", 0, 0)
+
+
+def test_a_failed_job_keeps_its_late_images_within_the_cap(session: Session) -> None:
+    """The provider charged for them: the ledger keeps them; the status stays failed."""
+    job = make_job(session, number_results=2, status="failed")
+    late = send(session, job, data(job.task_uuid, 2))
+    assert (late.inbox_status, late.images_stored) == ("processed", 2)
+    more = send(session, job, data(job.task_uuid, 1))
+    assert (more.inbox_status, more.images_stored) == ("rejected", 0)
+    assert more.message == "1 new images refused: the job asked for 2, has 2 and is failed"
+    session.refresh(job)
+    assert (job.status, job.results_received, images_of(session, job)) == ("failed", 2, 2)
 
 
 def test_more_images_after_completion_are_refused(session: Session) -> None:
