@@ -8,8 +8,9 @@ import sys
 import click
 
 from remixq.cli.campaigns import replay, retry, status, submit
-from remixq.cli.control import resume
+from remixq.cli.control import cancel, pause, resume
 from remixq.cli.demo import demo
+from remixq.cli.reports import campaigns, export
 from remixq.cli.schema import db
 from remixq.cli.services import beat, receiver, worker
 from remixq.errors import InvalidInput
@@ -34,8 +35,12 @@ for _command in (
     beat,
     submit,
     status,
-    retry,
+    campaigns,
+    export,
+    cancel,
+    pause,
     resume,
+    retry,
     replay,
     simulator,
     demo,
