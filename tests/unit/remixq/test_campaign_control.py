@@ -17,6 +17,7 @@ from remixq.control import cancel_campaign, pause_campaign, resume_campaign, ret
 from remixq.errors import UnknownCampaign
 from remixq.ingest import ingest
 from remixq.models import Campaign, Image, Job
+from remixq.reconcile import expire_old, take_due
 from remixq.relay import take_lost_jobs
 from remixq.reports import campaign_summary
 from tests.support.factories import make_campaign
@@ -85,7 +86,7 @@ def test_cancel_stops_every_unsubmitted_job_and_leaves_the_rest(session: Session
     assert cancel_campaign(session, campaign.id) == 0  # again: a no-op
 
 
-def test_nothing_claims_relays_or_requeues_a_cancelled_job(session: Session) -> None:
+def test_nothing_claims_relays_reconciles_or_requeues_a_cancelled_job(session: Session) -> None:
     campaign = make_campaign(session, "pending", "queued", "submitting")
     ids = job_ids(session, campaign)
     cancel_campaign(session, campaign.id)
@@ -93,6 +94,9 @@ def test_nothing_claims_relays_or_requeues_a_cancelled_job(session: Session) -> 
 
     assert jobs.claim(session, job_ids=ids, lease=LEASE) == []
     assert relay(session) == []
+    due = take_due(session, reconcile_after=timedelta(seconds=1), cap=LEASE, limit=1000)
+    assert not {d.job_id for d in due} & set(ids)
+    expire_old(session, max_age=timedelta(seconds=1))
     jobs.mark_enqueued(session, job_ids=ids)
     jobs.release(session, job_ids=ids, code="timeout", message="t", retry_at=jobs.utcnow())
     jobs.hold(session, job_ids=ids)
