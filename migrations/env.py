@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Connection
 
@@ -36,19 +38,36 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _migrate(connection: Connection) -> None:
+    """Run the migrations on `connection`. On SQLite, foreign keys are off meanwhile: a batch
+    alter copies a table, drops it and renames the copy, and dropping a table other rows refer
+    to (jobs, campaigns) would fail with them on. They are checked once the schema is done."""
+    _configure(connection)
+    sqlite = connection.dialect.name == "sqlite" and not connection.in_transaction()
+    driver: Any = connection.connection.driver_connection if sqlite else None
+    if sqlite:
+        driver.execute("PRAGMA foreign_keys=OFF")  # outside a transaction, or it is ignored
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if sqlite:
+            driver.execute("PRAGMA foreign_keys=ON")
+    if sqlite:
+        broken = driver.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migration left rows with dangling references: {broken[:5]}")
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        _configure(connection)
-        with context.begin_transaction():
-            context.run_migrations()
+        _migrate(connection)
         return
     engine = make_engine(_url())
     try:
         with engine.connect() as connection:
-            _configure(connection)
-            with context.begin_transaction():
-                context.run_migrations()
+            _migrate(connection)
     finally:
         engine.dispose()
 

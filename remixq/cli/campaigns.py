@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -107,31 +109,62 @@ def submit(
     is_flag=True,
     help="Also list the attempts a retry superseded, each with its retry (--json always has them).",
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="The most jobs (and superseded attempts) the table lists; 0: all. --json lists all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @pass_context
-def status(ctx: Context, campaign: str | None, history: bool, as_json: bool) -> None:
+def status(ctx: Context, campaign: str | None, history: bool, limit: int, as_json: bool) -> None:
     """Where each job of CAMPAIGN stands, and its cost: the latest attempt of each job.
 
     CAMPAIGN is a name, or an id written #12 (a bare 12 is an id only when no campaign is named
-    "12"); default: the newest campaign. Exit 3 when a job's latest attempt failed.
+    "12"); default: the newest campaign. The totals come from the database's aggregates and the
+    jobs are read page by page, so a campaign of any size is shown in constant memory; the
+    table lists the first --limit jobs. Exit 3 when a job's latest attempt failed.
     """
     from remixq.db import database
-    from remixq.reports import campaign_report, find_campaign
+    from remixq.reports import find_campaign, job_views, report_head
     from remixq.submission import no_campaign
 
     with database(ctx.settings) as sessions, sessions() as session:
         found = find_campaign(session, campaign)
         if found is None:
             raise InvalidInput([no_campaign(campaign)])
-        report = campaign_report(session, found)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        from remixq.cli.tables import print_report
+        head = report_head(session, found)
+        jobs = job_views(session, found.id)
+        superseded = job_views(session, found.id, superseded=True)
+        if as_json:
+            _stream_report(head, jobs, superseded)
+        else:
+            from remixq.cli.tables import print_report
 
-        print_report(report, history=history)
-    if report["counts"].get("failed"):
+            print_report(
+                {**head, "jobs": jobs, "superseded": superseded},
+                history=history,
+                limit=limit or None,
+            )
+    if head["counts"].get("failed"):
         sys.exit(EXIT_FAILED_JOBS)
+
+
+def _stream_report(
+    head: dict[str, Any], jobs: Iterator[dict[str, Any]], superseded: Iterator[dict[str, Any]]
+) -> None:
+    """The report as one JSON document, its job lists written as they are read."""
+    out = sys.stdout
+    out.write(json.dumps(head, indent=2)[: -len("\n}")])
+    for key, views in (("jobs", jobs), ("superseded", superseded)):
+        out.write(f',\n  "{key}": [')
+        for n, view in enumerate(views):
+            text = textwrap.indent(json.dumps(view, indent=2), "    ")
+            out.write(("," if n else "") + "\n" + text)
+        out.write("\n  ]")
+    out.write("\n}\n")
+    out.flush()
 
 
 @click.command()

@@ -8,9 +8,10 @@ import sys
 import click
 
 from remixq.cli.campaigns import replay, retry, status, submit
-from remixq.cli.control import resume
+from remixq.cli.control import cancel, pause, resume
 from remixq.cli.demo import demo
 from remixq.cli.inbox import inbox
+from remixq.cli.reports import campaigns, export
 from remixq.cli.schema import db
 from remixq.cli.services import beat, receiver, worker
 from remixq.errors import InvalidInput
@@ -35,8 +36,12 @@ for _command in (
     beat,
     submit,
     status,
-    retry,
+    campaigns,
+    export,
+    cancel,
+    pause,
     resume,
+    retry,
     replay,
     inbox,
     simulator,

@@ -8,46 +8,118 @@ per failed job.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-_STYLES = {"completed": "green", "failed": "red", "submitted": "cyan", "submitting": "yellow"}
+from remixq.reports import money
+
+_STYLES = {
+    "completed": "green",
+    "failed": "red",
+    "submitted": "cyan",
+    "submitting": "yellow",
+    "cancelled": "magenta",
+}
 
 
 def print_report(
-    report: dict[str, Any], console: Console | None = None, *, history: bool = False
+    report: dict[str, Any],
+    console: Console | None = None,
+    *,
+    history: bool = False,
+    limit: int | None = None,
 ) -> None:
     """One row per job (its latest attempt) and one per image, then the totals; with `history`,
-    the attempts a retry superseded as well."""
+    the attempts a retry superseded as well. The job lists may be iterators (read as they are
+    printed); `limit` caps the rows of each list, and the totals say how many were left out."""
     console = console or Console()
     title = f"campaign {report['name']} (id {report['campaign_id']})"
-    console.print(_jobs_table(title, report["jobs"]))
-    superseded = report.get("superseded", [])
-    if history and superseded:
-        console.print(_jobs_table("superseded attempts, each with its retry", superseded))
+    jobs = list(islice(report["jobs"], limit))
+    console.print(_jobs_table(title, jobs))
+    total = sum(report["counts"].values())
+    if total > len(jobs):
+        console.print(
+            f"(the first {len(jobs)} of {total} jobs; --limit 0 lists all, --json or "
+            "remixq export for machines)"
+        )
+    superseded: list[dict[str, Any]] = []
+    if history:
+        superseded = list(islice(report.get("superseded", []), limit))
+        if superseded:
+            console.print(_jobs_table("superseded attempts, each with its retry", superseded))
+    superseded_count = report.get("superseded_count", len(superseded))
     counts = ", ".join(f"{n} {status}" for status, n in report["counts"].items())
     console.print(
-        f"{len(report['jobs'])} jobs ({counts}); {report['images']} images; "
+        f"{total} jobs ({counts}); {report['images']} images; "
         f"total cost [bold]{report['cost_usd']} USD[/]"
     )
-    if report.get("paused_at"):
+    if report.get("cancelled_at"):
         console.print(
-            f"[yellow]paused since {report['paused_at']}[/]: {report['pause_reason']} "
-            "(remixq resume, once the account is usable)"
+            f"[yellow]cancelled at {report['cancelled_at']}[/]: no job is submitted any more; "
+            "jobs the provider had accepted still land"
         )
-    if superseded:
+    if report.get("paused_at"):
+        if report.get("paused_by") == "user":
+            console.print(
+                f"[yellow]paused since {report['paused_at']}[/] on request "
+                f"(remixq resume {report['campaign_id']})"
+            )
+        else:
+            console.print(
+                f"[yellow]paused since {report['paused_at']}[/]: {report['pause_reason']} "
+                "(remixq resume, once the account is usable)"
+            )
+    if superseded_count:
         more = "listed above" if history else "see --history"
-        console.print(f"{len(superseded)} superseded attempt(s) retried ({more}); cost included")
-    shown = report["jobs"] + (superseded if history else [])
-    for job in shown:
+        console.print(f"{superseded_count} superseded attempt(s) retried ({more}); cost included")
+    for job in jobs + superseded:
         if job["error"]:
             console.print(
                 f"[red]{job['task_uuid']}[/]: {job['error']['code']}: {job['error']['message']}",
                 overflow="fold",
             )
+
+
+def print_campaigns(summaries: list[Any], console: Console | None = None) -> None:
+    """One row per campaign (`remixq.reports.CampaignSummary`): its jobs by status, images,
+    cost, and when it started and finished."""
+    console = console or Console()
+    table = Table(title="campaigns", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("name", overflow="fold")
+    table.add_column("jobs by status", overflow="fold")
+    table.add_column("images", justify="right")
+    table.add_column("cost USD", justify="right", no_wrap=True)
+    table.add_column("started / finished", no_wrap=True)
+    for summary in summaries:
+        by_status = ", ".join(
+            f"[{_STYLES[status]}]{n} {status}[/]" if status in _STYLES else f"{n} {status}"
+            for status, n in summary.counts.items()
+        )
+        state = summary.outcome
+        if summary.paused:
+            state += ", paused" + (" on request" if summary.paused_by == "user" else "")
+        finished = _minute(summary.finished_at) if summary.finished_at else state
+        table.add_row(
+            str(summary.id),
+            summary.name,
+            by_status or "no jobs",
+            str(summary.images),
+            money(summary.cost_usd),
+            f"{_minute(summary.created_at)}\n{finished}",
+        )
+    console.print(table)
+    if not summaries:
+        console.print("no campaign yet (remixq submit FILE)")
+
+
+def _minute(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _jobs_table(title: str, jobs: list[dict[str, Any]]) -> Table:

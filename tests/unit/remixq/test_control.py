@@ -13,7 +13,10 @@ def test_resume_with_nothing_paused_says_so(tmp_path: Path) -> None:
     done = remixq(tmp_path, "resume")
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "nothing to resume: no campaign is paused"
+    assert done.stdout.strip() == (
+        "nothing to resume: no campaign is paused by the account's refusal"
+        " (name a campaign paused on request)"
+    )
 
 
 def test_resume_of_an_unknown_campaign_is_one_line(tmp_path: Path) -> None:

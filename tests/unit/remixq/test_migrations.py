@@ -1,5 +1,6 @@
 """Migrations: upgrade → downgrade → upgrade round-trips, and no drift from the models."""
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -122,4 +123,54 @@ def test_the_inbox_task_uuid_becomes_a_uuid_and_junk_becomes_null(
             text("SELECT task_uuid FROM webhook_events ORDER BY id")
         ).scalars().all()
         assert texts == [task.lower(), None]
+    engine.dispose()
+
+
+CONTROL_REVISION_BEFORE = "7b2f4c9e1d03"  # the revision before campaign control
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_campaign_control_revision_keeps_every_pause_the_accounts(
+    backend: str, tmp_path: Path
+) -> None:
+    """A pause stored before `paused_by` existed was the account's (the probe may lift it); the
+    jobs' CHECK takes `cancelled`, and the downgrade turns a cancelled job into a failed one."""
+    if backend == "postgresql":
+        url = scratch_pg_url("migrations")
+        recreate_pg_database(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'control.sqlite'}"
+    engine = create_engine(url)
+    job = (
+        "INSERT INTO jobs (campaign_id, task_uuid, provider, model, request, number_results,"
+        " results_received, status, attempts, created_at, updated_at, checks) VALUES (1, :task,"
+        " 'runware', 'm', '{}', 1, 0, :status, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0)"
+    )
+    migrate.upgrade(url, CONTROL_REVISION_BEFORE)
+    with engine.begin() as connection:  # rows referring to the tables the revision alters
+        connection.execute(
+            text(
+                "INSERT INTO campaigns (name, created_at, paused_at, pause_reason)"
+                " VALUES ('c', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '402')"
+            )
+        )
+        connection.execute(text(job), {"task": str(uuid.uuid4()), "status": "completed"})
+        connection.execute(
+            text(
+                "INSERT INTO images (job_id, image_uuid, raw, created_at)"
+                " VALUES (1, :image, '{}', CURRENT_TIMESTAMP)"
+            ),
+            {"image": str(uuid.uuid4())},
+        )
+    migrate.upgrade(url)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT paused_by FROM campaigns")).scalar() == "account"
+        connection.execute(text(job), {"task": str(uuid.uuid4()), "status": "cancelled"})
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text(job), {"task": str(uuid.uuid4()), "status": "lost"})
+    migrate.downgrade(url, CONTROL_REVISION_BEFORE)
+    with engine.begin() as connection:
+        rows = connection.execute(text("SELECT status, error_code FROM jobs ORDER BY id")).all()
+        assert [tuple(row) for row in rows] == [("completed", None), ("failed", "cancelled")]
+        assert connection.execute(text("SELECT count(*) FROM images")).scalar() == 1
     engine.dispose()

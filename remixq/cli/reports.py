@@ -1,0 +1,102 @@
+"""`remixq campaigns` (every campaign at a glance) and `remixq export` (one row per image, CSV or
+JSON lines, streamed): both read aggregates and keyset pages, never a campaign whole."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from remixq.cli.context import Context, pass_context
+from remixq.errors import InvalidInput
+
+
+@click.command()
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print an array of {id, name, counts, images, cost_usd, created_at, finished_at, ...}.",
+)
+@pass_context
+def campaigns(ctx: Context, as_json: bool) -> None:
+    """Every campaign: its jobs by status, images, cost, and when it started and finished."""
+    from remixq.db import database
+    from remixq.reports import campaign_summaries
+
+    with database(ctx.settings) as sessions, sessions() as session:
+        summaries = campaign_summaries(session)
+    if as_json:
+        click.echo(json.dumps([summary.to_json() for summary in summaries], indent=2))
+    else:
+        from remixq.cli.tables import print_campaigns
+
+        print_campaigns(summaries)
+
+
+@click.command()
+@click.argument("campaign")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["csv", "jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="CSV (parameters as a JSON cell) or one JSON object per line.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to FILE instead of standard output.",
+)
+@pass_context
+def export(ctx: Context, campaign: str, format_: str, output: Path | None) -> None:
+    """One row per image of CAMPAIGN (every attempt: each was paid for): the campaign, job,
+    taskUUID, status, model, prompt and other parameters, image UUID, URL, seed, NSFW flag and
+    cost in USD. Streamed page by page: a campaign of any size exports in constant memory."""
+    from remixq.db import database
+    from remixq.reports import export_rows, find_campaign
+    from remixq.submission import no_campaign
+
+    with database(ctx.settings) as sessions, sessions() as session:
+        found = find_campaign(session, campaign)
+        if found is None:
+            raise InvalidInput([no_campaign(campaign)])
+        rows = export_rows(session, found.id)
+        if output is None:
+            _write(rows, format_, sys.stdout)
+            return
+        partial = output.with_name(output.name + ".partial")
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            count = _write(rows, format_, out)
+        partial.replace(output)  # a reader never sees half an export under the name asked for
+    click.echo(f"{count} image(s) of campaign {found.name!r} written to {output}", err=True)
+
+
+def _write(rows: Iterator[dict[str, Any]], format_: str, out: IO[str]) -> int:
+    from remixq.db import json_dumps
+    from remixq.reports import EXPORT_FIELDS
+
+    count = 0
+    if format_ == "jsonl":
+        for row in rows:
+            out.write(json_dumps(row) + "\n")
+            count += 1
+        return count
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {
+                **row,
+                "parameters": json_dumps(row["parameters"]),
+                "nsfw": "" if row["nsfw"] is None else str(row["nsfw"]).lower(),
+            }
+        )
+        count += 1
+    return count
