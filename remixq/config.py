@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         1024, gt=0, validation_alias=_env("REMIXQ_RECEIVER_QUEUE_MAX")
     )
 
+    # The REST API (under /api/v1): largest request body, refused with 413 before it is read.
+    api_max_body_bytes: int = Field(
+        16 * 1_048_576, gt=0, validation_alias=_env("REMIXQ_API_MAX_BODY_BYTES")
+    )
+
     @field_validator(
         "database_url",
         "broker_url",

@@ -80,8 +80,10 @@ def serve(
     *,
     workers: int | None = None,
     connections: int = 256,
+    enqueuer: Any = None,
 ) -> None:
-    """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting."""
+    """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting.
+    `enqueuer` makes the REST API's broker publisher (webhook_receiver.state.EnqueuerFactory)."""
 
     def load() -> Any:
         # Imported in each worker, after gevent has patched it: the app imports the provider
@@ -89,6 +91,6 @@ def serve(
         # (gevent's MonkeyPatchWarning, and an ssl module left unpatched).
         from webhook_receiver.app import create_app
 
-        return create_app(settings)
+        return create_app(settings, enqueuer=enqueuer)
 
     run(load, gunicorn_options(host, port, workers=workers, connections=connections))

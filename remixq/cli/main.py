@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from remixq.cli.apikeys import apikey
 from remixq.cli.campaigns import replay, retry, status, submit
 from remixq.cli.control import resume
 from remixq.cli.demo import demo
@@ -39,6 +40,7 @@ for _command in (
     replay,
     simulator,
     demo,
+    apikey,
 ):
     cli.add_command(_command)
 

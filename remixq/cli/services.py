@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 
 from remixq.cli.context import Context, pass_context
 from remixq.config import Settings
@@ -30,7 +32,22 @@ def receiver(
 
     port = port or ctx.settings.receiver_port
     click.echo(f"remixq receiver listening on http://{host}:{port}", err=True)
-    serve(ctx.settings, host, port, workers=workers, connections=connections)
+    serve(
+        ctx.settings,
+        host,
+        port,
+        workers=workers,
+        connections=connections,
+        enqueuer=_api_enqueuer,
+    )
+
+
+def _api_enqueuer(settings: Settings) -> Callable[[sessionmaker[Session], Sequence[int]], None]:
+    """The broker publisher of the receiver's REST API: the worker's producer, imported when the
+    API first creates a campaign (never on the webhook path, nor before gevent's patching)."""
+    from worker.app import enqueuer
+
+    return enqueuer(settings)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -1,0 +1,194 @@
+"""The REST API's routes under /api/v1: each parses its input, calls one domain function in a
+transaction of its own, and answers with a typed body (webhook_receiver.api.schemas)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request, url_for
+from pydantic import ValidationError
+from spectree import Response as Responses
+
+from remixq.db import json_loads, transaction
+from remixq.errors import FieldError, InvalidInput
+from remixq.idempotency import MAX_KEY_CHARS, IdempotencyKeyReused, request_digest
+from remixq.producing import NewJob
+from remixq.providers.runware import parse_request
+from remixq.submission import CampaignNameTaken, create_and_enqueue
+from webhook_receiver.api import schemas, views
+from webhook_receiver.api.auth import authenticate, caller
+from webhook_receiver.api.errors import ApiError
+from webhook_receiver.api.spec import problems, spec
+from webhook_receiver.state import state
+
+log = logging.getLogger("remixq.api")
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate)
+
+ERRORS = {
+    "HTTP_401": schemas.ErrorBody,
+    "HTTP_404": schemas.ErrorBody,
+    "HTTP_422": schemas.ErrorBody,
+}
+WRITE_ERRORS = {**ERRORS, "HTTP_403": schemas.ErrorBody, "HTTP_413": schemas.ErrorBody}
+MAX_ERRORS_SHOWN = 1000
+
+
+def _sessions() -> Any:
+    return state(current_app).api_sessions
+
+
+@bp.after_request
+def _log(response: Response) -> Response:
+    """One line per request, naming the key (never the key itself)."""
+    from flask import g
+
+    key = getattr(g.get("api_key"), "name", None)
+    log.info(
+        "api request",
+        extra={
+            "api_key": key,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+        },
+    )
+    return response
+
+
+# -- creating a campaign ----------------------------------------------------------------------
+
+
+@bp.post("/campaigns")
+@spec.validate(
+    json=schemas.CampaignCreate,
+    headers=schemas.CreateHeaders,
+    resp=Responses(
+        HTTP_201=schemas.Campaign,
+        HTTP_200=schemas.Campaign,
+        HTTP_409=schemas.ErrorBody,
+        HTTP_415=schemas.ErrorBody,
+        **{k: v for k, v in WRITE_ERRORS.items() if k != "HTTP_404"},
+    ),
+    tags=["campaigns"],
+    skip_validation=True,  # validated below, so that one 422 lists every error of the body
+)
+def create_campaign() -> tuple[Response, int]:
+    """Create a campaign from Runware requests.
+
+    The whole body is validated first (every error in one 422: job index, field, value, what
+    is allowed); nothing is stored if anything is wrong. An `Idempotency-Key` header makes a
+    retry answer with the campaign the first request made (200), never a second one.
+    """
+    body = _json_body()
+    name, new_jobs = _campaign_request(body)
+    key = _idempotency_key()
+    try:
+        created = create_and_enqueue(
+            _sessions(),
+            name=name,
+            new_jobs=new_jobs,
+            enqueue=state(current_app).enqueue,
+            api_key_id=caller().id,
+            idempotency_key=key,
+            request_sha256=request_digest(body),
+        )
+    except CampaignNameTaken as exc:
+        raise ApiError(409, "campaign_name_taken", str(exc), campaign_id=exc.campaign_id) from None
+    except IdempotencyKeyReused as exc:
+        raise ApiError(
+            409, "idempotency_key_reused", str(exc), campaign_id=exc.campaign_id
+        ) from None
+    if created.broker_error is not None:
+        log.warning(
+            "api campaign stored, broker unreachable (the relay hands the jobs over)",
+            extra={"campaign_id": created.campaign_id, "broker_error": created.broker_error},
+        )
+    if not created.replayed:
+        log.info(
+            "api campaign created",
+            extra={
+                "campaign_id": created.campaign_id,
+                "jobs": len(created.job_ids),
+                "api_key": caller().name,
+            },
+        )
+    with transaction(_sessions()) as session:
+        found = views.campaign(session, created.campaign_id)
+    response = _json(found)
+    response.headers["Location"] = url_for("api.get_campaign", campaign_id=created.campaign_id)
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 200 if created.replayed else 201
+
+
+def _json_body() -> Any:
+    if not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send a JSON body (Content-Type: application/json), not {request.mimetype!r}",
+        )
+    data = request.get_data(cache=True)
+    try:
+        return json_loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput([FieldError("(body)", None, f"a JSON document ({exc})")]) from None
+
+
+def _campaign_request(body: Any) -> tuple[str, list[NewJob]]:
+    """The name and the validated jobs; every error of the body at once."""
+    errors: list[FieldError] = []
+    try:
+        schemas.CampaignCreate.model_validate(body)
+    except ValidationError as exc:
+        errors.extend(problems(exc))
+    jobs = body.get("jobs") if isinstance(body, dict) else None
+    new_jobs: list[NewJob] = []
+    if isinstance(jobs, list) and len(jobs) <= schemas.MAX_JOBS:
+        for index, job in enumerate(jobs):
+            if not isinstance(job, dict):
+                continue  # reported by the schema
+            location = f"job {index}"
+            # parse_request refuses an image field that is not a UUID, an http(s) URL, a data
+            # URI or base64 (is_image_reference): over HTTP nothing names a file on this disk.
+            try:
+                new_jobs.append(NewJob(parse_request(job), location))
+            except InvalidInput as exc:
+                errors.extend(
+                    FieldError(f"jobs[{index}].{e.field}", e.value, e.allowed, location)
+                    for e in exc.errors
+                )
+    if errors:
+        if len(errors) > MAX_ERRORS_SHOWN:
+            errors = errors[:MAX_ERRORS_SHOWN]
+        raise InvalidInput(errors)
+    return str(body["name"]), new_jobs
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_CHARS or not key.isprintable():
+        raise InvalidInput(
+            [FieldError("Idempotency-Key", key, f"1 to {MAX_KEY_CHARS} printable characters")]
+        )
+    return key
+
+
+def _json(model: Any) -> Response:
+    return current_app.response_class(model.model_dump_json(), mimetype="application/json")
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@spec.validate(resp=Responses(HTTP_200=schemas.Campaign, **ERRORS), tags=["campaigns"])
+def get_campaign(campaign_id: int) -> Response:
+    """One campaign: jobs by status, images, cost, times, the key that created it."""
+    with transaction(_sessions()) as session:
+        found = views.campaign(session, campaign_id)
+    return _json(found)
