@@ -70,3 +70,11 @@ class InvalidInput(ValueError):
             "message": str(self),
             "errors": [e.as_dict() for e in self.errors],
         }
+
+
+class UnknownCampaign(InvalidInput):
+    """A campaign id that names no campaign: an HTTP edge answers 404, the CLI one line."""
+
+    def __init__(self, campaign_id: Any, field: str = "CAMPAIGN"):
+        self.campaign_id = campaign_id
+        super().__init__([FieldError(field, campaign_id, "the id of an existing campaign")])

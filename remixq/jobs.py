@@ -1,6 +1,7 @@
-"""Domain operations on stored jobs: hand to the broker, claim, acknowledge, release, fail; and
-the pause of a campaign whose account the provider refused (hold, resume). Making jobs from
-requests is `remixq.producing`.
+"""Domain operations on stored jobs: hand to the broker, claim, acknowledge, release, fail; the
+pause of a campaign whose account the provider refused (hold, resume) or that a person paused;
+and the cancel of a campaign's unsubmitted jobs. Making jobs from requests is
+`remixq.producing`; the campaign-level controls people and programs call are `remixq.control`.
 
 Each function takes the session keyword-only and never commits: the edge (CLI command, Celery
 task, HTTP view) owns the transaction. Status changes are conditional UPDATEs guarded by the
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    func,
     or_,
     select,
     update,
@@ -29,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from remixq.db import utcnow
 from remixq.models import Campaign, Job
-from remixq.states import Event, JobStatus, sources, target
+from remixq.states import Event, JobStatus, PausedBy, sources, target
 
 _jobs = Job.metadata.tables[Job.__tablename__]
 _campaigns = Campaign.metadata.tables[Campaign.__tablename__]
@@ -199,32 +201,92 @@ def pause_campaigns(session: Session, *, job_ids: Sequence[int], reason: str) ->
         .execute(
             update(_campaigns)
             .where(_campaigns.c.id.in_(of_jobs), _campaigns.c.paused_at.is_(None))
-            .values(paused_at=now, pause_reason=reason)
+            .values(paused_at=now, pause_reason=reason, paused_by=PausedBy.ACCOUNT.value)
             .returning(_campaigns.c.id)
         )
         .scalars()
     )
     if paused:
-        session.connection().execute(
-            update(_jobs)
-            .where(_jobs.c.campaign_id.in_(paused), _jobs.c.status == JobStatus.QUEUED.value)
-            .values(status=target(Event.HOLD).value, updated_at=now)
-        )
+        _hold_queued(session, paused, now)
     return paused
+
+
+def _hold_queued(session: Session, campaign_ids: list[int], now: datetime) -> None:
+    """The queued jobs of paused campaigns back to pending: the relay leaves them alone, and a
+    resume hands them to the broker again."""
+    session.connection().execute(
+        update(_jobs)
+        .where(_jobs.c.campaign_id.in_(campaign_ids), _jobs.c.status == JobStatus.QUEUED.value)
+        .values(status=target(Event.HOLD).value, updated_at=now)
+    )
+
+
+def pause_by_user(session: Session, *, campaign_id: int, reason: str) -> bool:
+    """Pause one campaign because a person or a program asked; True when it was not paused by
+    them already. A pause of the account's becomes theirs: the account probe then leaves it.
+    Its queued jobs go back to pending; a job being submitted lands or is released (to wait)."""
+    now = utcnow()
+    paused = (
+        session.connection()
+        .execute(
+            update(_campaigns)
+            .where(
+                _campaigns.c.id == campaign_id,
+                or_(
+                    _campaigns.c.paused_by.is_(None),
+                    _campaigns.c.paused_by != PausedBy.USER.value,
+                ),
+            )
+            .values(
+                paused_at=func.coalesce(_campaigns.c.paused_at, now),
+                pause_reason=reason,
+                paused_by=PausedBy.USER.value,
+            )
+            .returning(_campaigns.c.id)
+        )
+        .first()
+    )
+    if paused is None:
+        return False
+    _hold_queued(session, [campaign_id], now)
+    return True
+
+
+def cancel(session: Session, *, campaign_id: int) -> int:
+    """Cancel the campaign's jobs not yet submitted (pending, queued, submitting); returns how
+    many. None of them is claimed, relayed or released again; one a worker was submitting lands
+    if the provider accepts it (`remixq.states`)."""
+    result = session.connection().execute(
+        update(_jobs)
+        .where(
+            _jobs.c.campaign_id == campaign_id,
+            _jobs.c.status.in_(sorted(status.value for status in sources(Event.CANCEL))),
+        )
+        .values(status=target(Event.CANCEL).value, updated_at=utcnow())
+    )
+    return int(result.rowcount)
 
 
 def resume_campaigns(
     session: Session, *, campaign_id: int | None = None
 ) -> tuple[list[int], list[int]]:
-    """Lift the pause of one campaign (or of every paused one); returns the campaigns resumed
-    and their jobs waiting to be handed to the broker (pending or queued), which the caller
-    publishes after the commit."""
+    """Lift the pause of one campaign, whoever paused it, or (no `campaign_id`: the account
+    probe, `remixq resume` without a campaign) of every campaign the account's refusal paused;
+    a pause a person asked for is lifted only by naming its campaign. Returns the campaigns
+    resumed and their jobs waiting to be handed to the broker (pending or queued), which the
+    caller publishes after the commit."""
     query = update(_campaigns).where(_campaigns.c.paused_at.is_not(None))
     if campaign_id is not None:
         query = query.where(_campaigns.c.id == campaign_id)
+    else:
+        query = query.where(_account_paused())
     resumed = list(
         session.connection()
-        .execute(query.values(paused_at=None, pause_reason=None).returning(_campaigns.c.id))
+        .execute(
+            query.values(paused_at=None, pause_reason=None, paused_by=None).returning(
+                _campaigns.c.id
+            )
+        )
         .scalars()
     )
     if not resumed:
@@ -240,12 +302,21 @@ def resume_campaigns(
     return sorted(resumed), list(waiting.scalars())
 
 
-def any_paused(session: Session) -> bool:
-    """Whether some campaign waits for the account to be usable again."""
-    found = session.connection().execute(
-        select(_campaigns.c.id).where(_campaigns.c.paused_at.is_not(None)).limit(1)
+def _account_paused() -> ColumnElement[bool]:
+    # A pause without `paused_by` predates it, and every such pause was the account's.
+    return and_(
+        _campaigns.c.paused_at.is_not(None),
+        or_(_campaigns.c.paused_by.is_(None), _campaigns.c.paused_by == PausedBy.ACCOUNT.value),
     )
-    return found.first() is not None
+
+
+def any_paused(session: Session, *, campaign_id: int | None = None) -> bool:
+    """Whether some campaign (or campaign `campaign_id`) waits for the account to be usable
+    again; a pause a person asked for is not the account's."""
+    query = select(_campaigns.c.id).where(_account_paused())
+    if campaign_id is not None:
+        query = query.where(_campaigns.c.id == campaign_id)
+    return session.connection().execute(query.limit(1)).first() is not None
 
 
 def fail(session: Session, *, job_ids: Sequence[int], code: str, message: str) -> int:

@@ -27,14 +27,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from remixq.db import Base, JSONDocument, Money, UTCDateTime, utcnow
-from remixq.states import InboxStatus, JobStatus
+from remixq.states import InboxStatus, JobStatus, PausedBy
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
 _INBOX_STATUSES = ", ".join(f"'{s.value}'" for s in InboxStatus)
+_PAUSERS = ", ".join(f"'{s.value}'" for s in PausedBy)
 
 
 class Campaign(Base):
     __tablename__ = "campaigns"
+    __table_args__ = (CheckConstraint(f"paused_by IN ({_PAUSERS})", name="paused_by"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -45,10 +47,15 @@ class Campaign(Base):
     # no digest of their own.
     content_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Set when the provider refused the account (401/402/403): its jobs wait, pending, until
-    # `remixq resume` or the account probe lifts the pause. The reason is the provider's words.
+    # Set when the provider refused the account (401/402/403; `paused_by` "account": its jobs
+    # wait, pending, until `remixq resume` or the account probe lifts the pause; the reason is the
+    # provider's words), or when a person or a program paused it (`paused_by` "user": only a
+    # resume naming it lifts it).
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pause_reason: Mapped[str | None] = mapped_column(Text)
+    paused_by: Mapped[str | None] = mapped_column(String(20))
+    # When the campaign was first cancelled: its unsubmitted jobs were cancelled then.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The API key that created the campaign over HTTP (None: the command line).
     api_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="RESTRICT"), index=True
@@ -66,6 +73,9 @@ class Job(Base):
         CheckConstraint("results_received >= 0", name="results_received"),
         Index("ix_jobs_status_updated_at", "status", "updated_at"),
         Index("ix_jobs_status_next_check_at", "status", "next_check_at"),
+        # Keyset pages of a campaign's jobs (all, or of one status), and its export.
+        Index("ix_jobs_campaign_id_id", "campaign_id", "id"),
+        Index("ix_jobs_campaign_id_status_id", "campaign_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -1,16 +1,30 @@
-"""Where each job stands: campaign summaries for the CLI and the API, derived from the rows."""
+"""Where each job stands: campaign summaries for the CLI and the API, derived from the rows.
+
+Everything here is cheap on a 100,000-job campaign: totals are SQL aggregates (GROUP BY), lists
+are keyset pages on ids backed by the jobs' (campaign_id, id) and (campaign_id, status, id)
+indexes, and the export and the full report are streamed in such pages, never loaded whole.
+
+"Latest attempts" are the jobs no retry replaced: counts, image counts and the outcome describe
+them; the cost is everything the campaign cost, superseded attempts included (they were paid).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, and_, case, exists, func, select, tuple_
+from sqlalchemy.orm import Session, aliased, selectinload
 
+from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
 from remixq.states import OPEN, JobStatus
+
+PAGE_MAX = 1000  # the most items one page may ask for
 
 
 def find_campaign(session: Session, ref: str | None) -> Campaign | None:
@@ -82,47 +96,362 @@ def campaign_report(session: Session, campaign: Campaign) -> dict[str, Any]:
     """The campaign's outcome: `jobs`, `counts`, `images` and `outcome` describe the latest
     attempt of each job (a failed job that was retried counts as its retry); the attempts a
     retry superseded are listed apart, in `superseded`, each naming its retry. `cost_usd` is
-    everything the campaign cost, superseded attempts included: they were paid for."""
-    rows = session.scalars(
-        select(Job)
-        .where(Job.campaign_id == campaign.id)
-        .order_by(Job.id)
-        .options(selectinload(Job.images))
-    ).all()
-    by_id = {job.id: job for job in rows}
-    retried_as = {job.retry_of_id: job for job in rows if job.retry_of_id is not None}
-    latest: list[dict[str, Any]] = []
-    superseded: list[dict[str, Any]] = []
-    for job in rows:
-        parent = by_id.get(job.retry_of_id) if job.retry_of_id is not None else None
-        retry = retried_as.get(job.id)
-        view = job_view(
-            job,
-            retry_of=str(parent.task_uuid) if parent else None,
-            retried_as=str(retry.task_uuid) if retry else None,
-        )
-        (superseded if retry else latest).append(view)
-    counts = Counter(view["status"] for view in latest)
+    everything the campaign cost, superseded attempts included: they were paid for.
+
+    Every job is in the answer: on a large campaign, `report_head` and `job_views` give the same
+    in constant memory (`remixq status` streams them)."""
     return {
-        "campaign_id": campaign.id,
-        "name": campaign.name,
-        "outcome": outcome(counts),
-        "cost_usd": money(campaign_cost(session, campaign.id)),
-        "counts": dict(sorted(counts.items())),
-        "images": sum(len(view["images"]) for view in latest),
-        # Set while the provider refuses the account: the jobs wait, pending, for a resume.
-        "paused_at": campaign.paused_at.isoformat() if campaign.paused_at else None,
-        "pause_reason": campaign.pause_reason,
-        "jobs": latest,
-        "superseded": superseded,
+        **report_head(session, campaign),
+        "jobs": list(job_views(session, campaign.id)),
+        "superseded": list(job_views(session, campaign.id, superseded=True)),
     }
 
 
-def outcome(counts: Counter[str]) -> str:
-    """`running` while a latest attempt is open, then `failed` if one failed, else `completed`."""
-    if any(counts[status] > 0 for status in OPEN):
+def report_head(session: Session, campaign: Campaign) -> dict[str, Any]:
+    """`campaign_report` without its job lists, from aggregates (a constant number of queries)."""
+    summary = campaign_summary(session, campaign.id)
+    assert summary is not None  # the caller holds the campaign
+    return {
+        "campaign_id": campaign.id,
+        "name": campaign.name,
+        "outcome": summary.outcome,
+        "cost_usd": money(summary.cost_usd),
+        "counts": summary.counts,
+        "images": summary.images,
+        # Set while the provider refuses the account (paused_by "account": the jobs wait,
+        # pending, for a resume) or since a person paused the campaign (paused_by "user").
+        "paused_at": _iso(summary.paused_at),
+        "pause_reason": summary.pause_reason,
+        "paused_by": summary.paused_by,
+        "cancelled_at": _iso(summary.cancelled_at),
+        "superseded_count": summary.superseded,
+    }
+
+
+def _retried() -> ColumnElement[bool]:
+    """True for a job a retry replaced (the retry names it): a superseded attempt."""
+    retry = aliased(Job)
+    return exists().where(retry.retry_of_id == Job.id)
+
+
+def job_views(
+    session: Session, campaign_id: int, *, superseded: bool = False, batch: int = 500
+) -> Iterator[dict[str, Any]]:
+    """The campaign's latest attempts (or, `superseded`, the attempts a retry replaced) as
+    `job_view`s, by id, read in keyset batches: at most `batch` jobs (and their images) are held
+    at once."""
+    after = 0
+    while True:
+        page = session.scalars(
+            select(Job)
+            .where(Job.campaign_id == campaign_id, Job.id > after)
+            .where(_retried() if superseded else ~_retried())
+            .order_by(Job.id)
+            .limit(batch)
+            .options(selectinload(Job.images))
+        ).all()
+        if not page:
+            return
+        links = _retry_links(session, page, superseded=superseded)
+        for job in page:
+            if superseded:
+                yield job_view(job, retried_as=links.get(job.id))
+            else:
+                parent = links.get(job.retry_of_id) if job.retry_of_id is not None else None
+                yield job_view(job, retry_of=parent)
+        # The session's identity map holds its objects weakly: a page let go is freed.
+        after = page[-1].id
+
+
+def _retry_links(
+    session: Session, page: Sequence[Job], *, superseded: bool
+) -> dict[int | None, str]:
+    """For latest attempts, the taskUUID of each parent (by the parent's id); for superseded
+    ones, the taskUUID of each one's retry (by the superseded job's id)."""
+    if superseded:
+        rows = session.execute(
+            select(Job.retry_of_id, Job.task_uuid).where(
+                Job.retry_of_id.in_([job.id for job in page])
+            )
+        )
+    else:
+        parents = [job.retry_of_id for job in page if job.retry_of_id is not None]
+        if not parents:
+            return {}
+        rows = session.execute(select(Job.id, Job.task_uuid).where(Job.id.in_(parents)))
+    return {key: str(task_uuid) for key, task_uuid in rows.tuples()}
+
+
+def outcome(counts: Counter[str] | dict[str, int]) -> str:
+    """`running` while a latest attempt is open, then `failed` if one failed, `cancelled` if one
+    was cancelled, else `completed`."""
+    if any(counts.get(status, 0) > 0 for status in OPEN):
         return "running"
-    return "failed" if counts[JobStatus.FAILED] else "completed"
+    if counts.get(JobStatus.FAILED, 0):
+        return "failed"
+    return "cancelled" if counts.get(JobStatus.CANCELLED, 0) else "completed"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """A campaign at a glance: jobs by status and images (latest attempts), what it cost (all
+    attempts), when it started and finished (None while a latest attempt is open), whether it
+    is paused (by whom and why) and when it was cancelled."""
+
+    id: int
+    name: str
+    counts: dict[str, int]
+    images: int
+    cost_usd: Decimal
+    created_at: datetime
+    finished_at: datetime | None
+    paused: bool
+    pause_reason: str | None
+    cancelled_at: datetime | None
+    paused_by: str | None = None  # "account" or "user" (`remixq.states.PausedBy`)
+    paused_at: datetime | None = None
+    superseded: int = 0  # attempts a retry replaced, outside `counts`
+
+    @property
+    def jobs(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def outcome(self) -> str:
+        return outcome(self.counts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "outcome": self.outcome,
+            "jobs": self.jobs,
+            "counts": dict(self.counts),
+            "images": self.images,
+            "cost_usd": money(self.cost_usd),
+            "created_at": self.created_at.isoformat(),
+            "finished_at": _iso(self.finished_at),
+            "paused": self.paused,
+            "paused_at": _iso(self.paused_at),
+            "paused_by": self.paused_by,
+            "pause_reason": self.pause_reason,
+            "cancelled_at": _iso(self.cancelled_at),
+        }
+
+
+def campaign_summaries(
+    session: Session, *, after_id: int | None = None, limit: int | None = None
+) -> list[CampaignSummary]:
+    """The campaigns by ascending id, after `after_id`, at most `limit`: three queries whatever
+    their number and size (the campaigns, their jobs by status, their images and cost)."""
+    query = select(Campaign).order_by(Campaign.id)
+    if after_id is not None:
+        query = query.where(Campaign.id > after_id)
+    if limit is not None:
+        query = query.limit(limit)
+    campaigns = session.scalars(query).all()
+    if not campaigns:
+        return []
+    in_range = and_(Job.campaign_id >= campaigns[0].id, Job.campaign_id <= campaigns[-1].id)
+    return _summaries(session, campaigns, in_range)
+
+
+def campaign_summary(session: Session, campaign_id: int) -> CampaignSummary | None:
+    """One campaign's summary; None when no campaign has that id."""
+    campaign = session.get(Campaign, campaign_id, populate_existing=True)
+    if campaign is None:
+        return None
+    return _summaries(session, [campaign], Job.campaign_id == campaign_id)[0]
+
+
+def _summaries(
+    session: Session, campaigns: Sequence[Campaign], jobs_of: ColumnElement[bool]
+) -> list[CampaignSummary]:
+    retried = _retried()
+    counts: dict[int, dict[str, int]] = {c.id: {} for c in campaigns}
+    superseded: Counter[int] = Counter()
+    last_finish: dict[int, datetime] = {}
+    rows = session.execute(
+        select(Job.campaign_id, Job.status, retried, func.count(), func.max(Job.finished_at))
+        .where(jobs_of)
+        .group_by(Job.campaign_id, Job.status, retried)
+    )
+    for campaign_id, status, was_retried, count, finished in rows.tuples():
+        if campaign_id not in counts:
+            continue
+        if was_retried:
+            superseded[campaign_id] += count
+        else:
+            counts[campaign_id][status] = count
+        if finished is not None and (
+            campaign_id not in last_finish or finished > last_finish[campaign_id]
+        ):
+            last_finish[campaign_id] = finished
+    images: dict[int | None, tuple[int, Decimal]] = {}
+    totals = session.execute(
+        select(
+            Job.campaign_id,
+            func.count(case((~retried, Image.id))),
+            func.sum(Image.cost),
+        )
+        .join(Job, Image.job_id == Job.id)
+        .where(jobs_of)
+        .group_by(Job.campaign_id)
+    )
+    for campaign_id, count, cost in totals.tuples():
+        images[campaign_id] = (int(count), cost or Decimal(0))
+    summaries = []
+    for campaign in campaigns:
+        by_status = dict(sorted(counts[campaign.id].items()))
+        settled = by_status and not any(by_status.get(status, 0) for status in OPEN)
+        ends = [t for t in (last_finish.get(campaign.id), campaign.cancelled_at) if t is not None]
+        count, cost = images.get(campaign.id, (0, Decimal(0)))
+        summaries.append(
+            CampaignSummary(
+                id=campaign.id,
+                name=campaign.name,
+                counts=by_status,
+                images=count,
+                cost_usd=cost,
+                created_at=campaign.created_at,
+                finished_at=max(ends) if settled and ends else None,
+                paused=campaign.paused_at is not None,
+                pause_reason=campaign.pause_reason,
+                cancelled_at=campaign.cancelled_at,
+                paused_by=campaign.paused_by,
+                paused_at=campaign.paused_at,
+                superseded=superseded[campaign.id],
+            )
+        )
+    return summaries
+
+
+def _page_size(limit: int) -> int:
+    if not 1 <= limit <= PAGE_MAX:
+        raise InvalidInput([FieldError("limit", limit, f"a whole number from 1 to {PAGE_MAX}")])
+    return limit
+
+
+def jobs_page(
+    session: Session,
+    campaign_id: int,
+    *,
+    status: str | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> list[Job]:
+    """Up to `limit` of the campaign's jobs (every attempt; of one `status` if given) with ids
+    above `after_id`, by id: a keyset page, stable under inserts (a new job has a higher id)."""
+    query = select(Job).where(Job.campaign_id == campaign_id)
+    if status is not None:
+        known = [s.value for s in JobStatus]
+        if status not in known:
+            raise InvalidInput([FieldError("status", status, f"one of {', '.join(known)}")])
+        query = query.where(Job.status == status)
+    if after_id is not None:
+        query = query.where(Job.id > after_id)
+    return list(session.scalars(query.order_by(Job.id).limit(_page_size(limit))))
+
+
+def images_page(
+    session: Session, campaign_id: int, *, after_id: int | None = None, limit: int = 100
+) -> list[tuple[Image, Job]]:
+    """Up to `limit` of the campaign's images (of every attempt), each with its job, after the
+    image `after_id`: a keyset page ordered by (job id, image id), walked along the jobs'
+    (campaign_id, id) index. An image stored later for a job already paged past is not seen;
+    no image is ever seen twice or skipped among those stored before the first page."""
+    query = (
+        select(Image, Job).join(Job, Image.job_id == Job.id).where(Job.campaign_id == campaign_id)
+    )
+    if after_id is not None:
+        after_job = session.scalar(select(Image.job_id).where(Image.id == after_id))
+        if after_job is None:
+            raise InvalidInput([FieldError("after", after_id, "the id of a stored image")])
+        query = query.where(
+            Job.id >= after_job, tuple_(Job.id, Image.id) > tuple_(after_job, after_id)
+        )
+    query = query.order_by(Job.id, Image.id).limit(_page_size(limit))
+    return [(image, job) for image, job in session.execute(query).tuples()]
+
+
+# What an export row calls the request's fields it lists apart from its parameters.
+_NOT_PARAMETERS = ("taskType", "taskUUID", "model", "positivePrompt", "webhookURL")
+EXPORT_FIELDS = (
+    "campaign_id",
+    "campaign",
+    "job_id",
+    "task_uuid",
+    "status",
+    "model",
+    "prompt",
+    "parameters",
+    "image_uuid",
+    "image_url",
+    "seed",
+    "nsfw",
+    "cost_usd",
+)
+
+
+def export_rows(
+    session: Session, campaign_id: int, *, batch: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """One dict per stored image of the campaign (every attempt: each was paid for), with
+    `EXPORT_FIELDS`: the campaign, the job and its taskUUID, the model, the prompt and the
+    other parameters of the request, the image's UUID, URL, seed, NSFW flag and cost (a
+    decimal string). Read in keyset batches of `batch` images as plain rows: memory stays
+    constant whatever the campaign's size. An unknown campaign raises `UnknownCampaign`."""
+    from remixq.errors import UnknownCampaign
+
+    name = session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))
+    if name is None:
+        raise UnknownCampaign(campaign_id)
+    columns = (
+        Job.id,
+        Job.task_uuid,
+        Job.status,
+        Job.model,
+        Job.request,
+        Image.id,
+        Image.image_uuid,
+        Image.image_url,
+        Image.seed,
+        Image.nsfw,
+        Image.cost,
+    )
+    after: tuple[int, int] | None = None
+    while True:
+        query = (
+            select(*columns).join(Job, Image.job_id == Job.id).where(Job.campaign_id == campaign_id)
+        )
+        if after is not None:
+            query = query.where(Job.id >= after[0], tuple_(Job.id, Image.id) > tuple_(*after))
+        rows = session.execute(query.order_by(Job.id, Image.id).limit(batch)).all()
+        if not rows:
+            return
+        for row in rows:
+            request = row[4] or {}
+            yield {
+                "campaign_id": campaign_id,
+                "campaign": name,
+                "job_id": row[0],
+                "task_uuid": str(row[1]),
+                "status": row[2],
+                "model": row[3],
+                "prompt": request.get("positivePrompt"),
+                "parameters": {k: v for k, v in request.items() if k not in _NOT_PARAMETERS},
+                "image_uuid": str(row[6]),
+                "image_url": row[7],
+                "seed": row[8],
+                "nsfw": row[9],
+                "cost_usd": money(row[10]) if row[10] is not None else None,
+            }
+        after = (rows[-1][0], rows[-1][5])
+        del rows
 
 
 def campaign_progress(session: Session, campaign_id: int) -> Counter[str]:

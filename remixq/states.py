@@ -7,10 +7,22 @@
                                                                                         submitted
     queued, submitting ──hold──▶ pending   (the provider refused the account: wait for resume)
 
+    pending, queued, submitting ──cancel──▶ cancelled ──accept, result──▶ submitted
+                                                      ──complete──▶ completed
+
 A result or completion may arrive from any open status: a webhook can beat the worker's record of
 the acknowledgement, and an ambiguous submission (timed out after the provider accepted it) may
 already have been released for another try. A repeated or late event (an acknowledgement after
 completion, a duplicated result) is a no-op; anything else not in the table is refused.
+
+`cancelled` (a person or a program cancelled the campaign) is final for submission: nothing
+claims, releases, holds, enqueues or relays a cancelled job again, so it is never submitted
+after the cancel. It is not final for the provider's news, though: a job that was being
+submitted when the cancel landed (or an earlier ambiguous submission the provider did accept)
+may still be accepted, and then its images and cost are what it really cost. So the
+acknowledgement and a result move a cancelled job on to `submitted` (it then lands like any
+other, the reconciler included), a completion to `completed`; a failure, a release or a hold
+leaves it cancelled. A cancelled job counts neither as open nor as FINAL: see `SETTLED`.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ class JobStatus(StrEnum):
     SUBMITTED = "submitted"  # the provider acknowledged it; results are on their way
     COMPLETED = "completed"  # every expected result is stored
     FAILED = "failed"  # final: the provider refused or failed it, or it expired
+    CANCELLED = "cancelled"  # never submitted again; the provider's late news still lands
 
 
 class Event(StrEnum):
@@ -36,6 +49,7 @@ class Event(StrEnum):
     RESULT = "result"  # some, not all, results stored
     COMPLETE = "complete"  # all results stored
     FAIL = "fail"
+    CANCEL = "cancel"  # the campaign was cancelled: whatever was not submitted never will be
 
 
 class InboxStatus(StrEnum):
@@ -47,8 +61,19 @@ class InboxStatus(StrEnum):
     REJECTED = "rejected"  # refused: e.g. about another task than its URL was issued for
 
 
+class PausedBy(StrEnum):
+    """Who paused a campaign (`campaigns.paused_by`): the account probe lifts only its own."""
+
+    ACCOUNT = "account"  # the provider refused the account (401/402/403)
+    USER = "user"  # a person or a program asked (`remixq pause`, the API)
+
+
 OPEN = frozenset({JobStatus.PENDING, JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.SUBMITTED})
 FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+# Done with, as far as the campaign's progress goes: nothing more will be submitted for them.
+SETTLED = FINAL | {JobStatus.CANCELLED}
+# Not submitted yet: what a cancel stops (a submitting job's answer may still accept it).
+UNSUBMITTED = frozenset({JobStatus.PENDING, JobStatus.QUEUED, JobStatus.SUBMITTING})
 
 _TRANSITIONS: dict[tuple[JobStatus, Event], JobStatus] = {
     (JobStatus.PENDING, Event.ENQUEUE): JobStatus.QUEUED,
@@ -61,6 +86,11 @@ _TRANSITIONS: dict[tuple[JobStatus, Event], JobStatus] = {
     **{(status, Event.RESULT): JobStatus.SUBMITTED for status in OPEN - {JobStatus.SUBMITTED}},
     **{(status, Event.COMPLETE): JobStatus.COMPLETED for status in OPEN},
     **{(status, Event.FAIL): JobStatus.FAILED for status in OPEN},
+    **{(status, Event.CANCEL): JobStatus.CANCELLED for status in UNSUBMITTED},
+    # The provider accepted it before the cancel reached it: it lands like any other.
+    (JobStatus.CANCELLED, Event.ACCEPT): JobStatus.SUBMITTED,
+    (JobStatus.CANCELLED, Event.RESULT): JobStatus.SUBMITTED,
+    (JobStatus.CANCELLED, Event.COMPLETE): JobStatus.COMPLETED,
 }
 
 # Events that may legitimately arrive again or late; they change nothing.
@@ -77,6 +107,17 @@ _IGNORED: frozenset[tuple[JobStatus, Event]] = frozenset(
         (JobStatus.FAILED, Event.RESULT),
         (JobStatus.FAILED, Event.COMPLETE),
         (JobStatus.FAILED, Event.FAIL),
+        # A cancelled job is never given back to the queue, held or enqueued; an answer that
+        # refuses it leaves it cancelled (it was not accepted, so it cost nothing).
+        (JobStatus.CANCELLED, Event.ENQUEUE),
+        (JobStatus.CANCELLED, Event.RELEASE),
+        (JobStatus.CANCELLED, Event.HOLD),
+        (JobStatus.CANCELLED, Event.FAIL),
+        (JobStatus.CANCELLED, Event.CANCEL),
+        # Cancelling what was submitted or finished changes nothing: it lands, or has landed.
+        (JobStatus.SUBMITTED, Event.CANCEL),
+        (JobStatus.COMPLETED, Event.CANCEL),
+        (JobStatus.FAILED, Event.CANCEL),
     }
 )
 

@@ -129,15 +129,17 @@ def resume_and_enqueue(
     enqueue: Enqueue,
     lift_shared_pause: Callable[[], None],
 ) -> Resumed:
-    """Lift the pause of `campaign` (id or name), or of every paused campaign, once the account
-    the provider refused is usable again; then lift every worker's shared pause
-    (`lift_shared_pause`, the edge's) and hand the campaigns' waiting jobs to the broker."""
+    """Lift the pause of `campaign` (id or name), whoever paused it, or of every campaign the
+    account's refusal paused, once the account is usable again; then lift every worker's shared
+    pause (`lift_shared_pause`, the edge's) if an account's pause was lifted, and hand the
+    campaigns' waiting jobs to the broker. A pause a person asked for (`remixq pause`) is
+    lifted only by naming its campaign."""
     with database(settings) as sessions:
         with transaction(sessions) as session:
-            campaign_ids, job_ids = jobs.resume_campaigns(
-                session, campaign_id=_campaign_id(session, campaign)
-            )
-        if campaign_ids:
+            campaign_id = _campaign_id(session, campaign)
+            account = jobs.any_paused(session, campaign_id=campaign_id)
+            campaign_ids, job_ids = jobs.resume_campaigns(session, campaign_id=campaign_id)
+        if campaign_ids and account:
             lift_shared_pause()
         broker_error = _hand_over(enqueue, sessions, job_ids)
     return Resumed(campaign_ids, job_ids, broker_error)

@@ -2,7 +2,7 @@
 a campaign remembers the API key that created it.
 
 Revision ID: c4e8a2f17b95
-Revises: 7b2f4c9e1d03
+Revises: c41d8e2a6f17
 Create Date: 2026-12-01 22:20:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c4e8a2f17b95"
-down_revision: str | None = "7b2f4c9e1d03"
+down_revision: str | None = "c41d8e2a6f17"  # after api-control's campaign_control
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
