@@ -235,6 +235,14 @@ def create_and_enqueue(
         job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
         if claimed is not None:
             idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
+    return Created(campaign_id, job_ids, broker_error=hand_over(enqueue, sessions, job_ids))
+
+
+def hand_over(
+    enqueue: Enqueue | None, sessions: sessionmaker[Session], job_ids: list[int]
+) -> str | None:
+    """Enqueue jobs an edge committed itself (the API's resume and retry), as the functions
+    above do; `enqueue` None: nothing is published and the relay hands them over."""
     if enqueue is None:
-        return Created(campaign_id, job_ids)
-    return Created(campaign_id, job_ids, broker_error=_hand_over(enqueue, sessions, job_ids))
+        return None
+    return _hand_over(enqueue, sessions, job_ids)

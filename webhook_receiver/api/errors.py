@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from remixq.errors import InvalidInput
+from remixq.errors import InvalidInput, UnknownCampaign
 
 log = logging.getLogger("remixq.api")
 
@@ -68,6 +68,10 @@ def register(app: Flask, bp: Blueprint) -> None:
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="remixq"'
         return response
+
+    @bp.errorhandler(UnknownCampaign)
+    def unknown_campaign(exc: UnknownCampaign) -> Response:
+        return error_response(404, "not_found", f"no campaign has id {exc.campaign_id}")
 
     @bp.errorhandler(InvalidInput)
     def invalid_input(exc: InvalidInput) -> Response:

@@ -4,19 +4,24 @@ transaction of its own, and answers with a typed body (webhook_receiver.api.sche
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import ValidationError
 from spectree import Response as Responses
+from sqlalchemy.orm import Session
 
+from remixq.control import cancel_campaign, pause_campaign, resume_campaign, retry_campaign
 from remixq.db import json_loads, transaction
 from remixq.errors import FieldError, InvalidInput
 from remixq.idempotency import MAX_KEY_CHARS, IdempotencyKeyReused, request_digest
+from remixq.models import Image
 from remixq.producing import NewJob
 from remixq.providers.runware import parse_request
-from remixq.submission import CampaignNameTaken, create_and_enqueue
-from webhook_receiver.api import schemas, views
+from remixq.reports import images_page, jobs_page
+from remixq.submission import CampaignNameTaken, create_and_enqueue, hand_over
+from webhook_receiver.api import cursors, schemas, views
 from webhook_receiver.api.auth import authenticate, caller
 from webhook_receiver.api.errors import ApiError
 from webhook_receiver.api.spec import problems, spec
@@ -192,3 +197,137 @@ def get_campaign(campaign_id: int) -> Response:
     with transaction(_sessions()) as session:
         found = views.campaign(session, campaign_id)
     return _json(found)
+
+
+def _page_query() -> Any:
+    return request.context.query  # type: ignore[attr-defined]  # spectree's validated query
+
+
+@bp.get("/campaigns")
+@spec.validate(
+    query=schemas.Page,
+    resp=Responses(
+        HTTP_200=schemas.CampaignPage, HTTP_401=schemas.ErrorBody, HTTP_422=schemas.ErrorBody
+    ),
+    tags=["campaigns"],
+)
+def list_campaigns() -> Response:
+    """Campaigns by id, a page at a time (`next_cursor` is null on the last page)."""
+    query = _page_query()
+    after = cursors.decode(query.cursor)
+    with transaction(_sessions()) as session:
+        rows = views.campaigns(session, after_id=after, limit=query.limit + 1)
+    count, next_cursor = cursors.page([row.id for row in rows], query.limit)
+    return _json(schemas.CampaignPage(items=rows[:count], next_cursor=next_cursor))
+
+
+@bp.get("/campaigns/<int:campaign_id>/jobs")
+@spec.validate(
+    query=schemas.JobQuery, resp=Responses(HTTP_200=schemas.JobPage, **ERRORS), tags=["jobs"]
+)
+def list_jobs(campaign_id: int) -> Response:
+    """The campaign's jobs (every attempt; of one `status` if given) by id, a page at a time."""
+    query = _page_query()
+    after = cursors.decode(query.cursor)
+    status = query.status.value if query.status is not None else None
+    with transaction(_sessions()) as session:
+        views.require_campaign(session, campaign_id)
+        rows = jobs_page(session, campaign_id, status=status, after_id=after, limit=query.limit + 1)
+        count, next_cursor = cursors.page([row.id for row in rows], query.limit)
+        items = [views.job(row) for row in rows[:count]]
+    return _json(schemas.JobPage(items=items, next_cursor=next_cursor))
+
+
+@bp.get("/campaigns/<int:campaign_id>/images")
+@spec.validate(
+    query=schemas.Page, resp=Responses(HTTP_200=schemas.ImagePage, **ERRORS), tags=["images"]
+)
+def list_images(campaign_id: int) -> Response:
+    """The campaign's stored images (every attempt's), by job then image, a page at a time."""
+    query = _page_query()
+    after = cursors.decode(query.cursor)
+    with transaction(_sessions()) as session:
+        views.require_campaign(session, campaign_id)
+        if after is not None and session.get(Image, after) is None:
+            raise InvalidInput(
+                [FieldError("cursor", query.cursor, "the next_cursor of a previous page")]
+            )
+        rows = images_page(session, campaign_id, after_id=after, limit=query.limit + 1)
+        count, next_cursor = cursors.page([image.id for image, _ in rows], query.limit)
+        items = [views.image(image, job) for image, job in rows[:count]]
+    return _json(schemas.ImagePage(items=items, next_cursor=next_cursor))
+
+
+# -- controls ---------------------------------------------------------------------------------
+
+CONTROL_RESPONSES = Responses(
+    HTTP_200=schemas.ControlResult, **{k: v for k, v in WRITE_ERRORS.items() if k != "HTTP_413"}
+)
+
+
+def _control(campaign_id: int, act: Callable[[Session], tuple[int, list[int]]]) -> Response:
+    """Run one control in a transaction, hand the jobs it returns to the broker, answer."""
+    sessions = _sessions()
+    with transaction(sessions) as session:
+        views.require_campaign(session, campaign_id)
+        touched, to_enqueue = act(session)
+    broker_error = hand_over(state(current_app).enqueue, sessions, to_enqueue)
+    log.info(
+        "api control",
+        extra={
+            "campaign_id": campaign_id,
+            "control": request.path.rsplit("/", 1)[-1],
+            "jobs": touched,
+            "api_key": caller().name,
+        },
+    )
+    with transaction(sessions) as session:
+        found = views.campaign(session, campaign_id)
+    return _json(
+        schemas.ControlResult(
+            campaign=found,
+            jobs=touched,
+            enqueued=broker_error is None,
+            broker_error=broker_error,
+        )
+    )
+
+
+@bp.post("/campaigns/<int:campaign_id>/cancel")
+@spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
+def cancel(campaign_id: int) -> Response:
+    """Cancel: pending and queued jobs are never submitted; a job the provider already
+    accepted still lands, and its cost counts. `jobs`: how many were cancelled."""
+    return _control(campaign_id, lambda session: (cancel_campaign(session, campaign_id), []))
+
+
+@bp.post("/campaigns/<int:campaign_id>/pause")
+@spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
+def pause(campaign_id: int) -> Response:
+    """Pause: nothing more of the campaign is submitted until a resume; `jobs` is 1 when the
+    campaign was newly paused, 0 when there was nothing to pause."""
+    return _control(campaign_id, lambda session: (int(pause_campaign(session, campaign_id)), []))
+
+
+@bp.post("/campaigns/<int:campaign_id>/resume")
+@spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
+def resume(campaign_id: int) -> Response:
+    """Resume a paused campaign (whoever paused it): its waiting jobs go to the broker."""
+
+    def act(session: Session) -> tuple[int, list[int]]:
+        resumed = resume_campaign(session, campaign_id)
+        return len(resumed.job_ids), resumed.job_ids
+
+    return _control(campaign_id, act)
+
+
+@bp.post("/campaigns/<int:campaign_id>/retry")
+@spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
+def retry(campaign_id: int) -> Response:
+    """Retry: each failed job gets one new attempt with a new taskUUID."""
+
+    def act(session: Session) -> tuple[int, list[int]]:
+        job_ids = retry_campaign(session, campaign_id)
+        return len(job_ids), job_ids
+
+    return _control(campaign_id, act)

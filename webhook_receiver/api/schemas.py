@@ -8,8 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from remixq.reports import PAGE_MAX
+from remixq.states import JobStatus
+
 MAX_JOBS = 10_000  # per request (the body limit, REMIXQ_API_MAX_BODY_BYTES, applies too)
-MAX_PAGE = 1000
+MAX_PAGE = PAGE_MAX
 DEFAULT_PAGE = 100
 
 
@@ -56,7 +59,7 @@ class JobError(BaseModel):
 class Job(BaseModel):
     id: int
     task_uuid: str
-    status: str
+    status: JobStatus
     model: str
     results_expected: int
     results_received: int
@@ -92,14 +95,12 @@ class ImagePage(BaseModel):
 class Page(BaseModel):
     """Cursor pagination: `cursor` is a page's `next_cursor`, opaque."""
 
-    model_config = ConfigDict(extra="forbid")
-
     limit: int = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(None, max_length=100)
 
 
 class JobQuery(Page):
-    status: str | None = Field(None, description="Only jobs with this status.")
+    status: JobStatus | None = Field(None, description="Only jobs with this status.")
 
 
 class ControlResult(BaseModel):
