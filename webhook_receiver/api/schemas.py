@@ -12,7 +12,7 @@ from remixq.reports import PAGE_MAX
 from remixq.states import JobStatus
 
 MAX_JOBS = 10_000  # per request (the body limit, REMIXQ_API_MAX_BODY_BYTES, applies too)
-MAX_PAGE = PAGE_MAX
+MAX_PAGE = PAGE_MAX // 2  # a page is read as limit + 1 rows, to know whether more follow
 DEFAULT_PAGE = 100
 
 
