@@ -4,6 +4,7 @@ and page, idempotent creates racing, the controls, and the error document of eve
 
 from __future__ import annotations
 
+import base64
 import threading
 import uuid
 from collections.abc import Iterator
@@ -322,6 +323,7 @@ def test_every_failure_is_a_json_error_document(api: Api) -> None:
     assert_error(api.with_key(None).get("/nothing/here"), 404, "not_found")
     assert_error(api.request("DELETE", f"/campaigns/{campaign['id']}"), 405, "method_not_allowed")
     assert_error(api.get("/campaigns/not-a-number"), 404, "not_found")
+    assert_error(api.post(f"/campaigns/{2**64}/pause"), 404, "not_found")  # beyond BIGINT
     too_big = api.post(
         "/campaigns",
         data=b'{"name": "' + b"x" * MAX_BODY + b'"}',
@@ -331,7 +333,14 @@ def test_every_failure_is_a_json_error_document(api: Api) -> None:
     assert_error(api.post("/campaigns", data="name=x"), 415, "unsupported_media_type")
     malformed = api.post("/campaigns", data="{nope", headers={"Content-Type": "application/json"})
     assert assert_error(malformed, 422, "invalid_input")["errors"][0]["field"] == "(body)"
-    for params in ({"limit": 0}, {"limit": 100000}, {"limit": "x"}, {"cursor": "!!"}):
+    huge = base64.urlsafe_b64encode(f"id:{10**25}".encode()).decode()
+    for params in (
+        {"limit": 0},
+        {"limit": 100000},
+        {"limit": "x"},
+        {"cursor": "!!"},
+        {"cursor": huge},
+    ):
         error = assert_error(api.get("/campaigns", params=params), 422, "invalid_input")
         assert error["errors"][0]["field"] in params
     bad_status = assert_error(

@@ -10,6 +10,7 @@ import binascii
 from remixq.errors import FieldError, InvalidInput
 
 _TAG = "id:"
+_MAX_ID = 2**63 - 1  # BIGINT
 
 
 def encode(last_id: int) -> str:
@@ -24,8 +25,11 @@ def decode(cursor: str | None) -> int | None:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
-    if text.startswith(_TAG) and text[len(_TAG) :].isdigit() and len(text) < 30:
-        return int(text[len(_TAG) :])
+    digits = text[len(_TAG) :]
+    if text.startswith(_TAG) and digits.isascii() and digits.isdigit() and len(digits) <= 19:
+        last_id = int(digits)
+        if last_id <= _MAX_ID:
+            return last_id
     raise InvalidInput([FieldError("cursor", cursor, "the next_cursor of a previous page")])
 
 

@@ -30,6 +30,15 @@ from webhook_receiver.state import state
 log = logging.getLogger("remixq.api")
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate)
+MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one names nothing (and PostgreSQL would refuse it)
+
+
+@bp.url_value_preprocessor
+def _ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    campaign_id = (values or {}).get("campaign_id")
+    if isinstance(campaign_id, int) and campaign_id > MAX_ID:
+        raise ApiError(404, "not_found", f"no campaign has id {campaign_id}")
+
 
 ERRORS = {
     "HTTP_401": schemas.ErrorBody,
