@@ -124,7 +124,7 @@ FINDINGS = (
     "  recovery with them (*defaults* in the table) recovers in about a minute.",
     "- **A failed task that getResponse reports with a transient code never ended.** The",
     "  simulator fails tasks with `timeoutProvider`, the documented getResponse example of a",
-    '  failed task (`status: error`, "automatically terminated"). The reconciler read the code',
+    "  failed task (`status: error`, \"automatically terminated\"). The reconciler read the code",
     "  as a transient poll error and asked again, ever less often, so a job whose error webhook",
     "  was lost stayed `submitted` until `REMIXQ_JOB_MAX_AGE`. Now a task error the provider",
     "  still reports at the job's `REMIXQ_RECONCILE_FINAL_CHECK` (3) is the task's outcome;",
