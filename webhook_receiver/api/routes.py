@@ -4,22 +4,22 @@ transaction of its own, and answers with a typed body (webhook_receiver.api.sche
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
 from pydantic import ValidationError
 from spectree import Response as Responses
 from sqlalchemy.orm import Session
 
 from remixq.control import cancel_campaign, pause_campaign, resume_campaign, retry_campaign
-from remixq.db import json_loads, transaction
+from remixq.db import json_dumps, json_loads, transaction
 from remixq.errors import FieldError, InvalidInput
 from remixq.idempotency import MAX_KEY_CHARS, IdempotencyKeyReused, request_digest
 from remixq.models import Image
 from remixq.producing import NewJob
 from remixq.providers.runware import parse_request
-from remixq.reports import images_page, jobs_page
+from remixq.reports import export_rows, images_page, jobs_page
 from remixq.submission import CampaignNameTaken, create_and_enqueue, hand_over
 from webhook_receiver.api import cursors, schemas, views
 from webhook_receiver.api.auth import authenticate, caller
@@ -340,3 +340,28 @@ def retry(campaign_id: int) -> Response:
         return len(job_ids), job_ids
 
     return _control(campaign_id, act)
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+@bp.get("/campaigns/<int:campaign_id>/export")
+@spec.validate(
+    resp=Responses(HTTP_200=None, **ERRORS),
+    tags=["images"],
+)
+def export(campaign_id: int) -> Response:
+    """Every stored image of the campaign as JSON Lines (application/x-ndjson), one object per
+    image: campaign, job, taskUUID, status, model, prompt, parameters, image UUID, URL, seed,
+    NSFW flag, cost. Streamed in keyset batches: constant memory whatever the campaign's size."""
+    sessions = _sessions()
+    with transaction(sessions) as session:
+        views.require_campaign(session, campaign_id)
+
+    def lines() -> Iterator[bytes]:
+        with sessions() as session:
+            for row in export_rows(session, campaign_id):
+                yield (json_dumps(row) + "\n").encode()
+
+    log.info("api export", extra={"campaign_id": campaign_id, "api_key": caller().name})
+    return current_app.response_class(stream_with_context(lines()), mimetype="application/x-ndjson")
