@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from webhook_receiver.api import errors
 from webhook_receiver.api.errors import PREFIX, http_error
 from webhook_receiver.api.routes import bp
 from webhook_receiver.api.spec import spec
@@ -26,7 +25,6 @@ def openapi() -> Any:
 
 def init_app(app: Flask) -> None:
     """Register the API's routes, its error handlers and its OpenAPI document on `app`."""
-    errors.register(app, bp)
     app.register_blueprint(bp)
     spec.app = app  # as spectree's `register` would, which would serve the document elsewhere
     app.add_url_rule(OPENAPI_PATH, endpoint="api_openapi", view_func=openapi)

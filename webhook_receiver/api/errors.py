@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -58,9 +58,9 @@ def http_error(exc: HTTPException) -> Response:
     return response
 
 
-def register(app: Flask, bp: Blueprint) -> None:
-    """The handlers of errors raised in the API's views (the blueprint's); routing's 404 and 405
-    for paths under /api/ go through `http_error`, which the app's handler calls."""
+def register(bp: Blueprint) -> None:
+    """The handlers of errors raised in the API's views (the blueprint's, registered once with
+    it); routing's 404 and 405 under /api/ go through `http_error`, which the app's calls."""
 
     @bp.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
@@ -92,5 +92,5 @@ def register(app: Flask, bp: Blueprint) -> None:
 
     @bp.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        app.logger.error("api: unhandled error", exc_info=exc)
+        log.error("api: unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "unexpected error")

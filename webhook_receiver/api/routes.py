@@ -21,7 +21,7 @@ from remixq.producing import NewJob
 from remixq.providers.runware import parse_request
 from remixq.reports import export_rows, images_page, jobs_page
 from remixq.submission import CampaignNameTaken, create_and_enqueue, hand_over
-from webhook_receiver.api import cursors, schemas, views
+from webhook_receiver.api import cursors, errors, schemas, views
 from webhook_receiver.api.auth import authenticate, caller
 from webhook_receiver.api.errors import ApiError
 from webhook_receiver.api.spec import problems, spec
@@ -30,6 +30,7 @@ from webhook_receiver.state import state
 log = logging.getLogger("remixq.api")
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate)
+errors.register(bp)
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one names nothing (and PostgreSQL would refuse it)
 
 

@@ -24,7 +24,7 @@ def _key_names(session: Session, campaign_ids: list[int]) -> dict[int, str]:
         .join(ApiKey, Campaign.api_key_id == ApiKey.id)
         .where(Campaign.id.in_(campaign_ids))
     )
-    return dict(rows.tuples().all())
+    return {row[0]: row[1] for row in rows.all()}
 
 
 def _campaign(summary: CampaignSummary, key: str | None) -> schemas.Campaign:
