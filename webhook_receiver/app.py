@@ -14,14 +14,14 @@ from webhook_receiver.webhooks import bp as webhooks
 
 
 def create_app(
-    settings: Settings | None = None, *, enqueuer: state.EnqueuerFactory | None = None
+    settings: Settings | None = None, *, publisher: state.PublisherFactory | None = None
 ) -> Flask:
-    """`enqueuer` makes the API's broker publisher (the CLI passes the worker's); without one,
+    """`publisher` makes the API's broker publisher (the CLI passes the worker's); without one,
     the jobs of a campaign created over the API are handed to the broker by the relay."""
     settings = settings or load_settings()
     app = Flask("remixq.webhook_receiver")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_webhook_bytes
-    state.init_app(app, settings, enqueuer)
+    state.init_app(app, settings, publisher)
     app.register_blueprint(webhooks)
     api.init_app(app)
     register_error_handlers(app, http_errors_under={api.PREFIX: api.http_error})

@@ -80,10 +80,10 @@ def serve(
     *,
     workers: int | None = None,
     connections: int = 256,
-    enqueuer: Any = None,
+    publisher: Any = None,
 ) -> None:
     """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting.
-    `enqueuer` makes the REST API's broker publisher (webhook_receiver.state.EnqueuerFactory)."""
+    `publisher` makes the REST API's broker publisher (webhook_receiver.state.PublisherFactory)."""
 
     def load() -> Any:
         # Imported in each worker, after gevent has patched it: the app imports the provider
@@ -91,6 +91,6 @@ def serve(
         # (gevent's MonkeyPatchWarning, and an ssl module left unpatched).
         from webhook_receiver.app import create_app
 
-        return create_app(settings, enqueuer=enqueuer)
+        return create_app(settings, publisher=publisher)
 
     run(load, gunicorn_options(host, port, workers=workers, connections=connections))

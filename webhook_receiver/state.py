@@ -6,6 +6,7 @@ app's extensions."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 
 from flask import Flask
@@ -17,18 +18,28 @@ from remixq.db import make_engine, make_sessionmaker
 from remixq.ingest.postgres import PLANNER_OPTIONS
 from webhook_receiver.group_commit import GroupCommit
 
-# Makes the enqueue step of remixq.submission from the settings (the composition root passes
-# the worker's producer; the receiver cannot import the worker). Called on first use, so that
-# Celery is imported by an API request, never on the webhook path.
-EnqueuerFactory = Callable[[Settings], Callable[[sessionmaker[Session], Sequence[int]], None]]
+
+@dataclass(frozen=True)
+class Publisher:
+    """What the API needs of the worker's side, which the receiver may not import: the enqueue
+    step of remixq.submission, and the lift of every worker's shared pause (after a resume of a
+    campaign the account's refusal paused)."""
+
+    enqueue: Callable[[sessionmaker[Session], Sequence[int]], None]
+    lift_shared_pause: Callable[[], None]
+
+
+# Makes the Publisher from the settings (the composition root, the CLI, passes the worker's).
+# Called on first use, so that Celery is imported by an API request, never on the webhook path.
+PublisherFactory = Callable[[Settings], Publisher]
 
 
 class ReceiverState:
     """Engine and secret of one receiver process; made on first use (after gunicorn's fork)."""
 
-    def __init__(self, settings: Settings, enqueuer: EnqueuerFactory | None = None):
+    def __init__(self, settings: Settings, publisher: PublisherFactory | None = None):
         self.settings = settings
-        self._enqueuer = enqueuer
+        self._publisher = publisher
 
     @cached_property
     def engine(self) -> Engine:
@@ -63,9 +74,13 @@ class ReceiverState:
         )
 
     @cached_property
+    def publisher(self) -> Publisher | None:
+        """The API's publisher; None without one (the relay hands the jobs over)."""
+        return self._publisher(self.settings) if self._publisher else None
+
+    @property
     def enqueue(self) -> Callable[[sessionmaker[Session], Sequence[int]], None] | None:
-        """The API's enqueue step; None without a publisher (the relay hands the jobs over)."""
-        return self._enqueuer(self.settings) if self._enqueuer else None
+        return self.publisher.enqueue if self.publisher else None
 
 
 def state(app: Flask) -> ReceiverState:
@@ -73,8 +88,8 @@ def state(app: Flask) -> ReceiverState:
 
 
 def init_app(
-    app: Flask, settings: Settings, enqueuer: EnqueuerFactory | None = None
+    app: Flask, settings: Settings, publisher: PublisherFactory | None = None
 ) -> ReceiverState:
     """Attach a receiver state made from `settings` to `app`."""
-    receiver = app.extensions["remixq"] = ReceiverState(settings, enqueuer)
+    receiver = app.extensions["remixq"] = ReceiverState(settings, publisher)
     return receiver

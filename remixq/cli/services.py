@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
 
 from remixq.cli.context import Context, pass_context
 from remixq.config import Settings
+
+if TYPE_CHECKING:
+    from webhook_receiver.state import Publisher
 
 
 @click.command()
@@ -38,16 +40,22 @@ def receiver(
         port,
         workers=workers,
         connections=connections,
-        enqueuer=_api_enqueuer,
+        publisher=_api_publisher,
     )
 
 
-def _api_enqueuer(settings: Settings) -> Callable[[sessionmaker[Session], Sequence[int]], None]:
-    """The broker publisher of the receiver's REST API: the worker's producer, imported when the
-    API first creates a campaign (never on the webhook path, nor before gevent's patching)."""
+def _api_publisher(settings: Settings) -> Publisher:
+    """The broker publisher of the receiver's REST API: the worker's producer and shared pause,
+    imported when the API first needs them (never on the webhook path, nor before gevent's
+    patching)."""
+    from webhook_receiver.state import Publisher
     from worker.app import enqueuer
+    from worker.runtime import Runtime
 
-    return enqueuer(settings)
+    return Publisher(
+        enqueue=enqueuer(settings),
+        lift_shared_pause=lambda: Runtime(settings).limit.resume(),
+    )
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

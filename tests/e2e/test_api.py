@@ -16,7 +16,7 @@ import requests
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from remixq import migrate
+from remixq import jobs, migrate
 from remixq.db import make_engine
 from remixq.models import ApiKey, Campaign, Job
 from tests.support.api import JOB, Api, api_receiver, new_key
@@ -358,3 +358,17 @@ def test_every_failure_is_a_json_error_document(api: Api) -> None:
     # The webhook routes keep their own documents.
     webhook = requests.get(f"{api.base}/webhooks/nothing", timeout=10)
     assert webhook.status_code == 404 and webhook.json()["error"] == "not_found"
+
+
+def test_resume_lifts_a_pause_the_accounts_refusal_made(api: Api, engine: Engine) -> None:
+    campaign = api.create(unique(), jobs=2)
+    cid = campaign["id"]
+    with Session(engine) as session, session.begin():
+        job_ids = list(session.scalars(select(Job.id).where(Job.campaign_id == cid)))
+        assert jobs.pause_campaigns(session, job_ids=job_ids, reason="402 insufficientCredit")
+    paused = api.get(f"/campaigns/{cid}").json()
+    assert paused["paused"] is True and paused["pause_reason"] == "402 insufficientCredit"
+    resumed = api.post(f"/campaigns/{cid}/resume")
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["campaign"]["paused"] is False and resumed.json()["jobs"] == 2
+    assert statuses(engine, cid) == ["queued", "queued"]

@@ -324,11 +324,18 @@ def pause(campaign_id: int) -> Response:
 def resume(campaign_id: int) -> Response:
     """Resume a paused campaign (whoever paused it): its waiting jobs go to the broker."""
 
+    account: list[bool] = []
+
     def act(session: Session) -> tuple[int, list[int]]:
         resumed = resume_campaign(session, campaign_id)
+        account.append(resumed.account)
         return len(resumed.job_ids), resumed.job_ids
 
-    return _control(campaign_id, act)
+    answer = _control(campaign_id, act)
+    publisher = state(current_app).publisher
+    if any(account) and publisher is not None:
+        publisher.lift_shared_pause()  # the account's pause held every worker too
+    return answer
 
 
 @bp.post("/campaigns/<int:campaign_id>/retry")
