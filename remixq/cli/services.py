@@ -30,8 +30,15 @@ def receiver(
     ctx: Context, host: str, port: int | None, workers: int | None, connections: int
 ) -> None:
     """Serve the webhook receiver with gunicorn (gevent workers)."""
+    import logging
+
+    from remixq.logs import configure
     from webhook_receiver.server import serve
 
+    # Warnings as key=value lines; the REST API's one line per request (naming its key, never
+    # the key itself) at INFO. The webhook path logs only what goes wrong.
+    configure("WARNING")
+    logging.getLogger("remixq.api").setLevel(logging.INFO)
     port = port or ctx.settings.receiver_port
     click.echo(f"remixq receiver listening on http://{host}:{port}", err=True)
     serve(

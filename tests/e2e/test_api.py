@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from remixq import jobs, migrate
+from remixq.cli.processes import wait_until
 from remixq.db import make_engine
 from remixq.models import ApiKey, Campaign, Job
 from tests.support.api import JOB, Api, api_receiver, new_key
@@ -50,8 +51,13 @@ def engine(env: dict[str, str]) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="module")
-def base(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with api_receiver(env, tmp_path_factory.mktemp("api-receiver"), workers=2) as url:
+def receiver_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("api-receiver")
+
+
+@pytest.fixture(scope="module")
+def base(env: dict[str, str], receiver_dir: Path) -> Iterator[str]:
+    with api_receiver(env, receiver_dir, workers=2) as url:
         yield url
 
 
@@ -135,16 +141,21 @@ def test_a_read_only_key_reads_and_is_refused_any_change(
 
 
 def test_apikey_list_never_shows_a_key_and_records_use(
-    api: Api, env: dict[str, str], tmp_path: Path, engine: Engine
+    api: Api, env: dict[str, str], tmp_path: Path, engine: Engine, receiver_dir: Path
 ) -> None:
     api.get("/campaigns")
     listed = remixq(tmp_path, "apikey", "list", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     assert api.key is not None and api.key not in listed.stdout
-    assert api.key.split("_")[2] not in listed.stdout
+    assert api.key.split("_", 2)[2] not in listed.stdout
     with Session(engine) as session:
         writer = session.scalars(select(ApiKey).where(ApiKey.name == "writer")).one()
         assert writer.last_used_at is not None
+    log = receiver_dir / "logs" / "receiver.log"
+    wait_until(lambda: "api_key=writer" in log.read_text(), timeout=10, what="the request's line")
+    lines = [line for line in log.read_text().splitlines() if "api request" in line]
+    assert any("path=/api/v1/campaigns" in line and "status=200" in line for line in lines)
+    assert api.key not in log.read_text()
 
 
 # -- create, read, page -----------------------------------------------------------------------
