@@ -179,7 +179,7 @@ def _retry_links(
         if not parents:
             return {}
         rows = session.execute(select(Job.id, Job.task_uuid).where(Job.id.in_(parents)))
-    return {key: str(task_uuid) for key, task_uuid in rows.tuples()}
+    return {key: str(task_uuid) for key, task_uuid in rows}
 
 
 def outcome(counts: Counter[str] | dict[str, int]) -> str:
@@ -280,7 +280,7 @@ def _summaries(
         .where(jobs_of)
         .group_by(Job.campaign_id, Job.status, retried)
     )
-    for campaign_id, status, was_retried, count, finished in rows.tuples():
+    for campaign_id, status, was_retried, count, finished in rows:
         if campaign_id not in counts:
             continue
         if was_retried:
@@ -302,7 +302,7 @@ def _summaries(
         .where(jobs_of)
         .group_by(Job.campaign_id)
     )
-    for campaign_id, count, cost in totals.tuples():
+    for campaign_id, count, cost in totals:
         images[campaign_id] = (int(count), cost or Decimal(0))
     summaries = []
     for campaign in campaigns:
@@ -357,6 +357,16 @@ def jobs_page(
     return list(session.scalars(query.order_by(Job.id).limit(_page_size(limit))))
 
 
+def _after(job_id: int, image_id: int) -> ColumnElement[bool]:
+    """Images after (job_id, image_id) in (job id, image id) order; the plain bounds on both
+    ids let each index scan start at the cursor instead of at the campaign's first row."""
+    return and_(
+        Job.id >= job_id,
+        Image.job_id >= job_id,
+        tuple_(Image.job_id, Image.id) > tuple_(job_id, image_id),
+    )
+
+
 def images_page(
     session: Session, campaign_id: int, *, after_id: int | None = None, limit: int = 100
 ) -> list[tuple[Image, Job]]:
@@ -371,11 +381,9 @@ def images_page(
         after_job = session.scalar(select(Image.job_id).where(Image.id == after_id))
         if after_job is None:
             raise InvalidInput([FieldError("after", after_id, "the id of a stored image")])
-        query = query.where(
-            Job.id >= after_job, tuple_(Job.id, Image.id) > tuple_(after_job, after_id)
-        )
+        query = query.where(_after(after_job, after_id))
     query = query.order_by(Job.id, Image.id).limit(_page_size(limit))
-    return [(image, job) for image, job in session.execute(query).tuples()]
+    return [(image, job) for image, job in session.execute(query)]
 
 
 # What an export row calls the request's fields it lists apart from its parameters.
@@ -429,7 +437,7 @@ def export_rows(
             select(*columns).join(Job, Image.job_id == Job.id).where(Job.campaign_id == campaign_id)
         )
         if after is not None:
-            query = query.where(Job.id >= after[0], tuple_(Job.id, Image.id) > tuple_(*after))
+            query = query.where(_after(*after))
         rows = session.execute(query.order_by(Job.id, Image.id).limit(batch)).all()
         if not rows:
             return

@@ -46,3 +46,80 @@ def new_job(engine: Engine, number_results: int = 1) -> str:
             session, number_results=number_results, in_campaign=False, model="ideogram:4@2"
         )
         return str(job.task_uuid)
+
+
+def make_campaign(session: Session, *statuses: str, name: str | None = None) -> Campaign:
+    """A campaign (flushed) with one job in each of `statuses`, in that order."""
+    campaign = Campaign(name=name or f"c-{uuid.uuid4()}")
+    session.add(campaign)
+    session.flush()
+    for status in statuses:
+        session.add(
+            Job(
+                campaign_id=campaign.id,
+                task_uuid=str(uuid.uuid4()),
+                model="ideogram:1@2",
+                request={"model": "ideogram:1@2", "positivePrompt": "a remix", "width": 1024},
+                number_results=1,
+                status=status,
+            )
+        )
+    session.flush()
+    return campaign
+
+
+def bulk_campaign(
+    session: Session, *, jobs: int, images_per_job: int = 1, status: str = "completed"
+) -> int:
+    """A campaign of `jobs` jobs with `images_per_job` images each, inserted fast in SQL (in
+    `session`'s transaction, not committed); its id."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from sqlalchemy import insert, select
+
+    from remixq.models import Image
+
+    campaign = Campaign(name=f"bulk-{uuid.uuid4()}")
+    session.add(campaign)
+    session.flush()
+    now = datetime.now(UTC)
+    request = {"model": "ideogram:1@2", "positivePrompt": "a remix of the product", "width": 1024}
+    for start in range(0, jobs, 5000):
+        session.execute(
+            insert(Job),
+            [
+                {
+                    "campaign_id": campaign.id,
+                    "task_uuid": str(uuid.uuid4()),
+                    "model": "ideogram:1@2",
+                    "request": request,
+                    "number_results": images_per_job,
+                    "results_received": images_per_job,
+                    "status": status,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for _ in range(start, min(jobs, start + 5000))
+            ],
+        )
+    job_ids = list(
+        session.scalars(select(Job.id).where(Job.campaign_id == campaign.id).order_by(Job.id))
+    )
+    rows = [
+        {
+            "job_id": job_id,
+            "image_uuid": str(uuid.uuid4()),
+            "image_url": f"https://im.example/{job_id}-{n}.jpg",
+            "seed": job_id,
+            "nsfw": False,
+            "cost": Decimal("0.0400"),
+            "raw": {},
+            "created_at": now,
+        }
+        for job_id in job_ids
+        for n in range(images_per_job)
+    ]
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(Image), rows[start : start + 5000])
+    return campaign.id
