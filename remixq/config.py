@@ -161,6 +161,11 @@ class Settings(BaseSettings):
             return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
         return value
 
+    # The REST API (under /api/v1): largest request body, refused with 413 before it is read.
+    api_max_body_bytes: int = Field(
+        16 * 1_048_576, gt=0, validation_alias=_env("REMIXQ_API_MAX_BODY_BYTES")
+    )
+
     @field_validator(
         "database_url",
         "broker_url",

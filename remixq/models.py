@@ -1,4 +1,5 @@
-"""The stored state of remixq: campaigns, jobs, images and the raw webhook inbox.
+"""The stored state of remixq: campaigns, jobs, images, the raw webhook inbox, and the API's keys
+and idempotency keys.
 
 Money is `Numeric`, never float; every timestamp is timezone-aware. Campaign and job totals are
 derived from the image rows (a sum), never kept in a row that every webhook would have to update.
@@ -20,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -54,8 +56,13 @@ class Campaign(Base):
     paused_by: Mapped[str | None] = mapped_column(String(20))
     # When the campaign was first cancelled: its unsubmitted jobs were cancelled then.
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The API key that created the campaign over HTTP (None: the command line).
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="RESTRICT"), index=True
+    )
 
     jobs: Mapped[list[Job]] = relationship(back_populates="campaign")
+    api_key: Mapped[ApiKey | None] = relationship()
 
 
 class Job(Base):
@@ -137,3 +144,38 @@ class WebhookEvent(Base):
     status: Mapped[str] = mapped_column(String(20))  # an InboxStatus, written with the row
     body: Mapped[bytes] = mapped_column(LargeBinary)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiKey(Base):
+    """A key of the REST API: only its SHA-256 is kept (remixq.apikeys says why that suffices),
+    found by its public `prefix`; a revoked key stays, so that its campaigns still name it."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` an API key sent with a POST, and the campaign that request made:
+    inserted in the campaign's own transaction, unique per API key, so that a retried or
+    concurrent request finds the campaign instead of making a second one."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("api_key_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    # SHA-256 of the request's canonical JSON: the same key with another body is refused.
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

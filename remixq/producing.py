@@ -35,7 +35,6 @@ class NewJob:
     location: str | None = None
 
 
-
 def get_or_create_campaign(
     session: Session, *, name: str, source: str | None, content_sha256: str | None = None
 ) -> Campaign:
@@ -65,6 +64,19 @@ def get_or_create_campaign(
             raise RuntimeError(f"the insert of campaign {name!r} was ignored without a conflict")
         raise _known_content(known, source)
     return campaign
+
+
+def create_campaign(
+    session: Session, *, name: str, source: str | None, api_key_id: int | None = None
+) -> int | None:
+    """A new campaign `name`'s id, or None when the name is taken: an insert-or-ignore, so two
+    producers racing on one name make one campaign (on PostgreSQL the second insert waits for
+    the first's commit, then is ignored)."""
+    return session.execute(
+        _insert_or_ignore(session, _campaigns)
+        .values(name=name, source=source, api_key_id=api_key_id, created_at=utcnow())
+        .returning(_campaigns.c.id)
+    ).scalar()
 
 
 def _campaign_with_content(session: Session, content_sha256: str | None) -> Campaign | None:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from remixq import jobs, producing
+from remixq import idempotency, jobs, producing
 from remixq.config import Settings
 from remixq.db import database, transaction
 from remixq.errors import FieldError, InvalidInput
-from remixq.models import Job
+from remixq.models import Campaign, Job
 from remixq.reports import find_campaign
 
 # Publishes the committed jobs' ids and marks them queued, with sessions on their database.
@@ -177,3 +177,72 @@ def no_campaign(ref: str | None) -> FieldError:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class CampaignNameTaken(ValueError):
+    """A new campaign was asked for under a name another campaign has."""
+
+    def __init__(self, name: str, campaign_id: int):
+        self.name, self.campaign_id = name, campaign_id
+        super().__init__(
+            f"campaign name {name!r} is taken (campaign {campaign_id}); choose another name"
+        )
+
+
+@dataclass(frozen=True)
+class Created:
+    """A campaign made over the API (`replayed`: by an earlier request with the same
+    idempotency key, and nothing new was stored), and the broker's error, if any."""
+
+    campaign_id: int
+    job_ids: list[int]
+    replayed: bool = False
+    broker_error: str | None = None
+
+
+def create_and_enqueue(
+    sessions: sessionmaker[Session],
+    *,
+    name: str,
+    new_jobs: Sequence[producing.NewJob],
+    enqueue: Enqueue | None,
+    api_key_id: int,
+    idempotency_key: str | None = None,
+    request_sha256: str = "",
+) -> Created:
+    """A new campaign `name` with `new_jobs`, made by API key `api_key_id`, committed with its
+    idempotency key (if any) in one transaction, then enqueued as `store_and_enqueue` does
+    (`enqueue` None: the relay hands the jobs over).
+
+    A name in use raises CampaignNameTaken; an idempotency key used before answers with the
+    campaign it made (`replayed`), or raises IdempotencyKeyReused for another request body.
+    """
+    with transaction(sessions) as session:
+        claimed = None
+        if idempotency_key is not None:
+            claimed = idempotency.claim(
+                session, api_key_id=api_key_id, key=idempotency_key, digest=request_sha256
+            )
+            if claimed.campaign_id is not None:
+                return Created(claimed.campaign_id, [], replayed=True)
+        campaign_id = producing.create_campaign(
+            session, name=name, source="api", api_key_id=api_key_id
+        )
+        if campaign_id is None:
+            taken = session.scalar(select(Campaign.id).where(Campaign.name == name))
+            raise CampaignNameTaken(name, taken or 0)
+        campaign = session.get_one(Campaign, campaign_id)
+        job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
+        if claimed is not None:
+            idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
+    return Created(campaign_id, job_ids, broker_error=hand_over(enqueue, sessions, job_ids))
+
+
+def hand_over(
+    enqueue: Enqueue | None, sessions: sessionmaker[Session], job_ids: list[int]
+) -> str | None:
+    """Enqueue jobs an edge committed itself (the API's resume and retry), as the functions
+    above do; `enqueue` None: nothing is published and the relay hands them over."""
+    if enqueue is None:
+        return None
+    return _hand_over(enqueue, sessions, job_ids)

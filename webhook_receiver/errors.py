@@ -3,7 +3,9 @@ traceback, for Flask's routes and the fast path alike (webhook_receiver.webhooks
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from collections.abc import Callable, Mapping
+
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -26,9 +28,20 @@ def http_error_body(exc: HTTPException) -> dict[str, str | None]:
     return {"error": (exc.name or "error").lower().replace(" ", "_"), "message": exc.description}
 
 
-def register_error_handlers(app: Flask) -> None:
+def register_error_handlers(
+    app: Flask,
+    *,
+    http_errors_under: Mapping[str, Callable[[HTTPException], ResponseReturnValue]] | None = None,
+) -> None:
+    """`http_errors_under` answers the HTTP errors (routing's 404 and 405 included) of the paths
+    under a prefix in a document of its own (the REST API's under /api/)."""
+    prefixes = dict(http_errors_under or {})
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
+        for prefix, handler in prefixes.items():
+            if request.path.startswith(prefix):
+                return handler(exc)
         return jsonify(http_error_body(exc)), exc.code or 500
 
     def database_unavailable(exc: Exception) -> ResponseReturnValue:

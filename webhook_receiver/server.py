@@ -92,8 +92,10 @@ def serve(
     *,
     workers: int | None = None,
     connections: int | None = None,
+    publisher: Any = None,
 ) -> None:
-    """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting."""
+    """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting.
+    `publisher` makes the REST API's broker publisher (webhook_receiver.state.PublisherFactory)."""
 
     def load() -> Any:
         # Imported in each worker, after gevent has patched it: the app imports the provider
@@ -101,7 +103,7 @@ def serve(
         # (gevent's MonkeyPatchWarning, and an ssl module left unpatched).
         from webhook_receiver.app import create_app
 
-        return create_app(settings)
+        return create_app(settings, publisher=publisher)
 
     options = gunicorn_options(
         host,

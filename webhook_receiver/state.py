@@ -1,26 +1,46 @@
 """The receiver's per-process state: its settings, its engine (with the connection settings the
-ingestion statement needs), its group-commit writer and its webhook secret, made on first use
-(after gunicorn's fork) and kept in the Flask app's extensions."""
+ingestion statement needs), its group-commit writer and its webhook secret, and the REST API's
+own engine and broker publisher, made on first use (after gunicorn's fork) and kept in the Flask
+app's extensions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 
 from flask import Flask
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from remixq.config import Settings
-from remixq.db import make_engine
+from remixq.db import make_engine, make_sessionmaker
 from remixq.ingest import Limits
 from remixq.ingest.postgres import PLANNER_OPTIONS
 from webhook_receiver.group_commit import GroupCommit
 
 
+@dataclass(frozen=True)
+class Publisher:
+    """What the API needs of the worker's side, which the receiver may not import: the enqueue
+    step of remixq.submission, and the lift of every worker's shared pause (after a resume of a
+    campaign the account's refusal paused)."""
+
+    enqueue: Callable[[sessionmaker[Session], Sequence[int]], None]
+    lift_shared_pause: Callable[[], None]
+
+
+# Makes the Publisher from the settings (the composition root, the CLI, passes the worker's).
+# Called on first use, so that Celery is imported by an API request, never on the webhook path.
+PublisherFactory = Callable[[Settings], Publisher]
+
+
 class ReceiverState:
     """Engine and secret of one receiver process; made on first use (after gunicorn's fork)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, publisher: PublisherFactory | None = None):
         self.settings = settings
+        self._publisher = publisher
 
     @cached_property
     def engine(self) -> Engine:
@@ -48,12 +68,33 @@ class ReceiverState:
     def secret(self) -> bytes:
         return self.settings.secret()
 
+    @cached_property
+    def api_sessions(self) -> sessionmaker[Session]:
+        """The REST API's sessions, on a pool of its own: a slow listing never holds a
+        connection that the webhook writer or a health check needs."""
+        if self.settings.database.startswith("sqlite"):
+            return make_sessionmaker(make_engine(self.settings.database))
+        return make_sessionmaker(
+            make_engine(self.settings.database, pool_size=2, max_overflow=4, pool_timeout=10)
+        )
+
+    @cached_property
+    def publisher(self) -> Publisher | None:
+        """The API's publisher; None without one (the relay hands the jobs over)."""
+        return self._publisher(self.settings) if self._publisher else None
+
+    @property
+    def enqueue(self) -> Callable[[sessionmaker[Session], Sequence[int]], None] | None:
+        return self.publisher.enqueue if self.publisher else None
+
 
 def state(app: Flask) -> ReceiverState:
     return app.extensions["remixq"]
 
 
-def init_app(app: Flask, settings: Settings) -> ReceiverState:
+def init_app(
+    app: Flask, settings: Settings, publisher: PublisherFactory | None = None
+) -> ReceiverState:
     """Attach a receiver state made from `settings` to `app`."""
-    receiver = app.extensions["remixq"] = ReceiverState(settings)
+    receiver = app.extensions["remixq"] = ReceiverState(settings, publisher)
     return receiver

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from remixq.cli.apikeys import apikey
 from remixq.cli.campaigns import replay, retry, status, submit
 from remixq.cli.control import cancel, pause, resume
 from remixq.cli.demo import demo
@@ -46,6 +47,7 @@ for _command in (
     inbox,
     simulator,
     demo,
+    apikey,
 ):
     cli.add_command(_command)
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from remixq.cli.context import Context, pass_context
 from remixq.config import Settings
+
+if TYPE_CHECKING:
+    from webhook_receiver.state import Publisher
 
 
 @click.command()
@@ -26,12 +30,40 @@ def receiver(
     ctx: Context, host: str, port: int | None, workers: int | None, connections: int | None
 ) -> None:
     """Serve the webhook receiver with gunicorn (gevent workers)."""
+    import logging
+
+    from remixq.logs import configure
     from webhook_receiver.server import serve
 
     ctx.settings.check_secret()  # before gunicorn starts (create_app checks it in each worker)
+    # Warnings as key=value lines; the REST API's one line per request (naming its key, never
+    # the key itself) at INFO. The webhook path logs only what goes wrong.
+    configure("WARNING")
+    logging.getLogger("remixq.api").setLevel(logging.INFO)
     port = port or ctx.settings.receiver_port
     click.echo(f"remixq receiver listening on http://{host}:{port}", err=True)
-    serve(ctx.settings, host, port, workers=workers, connections=connections)
+    serve(
+        ctx.settings,
+        host,
+        port,
+        workers=workers,
+        connections=connections,
+        publisher=_api_publisher,
+    )
+
+
+def _api_publisher(settings: Settings) -> Publisher:
+    """The broker publisher of the receiver's REST API: the worker's producer and shared pause,
+    imported when the API first needs them (never on the webhook path, nor before gevent's
+    patching)."""
+    from webhook_receiver.state import Publisher
+    from worker.app import enqueuer
+    from worker.runtime import Runtime
+
+    return Publisher(
+        enqueue=enqueuer(settings),
+        lift_shared_pause=lambda: Runtime(settings).limit.resume(),
+    )
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

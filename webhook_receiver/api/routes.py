@@ -1,0 +1,375 @@
+"""The REST API's routes under /api/v1: each parses its input, calls one domain function in a
+transaction of its own, and answers with a typed body (webhook_receiver.api.schemas)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
+from pydantic import ValidationError
+from spectree import Response as Responses
+from sqlalchemy.orm import Session
+
+from remixq.control import cancel_campaign, pause_campaign, resume_campaign, retry_campaign
+from remixq.db import json_dumps, json_loads, transaction
+from remixq.errors import FieldError, InvalidInput
+from remixq.idempotency import MAX_KEY_CHARS, IdempotencyKeyReused, request_digest
+from remixq.models import Image
+from remixq.producing import NewJob
+from remixq.providers.runware import parse_request
+from remixq.reports import export_rows, images_page, jobs_page
+from remixq.submission import CampaignNameTaken, create_and_enqueue, hand_over
+from webhook_receiver.api import cursors, errors, schemas, views
+from webhook_receiver.api.auth import authenticate, caller
+from webhook_receiver.api.errors import ApiError
+from webhook_receiver.api.spec import problems, spec
+from webhook_receiver.state import state
+
+log = logging.getLogger("remixq.api")
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate)
+errors.register(bp)
+MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one names nothing (and PostgreSQL would refuse it)
+
+
+@bp.url_value_preprocessor
+def _ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    campaign_id = (values or {}).get("campaign_id")
+    if isinstance(campaign_id, int) and campaign_id > MAX_ID:
+        raise ApiError(404, "not_found", f"no campaign has id {campaign_id}")
+
+
+ERRORS = {
+    "HTTP_401": schemas.ErrorBody,
+    "HTTP_404": schemas.ErrorBody,
+    "HTTP_422": schemas.ErrorBody,
+}
+WRITE_ERRORS = {**ERRORS, "HTTP_403": schemas.ErrorBody, "HTTP_413": schemas.ErrorBody}
+MAX_ERRORS_SHOWN = 1000
+
+
+def _sessions() -> Any:
+    return state(current_app).api_sessions
+
+
+@bp.after_request
+def _log(response: Response) -> Response:
+    """One line per request, naming the key (never the key itself)."""
+    from flask import g
+
+    key = getattr(g.get("api_key"), "name", None)
+    log.info(
+        "api request",
+        extra={
+            "api_key": key,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+        },
+    )
+    return response
+
+
+# -- creating a campaign ----------------------------------------------------------------------
+
+
+@bp.post("/campaigns")
+@spec.validate(
+    json=schemas.CampaignCreate,
+    headers=schemas.CreateHeaders,
+    resp=Responses(
+        HTTP_201=schemas.Campaign,
+        HTTP_200=schemas.Campaign,
+        HTTP_409=schemas.ErrorBody,
+        HTTP_415=schemas.ErrorBody,
+        **{k: v for k, v in WRITE_ERRORS.items() if k != "HTTP_404"},
+    ),
+    tags=["campaigns"],
+    skip_validation=True,  # validated below, so that one 422 lists every error of the body
+)
+def create_campaign() -> tuple[Response, int]:
+    """Create a campaign from Runware requests.
+
+    The whole body is validated first (every error in one 422: job index, field, value, what
+    is allowed); nothing is stored if anything is wrong. An `Idempotency-Key` header makes a
+    retry answer with the campaign the first request made (200), never a second one.
+    """
+    body = _json_body()
+    name, new_jobs = _campaign_request(body)
+    key = _idempotency_key()
+    try:
+        created = create_and_enqueue(
+            _sessions(),
+            name=name,
+            new_jobs=new_jobs,
+            enqueue=state(current_app).enqueue,
+            api_key_id=caller().id,
+            idempotency_key=key,
+            request_sha256=request_digest(body),
+        )
+    except CampaignNameTaken as exc:
+        raise ApiError(409, "campaign_name_taken", str(exc), campaign_id=exc.campaign_id) from None
+    except IdempotencyKeyReused as exc:
+        raise ApiError(
+            409, "idempotency_key_reused", str(exc), campaign_id=exc.campaign_id
+        ) from None
+    if created.broker_error is not None:
+        log.warning(
+            "api campaign stored, broker unreachable (the relay hands the jobs over)",
+            extra={"campaign_id": created.campaign_id, "broker_error": created.broker_error},
+        )
+    if not created.replayed:
+        log.info(
+            "api campaign created",
+            extra={
+                "campaign_id": created.campaign_id,
+                "jobs": len(created.job_ids),
+                "api_key": caller().name,
+            },
+        )
+    with transaction(_sessions()) as session:
+        found = views.campaign(session, created.campaign_id)
+    response = _json(found)
+    response.headers["Location"] = url_for("api.get_campaign", campaign_id=created.campaign_id)
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 200 if created.replayed else 201
+
+
+def _json_body() -> Any:
+    if not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send a JSON body (Content-Type: application/json), not {request.mimetype!r}",
+        )
+    data = request.get_data(cache=True)
+    try:
+        return json_loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput([FieldError("(body)", None, f"a JSON document ({exc})")]) from None
+
+
+def _campaign_request(body: Any) -> tuple[str, list[NewJob]]:
+    """The name and the validated jobs; every error of the body at once."""
+    errors: list[FieldError] = []
+    try:
+        schemas.CampaignCreate.model_validate(body)
+    except ValidationError as exc:
+        errors.extend(problems(exc))
+    jobs = body.get("jobs") if isinstance(body, dict) else None
+    new_jobs: list[NewJob] = []
+    if isinstance(jobs, list) and len(jobs) <= schemas.MAX_JOBS:
+        for index, job in enumerate(jobs):
+            if not isinstance(job, dict):
+                continue  # reported by the schema
+            location = f"job {index}"
+            # parse_request refuses an image field that is not a UUID, an http(s) URL, a data
+            # URI or base64 (is_image_reference): over HTTP nothing names a file on this disk.
+            try:
+                new_jobs.append(NewJob(parse_request(job), location))
+            except InvalidInput as exc:
+                errors.extend(
+                    FieldError(f"jobs[{index}].{e.field}", e.value, e.allowed, location)
+                    for e in exc.errors
+                )
+    if errors:
+        if len(errors) > MAX_ERRORS_SHOWN:
+            errors = errors[:MAX_ERRORS_SHOWN]
+        raise InvalidInput(errors)
+    return str(body["name"]), new_jobs
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_CHARS or not key.isprintable():
+        raise InvalidInput(
+            [FieldError("Idempotency-Key", key, f"1 to {MAX_KEY_CHARS} printable characters")]
+        )
+    return key
+
+
+def _json(model: Any) -> Response:
+    return current_app.response_class(model.model_dump_json(), mimetype="application/json")
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@spec.validate(resp=Responses(HTTP_200=schemas.Campaign, **ERRORS), tags=["campaigns"])
+def get_campaign(campaign_id: int) -> Response:
+    """One campaign: jobs by status, images, cost, times, the key that created it."""
+    with transaction(_sessions()) as session:
+        found = views.campaign(session, campaign_id)
+    return _json(found)
+
+
+def _page_query() -> Any:
+    return request.context.query  # type: ignore[attr-defined]  # spectree's validated query
+
+
+@bp.get("/campaigns")
+@spec.validate(
+    query=schemas.Page,
+    resp=Responses(
+        HTTP_200=schemas.CampaignPage, HTTP_401=schemas.ErrorBody, HTTP_422=schemas.ErrorBody
+    ),
+    tags=["campaigns"],
+)
+def list_campaigns() -> Response:
+    """Campaigns by id, a page at a time (`next_cursor` is null on the last page)."""
+    query = _page_query()
+    after = cursors.decode(query.cursor)
+    with transaction(_sessions()) as session:
+        rows = views.campaigns(session, after_id=after, limit=query.limit + 1)
+    count, next_cursor = cursors.page([row.id for row in rows], query.limit)
+    return _json(schemas.CampaignPage(items=rows[:count], next_cursor=next_cursor))
+
+
+@bp.get("/campaigns/<int:campaign_id>/jobs")
+@spec.validate(
+    query=schemas.JobQuery, resp=Responses(HTTP_200=schemas.JobPage, **ERRORS), tags=["jobs"]
+)
+def list_jobs(campaign_id: int) -> Response:
+    """The campaign's jobs (every attempt; of one `status` if given) by id, a page at a time."""
+    query = _page_query()
+    after = cursors.decode(query.cursor)
+    status = query.status.value if query.status is not None else None
+    with transaction(_sessions()) as session:
+        views.require_campaign(session, campaign_id)
+        rows = jobs_page(session, campaign_id, status=status, after_id=after, limit=query.limit + 1)
+        count, next_cursor = cursors.page([row.id for row in rows], query.limit)
+        items = [views.job(row) for row in rows[:count]]
+    return _json(schemas.JobPage(items=items, next_cursor=next_cursor))
+
+
+@bp.get("/campaigns/<int:campaign_id>/images")
+@spec.validate(
+    query=schemas.Page, resp=Responses(HTTP_200=schemas.ImagePage, **ERRORS), tags=["images"]
+)
+def list_images(campaign_id: int) -> Response:
+    """The campaign's stored images (every attempt's), by job then image, a page at a time."""
+    query = _page_query()
+    after = cursors.decode(query.cursor)
+    with transaction(_sessions()) as session:
+        views.require_campaign(session, campaign_id)
+        if after is not None and session.get(Image, after) is None:
+            raise InvalidInput(
+                [FieldError("cursor", query.cursor, "the next_cursor of a previous page")]
+            )
+        rows = images_page(session, campaign_id, after_id=after, limit=query.limit + 1)
+        count, next_cursor = cursors.page([image.id for image, _ in rows], query.limit)
+        items = [views.image(image, job) for image, job in rows[:count]]
+    return _json(schemas.ImagePage(items=items, next_cursor=next_cursor))
+
+
+# -- controls ---------------------------------------------------------------------------------
+
+CONTROL_RESPONSES = Responses(
+    HTTP_200=schemas.ControlResult, **{k: v for k, v in WRITE_ERRORS.items() if k != "HTTP_413"}
+)
+
+
+def _control(campaign_id: int, act: Callable[[Session], tuple[int, list[int]]]) -> Response:
+    """Run one control in a transaction, hand the jobs it returns to the broker, answer."""
+    sessions = _sessions()
+    with transaction(sessions) as session:
+        views.require_campaign(session, campaign_id)
+        touched, to_enqueue = act(session)
+    broker_error = hand_over(state(current_app).enqueue, sessions, to_enqueue)
+    log.info(
+        "api control",
+        extra={
+            "campaign_id": campaign_id,
+            "control": request.path.rsplit("/", 1)[-1],
+            "jobs": touched,
+            "api_key": caller().name,
+        },
+    )
+    with transaction(sessions) as session:
+        found = views.campaign(session, campaign_id)
+    return _json(
+        schemas.ControlResult(
+            campaign=found,
+            jobs=touched,
+            enqueued=broker_error is None,
+            broker_error=broker_error,
+        )
+    )
+
+
+@bp.post("/campaigns/<int:campaign_id>/cancel")
+@spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
+def cancel(campaign_id: int) -> Response:
+    """Cancel: pending and queued jobs are never submitted; a job the provider already
+    accepted still lands, and its cost counts. `jobs`: how many were cancelled."""
+    return _control(campaign_id, lambda session: (cancel_campaign(session, campaign_id), []))
+
+
+@bp.post("/campaigns/<int:campaign_id>/pause")
+@spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
+def pause(campaign_id: int) -> Response:
+    """Pause: nothing more of the campaign is submitted until a resume; `jobs` is 1 when the
+    campaign was newly paused, 0 when there was nothing to pause."""
+    return _control(campaign_id, lambda session: (int(pause_campaign(session, campaign_id)), []))
+
+
+@bp.post("/campaigns/<int:campaign_id>/resume")
+@spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
+def resume(campaign_id: int) -> Response:
+    """Resume a paused campaign (whoever paused it): its waiting jobs go to the broker."""
+
+    account: list[bool] = []
+
+    def act(session: Session) -> tuple[int, list[int]]:
+        resumed = resume_campaign(session, campaign_id)
+        account.append(resumed.account)
+        return len(resumed.job_ids), resumed.job_ids
+
+    answer = _control(campaign_id, act)
+    publisher = state(current_app).publisher
+    if any(account) and publisher is not None:
+        publisher.lift_shared_pause()  # the account's pause held every worker too
+    return answer
+
+
+@bp.post("/campaigns/<int:campaign_id>/retry")
+@spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
+def retry(campaign_id: int) -> Response:
+    """Retry: each failed job gets one new attempt with a new taskUUID."""
+
+    def act(session: Session) -> tuple[int, list[int]]:
+        job_ids = retry_campaign(session, campaign_id)
+        return len(job_ids), job_ids
+
+    return _control(campaign_id, act)
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+@bp.get("/campaigns/<int:campaign_id>/export")
+@spec.validate(
+    resp=Responses(HTTP_200=None, **ERRORS),
+    tags=["images"],
+)
+def export(campaign_id: int) -> Response:
+    """Every stored image of the campaign as JSON Lines (application/x-ndjson), one object per
+    image: campaign, job, taskUUID, status, model, prompt, parameters, image UUID, URL, seed,
+    NSFW flag, cost. Streamed in keyset batches: constant memory whatever the campaign's size."""
+    sessions = _sessions()
+    with transaction(sessions) as session:
+        views.require_campaign(session, campaign_id)
+
+    def lines() -> Iterator[bytes]:
+        with sessions() as session:
+            for row in export_rows(session, campaign_id):
+                yield (json_dumps(row) + "\n").encode()
+
+    log.info("api export", extra={"campaign_id": campaign_id, "api_key": caller().name})
+    return current_app.response_class(stream_with_context(lines()), mimetype="application/x-ndjson")

@@ -1,0 +1,139 @@
+"""The REST API's typed request and response bodies (pydantic): they validate what comes in,
+shape what goes out, and are what the OpenAPI document is generated from (spectree)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from remixq.reports import PAGE_MAX
+from remixq.states import JobStatus
+
+MAX_JOBS = 10_000  # per request (the body limit, REMIXQ_API_MAX_BODY_BYTES, applies too)
+MAX_PAGE = PAGE_MAX // 2  # a page is read as limit + 1 rows, to know whether more follow
+DEFAULT_PAGE = 100
+
+
+class CampaignCreate(BaseModel):
+    """A new campaign: each job is exactly what one line of a JSONL campaign file holds (a
+    Runware imageInference request without the delivery fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="Unique among campaigns.")
+    jobs: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_JOBS,
+        description="Runware imageInference requests, as the lines of a JSONL campaign file.",
+    )
+
+
+class Campaign(BaseModel):
+    """A campaign's state: jobs by status (latest attempts), images and cost so far."""
+
+    id: int
+    name: str
+    counts: dict[str, int] = Field(description="Jobs by status (the latest attempt of each).")
+    images: int
+    cost_usd: str = Field(description='Exact decimal string, e.g. "0.1234".')
+    created_at: datetime
+    finished_at: datetime | None = None
+    paused: bool
+    pause_reason: str | None = None
+    cancelled_at: datetime | None = None
+    api_key: str | None = Field(None, description="Name of the API key that created it.")
+
+
+class CampaignPage(BaseModel):
+    items: list[Campaign]
+    next_cursor: str | None = None
+
+
+class JobError(BaseModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class Job(BaseModel):
+    id: int
+    task_uuid: str
+    status: JobStatus
+    model: str
+    results_expected: int
+    results_received: int
+    attempts: int
+    error: JobError | None = None
+    retry_of: int | None = Field(None, description="Id of the failed job this one retries.")
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    next_cursor: str | None = None
+
+
+class Image(BaseModel):
+    id: int
+    image_uuid: str
+    image_url: str | None = None
+    seed: int | None = None
+    nsfw: bool | None = None
+    cost_usd: str | None = None
+    job_id: int
+    task_uuid: str
+    created_at: datetime
+
+
+class ImagePage(BaseModel):
+    items: list[Image]
+    next_cursor: str | None = None
+
+
+class Page(BaseModel):
+    """Cursor pagination: `cursor` is a page's `next_cursor`, opaque."""
+
+    limit: int = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(None, max_length=100)
+
+
+class JobQuery(Page):
+    status: JobStatus | None = Field(None, description="Only jobs with this status.")
+
+
+class ControlResult(BaseModel):
+    """What a control did: the campaign after it, and how many jobs it touched."""
+
+    campaign: Campaign
+    jobs: int = Field(description="Jobs cancelled, held, handed over again or retried.")
+    enqueued: bool = Field(True, description="False when the broker could not take them yet.")
+    broker_error: str | None = None
+
+
+class FieldProblem(BaseModel):
+    field: str
+    value: Any = None
+    allowed: str
+    location: str | None = Field(None, description='e.g. "job 3" for jobs[3].')
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, e.g. unauthorized, forbidden, not_found, invalid_input.")
+    message: str
+    errors: list[FieldProblem] | None = None
+    campaign_id: int | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class CreateHeaders(BaseModel):
+    """The optional header of a create: a retry with the same key and body gets the campaign
+    the first request made (200); with another body, 409 idempotency_key_reused."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    idempotency_key: str | None = Field(None, alias="Idempotency-Key", min_length=1, max_length=200)
