@@ -152,7 +152,7 @@ def test_apikey_list_never_shows_a_key_and_records_use(
         writer = session.scalars(select(ApiKey).where(ApiKey.name == "writer")).one()
         assert writer.last_used_at is not None
     log = receiver_dir / "logs" / "receiver.log"
-    wait_until(lambda: "api_key=writer" in log.read_text(), timeout=10, what="the request's line")
+    wait_until(lambda: "key_name=writer" in log.read_text(), timeout=10, what="the request's line")
     lines = [line for line in log.read_text().splitlines() if "api request" in line]
     assert any("path=/api/v1/campaigns" in line and "status=200" in line for line in lines)
     assert api.key not in log.read_text()

@@ -34,7 +34,7 @@ def authenticate() -> None:
         raise ApiError(401, "unauthorized", "the API key is not valid (unknown or revoked)")
     g.api_key = caller
     if request.method not in READS and caller.read_only:
-        log.info("api refused read-only key", extra={"api_key": caller.name})
+        log.info("api refused read-only key", extra={"key_name": caller.name})
         raise ApiError(403, "forbidden", f"API key {caller.name!r} is read-only")
     limit = receiver.settings.api_max_body_bytes
     request.max_content_length = limit

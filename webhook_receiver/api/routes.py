@@ -63,7 +63,7 @@ def _log(response: Response) -> Response:
     log.info(
         "api request",
         extra={
-            "api_key": key,
+            "key_name": key,
             "method": request.method,
             "path": request.path,
             "status": response.status_code,
@@ -126,7 +126,7 @@ def create_campaign() -> tuple[Response, int]:
             extra={
                 "campaign_id": created.campaign_id,
                 "jobs": len(created.job_ids),
-                "api_key": caller().name,
+                "key_name": caller().name,
             },
         )
     with transaction(_sessions()) as session:
@@ -288,7 +288,7 @@ def _control(campaign_id: int, act: Callable[[Session], tuple[int, list[int]]]) 
             "campaign_id": campaign_id,
             "control": request.path.rsplit("/", 1)[-1],
             "jobs": touched,
-            "api_key": caller().name,
+            "key_name": caller().name,
         },
     )
     with transaction(sessions) as session:
@@ -371,5 +371,5 @@ def export(campaign_id: int) -> Response:
             for row in export_rows(session, campaign_id):
                 yield (json_dumps(row) + "\n").encode()
 
-    log.info("api export", extra={"campaign_id": campaign_id, "api_key": caller().name})
+    log.info("api export", extra={"campaign_id": campaign_id, "key_name": caller().name})
     return current_app.response_class(stream_with_context(lines()), mimetype="application/x-ndjson")
