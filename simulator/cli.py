@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from simulator.config import PORT_ENV_VARS, STATIC_FIELDS, FaultKnobs, SimulatorConfig, env_var
-from simulator.targets import TargetFilter, listen_refusal
+from simulator.targets import TargetFormatter, listen_refusal
 
 _HELP = """Run a local stand-in for Runware's REST API (Ideogram Remix models).
 
@@ -103,10 +103,11 @@ def simulator(host: str, port: int, access_log: bool, **settings: Any) -> None:
     refusal = listen_refusal(host, allow_remote=config.allow_remote)
     if refusal is not None:
         raise _OneLine(refusal)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(TargetFilter())  # no webhook or upload URL in a log line (A15)
+    # No webhook or upload URL in a log line (A15): the simulator's own handler cleans them.
+    handler = logging.StreamHandler()
+    handler.setFormatter(TargetFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
     click.echo(f"Runware simulator on http://{host}:{port}/v1 (control: /_control/faults)")
     serve(config, host, port, access_log=access_log)

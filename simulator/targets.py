@@ -97,14 +97,11 @@ def _cleaned(text: str) -> str:
     return _RELATIVE.sub(r"\1/...", _URL.sub(lambda m: shown(m.group()), text))
 
 
-class TargetFilter(logging.Filter):
+class TargetFormatter(logging.Formatter):
     """Every absolute URL in a simulator log line shown as its origin (``shown``), should a
-    message or an exception carry a webhook or upload URL."""
+    message or an exception carry a webhook or upload URL. A formatter of the simulator's own
+    handler, not a filter: it changes the line it writes, never the record that other handlers
+    (a test's log capture, a host application's) see too."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = _cleaned(record.getMessage()), ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _cleaned(record.exc_text)
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return _cleaned(super().format(record))

@@ -3,6 +3,7 @@ a savepoint-rolled-back session per test."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -69,6 +70,18 @@ def pg_session(pg_url: str) -> Iterator[Session]:
             yield rolled_back
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def root_restored() -> Iterator[None]:
+    """For a test whose code configures the process's root logger, as a server's entry point
+    does (gunicorn's logger class, the simulator's command): the test process gets its handlers
+    and level back, so that no later test sees them."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 POISON_URL = "http://poison.invalid/x.jpg"

@@ -89,7 +89,7 @@ def test_remixq_simulator_help_documents_every_knob() -> None:
     ],
 )
 def test_the_port_comes_from_the_one_variable_every_process_reads(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], port: int
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], port: int, root_restored: None
 ) -> None:
     from simulator import server
 

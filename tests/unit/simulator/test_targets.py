@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from simulator.cli import simulator
 from simulator.config import SimulatorConfig
 from simulator.server import build_server
-from simulator.targets import TargetFilter, is_loopback
+from simulator.targets import TargetFormatter, is_loopback
 from tests.support.simulator import AUTH, MakeClient, Receiver, simulator_of, task, wait_for
 
 TOKEN = "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c"
@@ -159,7 +159,8 @@ def test_the_log_filter_shows_any_url_as_its_origin() -> None:
             "simulator", logging.ERROR, __file__, 1, "posting to %s", (f"https://u:p@h:9/x?{SIGNATURE}",),
             (type(exc), exc, exc.__traceback__),
         )  # fmt: skip
-    TargetFilter().filter(record)
-    text = logging.Formatter().format(record)
+    text = TargetFormatter().format(record)
     assert "posting to https://h:9/..." in text and "with url: /..." in text
     assert SIGNATURE not in text and "u:p" not in text
+    # The record itself is left as it was, for any other handler.
+    assert SIGNATURE in record.getMessage()

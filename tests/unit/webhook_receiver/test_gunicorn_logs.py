@@ -5,10 +5,8 @@ when a request line is malformed (the real server's lines: tests/e2e/test_log_se
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from gunicorn.config import Config
 
 from remixq.logs import KeyValueFormatter
@@ -19,17 +17,6 @@ from webhook_receiver.server import gunicorn_options
 TASK = "5f0c8e1a-1111-4111-8111-111111111111"
 TOKEN = webhook_token(b"unit-secret", TASK)
 PATH = webhook_url("", b"unit-secret", TASK)
-
-
-@pytest.fixture
-def root_restored() -> Iterator[None]:
-    """The logger class configures the process's root logger, as the receiver wants; a test
-    process gets its own back."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _logger(tmp_path: Path) -> tuple[RedactingLogger, Path]:
