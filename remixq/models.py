@@ -106,6 +106,9 @@ class Job(Base):
     # Deliveries for this job applied without their body kept: its inbox was full
     # (REMIXQ_INBOX_MAX_PER_TASK rows), so one leaked webhook URL cannot fill the disk.
     inbox_overflow: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the job should cost (USD, the price table's), reserved against its campaign's budget
+    # when the job was stored; None for jobs stored before estimates were (`remixq.budgets`).
+    estimated_cost: Mapped[Decimal | None] = mapped_column(Money)
 
     campaign: Mapped[Campaign | None] = relationship(back_populates="jobs")
     images: Mapped[list[Image]] = relationship(back_populates="job", order_by="Image.id")
