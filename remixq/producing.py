@@ -9,17 +9,21 @@ racing on one taskUUID, campaign name or file get a field error, never an Integr
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Insert, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from remixq import budgets
 from remixq.db import utcnow
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Job
+from remixq.pricing import PriceTable, estimate
 from remixq.providers.runware import build_task
 from remixq.states import JobStatus
 
@@ -110,8 +114,15 @@ def create_jobs(
     *,
     campaign: Campaign | None,
     new_jobs: Sequence[NewJob],
+    prices: PriceTable | None = None,
+    budget: Decimal | None | budgets._Keep = budgets.KEEP,
 ) -> list[int]:
     """Insert one pending job per request, with its exact task; returns the new job ids.
+
+    Each job stores its estimate (`prices`, the configured table; None: the defaults), and the
+    campaign's row is locked and the estimates reserved against its budget before the jobs are
+    inserted (`remixq.budgets.reserve`; `budget`, when given, is the campaign's budget from now
+    on): a submission that does not fit is refused whole with BudgetExceeded.
 
     A request that names its own taskUUID keeps it (an idempotency key of the producer's), in its
     canonical lowercase spelling; one already known is refused, naming the line and the campaign
@@ -119,6 +130,7 @@ def create_jobs(
     concurrent producer stored after the check, and that one is refused the same way. The
     stored task has no webhookURL: the worker adds its own at hand-off.
     """
+    table = prices or PriceTable.default()
     rows: list[dict[str, Any]] = []
     locations: list[str | None] = []
     for new in new_jobs:
@@ -132,6 +144,7 @@ def create_jobs(
                 "provider": "runware",
                 "model": task["model"],
                 "request": task,
+                "estimated_cost": estimate(task, table),
                 "number_results": task.get("numberResults", 1),
                 "results_received": 0,
                 "status": JobStatus.PENDING.value,
@@ -142,6 +155,9 @@ def create_jobs(
             }
         )
         locations.append(new.location)
+    if campaign is not None:
+        asked = sum((row["estimated_cost"] for row in rows), Decimal(0))
+        budgets.reserve(session, campaign_id=campaign.id, asked=asked, budget=budget)
     _refuse_known_task_uuids(session, [row["task_uuid"] for row in rows], locations)
     if not rows:
         return []
@@ -216,12 +232,18 @@ def retry_failed(
     *,
     campaign_id: int | None = None,
     task_uuid: str | None = None,
+    prices: PriceTable | None = None,
 ) -> list[int]:
     """New attempts for failed jobs: a new taskUUID each (the provider would refuse the old one
     as a conflict), linked to the failed job, which stays failed with its cost on record.
 
+    Each new attempt is estimated again (`prices`; None: the defaults) and reserved against its
+    campaign's budget, as `create_jobs` does: the retries of a campaign that do not fit are
+    refused whole (BudgetExceeded). A failed job's own reservation was settled when it failed.
+
     A failed job that already has a retry is left alone, so running this twice retries once.
     """
+    table = prices or PriceTable.default()
     retried = select(Job.retry_of_id).where(Job.retry_of_id.is_not(None))
     query = select(Job).where(Job.status == JobStatus.FAILED.value, Job.id.not_in(retried))
     if campaign_id is not None:
@@ -241,6 +263,7 @@ def retry_failed(
                 "provider": old.provider,
                 "model": old.model,
                 "request": task,
+                "estimated_cost": estimate(task, table),
                 "number_results": old.number_results,
                 "results_received": 0,
                 "status": JobStatus.PENDING.value,
@@ -252,5 +275,11 @@ def retry_failed(
         )
     if not rows:
         return []
+    asked: dict[int, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        if row["campaign_id"] is not None:
+            asked[row["campaign_id"]] += row["estimated_cost"]
+    for campaign in sorted(asked):  # one order, so that two retries cannot deadlock
+        budgets.reserve(session, campaign_id=campaign, asked=asked[campaign])
     result = session.execute(insert(Job).returning(Job.id, sort_by_parameter_order=True), rows)
     return [row_id for (row_id,) in result]

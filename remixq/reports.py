@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, select, tuple_
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from remixq.budgets import Spend, campaign_spend, usd
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
 from remixq.states import OPEN, JobStatus
@@ -43,12 +44,7 @@ def find_campaign(session: Session, ref: str | None) -> Campaign | None:
     return session.get(Campaign, int(ref))
 
 
-def money(value: Decimal | None) -> str:
-    """A USD amount as an exact decimal string, without trailing zeros past the cent."""
-    value = value or Decimal(0)
-    text = format(value.normalize(), "f")
-    whole, _, cents = text.partition(".")
-    return f"{whole}.{cents.ljust(2, '0')}"
+money = usd  # a USD amount as an exact decimal string, without trailing zeros past the cent
 
 
 def campaign_cost(session: Session, campaign_id: int) -> Decimal:
@@ -125,6 +121,7 @@ def report_head(session: Session, campaign: Campaign) -> dict[str, Any]:
         "paused_by": summary.paused_by,
         "cancelled_at": _iso(summary.cancelled_at),
         "superseded_count": summary.superseded,
+        **summary.budget_json(),
     }
 
 
@@ -212,9 +209,18 @@ class CampaignSummary:
     paused: bool
     pause_reason: str | None
     cancelled_at: datetime | None
-    paused_by: str | None = None  # "account" or "user" (`remixq.states.PausedBy`)
+    paused_by: str | None = None  # "account", "user" or "budget" (`remixq.states.PausedBy`)
     paused_at: datetime | None = None
     superseded: int = 0  # attempts a retry replaced, outside `counts`
+    budget_usd: Decimal | None = None  # None: no budget
+    # Estimated, reserved (open jobs), spent and overrun USD, every attempt (`remixq.budgets`).
+    spend: Spend = Spend()
+
+    @property
+    def budget_left(self) -> Decimal | None:
+        """What is left of the budget for new jobs (None: no budget; negative: overrun past
+        it)."""
+        return None if self.budget_usd is None else self.budget_usd - self.spend.committed
 
     @property
     def jobs(self) -> int:
@@ -240,6 +246,20 @@ class CampaignSummary:
             "paused_by": self.paused_by,
             "pause_reason": self.pause_reason,
             "cancelled_at": _iso(self.cancelled_at),
+            **self.budget_json(),
+        }
+
+    def budget_json(self) -> dict[str, Any]:
+        """The budget and spend fields of a summary's JSON (decimal strings; budget null when
+        there is none)."""
+        left = self.budget_left
+        return {
+            "budget_usd": None if self.budget_usd is None else usd(self.budget_usd),
+            "estimated_usd": usd(self.spend.estimated),
+            "reserved_usd": usd(self.spend.reserved),
+            "spent_usd": usd(self.spend.spent),
+            "overrun_usd": usd(self.spend.overrun),
+            "budget_left_usd": None if left is None else usd(left),
         }
 
 
@@ -304,6 +324,7 @@ def _summaries(
     )
     for campaign_id, count, cost in totals:
         images[campaign_id] = (int(count), cost or Decimal(0))
+    spends = campaign_spend(session, [c.id for c in campaigns])
     summaries = []
     for campaign in campaigns:
         by_status = dict(sorted(counts[campaign.id].items()))
@@ -325,6 +346,8 @@ def _summaries(
                 paused_by=campaign.paused_by,
                 paused_at=campaign.paused_at,
                 superseded=superseded[campaign.id],
+                budget_usd=campaign.budget_usd,
+                spend=spends.get(campaign.id, Spend()),
             )
         )
     return summaries
