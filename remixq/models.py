@@ -61,6 +61,9 @@ class Campaign(Base):
         ForeignKey("api_keys.id", ondelete="RESTRICT"), index=True
     )
 
+    # The most the campaign may spend, in USD (None: no budget).
+    budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+
     jobs: Mapped[list[Job]] = relationship(back_populates="campaign")
     api_key: Mapped[ApiKey | None] = relationship()
 
@@ -106,6 +109,9 @@ class Job(Base):
     # Deliveries for this job applied without their body kept: its inbox was full
     # (REMIXQ_INBOX_MAX_PER_TASK rows), so one leaked webhook URL cannot fill the disk.
     inbox_overflow: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The variant of a spec file's job: the matrix's axis values that produced it (dotted path
+    # -> value), merged with its explicit job's own ({"job": index}); None for a plain request.
+    variant: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
 
     campaign: Mapped[Campaign | None] = relationship(back_populates="jobs")
     images: Mapped[list[Image]] = relationship(back_populates="job", order_by="Image.id")
