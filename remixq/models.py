@@ -61,6 +61,9 @@ class Campaign(Base):
         ForeignKey("api_keys.id", ondelete="RESTRICT"), index=True
     )
 
+    # The most the campaign may spend, in USD (None: no budget).
+    budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+
     jobs: Mapped[list[Job]] = relationship(back_populates="campaign")
     api_key: Mapped[ApiKey | None] = relationship()
 
@@ -109,6 +112,9 @@ class Job(Base):
     # What the job should cost (USD, the price table's), reserved against its campaign's budget
     # when the job was stored; None for jobs stored before estimates were (`remixq.budgets`).
     estimated_cost: Mapped[Decimal | None] = mapped_column(Money)
+    # The variant of a spec file's job: the matrix's axis values that produced it (dotted path
+    # -> value), merged with its explicit job's own ({"job": index}); None for a plain request.
+    variant: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
 
     campaign: Mapped[Campaign | None] = relationship(back_populates="jobs")
     images: Mapped[list[Image]] = relationship(back_populates="job", order_by="Image.id")

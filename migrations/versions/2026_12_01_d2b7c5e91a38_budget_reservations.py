@@ -2,7 +2,7 @@
 a campaign paused by its budget (`paused_by` "budget": an overrun left too little of it).
 
 Revision ID: d2b7c5e91a38
-Revises: c4e8a2f17b95
+Revises: d5b7e3a91c48
 Create Date: 2026-12-01 23:10:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d2b7c5e91a38"
-down_revision: str | None = "c4e8a2f17b95"
+down_revision: str | None = "d5b7e3a91c48"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
