@@ -245,11 +245,11 @@ class BudgetExceeded(InvalidInput):
         }
 
 
-class _Keep:
+class Keep:
     """`reserve`'s default: the campaign's budget stays as it is."""
 
 
-KEEP = _Keep()
+KEEP = Keep()
 
 
 def lock(session: Session, campaign_id: int) -> BudgetState:
@@ -272,7 +272,7 @@ def reserve(
     *,
     campaign_id: int,
     asked: Decimal,
-    budget: Decimal | None | _Keep = KEEP,
+    budget: Decimal | Keep | None = KEEP,
 ) -> BudgetState:
     """Reserve `asked` USD (the estimates of jobs about to be inserted, in this transaction)
     against the campaign's budget, setting the budget first when `budget` is given (None: no
@@ -280,7 +280,7 @@ def reserve(
     take turns. Raises BudgetExceeded when committed + asked would pass the budget, or when a
     new budget is below what is committed already."""
     state = lock(session, campaign_id)
-    if not isinstance(budget, _Keep) and budget != state.budget:
+    if not isinstance(budget, Keep) and budget != state.budget:
         session.execute(
             update(_campaigns).where(_campaigns.c.id == campaign_id).values(budget_usd=budget)
         )

@@ -115,7 +115,7 @@ def create_jobs(
     campaign: Campaign | None,
     new_jobs: Sequence[NewJob],
     prices: PriceTable | None = None,
-    budget: Decimal | None | budgets._Keep = budgets.KEEP,
+    budget: Decimal | budgets.Keep | None = budgets.KEEP,
 ) -> list[int]:
     """Insert one pending job per request, with its exact task; returns the new job ids.
 
@@ -252,10 +252,14 @@ def retry_failed(
         query = query.where(Job.task_uuid == task_uuid)
     rows = []
     now = utcnow()
+    asked: dict[int, Decimal] = defaultdict(Decimal)
     for old in session.scalars(query.order_by(Job.id).with_for_update()):
         new_uuid = str(uuid.uuid4())
         # A job stored by an earlier version carries a webhookURL; the worker adds its own.
         task = {k: v for k, v in old.request.items() if k != "webhookURL"} | {"taskUUID": new_uuid}
+        cost = estimate(task, table)
+        if old.campaign_id is not None:
+            asked[old.campaign_id] += cost
         rows.append(
             {
                 "campaign_id": old.campaign_id,
@@ -263,7 +267,8 @@ def retry_failed(
                 "provider": old.provider,
                 "model": old.model,
                 "request": task,
-                "estimated_cost": estimate(task, table),
+                "estimated_cost": cost,
+                "variant": old.variant,
                 "number_results": old.number_results,
                 "results_received": 0,
                 "status": JobStatus.PENDING.value,
@@ -275,10 +280,6 @@ def retry_failed(
         )
     if not rows:
         return []
-    asked: dict[int, Decimal] = defaultdict(Decimal)
-    for row in rows:
-        if row["campaign_id"] is not None:
-            asked[row["campaign_id"]] += row["estimated_cost"]
     for campaign in sorted(asked):  # one order, so that two retries cannot deadlock
         budgets.reserve(session, campaign_id=campaign, asked=asked[campaign])
     result = session.execute(insert(Job).returning(Job.id, sort_by_parameter_order=True), rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -214,7 +214,7 @@ class CampaignSummary:
     superseded: int = 0  # attempts a retry replaced, outside `counts`
     budget_usd: Decimal | None = None  # None: no budget
     # Estimated, reserved (open jobs), spent and overrun USD, every attempt (`remixq.budgets`).
-    spend: Spend = Spend()
+    spend: Spend = field(default_factory=Spend)
 
     @property
     def budget_left(self) -> Decimal | None:
