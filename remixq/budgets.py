@@ -359,3 +359,89 @@ def overspent(session: Session, *, job_ids: Iterable[int]) -> list[Overspent]:
                 )
             )
     return over
+
+
+COST_GROUPS = ("campaign", "model", "day", "variant")
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """One group of a cost report: its key (a campaign id, a model, a day, a variant) and its
+    figures."""
+
+    key: Any
+    spend: Spend
+
+
+def _day(column: Any, dialect: str) -> ColumnElement[Any]:
+    """The UTC day of a timestamp column, as the database computes it."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d", column)  # SQLite keeps UTC without a zone (remixq.db)
+
+
+def cost_report(
+    session: Session, *, by: str = "campaign", campaign_id: int | None = None
+) -> list[CostRow]:
+    """Estimated, reserved, spent and overrun USD by campaign, model, day or variant, of one
+    campaign or of all: SQL aggregates (one row per group is all that is held). By day, the
+    jobs and their estimates, reservations and overruns count on the day the job was stored,
+    the images and what they cost on the day the image was."""
+    if by not in COST_GROUPS:
+        raise InvalidInput([FieldError("--by", by, "one of " + ", ".join(COST_GROUPS))])
+    where: ColumnElement[bool] = (
+        _jobs.c.campaign_id.is_not(None)
+        if campaign_id is None
+        else _jobs.c.campaign_id == campaign_id
+    )
+    dialect = session.get_bind().dialect.name
+    keys: dict[str, ColumnElement[Any]] = {
+        "campaign": _jobs.c.campaign_id,
+        "model": _jobs.c.model,
+        "day": _day(_jobs.c.created_at, dialect),
+        "variant": _jobs.c.variant,
+    }
+    found = spend(session, where=where, key=keys[by])
+    if by == "day":
+        found = _spent_by_image_day(session, where, dialect, found)
+    originals = {}
+    if by == "variant":
+        originals = _variants(session, where)
+    rows = [CostRow(originals.get(key, key), figures) for key, figures in found.items()]
+    return sorted(rows, key=lambda row: _sort_key(row.key))
+
+
+def _spent_by_image_day(
+    session: Session, where: ColumnElement[bool], dialect: str, by_job_day: dict[Hashable, Spend]
+) -> dict[Hashable, Spend]:
+    day = _day(_images.c.created_at, dialect).label("day")
+    spent = session.execute(
+        select(day, func.count(_images.c.id), _money(func.sum(_images.c.cost)))
+        .join(_jobs, _jobs.c.id == _images.c.job_id)
+        .where(where)
+        .group_by(day)
+    ).all()
+    out = {
+        key: Spend(f.jobs, 0, f.estimated, f.reserved, ZERO, f.overrun)
+        for key, f in by_job_day.items()
+    }
+    for key, images, cost in spent:
+        base = out.get(key, Spend())
+        out[key] = Spend(
+            base.jobs, int(images), base.estimated, base.reserved, cost or ZERO, base.overrun
+        )
+    return out
+
+
+def _variants(session: Session, where: ColumnElement[bool]) -> dict[Hashable, Any]:
+    """The variants as stored (JSON objects), by their hashable form."""
+    rows = session.execute(select(_jobs.c.variant).where(where).distinct()).scalars()
+    return {_hashable(variant): variant for variant in rows}
+
+
+def _sort_key(key: Any) -> tuple[int, str]:
+    if key is None:
+        return (0, "")
+    if isinstance(key, int):
+        return (1, f"{key:020d}")
+    return (1, key if isinstance(key, str) else repr(key))

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from remixq import idempotency, jobs, producing
+from remixq import budgets, idempotency, jobs, producing
 from remixq.config import Settings
 from remixq.db import database, transaction
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Job
+from remixq.pricing import PriceTable
 from remixq.reports import find_campaign
 
 # Publishes the committed jobs' ids and marks them queued, with sessions on their database.
@@ -44,11 +46,15 @@ def store_and_enqueue(
     new_jobs: Sequence[producing.NewJob],
     enqueue: Enqueue,
     content_sha256: str | None = None,
+    budget: Decimal | budgets.Keep | None = budgets.KEEP,
 ) -> Stored:
     """Store the jobs in campaign `name` (made if new) in one transaction, then enqueue them.
 
     `content_sha256`, the digest of the campaign file, is remembered on a new campaign; content
-    already stored is refused (InvalidInput naming its campaign). A failure to enqueue after the
+    already stored is refused (InvalidInput naming its campaign). Each job's estimate (the
+    settings' price table) is reserved against the campaign's budget in that transaction
+    (`budget`, when given, becomes the campaign's budget first, new or existing): what does not
+    fit is refused whole (BudgetExceeded). A failure to enqueue after the
     commit is not a failure of the submission: the jobs are stored, and the relay hands whatever
     is still pending to the broker when it is reachable, so it is reported, not raised
     (`broker_error`).
@@ -58,7 +64,13 @@ def store_and_enqueue(
             campaign = producing.get_or_create_campaign(
                 session, name=name, source=source, content_sha256=content_sha256
             )
-            job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
+            job_ids = producing.create_jobs(
+                session,
+                campaign=campaign,
+                new_jobs=new_jobs,
+                prices=PriceTable.configured(settings),
+                budget=budget,
+            )
             campaign_id = campaign.id
         broker_error = _hand_over(enqueue, sessions, job_ids)
     return Stored(campaign_id, job_ids, broker_error)
@@ -105,7 +117,12 @@ def retry_and_enqueue(
     with database(settings) as sessions:
         with transaction(sessions) as session:
             campaign_id = _campaign_id(session, campaign)
-            job_ids = producing.retry_failed(session, campaign_id=campaign_id, task_uuid=task_uuid)
+            job_ids = producing.retry_failed(
+                session,
+                campaign_id=campaign_id,
+                task_uuid=task_uuid,
+                prices=PriceTable.configured(settings),
+            )
             if task_uuid is not None and not job_ids:
                 raise InvalidInput([_not_retried(session, task_uuid, campaign_id)])
         broker_error = _hand_over(enqueue, sessions, job_ids)
@@ -209,10 +226,14 @@ def create_and_enqueue(
     api_key_id: int,
     idempotency_key: str | None = None,
     request_sha256: str = "",
+    prices: PriceTable | None = None,
+    budget: Decimal | None = None,
 ) -> Created:
     """A new campaign `name` with `new_jobs`, made by API key `api_key_id`, committed with its
     idempotency key (if any) in one transaction, then enqueued as `store_and_enqueue` does
-    (`enqueue` None: the relay hands the jobs over).
+    (`enqueue` None: the relay hands the jobs over). The jobs' estimates (`prices`) are
+    reserved against `budget` (None: no budget) in that transaction: BudgetExceeded, nothing
+    stored, when they do not fit.
 
     A name in use raises CampaignNameTaken; an idempotency key used before answers with the
     campaign it made (`replayed`), or raises IdempotencyKeyReused for another request body.
@@ -232,7 +253,9 @@ def create_and_enqueue(
             taken = session.scalar(select(Campaign.id).where(Campaign.name == name))
             raise CampaignNameTaken(name, taken or 0)
         campaign = session.get_one(Campaign, campaign_id)
-        job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
+        job_ids = producing.create_jobs(
+            session, campaign=campaign, new_jobs=new_jobs, prices=prices, budget=budget
+        )
         if claimed is not None:
             idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
     return Created(campaign_id, job_ids, broker_error=hand_over(enqueue, sessions, job_ids))

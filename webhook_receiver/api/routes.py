@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from spectree import Response as Responses
 from sqlalchemy.orm import Session
 
+from remixq.budgets import check_budget
 from remixq.control import cancel_campaign, pause_campaign, resume_campaign, retry_campaign
 from remixq.db import json_dumps, json_loads, transaction
 from remixq.errors import FieldError, InvalidInput
@@ -98,6 +100,7 @@ def create_campaign() -> tuple[Response, int]:
     """
     body = _json_body()
     name, new_jobs = _campaign_request(body)
+    budget = _budget(body)
     key = _idempotency_key()
     try:
         created = create_and_enqueue(
@@ -108,6 +111,8 @@ def create_campaign() -> tuple[Response, int]:
             api_key_id=caller().id,
             idempotency_key=key,
             request_sha256=request_digest(body),
+            prices=state(current_app).prices,
+            budget=budget,
         )
     except CampaignNameTaken as exc:
         raise ApiError(409, "campaign_name_taken", str(exc), campaign_id=exc.campaign_id) from None
@@ -180,6 +185,12 @@ def _campaign_request(body: Any) -> tuple[str, list[NewJob]]:
             errors = errors[:MAX_ERRORS_SHOWN]
         raise InvalidInput(errors)
     return str(body["name"]), new_jobs
+
+
+def _budget(body: dict[str, Any]) -> Decimal | None:
+    """The body's `budget_usd` (a decimal string or a number), None when it has none."""
+    value = body.get("budget_usd")
+    return None if value is None else check_budget(value)
 
 
 def _idempotency_key() -> str | None:
@@ -341,10 +352,12 @@ def resume(campaign_id: int) -> Response:
 @bp.post("/campaigns/<int:campaign_id>/retry")
 @spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
 def retry(campaign_id: int) -> Response:
-    """Retry: each failed job gets one new attempt with a new taskUUID."""
+    """Retry: each failed job gets one new attempt with a new taskUUID, its estimate reserved
+    against the campaign's budget (409 `budget_exceeded`, nothing retried, when they do not
+    fit)."""
 
     def act(session: Session) -> tuple[int, list[int]]:
-        job_ids = retry_campaign(session, campaign_id)
+        job_ids = retry_campaign(session, campaign_id, prices=state(current_app).prices)
         return len(job_ids), job_ids
 
     return _control(campaign_id, act)

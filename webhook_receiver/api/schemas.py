@@ -28,6 +28,12 @@ class CampaignCreate(BaseModel):
         max_length=MAX_JOBS,
         description="Runware imageInference requests, as the lines of a JSONL campaign file.",
     )
+    budget_usd: str | float | None = Field(
+        None,
+        description='The most the campaign may spend (USD, e.g. "25.00"): the jobs\' estimates'
+        " are reserved against it, and a request that does not fit is refused whole (409"
+        " budget_exceeded).",
+    )
 
 
 class Campaign(BaseModel):
@@ -44,6 +50,17 @@ class Campaign(BaseModel):
     pause_reason: str | None = None
     cancelled_at: datetime | None = None
     api_key: str | None = Field(None, description="Name of the API key that created it.")
+    paused_by: str | None = Field(None, description='"account", "user" or "budget".')
+    budget_usd: str | None = Field(None, description="The budget (USD); null: none.")
+    estimated_usd: str = Field("0.00", description="The estimates of every job (every attempt).")
+    reserved_usd: str = Field(
+        "0.00", description="What open jobs may still cost: their estimates less what they cost."
+    )
+    spent_usd: str = Field("0.00", description="What the images cost (as cost_usd).")
+    overrun_usd: str = Field("0.00", description="What jobs cost beyond their estimates.")
+    budget_left_usd: str | None = Field(
+        None, description="Budget less spent and reserved (negative after an overrun)."
+    )
 
 
 class CampaignPage(BaseModel):

@@ -40,6 +40,8 @@ def _campaign(summary: CampaignSummary, key: str | None) -> schemas.Campaign:
         pause_reason=summary.pause_reason,
         cancelled_at=summary.cancelled_at,
         api_key=key,
+        paused_by=summary.paused_by,
+        **summary.budget_json(),
     )
 
 
