@@ -45,6 +45,21 @@ EXIT_FAILED_JOBS = 3
     "(repeatable; added to REMIXQ_IMAGE_DIRS).",
 )
 @click.option(
+    "--budget",
+    "budget_usd",
+    metavar="USD",
+    help="The campaign's budget (e.g. 25.00): the jobs' estimates are reserved against it and "
+    "what does not fit is refused whole. With --campaign naming an existing campaign, its "
+    "budget from now on (never below what it has reserved and spent).",
+)
+@click.option(
+    "--watch",
+    "follow",
+    is_flag=True,
+    help="Then follow the campaign until every job is final (as `remixq watch`; exit 3 if "
+    "one failed).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -57,6 +72,8 @@ def submit(
     campaign_name: str | None,
     again: bool,
     image_dirs: tuple[Path, ...],
+    budget_usd: str | None,
+    follow: bool,
     as_json: bool,
 ) -> None:
     """Validate a campaign FILE (JSONL or CSV) as a whole, store its jobs, enqueue them.
@@ -66,10 +83,12 @@ def submit(
     unreachable: its jobs are handed over when the broker is back (the relay of `remixq beat`).
     Local reference images are read from FILE's folder and the --image-dir folders only.
     """
+    from remixq import budgets
     from remixq.campaigns import content_digest
     from remixq.submission import store_and_enqueue
     from worker.app import enqueuer
 
+    budget = budgets.KEEP if budget_usd is None else budgets.check_budget(budget_usd, "--budget")
     new_jobs = read_campaign_file(ctx.settings, file, image_dirs)
     name = campaign_name or f"{file.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     stored = store_and_enqueue(
@@ -79,6 +98,7 @@ def submit(
         new_jobs=new_jobs,
         enqueue=enqueuer(ctx.settings),
         content_sha256=None if again else content_digest(file),
+        budget=budget,
     )
     jobs = len(stored.job_ids)
     if as_json:
@@ -100,6 +120,10 @@ def submit(
             f"stored campaign {name!r} (id {stored.campaign_id}): {jobs} jobs;"
             f" {broker_unreachable(stored.broker_error)}"
         )
+    if follow:
+        from remixq.cli.watch import watch_campaign
+
+        sys.exit(watch_campaign(ctx.settings, f"#{stored.campaign_id}"))
 
 
 @click.command()
