@@ -266,8 +266,9 @@ class CampaignSummary:
 def campaign_summaries(
     session: Session, *, after_id: int | None = None, limit: int | None = None
 ) -> list[CampaignSummary]:
-    """The campaigns by ascending id, after `after_id`, at most `limit`: three queries whatever
-    their number and size (the campaigns, their jobs by status, their images and cost)."""
+    """The campaigns by ascending id, after `after_id`, at most `limit`: four queries whatever
+    their number and size (the campaigns, their jobs by status, their images and cost, their
+    estimates, reservations and overruns)."""
     query = select(Campaign).order_by(Campaign.id)
     if after_id is not None:
         query = query.where(Campaign.id > after_id)
