@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,11 +30,13 @@ Enqueue = Callable[[sessionmaker[Session], Sequence[int]], None]
 @dataclass(frozen=True)
 class Stored:
     """A committed campaign: its id, its new jobs' ids, and why they are not all on the broker
-    yet (`broker_error`, None when every one was handed over)."""
+    yet (`broker_error`, None when every one was handed over); `replayed`: an earlier
+    submission with the same idempotency key made it, and nothing new was stored."""
 
     campaign_id: int
     job_ids: list[int]
     broker_error: str | None = None
+    replayed: bool = False
 
 
 def store_and_enqueue(
@@ -44,22 +47,41 @@ def store_and_enqueue(
     new_jobs: Sequence[producing.NewJob],
     enqueue: Enqueue,
     content_sha256: str | None = None,
+    budget_usd: Decimal | None = None,
+    idempotency_key: str | None = None,
+    request_sha256: str = "",
 ) -> Stored:
-    """Store the jobs in campaign `name` (made if new) in one transaction, then enqueue them.
+    """Store the jobs in campaign `name` (made if new, with `budget_usd`) in one transaction,
+    then enqueue them.
 
     `content_sha256`, the digest of the campaign file, is remembered on a new campaign; content
-    already stored is refused (InvalidInput naming its campaign). A failure to enqueue after the
-    commit is not a failure of the submission: the jobs are stored, and the relay hands whatever
-    is still pending to the broker when it is reachable, so it is reported, not raised
-    (`broker_error`).
+    already stored is refused (InvalidInput naming its campaign). An `idempotency_key` (the
+    command line's, as the API's Idempotency-Key) used before with the same `request_sha256`
+    answers with the campaign it made (`replayed`, nothing stored); with another, it raises
+    IdempotencyKeyReused. A failure to enqueue after the commit is not a failure of the
+    submission: the jobs are stored, and the relay hands whatever is still pending to the
+    broker when it is reachable, so it is reported, not raised (`broker_error`).
     """
     with database(settings) as sessions:
         with transaction(sessions) as session:
+            claimed = None
+            if idempotency_key is not None:
+                claimed = idempotency.claim(
+                    session, api_key_id=None, key=idempotency_key, digest=request_sha256
+                )
+                if claimed.campaign_id is not None:
+                    return Stored(claimed.campaign_id, [], replayed=True)
             campaign = producing.get_or_create_campaign(
-                session, name=name, source=source, content_sha256=content_sha256
+                session,
+                name=name,
+                source=source,
+                content_sha256=content_sha256,
+                budget_usd=budget_usd,
             )
             job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
             campaign_id = campaign.id
+            if claimed is not None:
+                idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
         broker_error = _hand_over(enqueue, sessions, job_ids)
     return Stored(campaign_id, job_ids, broker_error)
 
@@ -209,6 +231,7 @@ def create_and_enqueue(
     api_key_id: int,
     idempotency_key: str | None = None,
     request_sha256: str = "",
+    budget_usd: Decimal | None = None,
 ) -> Created:
     """A new campaign `name` with `new_jobs`, made by API key `api_key_id`, committed with its
     idempotency key (if any) in one transaction, then enqueued as `store_and_enqueue` does
@@ -226,7 +249,7 @@ def create_and_enqueue(
             if claimed.campaign_id is not None:
                 return Created(claimed.campaign_id, [], replayed=True)
         campaign_id = producing.create_campaign(
-            session, name=name, source="api", api_key_id=api_key_id
+            session, name=name, source="api", api_key_id=api_key_id, budget_usd=budget_usd
         )
         if campaign_id is None:
             taken = session.scalar(select(Campaign.id).where(Campaign.name == name))

@@ -95,6 +95,7 @@ def _write(rows: Iterator[dict[str, Any]], format_: str, out: IO[str]) -> int:
             {
                 **row,
                 "parameters": json_dumps(row["parameters"]),
+                "variant": "" if row["variant"] is None else json_dumps(row["variant"]),
                 "nsfw": "" if row["nsfw"] is None else str(row["nsfw"]).lower(),
             }
         )
