@@ -11,7 +11,8 @@ and explicit jobs, expanded into validated jobs that each remember their variant
 
 An axis is a dotted path into the request (``providerSettings.ideogram.stylePreset``) and its
 values replace what the defaults hold there; an explicit job is merged into the defaults
-(objects key by key, anything else replaced). Every expanded job is validated like a line of a
+(objects key by key, anything else replaced). A null, as an axis value or in a job, leaves the
+field out whatever the defaults hold there. Every expanded job is validated like a line of a
 JSONL file (``campaigns.validate_rows``), and an error is located by the axis values that made
 it (``matrix {positivePrompt: "...", ...}``) or by its job's index (``job 3``). A job's variant
 is its axis values ({path: value}, values as written: a local image's path, not its bytes), or
@@ -174,7 +175,9 @@ def expand(spec: Spec) -> Iterator[Row]:
     """The spec's requests, unvalidated: every combination of the matrix's axes over the
     defaults (the first axis varying slowest), then each explicit job merged over them."""
     paths = list(spec.matrix)
-    for values in itertools.product(*spec.matrix.values()):
+    # No axes, no matrix jobs (the product of no lists would be one empty combination).
+    combinations = itertools.product(*spec.matrix.values()) if paths else iter(())
+    for values in combinations:
         variant = dict(zip(paths, values, strict=True))
         location = matrix_location(variant)
         request = copy.deepcopy(spec.defaults)
@@ -288,15 +291,21 @@ def _set_path(request: dict[str, Any], path: str, value: Any, location: str) -> 
                 location,
             )
         target = child
-    target[leaf] = value
+    if value is None:
+        target.pop(leaf, None)  # null: the field is left out, whatever the defaults say
+    else:
+        target[leaf] = value
     return None
 
 
 def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` merged into a copy of ``base``: objects key by key, anything else replaced."""
+    """``over`` merged into a copy of ``base``: objects key by key, anything else replaced,
+    a null removed."""
     merged = copy.deepcopy(dict(base))
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if value is None:
+            merged.pop(key, None)  # null: the field is left out, whatever the defaults say
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merged(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
