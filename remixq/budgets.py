@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
@@ -49,7 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from remixq.db import Money
+from remixq.db import MONEY_SCALE, Money
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
 from remixq.states import OPEN, JobStatus
@@ -295,27 +295,44 @@ def reserve(
     return state
 
 
-def check_budget(value: Any, field_name: str = "budget_usd") -> Decimal:
-    """A budget as given (a decimal string or a number, at least 0): exact Decimal, or
-    InvalidInput naming the field."""
-    from decimal import InvalidOperation
+MAX_BUDGET = Decimal(100_000_000)  # the ledger's Money column holds less than this
 
-    allowed = "a USD amount: a decimal string or a number, at least 0, at most 10 decimals"
+
+def parse_amount(value: object) -> Decimal | None:
+    """A USD amount (a price, a budget) from a string or a number, exact; None for anything
+    else (bools, NaN, negatives, more decimal places than the ledger keeps...)."""
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise InvalidInput([FieldError(field_name, value, allowed)])
+        return None
     try:
+        # A float by its shortest repr: 0.07 is 7 cents, not 0.07000000000000000666...
         amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
     except InvalidOperation:
-        raise InvalidInput([FieldError(field_name, value, allowed)]) from None
+        return None
+    if not amount.is_finite() or amount < 0:
+        return None
     exponent = amount.as_tuple().exponent
-    if (
-        not amount.is_finite()
-        or amount < 0
-        or amount >= Decimal(10) ** 8
-        or (isinstance(exponent, int) and exponent < -10)
-    ):
-        raise InvalidInput([FieldError(field_name, value, allowed + ", below 100,000,000")])
+    if isinstance(exponent, int) and exponent < -MONEY_SCALE:
+        return None
     return amount
+
+
+def check_budget(value: Any, field_name: str = "budget_usd") -> Decimal:
+    """A budget as given (a decimal string or a number): exact Decimal above 0, or InvalidInput
+    naming the field (`submit --budget`, `remixq budget`, a spec's and the API's
+    `budget_usd`)."""
+    budget = parse_amount(value)
+    if budget is None or budget <= 0 or budget >= MAX_BUDGET:
+        raise InvalidInput(
+            [
+                FieldError(
+                    field_name,
+                    value,
+                    "an amount in USD: a number or a decimal string above 0 and below"
+                    " 100,000,000, with at most 10 decimal places",
+                )
+            ]
+        )
+    return budget
 
 
 @dataclass(frozen=True)

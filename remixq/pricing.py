@@ -19,17 +19,19 @@ request is ``numberResults`` (default 1) times the price of its model at its ren
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from remixq.budgets import parse_amount as parse_price
 from remixq.db import MONEY_SCALE
 from remixq.errors import FieldError, InvalidInput
 from remixq.providers.runware import MODEL_IDS
+from remixq.reports import money
 
 if TYPE_CHECKING:
     from remixq.config import Settings
@@ -86,13 +88,13 @@ class PriceTable:
                         allowed = "a rendering speed: one of " + ", ".join(SPEEDS)
                         errors.append(FieldError(f"{model}.{speed}", speed, allowed, source))
                         continue
-                    price = _price(value)
+                    price = parse_price(value)
                     if price is None:
                         errors.append(FieldError(f"{model}.{speed}", value, _PRICE, source))
                     else:
                         prices[model][speed] = price
                 continue
-            price = _price(entry)
+            price = parse_price(entry)
             if price is None:
                 allowed = f"{_PRICE}; or a mapping of rendering speed ({', '.join(SPEEDS)}) to one"
                 errors.append(FieldError(model, entry, allowed, source))
@@ -186,18 +188,47 @@ def total(requests: Iterable[Mapping[str, Any]], table: PriceTable) -> Decimal:
     return sum((estimate(request, table) for request in requests), Decimal(0))
 
 
-def _price(value: object) -> Decimal | None:
-    """A valid price from a string or a number, None otherwise (bools, NaN, negatives...)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        return None
-    try:
-        # A float by its shortest repr: 0.07 is 7 cents, not 0.07000000000000000666...
-        price = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
-    except InvalidOperation:
-        return None
-    if not price.is_finite() or price < 0:
-        return None
-    exponent = price.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -MONEY_SCALE:
-        return None
-    return price
+@dataclass
+class Tally:
+    """Jobs, images and their estimated cost (USD) of one group."""
+
+    jobs: int = 0
+    images: int = 0
+    cost: Decimal = Decimal(0)
+
+    def add(self, images: int, cost: Decimal) -> None:
+        self.jobs += 1
+        self.images += images
+        self.cost += cost
+
+    def as_json(self) -> dict[str, Any]:
+        return {"jobs": self.jobs, "images": self.images, "estimated_cost_usd": money(self.cost)}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a set of requests should cost: in all, per model, and per variant (keyed by its
+    label, in the order the variants first appear)."""
+
+    total: Tally
+    by_model: dict[str, Tally]
+    by_variant: dict[str, tuple[dict[str, Any] | None, Tally]]
+
+
+def estimate_all(
+    requests: Iterable[tuple[Mapping[str, Any], dict[str, Any] | None]],
+    table: PriceTable,
+    *,
+    label: Callable[[dict[str, Any] | None], str],
+) -> Estimate:
+    """The estimate of (request, variant) pairs, requests as stored in ``jobs.request``;
+    ``label`` names a variant (its grouping key)."""
+    total = Tally()
+    by_model: dict[str, Tally] = {}
+    by_variant: dict[str, tuple[dict[str, Any] | None, Tally]] = {}
+    for request, variant in requests:
+        images, cost = number_results(request), estimate(request, table)
+        total.add(images, cost)
+        by_model.setdefault(str(request.get("model")), Tally()).add(images, cost)
+        by_variant.setdefault(label(variant), (variant, Tally()))[1].add(images, cost)
+    return Estimate(total, dict(sorted(by_model.items())), by_variant)

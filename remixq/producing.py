@@ -33,17 +33,24 @@ _campaigns = Campaign.metadata.tables[Campaign.__tablename__]
 
 @dataclass(frozen=True)
 class NewJob:
-    """A validated request, ready to become a job (`location` names its line in a file)."""
+    """A validated request, ready to become a job (`location` names its line in a file;
+    `variant`, the axis values of a spec's matrix that produced it, is kept on the job)."""
 
     request: Any  # a RemixRequest from remixq.providers.runware
     location: str | None = None
+    variant: dict[str, Any] | None = None
 
 
 def get_or_create_campaign(
-    session: Session, *, name: str, source: str | None, content_sha256: str | None = None
+    session: Session,
+    *,
+    name: str,
+    source: str | None,
+    content_sha256: str | None = None,
+    budget_usd: Decimal | None = None,
 ) -> Campaign:
-    """The campaign `name`, made if new; content already stored (`content_sha256` known) is
-    refused, naming the campaign it made.
+    """The campaign `name`, made if new (with `budget_usd`, if any); content already stored
+    (`content_sha256` known) is refused, naming the campaign it made.
 
     An insert-or-ignore, not a check then an insert: two producers racing on one name both get
     the one campaign, and two racing with one file get one campaign and one refusal, never an
@@ -54,7 +61,13 @@ def get_or_create_campaign(
         raise _known_content(known, source)
     inserted = session.execute(
         _insert_or_ignore(session, _campaigns)
-        .values(name=name, source=source, content_sha256=content_sha256, created_at=utcnow())
+        .values(
+            name=name,
+            source=source,
+            content_sha256=content_sha256,
+            budget_usd=budget_usd,
+            created_at=utcnow(),
+        )
         .returning(_campaigns.c.id)
     ).scalar()
     campaign = session.scalar(
@@ -71,14 +84,25 @@ def get_or_create_campaign(
 
 
 def create_campaign(
-    session: Session, *, name: str, source: str | None, api_key_id: int | None = None
+    session: Session,
+    *,
+    name: str,
+    source: str | None,
+    api_key_id: int | None = None,
+    budget_usd: Decimal | None = None,
 ) -> int | None:
-    """A new campaign `name`'s id, or None when the name is taken: an insert-or-ignore, so two
-    producers racing on one name make one campaign (on PostgreSQL the second insert waits for
-    the first's commit, then is ignored)."""
+    """A new campaign `name`'s id (with `budget_usd`, if any), or None when the name is taken:
+    an insert-or-ignore, so two producers racing on one name make one campaign (on PostgreSQL
+    the second insert waits for the first's commit, then is ignored)."""
     return session.execute(
         _insert_or_ignore(session, _campaigns)
-        .values(name=name, source=source, api_key_id=api_key_id, created_at=utcnow())
+        .values(
+            name=name,
+            source=source,
+            api_key_id=api_key_id,
+            budget_usd=budget_usd,
+            created_at=utcnow(),
+        )
         .returning(_campaigns.c.id)
     ).scalar()
 
@@ -150,6 +174,7 @@ def create_jobs(
                 "status": JobStatus.PENDING.value,
                 "attempts": 0,
                 "checks": 0,
+                "variant": new.variant,
                 "created_at": utcnow(),
                 "updated_at": utcnow(),
             }

@@ -74,6 +74,9 @@ def job_view(
         "error": error,
         "retry_of": retry_of,
         "retried_as": retried_as,
+        # The axis values of the spec's matrix that made it ({"job": i}: the spec's explicit
+        # job i), None for a request of a plain file.
+        "variant": job.variant,
         "cost_usd": money(sum((i.cost or Decimal(0) for i in job.images), Decimal(0))),
         "images": [
             {
@@ -421,6 +424,7 @@ EXPORT_FIELDS = (
     "model",
     "prompt",
     "parameters",
+    "variant",
     "image_uuid",
     "image_url",
     "seed",
@@ -434,9 +438,10 @@ def export_rows(
 ) -> Iterator[dict[str, Any]]:
     """One dict per stored image of the campaign (every attempt: each was paid for), with
     `EXPORT_FIELDS`: the campaign, the job and its taskUUID, the model, the prompt and the
-    other parameters of the request, the image's UUID, URL, seed, NSFW flag and cost (a
-    decimal string). Read in keyset batches of `batch` images as plain rows: memory stays
-    constant whatever the campaign's size. An unknown campaign raises `UnknownCampaign`."""
+    other parameters of the request, its variant (a spec's axis values, or None), the image's
+    UUID, URL, seed, NSFW flag and cost (a decimal string). Read in keyset batches of `batch`
+    images as plain rows: memory stays constant whatever the campaign's size. An unknown
+    campaign raises `UnknownCampaign`."""
     from remixq.errors import UnknownCampaign
 
     name = session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))
@@ -449,6 +454,7 @@ def export_rows(
         Job.model,
         Job.request,
         Image.id,
+        Job.variant,
         Image.image_uuid,
         Image.image_url,
         Image.seed,
@@ -476,11 +482,12 @@ def export_rows(
                 "model": row[3],
                 "prompt": request.get("positivePrompt"),
                 "parameters": {k: v for k, v in request.items() if k not in _NOT_PARAMETERS},
-                "image_uuid": str(row[6]),
-                "image_url": row[7],
-                "seed": row[8],
-                "nsfw": row[9],
-                "cost_usd": money(row[10]) if row[10] is not None else None,
+                "variant": row[6],
+                "image_uuid": str(row[7]),
+                "image_url": row[8],
+                "seed": row[9],
+                "nsfw": row[10],
+                "cost_usd": money(row[11]) if row[11] is not None else None,
             }
         after = (rows[-1][0], rows[-1][5])
         del rows

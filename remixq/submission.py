@@ -31,11 +31,13 @@ Enqueue = Callable[[sessionmaker[Session], Sequence[int]], None]
 @dataclass(frozen=True)
 class Stored:
     """A committed campaign: its id, its new jobs' ids, and why they are not all on the broker
-    yet (`broker_error`, None when every one was handed over)."""
+    yet (`broker_error`, None when every one was handed over); `replayed`: an earlier
+    submission with the same idempotency key made it, and nothing new was stored."""
 
     campaign_id: int
     job_ids: list[int]
     broker_error: str | None = None
+    replayed: bool = False
 
 
 def store_and_enqueue(
@@ -47,6 +49,8 @@ def store_and_enqueue(
     enqueue: Enqueue,
     content_sha256: str | None = None,
     budget: Decimal | budgets.Keep | None = budgets.KEEP,
+    idempotency_key: str | None = None,
+    request_sha256: str = "",
 ) -> Stored:
     """Store the jobs in campaign `name` (made if new) in one transaction, then enqueue them.
 
@@ -54,15 +58,28 @@ def store_and_enqueue(
     already stored is refused (InvalidInput naming its campaign). Each job's estimate (the
     settings' price table) is reserved against the campaign's budget in that transaction
     (`budget`, when given, becomes the campaign's budget first, new or existing): what does not
-    fit is refused whole (BudgetExceeded). A failure to enqueue after the
-    commit is not a failure of the submission: the jobs are stored, and the relay hands whatever
-    is still pending to the broker when it is reachable, so it is reported, not raised
-    (`broker_error`).
+    fit is refused whole (BudgetExceeded). An `idempotency_key` (the command line's, as the
+    API's Idempotency-Key) used before with the same `request_sha256` answers with the campaign
+    it made (`replayed`, nothing stored); with another, it raises IdempotencyKeyReused. A
+    failure to enqueue after the commit is not a failure of the submission: the jobs are
+    stored, and the relay hands whatever is still pending to the broker when it is reachable,
+    so it is reported, not raised (`broker_error`).
     """
     with database(settings) as sessions:
         with transaction(sessions) as session:
+            claimed = None
+            if idempotency_key is not None:
+                claimed = idempotency.claim(
+                    session, api_key_id=None, key=idempotency_key, digest=request_sha256
+                )
+                if claimed.campaign_id is not None:
+                    return Stored(claimed.campaign_id, [], replayed=True)
             campaign = producing.get_or_create_campaign(
-                session, name=name, source=source, content_sha256=content_sha256
+                session,
+                name=name,
+                source=source,
+                content_sha256=content_sha256,
+                budget_usd=None if isinstance(budget, budgets.Keep) else budget,
             )
             job_ids = producing.create_jobs(
                 session,
@@ -72,6 +89,8 @@ def store_and_enqueue(
                 budget=budget,
             )
             campaign_id = campaign.id
+            if claimed is not None:
+                idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
         broker_error = _hand_over(enqueue, sessions, job_ids)
     return Stored(campaign_id, job_ids, broker_error)
 
@@ -226,14 +245,14 @@ def create_and_enqueue(
     api_key_id: int,
     idempotency_key: str | None = None,
     request_sha256: str = "",
+    budget_usd: Decimal | None = None,
     prices: PriceTable | None = None,
-    budget: Decimal | None = None,
 ) -> Created:
     """A new campaign `name` with `new_jobs`, made by API key `api_key_id`, committed with its
     idempotency key (if any) in one transaction, then enqueued as `store_and_enqueue` does
     (`enqueue` None: the relay hands the jobs over). The jobs' estimates (`prices`) are
-    reserved against `budget` (None: no budget) in that transaction: BudgetExceeded, nothing
-    stored, when they do not fit.
+    reserved against `budget_usd` (None: no budget) in that transaction: BudgetExceeded,
+    nothing stored, when they do not fit.
 
     A name in use raises CampaignNameTaken; an idempotency key used before answers with the
     campaign it made (`replayed`), or raises IdempotencyKeyReused for another request body.
@@ -247,14 +266,14 @@ def create_and_enqueue(
             if claimed.campaign_id is not None:
                 return Created(claimed.campaign_id, [], replayed=True)
         campaign_id = producing.create_campaign(
-            session, name=name, source="api", api_key_id=api_key_id
+            session, name=name, source="api", api_key_id=api_key_id, budget_usd=budget_usd
         )
         if campaign_id is None:
             taken = session.scalar(select(Campaign.id).where(Campaign.name == name))
             raise CampaignNameTaken(name, taken or 0)
         campaign = session.get_one(Campaign, campaign_id)
         job_ids = producing.create_jobs(
-            session, campaign=campaign, new_jobs=new_jobs, prices=prices, budget=budget
+            session, campaign=campaign, new_jobs=new_jobs, prices=prices
         )
         if claimed is not None:
             idempotency.record(session, claimed=claimed, campaign_id=campaign_id)

@@ -188,3 +188,35 @@ def _jobs_table(title: str, jobs: list[dict[str, Any]]) -> Table:
             seed = "-" if image["seed"] is None else f"seed {image['seed']}"
             table.add_row(f"  {image['image_uuid']}", seed, image["cost"] or "-")
     return table
+
+
+def print_estimate(estimate: Any, source: str, console: Console | None = None) -> None:
+    """A dry run's figures (`remixq.pricing.Estimate`): one table per model, one per variant
+    (its axis values, or its explicit job), then the totals and where the prices came from."""
+    from remixq.specs import variant_label
+
+    console = console or Console()
+    by_model = Table(title="by model", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    by_model.add_column("model", no_wrap=True)
+    for column in ("jobs", "images", "estimated USD"):
+        by_model.add_column(column, justify="right", no_wrap=True)
+    for model, tally in estimate.by_model.items():
+        by_model.add_row(model, str(tally.jobs), str(tally.images), money(tally.cost))
+    console.print(by_model)
+    by_variant = Table(
+        title="by variant", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    by_variant.add_column("variant", overflow="fold")
+    for column in ("jobs", "images", "estimated USD"):
+        by_variant.add_column(column, justify="right", no_wrap=True)
+    for variant, tally in estimate.by_variant.values():
+        by_variant.add_row(
+            variant_label(variant), str(tally.jobs), str(tally.images), money(tally.cost)
+        )
+    console.print(by_variant)
+    total = estimate.total
+    console.print(
+        f"dry run: {total.jobs} jobs, {total.images} images, estimated cost "
+        f"[bold]{money(total.cost)} USD[/] ({source}); nothing stored",
+        highlight=False,
+    )

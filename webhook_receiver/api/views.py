@@ -77,6 +77,7 @@ def job(row: Job) -> schemas.Job:
         attempts=row.attempts,
         error=error,
         retry_of=row.retry_of_id,
+        variant=row.variant,
         created_at=row.created_at,
         finished_at=row.finished_at,
     )

@@ -183,6 +183,7 @@ def test_an_export_row_carries_the_request_and_the_image(session: Session) -> No
         "model": "ideogram:1@2",
         "prompt": "a remix",
         "parameters": {"width": 1024},
+        "variant": None,
         "image_uuid": str(image.image_uuid),
         "image_url": image.image_url,
         "seed": 42,
