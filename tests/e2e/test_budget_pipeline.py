@@ -81,3 +81,54 @@ def test_an_overrun_holds_the_campaign_before_spend_passes_its_budget(stack: Sta
     assert Decimal(stack.sim_stats()["cost_total"]) == images
     assert costs["total"]["estimated_usd"] == "0.30"
     assert costs["total"]["overrun_usd"] == "0.20" and costs["total"]["reserved_usd"] == "0.00"
+
+
+SPEC = """\
+name: matrix-tins
+budget_usd: "5.00"
+defaults:
+  width: 1024
+  height: 1024
+  numberResults: 2
+  inputs: {referenceImages: ["c64351d5-4c59-42f7-95e1-eace013eddab"]}
+matrix:
+  model: ["ideogram:4@2", "ideogram:1@2"]
+  positivePrompt: ["a tea tin, autumn palette", "a tea tin, winter palette"]
+  providerSettings.ideogram.renderingSpeed: ["TURBO", "DEFAULT", "QUALITY"]
+"""
+
+
+def test_a_matrix_spec_costs_what_its_dry_run_said(tmp_path: Path) -> None:
+    with running_stack(tmp_path, backend="sqlite", sim_args=("--latency-ms", "20")) as stack:
+        spec = stack.tmp / "tins.yaml"
+        spec.write_text(SPEC)
+        dry = json.loads(stack.run_cli("submit", str(spec), "--dry-run", "--json").stdout)
+        assert (dry["jobs"], dry["images"]) == (12, 24)
+        # Followed to the end (off a terminal: one line per change), exit 0: none failed.
+        watched = stack.run_cli("submit", str(spec), "--watch")
+        lines = watched.stdout.strip().splitlines()
+        assert "12 jobs enqueued" in lines[0]
+        assert "12/12 final (12 completed)" in lines[-1] and lines[-1].endswith("done")
+        assert "of 5.00 (reserved 0.00)" in lines[-1]
+        head = json.loads(stack.run_cli("status", "matrix-tins", "--json").stdout)
+        jobs = stack.wait_final(int(head["campaign_id"]))
+
+        costs = json.loads(stack.run_cli("costs", "--campaign", "matrix-tins", "--json").stdout)
+        images = [image.cost for job in jobs for image in job.images]
+        assert len(images) == 24 and None not in images
+        spent = sum((cost or Decimal(0) for cost in images), Decimal(0))
+        assert Decimal(costs["total"]["spent_usd"]) == spent  # exactly, to the last digit
+        assert Decimal(stack.sim_stats()["cost_total"]) == spent
+        assert Decimal(dry["estimated_cost_usd"]) == spent  # the table matched the provider
+        assert costs["total"]["estimated_usd"] == dry["estimated_cost_usd"]
+        assert costs["total"]["overrun_usd"] == "0.00"
+        by_variant = json.loads(
+            stack.run_cli("costs", "--campaign", "matrix-tins", "--by", "variant", "--json").stdout
+        )
+        assert len(by_variant["rows"]) == 12
+        assert {row["jobs"] for row in by_variant["rows"]} == {1}
+        by_model = json.loads(
+            stack.run_cli("costs", "--campaign", "matrix-tins", "--by", "model", "--json").stdout
+        )
+        for row in by_model["rows"]:  # 2 prompts x 3 speeds x 2 images: 0.06+0.12+0.18 twice
+            assert (row["jobs"], row["spent_usd"]) == (6, "0.72")
