@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,15 @@ def read_campaign(
         raise InvalidInput([FieldError("FILE", str(path), "a file under 512 MiB")])
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".ndjson", ".csv"):
-        raise InvalidInput([FieldError("FILE", str(path), "a .jsonl, .ndjson or .csv file")])
+        raise InvalidInput(
+            [
+                FieldError(
+                    "FILE",
+                    str(path),
+                    "a .jsonl, .ndjson or .csv file, or a .yaml, .yml or .json spec",
+                )
+            ]
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -116,17 +125,45 @@ def _read_rows(
     local_images: LocalImages | None,
     urls: UrlPolicy,
 ) -> list[NewJob]:
+    return validate_rows(
+        (Row(location, row) for location, row in rows), local_images=local_images, urls=urls
+    )
+
+
+@dataclass(frozen=True)
+class Row:
+    """A request to validate: where it came from (``location``), the request (or the reason
+    it is none), its variant, and what its fields' names are prefixed with in an error."""
+
+    location: str
+    request: dict[str, Any] | FieldError
+    variant: dict[str, Any] | None = None
+    field_prefix: str = ""
+
+
+def validate_rows(
+    rows: Iterable[Row], *, local_images: LocalImages | None, urls: UrlPolicy
+) -> list[NewJob]:
+    """Each row validated as a line of a JSONL campaign file (its local images inlined when
+    ``local_images`` is given, refused unread otherwise); InvalidInput listing every problem,
+    each at its row's location."""
     jobs: list[NewJob] = []
     errors: list[FieldError] = []
-    for location, row in rows:
-        if isinstance(row, FieldError):
-            errors.append(row)
+    for row in rows:
+        if isinstance(row.request, FieldError):
+            errors.append(row.request)
             continue
         try:
-            inlined = _inline_local_images(row, local_images, location)
-            jobs.append(NewJob(parse_request(inlined, urls=urls), location))
+            inlined = _inline_local_images(row.request, local_images, row.location)
+            request = parse_request(inlined, urls=urls)
+            jobs.append(NewJob(request, row.location, row.variant))
         except InvalidInput as exc:
-            errors.extend(_located(e, location) for e in exc.errors)
+            errors.extend(
+                FieldError(
+                    row.field_prefix + e.field, e.value, e.allowed, e.location or row.location
+                )
+                for e in exc.errors
+            )
     if errors:
         raise InvalidInput(errors)
     return jobs
@@ -137,10 +174,6 @@ def content_digest(path: Path) -> str:
     recognised by it, whatever the file is called."""
     with path.open("rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
-
-
-def _located(error: FieldError, location: str) -> FieldError:
-    return FieldError(error.field, error.value, error.allowed, error.location or location)
 
 
 def _jsonl_rows(text: str) -> Iterator[tuple[str, dict[str, Any] | FieldError]]:

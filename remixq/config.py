@@ -26,6 +26,7 @@ DEFAULT_RECEIVER_PORT = 8701
 # The ledger's guards against a leaked webhook URL (the settings below say why these values).
 DEFAULT_MAX_IMAGE_COST = Decimal(10)
 DEFAULT_INBOX_MAX_PER_TASK = 96
+DEFAULT_MAX_MATRIX_JOBS = 10_000
 
 
 def _env(name: str) -> AliasChoices:
@@ -153,6 +154,12 @@ class Settings(BaseSettings):
         (), validation_alias=_env("REMIXQ_IMAGE_DIRS")
     )
     refuse_private_urls: bool = Field(False, validation_alias=_env("REMIXQ_REFUSE_PRIVATE_URLS"))
+    # Campaign spec files: the most jobs a matrix may expand to without `--allow-large`.
+    max_matrix_jobs: int = Field(
+        DEFAULT_MAX_MATRIX_JOBS, ge=1, validation_alias=_env("REMIXQ_MAX_MATRIX_JOBS")
+    )
+    # A JSON or YAML file of prices (USD per image) replacing the defaults (remixq.pricing).
+    price_table_path: Path | None = Field(None, validation_alias=_env("REMIXQ_PRICE_TABLE"))
 
     @field_validator("image_dirs", mode="before")
     @classmethod
@@ -169,6 +176,7 @@ class Settings(BaseSettings):
     @field_validator(
         "database_url",
         "broker_url",
+        "price_table_path",
         "public_url",
         "redis_url",
         "runware_api_key",

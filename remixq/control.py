@@ -16,20 +16,24 @@ pauses nothing (False), resuming one that is not paused resumes nothing.
   until a resume naming it; the account probe lifts only the pauses it made itself.
 - resume: lifts either kind of pause; its pending and queued jobs are returned, to enqueue.
 - retry: new attempts, with new taskUUIDs, for the campaign's failed jobs (`producing`).
+- budget: a new budget (or none), never below what is reserved and spent already; a campaign
+  its budget paused is resumed when the new one leaves room again (`remixq.budgets`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from remixq import jobs, producing
+from remixq import budgets, jobs, producing
 from remixq.db import utcnow
 from remixq.errors import UnknownCampaign
 from remixq.models import Campaign, Job
-from remixq.states import OPEN
+from remixq.pricing import PriceTable
+from remixq.states import OPEN, PausedBy
 
 USER_PAUSE_REASON = "paused on request"
 
@@ -97,8 +101,33 @@ def resume_campaign(session: Session, campaign_id: int) -> Resumption:
     return Resumption(bool(resumed), job_ids, account and bool(resumed))
 
 
-def retry_campaign(session: Session, campaign_id: int) -> list[int]:
+def retry_campaign(
+    session: Session, campaign_id: int, *, prices: PriceTable | None = None
+) -> list[int]:
     """New attempts for the campaign's failed jobs (each retried once); their ids, to hand to
-    the broker after the commit."""
+    the broker after the commit. Their estimates (`prices`) are reserved against the
+    campaign's budget: BudgetExceeded, nothing retried, when they do not fit."""
     _campaign(session, campaign_id)
-    return producing.retry_failed(session, campaign_id=campaign_id)
+    return producing.retry_failed(session, campaign_id=campaign_id, prices=prices)
+
+
+@dataclass(frozen=True)
+class BudgetSet:
+    """A budget's change: the campaign's figures under it, and the jobs to hand to the broker
+    when the change lifted the budget's pause."""
+
+    state: budgets.BudgetState
+    resumed: bool
+    job_ids: list[int]
+
+
+def set_budget(session: Session, campaign_id: int, budget: Decimal | None) -> BudgetSet:
+    """Give the campaign `budget` (None: no budget), under its row lock; a budget below what is
+    reserved and spent already is refused (BudgetExceeded). When the budget had paused the
+    campaign and the new one covers what is committed, the pause is lifted."""
+    campaign = _campaign(session, campaign_id)
+    state = budgets.reserve(session, campaign_id=campaign_id, asked=Decimal(0), budget=budget)
+    if campaign.paused_by != PausedBy.BUDGET.value:
+        return BudgetSet(state, False, [])
+    resumed, job_ids = jobs.resume_campaigns(session, campaign_id=campaign_id)
+    return BudgetSet(state, bool(resumed), job_ids)

@@ -53,9 +53,10 @@ def request_digest(document: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def claim(session: Session, *, api_key_id: int, key: str, digest: str) -> Claim:
+def claim(session: Session, *, api_key_id: int | None, key: str, digest: str) -> Claim:
     """Claim `key` for a request with body digest `digest`, or find what it made before; a key
-    used before with another body raises IdempotencyKeyReused."""
+    used before with another body raises IdempotencyKeyReused. `api_key_id` None: a key of the
+    command line's (`remixq submit --idempotency-key`), in a namespace of its own."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     inserted = session.execute(
         dialect.insert(_table)
@@ -67,7 +68,10 @@ def claim(session: Session, *, api_key_id: int, key: str, digest: str) -> Claim:
         return Claim(row_id=inserted)
     known = session.execute(
         select(_table.c.request_sha256, _table.c.campaign_id).where(
-            _table.c.api_key_id == api_key_id, _table.c.key == key
+            _table.c.api_key_id.is_(None)
+            if api_key_id is None
+            else _table.c.api_key_id == api_key_id,
+            _table.c.key == key,
         )
     ).one()
     if known.request_sha256 != digest or known.campaign_id is None:

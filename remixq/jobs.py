@@ -11,6 +11,7 @@ the database, not the caller's timing, decides who wins.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,10 +30,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from remixq import budgets
 from remixq.db import utcnow
 from remixq.models import Campaign, Job
 from remixq.states import Event, JobStatus, PausedBy, sources, target
 
+log = logging.getLogger("remixq.budgets")
 _jobs = Job.metadata.tables[Job.__tablename__]
 _campaigns = Campaign.metadata.tables[Campaign.__tablename__]
 
@@ -101,9 +104,13 @@ def claim(session: Session, *, job_ids: Sequence[int], lease: timedelta) -> list
     """Take jobs for submission; those taken, done, held by a live claim or in a paused campaign
     are left out. Each claim counts as an attempt (`Job.attempts`, the job's retry budget).
 
+    A campaign whose spend plus open reservations passed its budget (an estimate was overrun)
+    is paused first (`hold_over_budget`), so none of its jobs is taken.
+
     A claim older than `lease` belongs to a worker that died mid-submission; taking it over is
     safe because the task keeps its taskUUID (a second submission gets conflictTaskUUID).
     """
+    hold_over_budget(session, job_ids=job_ids)
     now = utcnow()
     rows = session.connection().execute(
         _CLAIM, {"job_ids": list(job_ids), "now": now, "stale_before": now - lease}
@@ -219,6 +226,32 @@ def _hold_queued(session: Session, campaign_ids: list[int], now: datetime) -> No
         .where(_jobs.c.campaign_id.in_(campaign_ids), _jobs.c.status == JobStatus.QUEUED.value)
         .values(status=target(Event.HOLD).value, updated_at=now)
     )
+
+
+def hold_over_budget(session: Session, *, job_ids: Sequence[int]) -> list[int]:
+    """Pause (`paused_by` "budget") the running campaigns of these jobs whose spend plus what
+    their open jobs reserve passed their budget (`remixq.budgets.overspent`), and put their
+    queued jobs back to pending; returns the campaigns newly paused. Only a resume naming the
+    campaign lifts such a pause (`remixq budget` does, once the budget is raised)."""
+    now = utcnow()
+    paused = []
+    for over in budgets.overspent(session, job_ids=job_ids):
+        row = (
+            session.connection()
+            .execute(
+                update(_campaigns)
+                .where(_campaigns.c.id == over.campaign_id, _campaigns.c.paused_at.is_(None))
+                .values(paused_at=now, pause_reason=over.reason, paused_by=PausedBy.BUDGET.value)
+                .returning(_campaigns.c.id)
+            )
+            .first()
+        )
+        if row is not None:
+            paused.append(over.campaign_id)
+            log.warning(over.reason, extra={"campaign_id": over.campaign_id})
+    if paused:
+        _hold_queued(session, paused, now)
+    return paused
 
 
 def pause_by_user(session: Session, *, campaign_id: int, reason: str) -> bool:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -23,7 +24,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from remixq.db import Base, JSONDocument, Money, UTCDateTime, utcnow
@@ -31,6 +34,8 @@ from remixq.states import InboxStatus, JobStatus, PausedBy
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
 _INBOX_STATUSES = ", ".join(f"'{s.value}'" for s in InboxStatus)
+# A JSON document whose None is SQL NULL (JSONDocument stores None as the JSON null).
+NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 _PAUSERS = ", ".join(f"'{s.value}'" for s in PausedBy)
 
 
@@ -60,6 +65,9 @@ class Campaign(Base):
     api_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="RESTRICT"), index=True
     )
+
+    # The most the campaign may spend, in USD (None: no budget).
+    budget_usd: Mapped[Decimal | None] = mapped_column(Money)
 
     jobs: Mapped[list[Job]] = relationship(back_populates="campaign")
     api_key: Mapped[ApiKey | None] = relationship()
@@ -106,6 +114,12 @@ class Job(Base):
     # Deliveries for this job applied without their body kept: its inbox was full
     # (REMIXQ_INBOX_MAX_PER_TASK rows), so one leaked webhook URL cannot fill the disk.
     inbox_overflow: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the job should cost (USD, the price table's), reserved against its campaign's budget
+    # when the job was stored; None for jobs stored before estimates were (`remixq.budgets`).
+    estimated_cost: Mapped[Decimal | None] = mapped_column(Money)
+    # The variant of a spec file's job: the matrix's axis values that produced it (dotted path
+    # -> value), merged with its explicit job's own ({"job": index}); None for a plain request.
+    variant: Mapped[dict[str, Any] | None] = mapped_column(NULLABLE_JSON)
 
     campaign: Mapped[Campaign | None] = relationship(back_populates="jobs")
     images: Mapped[list[Image]] = relationship(back_populates="job", order_by="Image.id")
@@ -163,15 +177,28 @@ class ApiKey(Base):
 
 
 class IdempotencyKey(Base):
-    """An `Idempotency-Key` an API key sent with a POST, and the campaign that request made:
+    """An `Idempotency-Key` an API key sent with a POST (or `remixq submit` was given), and the
+    campaign that request made:
     inserted in the campaign's own transaction, unique per API key, so that a retried or
     concurrent request finds the campaign instead of making a second one."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("api_key_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "key"),
+        # The command line's keys (`remixq submit --idempotency-key`) have no API key; a unique
+        # constraint takes NULLs as distinct, so their own index keeps them unique.
+        Index(
+            "uq_idempotency_keys_cli_key",
+            "key",
+            unique=True,
+            postgresql_where=text("api_key_id IS NULL"),
+            sqlite_where=text("api_key_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    # None: a key of the command line's.
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(200))
     # SHA-256 of the request's canonical JSON: the same key with another body is refused.
     request_sha256: Mapped[str] = mapped_column(String(64))

@@ -9,17 +9,21 @@ racing on one taskUUID, campaign name or file get a field error, never an Integr
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Insert, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from remixq import budgets
 from remixq.db import utcnow
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Job
+from remixq.pricing import PriceTable, estimate
 from remixq.providers.runware import build_task
 from remixq.states import JobStatus
 
@@ -29,17 +33,24 @@ _campaigns = Campaign.metadata.tables[Campaign.__tablename__]
 
 @dataclass(frozen=True)
 class NewJob:
-    """A validated request, ready to become a job (`location` names its line in a file)."""
+    """A validated request, ready to become a job (`location` names its line in a file;
+    `variant`, the axis values of a spec's matrix that produced it, is kept on the job)."""
 
     request: Any  # a RemixRequest from remixq.providers.runware
     location: str | None = None
+    variant: dict[str, Any] | None = None
 
 
 def get_or_create_campaign(
-    session: Session, *, name: str, source: str | None, content_sha256: str | None = None
+    session: Session,
+    *,
+    name: str,
+    source: str | None,
+    content_sha256: str | None = None,
+    budget_usd: Decimal | None = None,
 ) -> Campaign:
-    """The campaign `name`, made if new; content already stored (`content_sha256` known) is
-    refused, naming the campaign it made.
+    """The campaign `name`, made if new (with `budget_usd`, if any); content already stored
+    (`content_sha256` known) is refused, naming the campaign it made.
 
     An insert-or-ignore, not a check then an insert: two producers racing on one name both get
     the one campaign, and two racing with one file get one campaign and one refusal, never an
@@ -50,7 +61,13 @@ def get_or_create_campaign(
         raise _known_content(known, source)
     inserted = session.execute(
         _insert_or_ignore(session, _campaigns)
-        .values(name=name, source=source, content_sha256=content_sha256, created_at=utcnow())
+        .values(
+            name=name,
+            source=source,
+            content_sha256=content_sha256,
+            budget_usd=budget_usd,
+            created_at=utcnow(),
+        )
         .returning(_campaigns.c.id)
     ).scalar()
     campaign = session.scalar(
@@ -67,14 +84,25 @@ def get_or_create_campaign(
 
 
 def create_campaign(
-    session: Session, *, name: str, source: str | None, api_key_id: int | None = None
+    session: Session,
+    *,
+    name: str,
+    source: str | None,
+    api_key_id: int | None = None,
+    budget_usd: Decimal | None = None,
 ) -> int | None:
-    """A new campaign `name`'s id, or None when the name is taken: an insert-or-ignore, so two
-    producers racing on one name make one campaign (on PostgreSQL the second insert waits for
-    the first's commit, then is ignored)."""
+    """A new campaign `name`'s id (with `budget_usd`, if any), or None when the name is taken:
+    an insert-or-ignore, so two producers racing on one name make one campaign (on PostgreSQL
+    the second insert waits for the first's commit, then is ignored)."""
     return session.execute(
         _insert_or_ignore(session, _campaigns)
-        .values(name=name, source=source, api_key_id=api_key_id, created_at=utcnow())
+        .values(
+            name=name,
+            source=source,
+            api_key_id=api_key_id,
+            budget_usd=budget_usd,
+            created_at=utcnow(),
+        )
         .returning(_campaigns.c.id)
     ).scalar()
 
@@ -110,8 +138,15 @@ def create_jobs(
     *,
     campaign: Campaign | None,
     new_jobs: Sequence[NewJob],
+    prices: PriceTable | None = None,
+    budget: Decimal | budgets.Keep | None = budgets.KEEP,
 ) -> list[int]:
     """Insert one pending job per request, with its exact task; returns the new job ids.
+
+    Each job stores its estimate (`prices`, the configured table; None: the defaults), and the
+    campaign's row is locked and the estimates reserved against its budget before the jobs are
+    inserted (`remixq.budgets.reserve`; `budget`, when given, is the campaign's budget from now
+    on): a submission that does not fit is refused whole with BudgetExceeded.
 
     A request that names its own taskUUID keeps it (an idempotency key of the producer's), in its
     canonical lowercase spelling; one already known is refused, naming the line and the campaign
@@ -119,6 +154,7 @@ def create_jobs(
     concurrent producer stored after the check, and that one is refused the same way. The
     stored task has no webhookURL: the worker adds its own at hand-off.
     """
+    table = prices or PriceTable.default()
     rows: list[dict[str, Any]] = []
     locations: list[str | None] = []
     for new in new_jobs:
@@ -132,16 +168,21 @@ def create_jobs(
                 "provider": "runware",
                 "model": task["model"],
                 "request": task,
+                "estimated_cost": estimate(task, table),
                 "number_results": task.get("numberResults", 1),
                 "results_received": 0,
                 "status": JobStatus.PENDING.value,
                 "attempts": 0,
                 "checks": 0,
+                "variant": new.variant,
                 "created_at": utcnow(),
                 "updated_at": utcnow(),
             }
         )
         locations.append(new.location)
+    if campaign is not None:
+        asked = sum((row["estimated_cost"] for row in rows), Decimal(0))
+        budgets.reserve(session, campaign_id=campaign.id, asked=asked, budget=budget)
     _refuse_known_task_uuids(session, [row["task_uuid"] for row in rows], locations)
     if not rows:
         return []
@@ -216,12 +257,18 @@ def retry_failed(
     *,
     campaign_id: int | None = None,
     task_uuid: str | None = None,
+    prices: PriceTable | None = None,
 ) -> list[int]:
     """New attempts for failed jobs: a new taskUUID each (the provider would refuse the old one
     as a conflict), linked to the failed job, which stays failed with its cost on record.
 
+    Each new attempt is estimated again (`prices`; None: the defaults) and reserved against its
+    campaign's budget, as `create_jobs` does: the retries of a campaign that do not fit are
+    refused whole (BudgetExceeded). A failed job's own reservation was settled when it failed.
+
     A failed job that already has a retry is left alone, so running this twice retries once.
     """
+    table = prices or PriceTable.default()
     retried = select(Job.retry_of_id).where(Job.retry_of_id.is_not(None))
     query = select(Job).where(Job.status == JobStatus.FAILED.value, Job.id.not_in(retried))
     if campaign_id is not None:
@@ -230,10 +277,14 @@ def retry_failed(
         query = query.where(Job.task_uuid == task_uuid)
     rows = []
     now = utcnow()
+    asked: dict[int, Decimal] = defaultdict(Decimal)
     for old in session.scalars(query.order_by(Job.id).with_for_update()):
         new_uuid = str(uuid.uuid4())
         # A job stored by an earlier version carries a webhookURL; the worker adds its own.
         task = {k: v for k, v in old.request.items() if k != "webhookURL"} | {"taskUUID": new_uuid}
+        cost = estimate(task, table)
+        if old.campaign_id is not None:
+            asked[old.campaign_id] += cost
         rows.append(
             {
                 "campaign_id": old.campaign_id,
@@ -241,6 +292,8 @@ def retry_failed(
                 "provider": old.provider,
                 "model": old.model,
                 "request": task,
+                "estimated_cost": cost,
+                "variant": old.variant,
                 "number_results": old.number_results,
                 "results_received": 0,
                 "status": JobStatus.PENDING.value,
@@ -252,5 +305,7 @@ def retry_failed(
         )
     if not rows:
         return []
+    for campaign in sorted(asked):  # one order, so that two retries cannot deadlock
+        budgets.reserve(session, campaign_id=campaign, asked=asked[campaign])
     result = session.execute(insert(Job).returning(Job.id, sort_by_parameter_order=True), rows)
     return [row_id for (row_id,) in result]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, select, tuple_
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from remixq.budgets import Spend, campaign_spend, usd
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
 from remixq.states import OPEN, JobStatus
@@ -43,12 +44,7 @@ def find_campaign(session: Session, ref: str | None) -> Campaign | None:
     return session.get(Campaign, int(ref))
 
 
-def money(value: Decimal | None) -> str:
-    """A USD amount as an exact decimal string, without trailing zeros past the cent."""
-    value = value or Decimal(0)
-    text = format(value.normalize(), "f")
-    whole, _, cents = text.partition(".")
-    return f"{whole}.{cents.ljust(2, '0')}"
+money = usd  # a USD amount as an exact decimal string, without trailing zeros past the cent
 
 
 def campaign_cost(session: Session, campaign_id: int) -> Decimal:
@@ -78,6 +74,9 @@ def job_view(
         "error": error,
         "retry_of": retry_of,
         "retried_as": retried_as,
+        # The axis values of the spec's matrix that made it ({"job": i}: the spec's explicit
+        # job i), None for a request of a plain file.
+        "variant": job.variant,
         "cost_usd": money(sum((i.cost or Decimal(0) for i in job.images), Decimal(0))),
         "images": [
             {
@@ -125,6 +124,7 @@ def report_head(session: Session, campaign: Campaign) -> dict[str, Any]:
         "paused_by": summary.paused_by,
         "cancelled_at": _iso(summary.cancelled_at),
         "superseded_count": summary.superseded,
+        **summary.budget_json(),
     }
 
 
@@ -212,9 +212,18 @@ class CampaignSummary:
     paused: bool
     pause_reason: str | None
     cancelled_at: datetime | None
-    paused_by: str | None = None  # "account" or "user" (`remixq.states.PausedBy`)
+    paused_by: str | None = None  # "account", "user" or "budget" (`remixq.states.PausedBy`)
     paused_at: datetime | None = None
     superseded: int = 0  # attempts a retry replaced, outside `counts`
+    budget_usd: Decimal | None = None  # None: no budget
+    # Estimated, reserved (open jobs), spent and overrun USD, every attempt (`remixq.budgets`).
+    spend: Spend = field(default_factory=Spend)
+
+    @property
+    def budget_left(self) -> Decimal | None:
+        """What is left of the budget for new jobs (None: no budget; negative: overrun past
+        it)."""
+        return None if self.budget_usd is None else self.budget_usd - self.spend.committed
 
     @property
     def jobs(self) -> int:
@@ -240,14 +249,29 @@ class CampaignSummary:
             "paused_by": self.paused_by,
             "pause_reason": self.pause_reason,
             "cancelled_at": _iso(self.cancelled_at),
+            **self.budget_json(),
+        }
+
+    def budget_json(self) -> dict[str, Any]:
+        """The budget and spend fields of a summary's JSON (decimal strings; budget null when
+        there is none)."""
+        left = self.budget_left
+        return {
+            "budget_usd": None if self.budget_usd is None else usd(self.budget_usd),
+            "estimated_usd": usd(self.spend.estimated),
+            "reserved_usd": usd(self.spend.reserved),
+            "spent_usd": usd(self.spend.spent),
+            "overrun_usd": usd(self.spend.overrun),
+            "budget_left_usd": None if left is None else usd(left),
         }
 
 
 def campaign_summaries(
     session: Session, *, after_id: int | None = None, limit: int | None = None
 ) -> list[CampaignSummary]:
-    """The campaigns by ascending id, after `after_id`, at most `limit`: three queries whatever
-    their number and size (the campaigns, their jobs by status, their images and cost)."""
+    """The campaigns by ascending id, after `after_id`, at most `limit`: four queries whatever
+    their number and size (the campaigns, their jobs by status, their images and cost, their
+    estimates, reservations and overruns)."""
     query = select(Campaign).order_by(Campaign.id)
     if after_id is not None:
         query = query.where(Campaign.id > after_id)
@@ -304,6 +328,7 @@ def _summaries(
     )
     for campaign_id, count, cost in totals:
         images[campaign_id] = (int(count), cost or Decimal(0))
+    spends = campaign_spend(session, [c.id for c in campaigns])
     summaries = []
     for campaign in campaigns:
         by_status = dict(sorted(counts[campaign.id].items()))
@@ -325,6 +350,8 @@ def _summaries(
                 paused_by=campaign.paused_by,
                 paused_at=campaign.paused_at,
                 superseded=superseded[campaign.id],
+                budget_usd=campaign.budget_usd,
+                spend=spends.get(campaign.id, Spend()),
             )
         )
     return summaries
@@ -397,6 +424,7 @@ EXPORT_FIELDS = (
     "model",
     "prompt",
     "parameters",
+    "variant",
     "image_uuid",
     "image_url",
     "seed",
@@ -410,9 +438,10 @@ def export_rows(
 ) -> Iterator[dict[str, Any]]:
     """One dict per stored image of the campaign (every attempt: each was paid for), with
     `EXPORT_FIELDS`: the campaign, the job and its taskUUID, the model, the prompt and the
-    other parameters of the request, the image's UUID, URL, seed, NSFW flag and cost (a
-    decimal string). Read in keyset batches of `batch` images as plain rows: memory stays
-    constant whatever the campaign's size. An unknown campaign raises `UnknownCampaign`."""
+    other parameters of the request, its variant (a spec's axis values, or None), the image's
+    UUID, URL, seed, NSFW flag and cost (a decimal string). Read in keyset batches of `batch`
+    images as plain rows: memory stays constant whatever the campaign's size. An unknown
+    campaign raises `UnknownCampaign`."""
     from remixq.errors import UnknownCampaign
 
     name = session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))
@@ -425,6 +454,7 @@ def export_rows(
         Job.model,
         Job.request,
         Image.id,
+        Job.variant,
         Image.image_uuid,
         Image.image_url,
         Image.seed,
@@ -452,11 +482,12 @@ def export_rows(
                 "model": row[3],
                 "prompt": request.get("positivePrompt"),
                 "parameters": {k: v for k, v in request.items() if k not in _NOT_PARAMETERS},
-                "image_uuid": str(row[6]),
-                "image_url": row[7],
-                "seed": row[8],
-                "nsfw": row[9],
-                "cost_usd": money(row[10]) if row[10] is not None else None,
+                "variant": row[6],
+                "image_uuid": str(row[7]),
+                "image_url": row[8],
+                "seed": row[9],
+                "nsfw": row[10],
+                "cost_usd": money(row[11]) if row[11] is not None else None,
             }
         after = (rows[-1][0], rows[-1][5])
         del rows

@@ -66,6 +66,10 @@ class PausedBy(StrEnum):
 
     ACCOUNT = "account"  # the provider refused the account (401/402/403)
     USER = "user"  # a person or a program asked (`remixq pause`, the API)
+    # The campaign's spend plus what its open jobs still reserve passed its budget (an
+    # estimate was overrun): nothing more is submitted until a resume naming it, once the
+    # budget is raised (`remixq budget`) or the campaign cancelled (`remixq.budgets`).
+    BUDGET = "budget"
 
 
 OPEN = frozenset({JobStatus.PENDING, JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.SUBMITTED})

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from remixq import idempotency, jobs, producing
+from remixq import budgets, idempotency, jobs, producing
 from remixq.config import Settings
 from remixq.db import database, transaction
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Job
+from remixq.pricing import PriceTable
 from remixq.reports import find_campaign
 
 # Publishes the committed jobs' ids and marks them queued, with sessions on their database.
@@ -29,11 +31,13 @@ Enqueue = Callable[[sessionmaker[Session], Sequence[int]], None]
 @dataclass(frozen=True)
 class Stored:
     """A committed campaign: its id, its new jobs' ids, and why they are not all on the broker
-    yet (`broker_error`, None when every one was handed over)."""
+    yet (`broker_error`, None when every one was handed over); `replayed`: an earlier
+    submission with the same idempotency key made it, and nothing new was stored."""
 
     campaign_id: int
     job_ids: list[int]
     broker_error: str | None = None
+    replayed: bool = False
 
 
 def store_and_enqueue(
@@ -44,22 +48,49 @@ def store_and_enqueue(
     new_jobs: Sequence[producing.NewJob],
     enqueue: Enqueue,
     content_sha256: str | None = None,
+    budget: Decimal | budgets.Keep | None = budgets.KEEP,
+    idempotency_key: str | None = None,
+    request_sha256: str = "",
 ) -> Stored:
     """Store the jobs in campaign `name` (made if new) in one transaction, then enqueue them.
 
     `content_sha256`, the digest of the campaign file, is remembered on a new campaign; content
-    already stored is refused (InvalidInput naming its campaign). A failure to enqueue after the
-    commit is not a failure of the submission: the jobs are stored, and the relay hands whatever
-    is still pending to the broker when it is reachable, so it is reported, not raised
-    (`broker_error`).
+    already stored is refused (InvalidInput naming its campaign). Each job's estimate (the
+    settings' price table) is reserved against the campaign's budget in that transaction
+    (`budget`, when given, becomes the campaign's budget first, new or existing): what does not
+    fit is refused whole (BudgetExceeded). An `idempotency_key` (the command line's, as the
+    API's Idempotency-Key) used before with the same `request_sha256` answers with the campaign
+    it made (`replayed`, nothing stored); with another, it raises IdempotencyKeyReused. A
+    failure to enqueue after the commit is not a failure of the submission: the jobs are
+    stored, and the relay hands whatever is still pending to the broker when it is reachable,
+    so it is reported, not raised (`broker_error`).
     """
     with database(settings) as sessions:
         with transaction(sessions) as session:
+            claimed = None
+            if idempotency_key is not None:
+                claimed = idempotency.claim(
+                    session, api_key_id=None, key=idempotency_key, digest=request_sha256
+                )
+                if claimed.campaign_id is not None:
+                    return Stored(claimed.campaign_id, [], replayed=True)
             campaign = producing.get_or_create_campaign(
-                session, name=name, source=source, content_sha256=content_sha256
+                session,
+                name=name,
+                source=source,
+                content_sha256=content_sha256,
+                budget_usd=None if isinstance(budget, budgets.Keep) else budget,
             )
-            job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
+            job_ids = producing.create_jobs(
+                session,
+                campaign=campaign,
+                new_jobs=new_jobs,
+                prices=PriceTable.configured(settings),
+                budget=budget,
+            )
             campaign_id = campaign.id
+            if claimed is not None:
+                idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
         broker_error = _hand_over(enqueue, sessions, job_ids)
     return Stored(campaign_id, job_ids, broker_error)
 
@@ -105,7 +136,12 @@ def retry_and_enqueue(
     with database(settings) as sessions:
         with transaction(sessions) as session:
             campaign_id = _campaign_id(session, campaign)
-            job_ids = producing.retry_failed(session, campaign_id=campaign_id, task_uuid=task_uuid)
+            job_ids = producing.retry_failed(
+                session,
+                campaign_id=campaign_id,
+                task_uuid=task_uuid,
+                prices=PriceTable.configured(settings),
+            )
             if task_uuid is not None and not job_ids:
                 raise InvalidInput([_not_retried(session, task_uuid, campaign_id)])
         broker_error = _hand_over(enqueue, sessions, job_ids)
@@ -209,10 +245,14 @@ def create_and_enqueue(
     api_key_id: int,
     idempotency_key: str | None = None,
     request_sha256: str = "",
+    budget_usd: Decimal | None = None,
+    prices: PriceTable | None = None,
 ) -> Created:
     """A new campaign `name` with `new_jobs`, made by API key `api_key_id`, committed with its
     idempotency key (if any) in one transaction, then enqueued as `store_and_enqueue` does
-    (`enqueue` None: the relay hands the jobs over).
+    (`enqueue` None: the relay hands the jobs over). The jobs' estimates (`prices`) are
+    reserved against `budget_usd` (None: no budget) in that transaction: BudgetExceeded,
+    nothing stored, when they do not fit.
 
     A name in use raises CampaignNameTaken; an idempotency key used before answers with the
     campaign it made (`replayed`), or raises IdempotencyKeyReused for another request body.
@@ -226,13 +266,15 @@ def create_and_enqueue(
             if claimed.campaign_id is not None:
                 return Created(claimed.campaign_id, [], replayed=True)
         campaign_id = producing.create_campaign(
-            session, name=name, source="api", api_key_id=api_key_id
+            session, name=name, source="api", api_key_id=api_key_id, budget_usd=budget_usd
         )
         if campaign_id is None:
             taken = session.scalar(select(Campaign.id).where(Campaign.name == name))
             raise CampaignNameTaken(name, taken or 0)
         campaign = session.get_one(Campaign, campaign_id)
-        job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=new_jobs)
+        job_ids = producing.create_jobs(
+            session, campaign=campaign, new_jobs=new_jobs, prices=prices
+        )
         if claimed is not None:
             idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
     return Created(campaign_id, job_ids, broker_error=hand_over(enqueue, sessions, job_ids))

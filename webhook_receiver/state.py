@@ -17,6 +17,7 @@ from remixq.config import Settings
 from remixq.db import make_engine, make_sessionmaker
 from remixq.ingest import Limits
 from remixq.ingest.postgres import PLANNER_OPTIONS
+from remixq.pricing import PriceTable
 from webhook_receiver.group_commit import GroupCommit
 
 
@@ -77,6 +78,11 @@ class ReceiverState:
         return make_sessionmaker(
             make_engine(self.settings.database, pool_size=2, max_overflow=4, pool_timeout=10)
         )
+
+    @cached_property
+    def prices(self) -> PriceTable:
+        """The price table the API's estimates use (REMIXQ_PRICE_TABLE), read once."""
+        return PriceTable.configured(self.settings)
 
     @cached_property
     def publisher(self) -> Publisher | None:

@@ -17,8 +17,13 @@ from remixq.cli.context import Context, broker_unreachable, pass_context
 from remixq.errors import FieldError, InvalidInput
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from remixq.budgets import Keep
     from remixq.config import Settings
+    from remixq.pricing import PriceTable
     from remixq.producing import NewJob
+    from remixq.specs import Spec
 
 # `remixq status` exits 3 when a job's latest attempt failed (0 otherwise, also while running).
 EXIT_FAILED_JOBS = 3
@@ -29,7 +34,8 @@ EXIT_FAILED_JOBS = 3
 @click.option(
     "--campaign",
     "campaign_name",
-    help="Campaign name; an existing one is extended. Default: the file's name and the time.",
+    help="Campaign name; an existing one is extended. Default: a spec's name, else the file's "
+    "name and the time.",
 )
 @click.option(
     "--again",
@@ -45,10 +51,43 @@ EXIT_FAILED_JOBS = 3
     "(repeatable; added to REMIXQ_IMAGE_DIRS).",
 )
 @click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate and expand, store nothing: print the jobs, images and estimated cost "
+    "(per model and per variant). Needs no database.",
+)
+@click.option(
+    "--allow-large",
+    is_flag=True,
+    help="Accept a spec whose matrix makes more jobs than REMIXQ_MAX_MATRIX_JOBS.",
+)
+@click.option(
+    "--idempotency-key",
+    "idempotency_key",
+    help="Submitting again with this key and the same file (and --campaign) answers with the "
+    "campaign the first made, storing nothing; with other content it is refused.",
+)
+@click.option(
+    "--budget",
+    "budget_usd",
+    metavar="USD",
+    help="The campaign's budget (e.g. 25.00): the jobs' estimates are reserved against it and "
+    "what does not fit is refused whole. With --campaign naming an existing campaign, its "
+    "budget from now on (never below what it has reserved and spent).",
+)
+@click.option(
+    "--watch",
+    "follow",
+    is_flag=True,
+    help="Then follow the campaign until every job is final (as `remixq watch`; exit 3 if "
+    "one failed).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="Print {campaign_id, name, jobs, enqueued, broker_error} as JSON.",
+    help="Print {campaign_id, name, jobs, enqueued, broker_error, replayed} as JSON (with "
+    "--dry-run: {jobs, images, estimated_cost_usd, by_model, by_variant}).",
 )
 @pass_context
 def submit(
@@ -57,30 +96,101 @@ def submit(
     campaign_name: str | None,
     again: bool,
     image_dirs: tuple[Path, ...],
+    dry_run: bool,
+    allow_large: bool,
+    idempotency_key: str | None,
+    budget_usd: str | None,
+    follow: bool,
     as_json: bool,
 ) -> None:
-    """Validate a campaign FILE (JSONL or CSV) as a whole, store its jobs, enqueue them.
+    """Validate a campaign FILE as a whole, store its jobs, enqueue them.
+
+    FILE is JSONL or CSV (one request per line or row), or a spec (.yaml, .yml, .json: name,
+    budget_usd, defaults, matrix, jobs), expanded into one job per combination of the matrix's
+    axes and one per explicit job, each validated and remembering its variant.
 
     The same file content is refused the second time, naming the campaign it made, unless
     --again is given. Once stored, the campaign is submitted (exit 0) even when the broker is
     unreachable: its jobs are handed over when the broker is back (the relay of `remixq beat`).
     Local reference images are read from FILE's folder and the --image-dir folders only.
     """
+    from remixq import budgets
+    from remixq.pricing import PriceTable
+
+    _check_idempotency_key(idempotency_key)
+    given = None if budget_usd is None else budgets.check_budget(budget_usd, "--budget")
+    table = PriceTable.configured(ctx.settings) if dry_run else None
+    spec, new_jobs = read_submission(ctx.settings, file, image_dirs, allow_large=allow_large)
+    if table is not None:
+        _print_estimate(new_jobs, table, as_json=as_json)
+        return
+    # --budget, else the spec's; without either an existing campaign keeps its budget.
+    budget: Decimal | budgets.Keep | None = given
+    if budget is None:
+        budget = spec.budget_usd if spec is not None and spec.budget_usd else budgets.KEEP
+    campaign_id = _store(
+        ctx.settings, file, spec, new_jobs, campaign_name, again, idempotency_key, as_json,
+        budget=budget,
+    )  # fmt: skip
+    if follow:
+        from remixq.cli.watch import watch_campaign
+
+        sys.exit(watch_campaign(ctx.settings, f"#{campaign_id}"))
+
+
+def _store(
+    settings: Settings,
+    file: Path,
+    spec: Spec | None,
+    new_jobs: list[NewJob],
+    campaign_name: str | None,
+    again: bool,
+    idempotency_key: str | None,
+    as_json: bool,
+    *,
+    budget: Decimal | Keep | None,
+) -> int:
+    """Store and enqueue the jobs, print the answer; the campaign's id."""
     from remixq.campaigns import content_digest
+    from remixq.idempotency import IdempotencyKeyReused, request_digest
     from remixq.submission import store_and_enqueue
     from worker.app import enqueuer
 
-    new_jobs = read_campaign_file(ctx.settings, file, image_dirs)
-    name = campaign_name or f"{file.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    stored = store_and_enqueue(
-        ctx.settings,
-        name=name,
-        source=str(file),
-        new_jobs=new_jobs,
-        enqueue=enqueuer(ctx.settings),
-        content_sha256=None if again else content_digest(file),
+    digest = content_digest(file)
+    name = (
+        campaign_name
+        or (spec.name if spec is not None else None)
+        or f"{file.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     )
+    try:
+        stored = store_and_enqueue(
+            settings,
+            name=name,
+            source=str(file),
+            new_jobs=new_jobs,
+            enqueue=enqueuer(settings),
+            content_sha256=None if again else digest,
+            budget=budget,
+            idempotency_key=idempotency_key,
+            # What the key stands for: this content, into the campaign named on the command
+            # line (a default name holds the time, so it is not part of it).
+            request_sha256=request_digest({"content_sha256": digest, "campaign": campaign_name}),
+        )
+    except IdempotencyKeyReused as exc:
+        made = f" (it made campaign {exc.campaign_id})" if exc.campaign_id is not None else ""
+        raise InvalidInput(
+            [
+                FieldError(
+                    "--idempotency-key",
+                    idempotency_key,
+                    f"a key not used before with other content or --campaign{made}; use a new"
+                    " key for a new submission",
+                )
+            ]
+        ) from None
     jobs = len(stored.job_ids)
+    if stored.replayed:
+        name = _campaign_name(settings, stored.campaign_id) or name
     if as_json:
         click.echo(
             json.dumps(
@@ -90,8 +200,14 @@ def submit(
                     "jobs": jobs,
                     "enqueued": stored.broker_error is None,
                     "broker_error": stored.broker_error,
+                    "replayed": stored.replayed,
                 }
             )
+        )
+    elif stored.replayed:
+        click.echo(
+            f"campaign {name!r} (id {stored.campaign_id}) was made by an earlier submission"
+            f" with idempotency key {idempotency_key!r}: nothing stored"
         )
     elif stored.broker_error is None:
         click.echo(f"campaign {name!r} (id {stored.campaign_id}): {jobs} jobs enqueued")
@@ -100,6 +216,58 @@ def submit(
             f"stored campaign {name!r} (id {stored.campaign_id}): {jobs} jobs;"
             f" {broker_unreachable(stored.broker_error)}"
         )
+    return stored.campaign_id
+
+
+def _check_idempotency_key(key: str | None) -> None:
+    from remixq.idempotency import MAX_KEY_CHARS
+
+    if key is not None and (not 1 <= len(key) <= MAX_KEY_CHARS or not key.isprintable()):
+        raise InvalidInput(
+            [FieldError("--idempotency-key", key, f"1 to {MAX_KEY_CHARS} printable characters")]
+        )
+
+
+def _campaign_name(settings: Settings, campaign_id: int) -> str | None:
+    from remixq.db import database
+    from remixq.models import Campaign
+
+    with database(settings) as sessions, sessions() as session:
+        campaign = session.get(Campaign, campaign_id)
+        return campaign.name if campaign is not None else None
+
+
+def _print_estimate(new_jobs: list[NewJob], table: PriceTable, *, as_json: bool) -> None:
+    """The dry run's answer: jobs, images and estimated cost, per model and per variant."""
+    import uuid
+
+    from remixq.pricing import estimate_all
+    from remixq.providers.runware import build_task
+    from remixq.reports import money
+    from remixq.specs import variant_label
+
+    stored = (
+        (build_task(new.request, task_uuid=str(uuid.uuid4()), webhook_url=None), new.variant)
+        for new in new_jobs
+    )
+    estimate = estimate_all(stored, table, label=variant_label)
+    if as_json:
+        document = {
+            "jobs": estimate.total.jobs,
+            "images": estimate.total.images,
+            "estimated_cost_usd": money(estimate.total.cost),
+            "by_model": {model: tally.as_json() for model, tally in estimate.by_model.items()},
+            "by_variant": [
+                {"variant": variant, **tally.as_json()}
+                for variant, tally in estimate.by_variant.values()
+            ],
+            "price_table": table.source,
+        }
+        click.echo(json.dumps(document))
+        return
+    from remixq.cli.tables import print_estimate
+
+    print_estimate(estimate, table.source)
 
 
 @click.command()
@@ -245,14 +413,32 @@ def read_campaign_file(
     settings: Settings, file: Path, image_dirs: tuple[Path, ...] = ()
 ) -> list[NewJob]:
     """A campaign file read under the settings' image folders and URL policy (`submit`, `demo`)."""
+    return read_submission(settings, file, image_dirs)[1]
+
+
+def read_submission(
+    settings: Settings, file: Path, image_dirs: tuple[Path, ...] = (), *, allow_large: bool = False
+) -> tuple[Spec | None, list[NewJob]]:
+    """A campaign file's jobs, and its spec when it is one (.yaml, .yml, .json), read under the
+    settings' image folders, URL policy and matrix cap."""
     from remixq.campaigns import read_campaign
+    from remixq.local_images import LocalImages
+    from remixq.specs import SUFFIXES, load_spec_file, read_spec
     from remixq.url_policy import UrlPolicy
 
-    return read_campaign(
-        file,
-        image_dirs=(*settings.image_dirs, *image_dirs),
-        urls=UrlPolicy(refuse_private=settings.refuse_private_urls),
-    )
+    urls = UrlPolicy(refuse_private=settings.refuse_private_urls)
+    folders = (*settings.image_dirs, *image_dirs)
+    if file.suffix.lower() in SUFFIXES:
+        spec = load_spec_file(file)
+        new_jobs = read_spec(
+            spec,
+            local_images=LocalImages(file.parent, tuple(folders)),
+            urls=urls,
+            max_jobs=settings.max_matrix_jobs,
+            allow_large=allow_large,
+        )
+        return spec, new_jobs
+    return None, read_campaign(file, image_dirs=folders, urls=urls)
 
 
 def _task_uuid(value: str | None) -> str | None:

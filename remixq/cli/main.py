@@ -15,6 +15,8 @@ from remixq.cli.inbox import inbox
 from remixq.cli.reports import campaigns, export
 from remixq.cli.schema import db
 from remixq.cli.services import beat, receiver, worker
+from remixq.cli.spend import budget, costs
+from remixq.cli.watch import watch
 from remixq.errors import InvalidInput
 from simulator.cli import simulator
 
@@ -48,6 +50,9 @@ for _command in (
     simulator,
     demo,
     apikey,
+    costs,
+    budget,
+    watch,
 ):
     cli.add_command(_command)
 

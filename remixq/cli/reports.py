@@ -57,8 +57,9 @@ def campaigns(ctx: Context, as_json: bool) -> None:
 @pass_context
 def export(ctx: Context, campaign: str, format_: str, output: Path | None) -> None:
     """One row per image of CAMPAIGN (every attempt: each was paid for): the campaign, job,
-    taskUUID, status, model, prompt and other parameters, image UUID, URL, seed, NSFW flag and
-    cost in USD. Streamed page by page: a campaign of any size exports in constant memory."""
+    taskUUID, status, model, prompt and other parameters, variant, image UUID, URL, seed, NSFW
+    flag and cost in USD. Streamed page by page: a campaign of any size exports in constant
+    memory."""
     from remixq.db import database
     from remixq.reports import export_rows, find_campaign
     from remixq.submission import no_campaign
@@ -95,6 +96,7 @@ def _write(rows: Iterator[dict[str, Any]], format_: str, out: IO[str]) -> int:
             {
                 **row,
                 "parameters": json_dumps(row["parameters"]),
+                "variant": "" if row["variant"] is None else json_dumps(row["variant"]),
                 "nsfw": "" if row["nsfw"] is None else str(row["nsfw"]).lower(),
             }
         )

@@ -9,6 +9,7 @@ per failed job.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 
@@ -16,6 +17,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from remixq.budgets import Spend
 from remixq.reports import money
 
 _STYLES = {
@@ -63,8 +65,20 @@ def print_report(
             f"[yellow]cancelled at {report['cancelled_at']}[/]: no job is submitted any more; "
             "jobs the provider had accepted still land"
         )
+    if report.get("budget_usd") is not None:
+        console.print(
+            f"budget {report['budget_usd']} USD: {report['reserved_usd']} reserved,"
+            f" {report['spent_usd']} spent, {report['budget_left_usd']} left"
+            + (f"; [red]overrun {report['overrun_usd']} USD[/]" if _positive(report) else "")
+        )
+    elif _positive(report):
+        console.print(f"[red]estimates overrun by {report['overrun_usd']} USD[/]")
     if report.get("paused_at"):
-        if report.get("paused_by") == "user":
+        if report.get("paused_by") == "budget":
+            console.print(
+                f"[yellow]paused since {report['paused_at']}[/]: {report['pause_reason']}"
+            )
+        elif report.get("paused_by") == "user":
             console.print(
                 f"[yellow]paused since {report['paused_at']}[/] on request "
                 f"(remixq resume {report['campaign_id']})"
@@ -95,6 +109,7 @@ def print_campaigns(summaries: list[Any], console: Console | None = None) -> Non
     table.add_column("jobs by status", overflow="fold")
     table.add_column("images", justify="right")
     table.add_column("cost USD", justify="right", no_wrap=True)
+    table.add_column("budget / left", justify="right", no_wrap=True)
     table.add_column("started / finished", no_wrap=True)
     for summary in summaries:
         by_status = ", ".join(
@@ -103,7 +118,10 @@ def print_campaigns(summaries: list[Any], console: Console | None = None) -> Non
         )
         state = summary.outcome
         if summary.paused:
-            state += ", paused" + (" on request" if summary.paused_by == "user" else "")
+            state += ", paused" + _BY.get(summary.paused_by or "", "")
+        budget = "-"
+        if summary.budget_usd is not None:
+            budget = f"{money(summary.budget_usd)}\n{money(summary.budget_left)}"
         finished = _minute(summary.finished_at) if summary.finished_at else state
         table.add_row(
             str(summary.id),
@@ -111,11 +129,41 @@ def print_campaigns(summaries: list[Any], console: Console | None = None) -> Non
             by_status or "no jobs",
             str(summary.images),
             money(summary.cost_usd),
+            budget,
             f"{_minute(summary.created_at)}\n{finished}",
         )
     console.print(table)
     if not summaries:
         console.print("no campaign yet (remixq submit FILE)")
+
+
+_BY = {"user": " on request", "budget": " by its budget"}
+
+
+def _positive(report: dict[str, Any]) -> bool:
+    return Decimal(report.get("overrun_usd") or 0) > 0
+
+
+def print_costs(
+    by: str, rows: list[tuple[str, Spend]], total: Spend, console: Console | None = None
+) -> None:
+    """`remixq costs`: one row per group, then the total; amounts whole, in USD."""
+    console = console or Console()
+    table = Table(title=f"costs by {by} (USD)", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(by, overflow="fold")
+    for column in ("jobs", "images", "estimated", "reserved", "spent", "overrun"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for label, figures in [*rows, ("total", total)]:
+        table.add_row(
+            f"[bold]{label}[/]" if label == "total" and figures is total else label,
+            str(figures.jobs),
+            str(figures.images),
+            money(figures.estimated),
+            money(figures.reserved),
+            money(figures.spent),
+            f"[red]{money(figures.overrun)}[/]" if figures.overrun else money(figures.overrun),
+        )
+    console.print(table)
 
 
 def _minute(moment: datetime) -> str:
@@ -140,3 +188,35 @@ def _jobs_table(title: str, jobs: list[dict[str, Any]]) -> Table:
             seed = "-" if image["seed"] is None else f"seed {image['seed']}"
             table.add_row(f"  {image['image_uuid']}", seed, image["cost"] or "-")
     return table
+
+
+def print_estimate(estimate: Any, source: str, console: Console | None = None) -> None:
+    """A dry run's figures (`remixq.pricing.Estimate`): one table per model, one per variant
+    (its axis values, or its explicit job), then the totals and where the prices came from."""
+    from remixq.specs import variant_label
+
+    console = console or Console()
+    by_model = Table(title="by model", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    by_model.add_column("model", no_wrap=True)
+    for column in ("jobs", "images", "estimated USD"):
+        by_model.add_column(column, justify="right", no_wrap=True)
+    for model, tally in estimate.by_model.items():
+        by_model.add_row(model, str(tally.jobs), str(tally.images), money(tally.cost))
+    console.print(by_model)
+    by_variant = Table(
+        title="by variant", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    by_variant.add_column("variant", overflow="fold")
+    for column in ("jobs", "images", "estimated USD"):
+        by_variant.add_column(column, justify="right", no_wrap=True)
+    for variant, tally in estimate.by_variant.values():
+        by_variant.add_row(
+            variant_label(variant), str(tally.jobs), str(tally.images), money(tally.cost)
+        )
+    console.print(by_variant)
+    total = estimate.total
+    console.print(
+        f"dry run: {total.jobs} jobs, {total.images} images, estimated cost "
+        f"[bold]{money(total.cost)} USD[/] ({source}); nothing stored",
+        highlight=False,
+    )

@@ -383,3 +383,59 @@ def test_resume_lifts_a_pause_the_accounts_refusal_made(api: Api, engine: Engine
     assert resumed.status_code == 200, resumed.text
     assert resumed.json()["campaign"]["paused"] is False and resumed.json()["jobs"] == 2
     assert statuses(engine, cid) == ["queued", "queued"]
+
+
+# -- budgets ----------------------------------------------------------------------------------
+
+
+def test_a_budget_reserves_the_estimates_and_refuses_what_does_not_fit(
+    api: Api, engine: Engine
+) -> None:
+    name = unique()
+    over = api.post("/campaigns", json={"name": name, "jobs": [JOB] * 3, "budget_usd": "0.15"})
+    error = assert_error(over, 409, "budget_exceeded")
+    assert (error["budget_usd"], error["reserved_usd"], error["spent_usd"]) == (
+        "0.15", "0.00", "0.00"
+    )  # fmt: skip
+    assert error["asked_usd"] == "0.18" and "refused whole" in error["message"]
+    with Session(engine) as session:
+        assert session.scalar(select(Campaign).where(Campaign.name == name)) is None
+
+    body = {"name": name, "jobs": [JOB] * 3, "budget_usd": 0.2}
+    created = api.post("/campaigns", json=body)
+    assert created.status_code == 201, created.text
+    campaign = created.json()
+    assert (campaign["budget_usd"], campaign["reserved_usd"], campaign["budget_left_usd"]) == (
+        "0.20", "0.18", "0.02"
+    )  # fmt: skip
+    assert campaign["estimated_usd"] == "0.18" and campaign["overrun_usd"] == "0.00"
+    cid = campaign["id"]
+    # Two jobs fail; their reservations are released, and the retry reserves them again.
+    with Session(engine) as session, session.begin():
+        first_two = select(Job.id).where(Job.campaign_id == cid).order_by(Job.id).limit(2)
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(list(session.scalars(first_two))))
+            .values(status="failed", error_code="invalidProviderContent", error_message="no")
+        )
+    assert api.get(f"/campaigns/{cid}").json()["reserved_usd"] == "0.06"
+    retried = api.post(f"/campaigns/{cid}/retry")
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["campaign"]["reserved_usd"] == "0.18"
+    # The retries fail too; a retry of both would fit, and fills the budget up again.
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(Job)
+            .where(Job.campaign_id == cid, Job.retry_of_id.is_not(None))
+            .values(status="failed", error_code="invalidProviderContent", error_message="no")
+        )
+    with Session(engine) as session, session.begin():
+        session.execute(update(Campaign).where(Campaign.id == cid).values(budget_usd="0.10"))
+    refused = assert_error(api.post(f"/campaigns/{cid}/retry"), 409, "budget_exceeded")
+    assert refused["asked_usd"] == "0.12" and refused["reserved_usd"] == "0.06"
+    bad = assert_error(
+        api.post("/campaigns", json={"name": unique(), "jobs": [JOB], "budget_usd": "-1"}),
+        422,
+        "invalid_input",
+    )
+    assert bad["errors"][0]["field"] == "budget_usd"

@@ -12,17 +12,37 @@ from pathlib import Path
 _UNSET = ("REMIXQ_DATABASE_URL", "REMIXQ_BROKER_URL", "RUNWARE_API_KEY", "COLUMNS")
 
 
-def remixq(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run `remixq ARGS` in `tmp_path` (data in `tmp_path/data`), with `env` added."""
+def _environ(tmp_path: Path, env: dict[str, str] | None) -> dict[str, str]:
     environ = {**os.environ, "REMIXQ_DATA_DIR": str(tmp_path / "data")}
     for name in _UNSET:
         environ.pop(name, None)
     environ.update(env or {})
+    return environ
+
+
+def remixq_process(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`remixq ARGS` started as `remixq` does, its output read as it comes (line-buffered
+    pipes): for commands that follow something, such as `remixq watch`."""
+    return subprocess.Popen(
+        [sys.executable, "-u", "-m", "remixq.cli", *args],
+        env=_environ(tmp_path, env),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+
+
+def remixq(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `remixq ARGS` in `tmp_path` (data in `tmp_path/data`), with `env` added."""
     return subprocess.run(
         [sys.executable, "-m", "remixq.cli", *args],
-        env=environ,
+        env=_environ(tmp_path, env),
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from remixq.budgets import BudgetExceeded
 from remixq.errors import InvalidInput, UnknownCampaign
 
 log = logging.getLogger("remixq.api")
@@ -72,6 +73,16 @@ def register(bp: Blueprint) -> None:
     @bp.errorhandler(UnknownCampaign)
     def unknown_campaign(exc: UnknownCampaign) -> Response:
         return error_response(404, "not_found", f"no campaign has id {exc.campaign_id}")
+
+    @bp.errorhandler(BudgetExceeded)
+    def budget_exceeded(exc: BudgetExceeded) -> Response:
+        return error_response(
+            409,
+            exc.code,
+            str(exc),
+            errors=[e.as_dict() for e in exc.errors],
+            **exc.detail(),
+        )
 
     @bp.errorhandler(InvalidInput)
     def invalid_input(exc: InvalidInput) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
@@ -18,9 +19,10 @@ from remixq.errors import FieldError, InvalidInput
 from remixq.idempotency import MAX_KEY_CHARS, IdempotencyKeyReused, request_digest
 from remixq.models import Image
 from remixq.producing import NewJob
-from remixq.providers.runware import parse_request
 from remixq.reports import export_rows, images_page, jobs_page
+from remixq.specs import parse_spec, read_spec
 from remixq.submission import CampaignNameTaken, create_and_enqueue, hand_over
+from remixq.url_policy import UrlPolicy
 from webhook_receiver.api import cursors, errors, schemas, views
 from webhook_receiver.api.auth import authenticate, caller
 from webhook_receiver.api.errors import ApiError
@@ -90,14 +92,19 @@ def _log(response: Response) -> Response:
     skip_validation=True,  # validated below, so that one 422 lists every error of the body
 )
 def create_campaign() -> tuple[Response, int]:
-    """Create a campaign from Runware requests.
+    """Create a campaign from Runware requests, or from a spec of them.
 
-    The whole body is validated first (every error in one 422: job index, field, value, what
+    The body is `{"name", "jobs"}` (each job one line of a JSONL campaign file) or a spec:
+    `defaults` (fields every job starts from), `matrix` (dotted field path -> values: one job
+    per combination, over the defaults), `jobs` (explicit requests merged over the defaults),
+    `budget_usd`; a matrix past REMIXQ_MAX_MATRIX_JOBS (and 10,000) needs `"allow_large": true`.
+    Each job remembers its variant (its axis values, or `{"job": i}`). The whole body is
+    validated first (every error in one 422: job index, field, value, what
     is allowed); nothing is stored if anything is wrong. An `Idempotency-Key` header makes a
     retry answer with the campaign the first request made (200), never a second one.
     """
     body = _json_body()
-    name, new_jobs = _campaign_request(body)
+    name, new_jobs, budget = _campaign_request(body)
     key = _idempotency_key()
     try:
         created = create_and_enqueue(
@@ -108,6 +115,8 @@ def create_campaign() -> tuple[Response, int]:
             api_key_id=caller().id,
             idempotency_key=key,
             request_sha256=request_digest(body),
+            budget_usd=budget,
+            prices=state(current_app).prices,
         )
     except CampaignNameTaken as exc:
         raise ApiError(409, "campaign_name_taken", str(exc), campaign_id=exc.campaign_id) from None
@@ -152,34 +161,39 @@ def _json_body() -> Any:
         raise InvalidInput([FieldError("(body)", None, f"a JSON document ({exc})")]) from None
 
 
-def _campaign_request(body: Any) -> tuple[str, list[NewJob]]:
-    """The name and the validated jobs; every error of the body at once."""
+def _campaign_request(body: Any) -> tuple[str, list[NewJob], Decimal | None]:
+    """The name, the validated jobs (a spec's expanded) and the budget; every error of the
+    body at once."""
     errors: list[FieldError] = []
     try:
         schemas.CampaignCreate.model_validate(body)
     except ValidationError as exc:
         errors.extend(problems(exc))
-    jobs = body.get("jobs") if isinstance(body, dict) else None
     new_jobs: list[NewJob] = []
-    if isinstance(jobs, list) and len(jobs) <= schemas.MAX_JOBS:
-        for index, job in enumerate(jobs):
-            if not isinstance(job, dict):
-                continue  # reported by the schema
-            location = f"job {index}"
-            # parse_request refuses an image field that is not a UUID, an http(s) URL, a data
-            # URI or base64 (is_image_reference): over HTTP nothing names a file on this disk.
-            try:
-                new_jobs.append(NewJob(parse_request(job), location))
-            except InvalidInput as exc:
-                errors.extend(
-                    FieldError(f"jobs[{index}].{e.field}", e.value, e.allowed, location)
-                    for e in exc.errors
-                )
+    budget = None
+    jobs = body.get("jobs") if isinstance(body, dict) else None
+    if isinstance(body, dict) and (jobs is None or isinstance(jobs, list)):
+        settings = state(current_app).settings
+        try:
+            parsed = parse_spec(body, ignore=("allow_large",))
+            budget = parsed.budget_usd
+            # Over HTTP no local file is read (local_images None): an image field must hold a
+            # UUID, an http(s) URL, a data URI or base64.
+            new_jobs = read_spec(
+                parsed,
+                local_images=None,
+                urls=UrlPolicy(refuse_private=settings.refuse_private_urls),
+                max_jobs=min(settings.max_matrix_jobs, schemas.MAX_JOBS),
+                allow_large=body.get("allow_large") is True,
+            )
+        except InvalidInput as exc:
+            known = {(e.field, e.location) for e in errors}
+            errors.extend(e for e in exc.errors if (e.field, e.location) not in known)
     if errors:
         if len(errors) > MAX_ERRORS_SHOWN:
             errors = errors[:MAX_ERRORS_SHOWN]
         raise InvalidInput(errors)
-    return str(body["name"]), new_jobs
+    return str(body["name"]), new_jobs, budget
 
 
 def _idempotency_key() -> str | None:
@@ -341,10 +355,12 @@ def resume(campaign_id: int) -> Response:
 @bp.post("/campaigns/<int:campaign_id>/retry")
 @spec.validate(resp=CONTROL_RESPONSES, tags=["control"])
 def retry(campaign_id: int) -> Response:
-    """Retry: each failed job gets one new attempt with a new taskUUID."""
+    """Retry: each failed job gets one new attempt with a new taskUUID, its estimate reserved
+    against the campaign's budget (409 `budget_exceeded`, nothing retried, when they do not
+    fit)."""
 
     def act(session: Session) -> tuple[int, list[int]]:
-        job_ids = retry_campaign(session, campaign_id)
+        job_ids = retry_campaign(session, campaign_id, prices=state(current_app).prices)
         return len(job_ids), job_ids
 
     return _control(campaign_id, act)
@@ -360,8 +376,9 @@ def retry(campaign_id: int) -> Response:
 )
 def export(campaign_id: int) -> Response:
     """Every stored image of the campaign as JSON Lines (application/x-ndjson), one object per
-    image: campaign, job, taskUUID, status, model, prompt, parameters, image UUID, URL, seed,
-    NSFW flag, cost. Streamed in keyset batches: constant memory whatever the campaign's size."""
+    image: campaign, job, taskUUID, status, model, prompt, parameters, variant, image UUID, URL,
+    seed, NSFW flag, cost. Streamed in keyset batches: constant memory whatever the campaign's
+    size."""
     sessions = _sessions()
     with transaction(sessions) as session:
         views.require_campaign(session, campaign_id)

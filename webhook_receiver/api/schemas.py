@@ -17,16 +17,40 @@ DEFAULT_PAGE = 100
 
 
 class CampaignCreate(BaseModel):
-    """A new campaign: each job is exactly what one line of a JSONL campaign file holds (a
-    Runware imageInference request without the delivery fields)."""
+    """A new campaign: Runware requests, each exactly what one line of a JSONL campaign file
+    holds (a Runware imageInference request without the delivery fields); or a spec of them,
+    as a YAML or JSON spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, description="Unique among campaigns.")
     jobs: list[dict[str, Any]] = Field(
-        min_length=1,
+        default_factory=list,
         max_length=MAX_JOBS,
-        description="Runware imageInference requests, as the lines of a JSONL campaign file.",
+        description="Runware imageInference requests, as the lines of a JSONL campaign file; "
+        "in a spec, each is merged over `defaults` (objects key by key). At least one job, or "
+        "a matrix.",
+    )
+    defaults: dict[str, Any] | None = Field(
+        None, description="A spec's fields every job starts from (matrix and explicit jobs)."
+    )
+    matrix: dict[str, list[Any]] | None = Field(
+        None,
+        description="A spec's variants: dotted field path (e.g. "
+        "providerSettings.ideogram.stylePreset) -> the values it takes; one job per "
+        "combination of every axis's values, set over `defaults`.",
+        examples=[{"positivePrompt": ["a tea tin, autumn", "a tea tin, winter"]}],
+    )
+    budget_usd: str | float | None = Field(
+        None,
+        description='The most the campaign may spend, in USD: a decimal string ("25.00") or a '
+        "number above 0. The jobs' estimates are reserved against it; a request that does not "
+        "fit is refused whole (409 budget_exceeded).",
+    )
+    allow_large: bool = Field(
+        False,
+        description="Accept a matrix making more jobs than REMIXQ_MAX_MATRIX_JOBS (never more "
+        f"than {MAX_JOBS:,} in one request).",
     )
 
 
@@ -44,6 +68,17 @@ class Campaign(BaseModel):
     pause_reason: str | None = None
     cancelled_at: datetime | None = None
     api_key: str | None = Field(None, description="Name of the API key that created it.")
+    paused_by: str | None = Field(None, description='"account", "user" or "budget".')
+    budget_usd: str | None = Field(None, description="The budget (USD); null: none.")
+    estimated_usd: str = Field("0.00", description="The estimates of every job (every attempt).")
+    reserved_usd: str = Field(
+        "0.00", description="What open jobs may still cost: their estimates less what they cost."
+    )
+    spent_usd: str = Field("0.00", description="What the images cost (as cost_usd).")
+    overrun_usd: str = Field("0.00", description="What jobs cost beyond their estimates.")
+    budget_left_usd: str | None = Field(
+        None, description="Budget less spent and reserved (negative after an overrun)."
+    )
 
 
 class CampaignPage(BaseModel):
@@ -66,6 +101,11 @@ class Job(BaseModel):
     attempts: int
     error: JobError | None = None
     retry_of: int | None = Field(None, description="Id of the failed job this one retries.")
+    variant: dict[str, Any] | None = Field(
+        None,
+        description="The axis values of the spec's matrix that made the job (dotted path -> "
+        'value), or {"job": i} for the spec\'s explicit job i; null for a plain request.',
+    )
     created_at: datetime
     finished_at: datetime | None = None
 

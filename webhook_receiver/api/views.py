@@ -40,6 +40,8 @@ def _campaign(summary: CampaignSummary, key: str | None) -> schemas.Campaign:
         pause_reason=summary.pause_reason,
         cancelled_at=summary.cancelled_at,
         api_key=key,
+        paused_by=summary.paused_by,
+        **summary.budget_json(),
     )
 
 
@@ -75,6 +77,7 @@ def job(row: Job) -> schemas.Job:
         attempts=row.attempts,
         error=error,
         retry_of=row.retry_of_id,
+        variant=row.variant,
         created_at=row.created_at,
         finished_at=row.finished_at,
     )

@@ -113,7 +113,7 @@ def test_summaries_page_by_id_in_a_constant_number_of_queries(session: Session) 
 
     assert [s.id for s in two] == [c.id for c in made[:2]]
     assert [s.id for s in five] == [c.id for c in made]
-    assert len(few) == len(many) == 3
+    assert len(few) == len(many) == 4  # campaigns, jobs by status, images, spend (remixq.budgets)
     assert all(s.counts == {"completed": 1, "pending": 1} and s.images == 1 for s in five)
     rest = campaign_summaries(session, after_id=made[2].id)
     assert [s.id for s in rest][:2] == [made[3].id, made[4].id]
@@ -183,6 +183,7 @@ def test_an_export_row_carries_the_request_and_the_image(session: Session) -> No
         "model": "ideogram:1@2",
         "prompt": "a remix",
         "parameters": {"width": 1024},
+        "variant": None,
         "image_uuid": str(image.image_uuid),
         "image_url": image.image_url,
         "seed": 42,

@@ -61,6 +61,7 @@ def test_submit_and_status_on_the_embedded_default(tmp_path: Path) -> None:
         "jobs": 2,
         "enqueued": True,
         "broker_error": None,
+        "replayed": False,
     }
     report = json.loads(remixq(tmp_path, "status", "spring", "--json").stdout)
     assert report["cost_usd"] == "0.00"
