@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from remixq.reports import PAGE_MAX
 from remixq.states import JobStatus
@@ -46,7 +46,7 @@ class CampaignCreate(BaseModel):
         description='The most the campaign may spend, in USD: a decimal string ("25.00") or a '
         "number above 0.",
     )
-    allow_large: bool = Field(
+    allow_large: StrictBool = Field(
         False,
         description="Accept a matrix making more jobs than REMIXQ_MAX_MATRIX_JOBS (never more "
         f"than {MAX_JOBS:,} in one request).",
