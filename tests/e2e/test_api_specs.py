@@ -163,6 +163,18 @@ def test_a_matrix_past_the_cap_needs_allow_large(api: Api, engine: Engine) -> No
     allowed = api.post("/campaigns", json={**body, "allow_large": True})
     assert allowed.status_code == 201, allowed.text
     assert sum(allowed.json()["counts"].values()) == 9
+    # Never more than 10,000 jobs in one request, allowed or not.
+    body["matrix"] |= {
+        "numberResults": list(range(1, 21)),
+        "providerSettings.ideogram.remixStrength": list(range(1, 101)),
+        "outputFormat": ["JPG", "PNG"],
+    }
+    error = error_of(
+        api.post("/campaigns", json={**body, "allow_large": True}), 422, "invalid_input"
+    )
+    [problem] = error["errors"]
+    assert problem["value"] == "2 x 2 x 20 x 100 x 2 axis values and 1 jobs = 16,001 jobs"
+    assert "at most 10,000 jobs in one spec" in problem["allowed"]
 
 
 def test_the_same_key_and_spec_make_one_campaign(api: Api, engine: Engine) -> None:
