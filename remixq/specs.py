@@ -18,7 +18,8 @@ it (``matrix {positivePrompt: "...", ...}``) or by its job's index (``job 3``). 
 is its axis values ({path: value}, values as written: a local image's path, not its bytes), or
 ``{"job": index}`` for an explicit job. The size of the matrix is computed from the axes'
 lengths before anything is expanded, and one past ``REMIXQ_MAX_MATRIX_JOBS`` is refused unless
-the caller allows it; nothing is ever expanded past ``HARD_MAX_JOBS``.
+the caller allows it; nothing is ever expanded past ``HARD_MAX_JOBS`` (the API's own, lower,
+limit is its caller's ``hard_max``).
 """
 
 from __future__ import annotations
@@ -144,17 +145,19 @@ def _matrix(value: object, errors: list[FieldError]) -> dict[str, list[Any]]:
     return axes
 
 
-def check_size(spec: Spec, *, max_jobs: int, allow_large: bool) -> None:
+def check_size(
+    spec: Spec, *, max_jobs: int, allow_large: bool, hard_max: int = HARD_MAX_JOBS
+) -> None:
     """Refuse a spec that would make more than ``max_jobs`` jobs (unless ``allow_large``), or
-    more than HARD_MAX_JOBS in any case, from the axes' lengths, before anything is made."""
+    more than ``hard_max`` in any case, from the axes' lengths, before anything is made."""
     count = spec.job_count
-    limit = HARD_MAX_JOBS if allow_large else min(max_jobs, HARD_MAX_JOBS)
+    limit = hard_max if allow_large else min(max_jobs, hard_max)
     if count <= limit:
         return
     lengths = " x ".join(str(len(values)) for values in spec.matrix.values()) or "0"
     described = f"{lengths} axis values and {len(spec.jobs)} jobs = {count:,} jobs"
-    if allow_large or max_jobs >= HARD_MAX_JOBS:
-        allowed = f"at most {HARD_MAX_JOBS:,} jobs in one spec, even when a large one is allowed"
+    if allow_large or max_jobs >= hard_max:
+        allowed = f"at most {hard_max:,} jobs in one spec, even when a large one is allowed"
     else:
         allowed = (
             f"at most {max_jobs:,} jobs (REMIXQ_MAX_MATRIX_JOBS) unless a large matrix is asked"
@@ -195,11 +198,12 @@ def read_spec(
     urls: UrlPolicy,
     max_jobs: int,
     allow_large: bool = False,
+    hard_max: int = HARD_MAX_JOBS,
 ) -> list[NewJob]:
     """The spec's jobs, each validated as a JSONL line and carrying its variant; InvalidInput
     listing every problem (each located by its axis values or job index). A local image named
     by many jobs is read and encoded once (``local_images`` keeps what it read)."""
-    check_size(spec, max_jobs=max_jobs, allow_large=allow_large)
+    check_size(spec, max_jobs=max_jobs, allow_large=allow_large, hard_max=hard_max)
     return validate_rows(expand(spec), local_images=local_images, urls=urls)
 
 

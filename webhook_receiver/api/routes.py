@@ -183,8 +183,9 @@ def _campaign_request(body: Any) -> tuple[str, list[NewJob], Decimal | None]:
                 parsed,
                 local_images=None,
                 urls=UrlPolicy(refuse_private=settings.refuse_private_urls),
-                max_jobs=min(settings.max_matrix_jobs, schemas.MAX_JOBS),
+                max_jobs=settings.max_matrix_jobs,
                 allow_large=body.get("allow_large") is True,
+                hard_max=schemas.MAX_JOBS,
             )
         except InvalidInput as exc:
             known = {(e.field, e.location) for e in errors}

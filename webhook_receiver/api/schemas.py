@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from remixq.reports import PAGE_MAX
 from remixq.states import JobStatus
@@ -47,7 +47,7 @@ class CampaignCreate(BaseModel):
         "number above 0. The jobs' estimates are reserved against it; a request that does not "
         "fit is refused whole (409 budget_exceeded).",
     )
-    allow_large: bool = Field(
+    allow_large: StrictBool = Field(
         False,
         description="Accept a matrix making more jobs than REMIXQ_MAX_MATRIX_JOBS (never more "
         f"than {MAX_JOBS:,} in one request).",
