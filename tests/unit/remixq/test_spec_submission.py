@@ -82,7 +82,7 @@ def _submit(settings: Settings, name: str, key: str, digest: str) -> Stored | Ex
             new_jobs=spec_jobs(),
             enqueue=nothing_enqueued,
             content_sha256=None,
-            budget_usd=Decimal("12.5"),
+            budget=Decimal("12.5"),
             idempotency_key=key,
             request_sha256=digest,
         )
