@@ -96,6 +96,7 @@ def run_campaign(
     receiver_args: tuple[str, ...] = (),
     worker_args: tuple[str, ...] = (),
     backend: str = "postgres",
+    simulator_args: tuple[str, ...] = (),
 ) -> CampaignResult:
     sim_port, receiver_port = free_port(), free_port()
     process_env = env.env(
@@ -120,6 +121,7 @@ def run_campaign(
                 str(duplicate_rate),
                 "--random-seed",
                 "6",
+                *simulator_args,
             ],
             env=process_env,
             log_dir=env.logs,

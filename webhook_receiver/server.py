@@ -34,11 +34,15 @@ def _recycle_connections(worker: Any, request: Any) -> None:  # noqa: ARG001 (gu
         request.must_close = True
 
 
-def _freeze_startup_heap(worker: Any) -> None:  # noqa: ARG001 (gunicorn's hook)
-    """gunicorn's post_worker_init hook, once the worker has loaded the app: everything made so
-    far (the imported modules, the app) goes to the collector's permanent generation. A full
-    collection otherwise walks those ~100,000 objects again every few thousand requests, 60-70 ms
-    of CPU during which the worker answers nothing (docs/benchmarks.md, "The tail")."""
+def _warm_and_freeze(worker: Any) -> None:
+    """gunicorn's post_worker_init hook, once the worker has loaded the app: the receiver makes
+    its engine and first connection now (`state.warm_up`), then everything made so far (the
+    imported modules, the app, the driver) goes to the collector's permanent generation. A full
+    collection otherwise walked those ~100,000 objects again every few thousand requests, 60-70
+    ms of CPU during which the worker answered nothing (docs/benchmarks.md, "The tail")."""
+    from webhook_receiver.state import warm_up  # in the worker, after gevent's patch
+
+    warm_up(worker.wsgi)
     gc.collect()
     gc.freeze()
 
@@ -75,7 +79,7 @@ def gunicorn_options(
         "accesslog": None,
         "loglevel": "warning",
         "pre_request": _recycle_connections,
-        "post_worker_init": _freeze_startup_heap,
+        "post_worker_init": _warm_and_freeze,
     }
 
 

@@ -4,15 +4,19 @@ ingestion statement needs), its group-commit writer and its webhook secret, made
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 
 from flask import Flask
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from remixq.config import Settings
 from remixq.db import make_engine
 from remixq.ingest.postgres import PLANNER_OPTIONS
 from webhook_receiver.group_commit import GroupCommit
+
+log = logging.getLogger(__name__)
 
 
 class ReceiverState:
@@ -52,3 +56,20 @@ def init_app(app: Flask, settings: Settings) -> ReceiverState:
     """Attach a receiver state made from `settings` to `app`."""
     receiver = app.extensions["remixq"] = ReceiverState(settings)
     return receiver
+
+
+def warm_up(app: object) -> None:
+    """Make now, in a freshly started worker, what its first webhook would otherwise make: the
+    engine (which imports the database driver) and a first connection, which the writer then
+    takes from the pool. A receiver's memory then holds still from its first webhook on, and
+    what start-up made is all there when the worker freezes its heap
+    (webhook_receiver.server). A database that is down now only postpones this to the first
+    webhook."""
+    receiver = getattr(app, "extensions", {}).get("remixq")  # any other WSGI app: nothing
+    if not isinstance(receiver, ReceiverState):
+        return
+    try:
+        with receiver.engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        log.warning("the database is not reachable yet (%s); the first webhook connects", exc)
