@@ -3,8 +3,9 @@ would write instead of remixq (bench/peer_client.py: Runware's Python SDK, REST,
 and by remixq (a whole campaign: `remixq submit`, the worker, the receiver, PostgreSQL and
 Redis), against the simulator at 0 ms and at 2 s of generation latency, in the same run.
 
-Wall time: the script's, from its start to its last result written; remixq's, from the start of
-`remixq submit` to the last job's `finished_at` (every image stored). CPU per job: the script's
+Wall time: the script's, from its launch to its last result written; remixq's, from the launch
+of `remixq submit` to the last job's `finished_at` (every image stored); both include a Python
+start-up and imports. CPU per job: the script's
 process; remixq's submit, worker and receiver, PostgreSQL's backends apart; the simulator's
 apart for both (it is the provider).
 """
@@ -97,6 +98,7 @@ def run_script(env: BenchEnv, jobs: int, latency_ms: float) -> tuple[dict[str, A
         campaign = env.root / f"peer-{jobs}.jsonl"
         campaign.write_text("".join(json.dumps(line) + "\n" for line in campaign_lines(jobs)))
         cpu0 = procs.cpu(simulator)
+        launched = time.time()
         done = subprocess.run(
             [
                 sys.executable,
@@ -118,7 +120,9 @@ def run_script(env: BenchEnv, jobs: int, latency_ms: float) -> tuple[dict[str, A
         simulator.stop()
     if not done.stdout.strip():
         raise RuntimeError(f"the SDK script failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1]), simulator_cpu
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    summary["wall_s"] = summary["ended_at"] - launched  # from the launch, as remixq's
+    return summary, simulator_cpu
 
 
 def run_peer(

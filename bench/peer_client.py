@@ -8,8 +8,10 @@ The SDK's REST transport posts to `http_base_url`, so it talks to the simulator 
 Runware (a Bearer key, a list of tasks, the answer in the same response). It is written as the
 SDK's documentation shows it (one `Runware` client, `asyncio.gather` over `client.run`), with the
 SDK's defaults: its aiohttp session keeps at most 100 connections open, so at most 100 requests
-are in flight at once whatever the script gathers. Prints one JSON line: wall time, images,
-failures and this process's CPU seconds.
+are in flight at once whatever the script gathers. Prints one JSON line: when the last result
+was written (`ended_at`, time.time(), so that the caller's clock can start at the process's
+launch, as remixq's starts at `remixq submit`'s), images, failures and this process's CPU
+seconds, its start-up included.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [json.loads(line) for line in args.campaign.read_text().splitlines() if line.strip()]
     started = time.monotonic()
     images, failures = asyncio.run(run_all(lines, args.url, args.out))
+    ended_at = time.time()
     wall = time.monotonic() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     summary = {
@@ -64,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         "images": images,
         "failed": len(failures),
         "failures": failures[:3],
-        "wall_s": wall,
+        "wall_s": wall,  # from asyncio.run on: the caller times from the launch
+        "ended_at": ended_at,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss": usage.ru_maxrss * 1024,
     }
