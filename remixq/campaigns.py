@@ -1,27 +1,28 @@
 """Campaign files: JSONL (one Runware imageInference request per line) or CSV (one per row).
 
 The whole file is validated before anything is stored; every error names its line and field.
-A reference image given as a local file path (relative to the file) is inlined as a data URI.
+A reference image given as a local file path (relative to the file, confined to its folder and
+the operator's image folders: ``local_images``) is inlined as a data URI. Requests that arrive
+over HTTP go through ``read_requests``, which reads no local file unless told where it may.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import io
 import json
-import mimetypes
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from remixq.errors import FieldError, InvalidInput
+from remixq.local_images import ImageRefused, LocalImages
 from remixq.producing import NewJob
 from remixq.providers.runware import is_image_reference, parse_request
+from remixq.url_policy import UrlPolicy
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
-MAX_LOCAL_IMAGE_BYTES = 10 * 1024 * 1024  # Ideogram's own limit for an input image
 IMAGE_FIELDS = (
     "referenceImages",
     "seedImage",
@@ -48,8 +49,18 @@ LIST_FIELDS = {
 }
 
 
-def read_campaign(path: Path) -> list[NewJob]:
-    """Validate a whole campaign file; raise InvalidInput listing every bad line and field."""
+# What an image field may hold where no local file is read (a request that came over HTTP).
+NO_LOCAL_FILES = "a UUID, an http(s) URL, a data URI or base64 (local files are not read here)"
+
+
+def read_campaign(
+    path: Path, *, image_dirs: Iterable[Path] = (), urls: UrlPolicy | None = None
+) -> list[NewJob]:
+    """Validate a whole campaign file; raise InvalidInput listing every bad line and field.
+
+    Local reference images are read from the file's folder and from ``image_dirs`` only;
+    ``urls`` decides which hosts the request's URLs may name (default: any http(s) host).
+    """
     if not path.is_file():
         raise InvalidInput([FieldError("FILE", str(path), "an existing campaign file")])
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -66,6 +77,45 @@ def read_campaign(path: Path) -> list[NewJob]:
     if "\x00" in text:
         raise InvalidInput([FieldError("FILE", str(path), "a text file (it holds NUL bytes)")])
     rows = _csv_rows(text) if suffix == ".csv" else _jsonl_rows(text)
+    local = LocalImages(path.parent, tuple(image_dirs))
+    jobs = _read_rows(rows, local, urls or UrlPolicy())
+    if not jobs:
+        raise InvalidInput([FieldError("FILE", str(path), "a file with at least one request")])
+    return jobs
+
+
+def read_requests(
+    rows: Iterable[object],
+    *,
+    local_images: LocalImages | None = None,
+    urls: UrlPolicy | None = None,
+) -> list[NewJob]:
+    """Validate a list of requests (an API body's); raise InvalidInput listing every problem,
+    each located as ``requests[i]``.
+
+    Without ``local_images`` (the HTTP API: it never reads the server's disk) an image field must
+    hold a UUID, an http(s) URL, a data URI or base64; anything else is refused, not opened.
+    """
+
+    def located() -> Iterator[tuple[str, dict[str, Any] | FieldError]]:
+        for index, row in enumerate(rows):
+            location = f"requests[{index}]"
+            if isinstance(row, dict):
+                yield location, row
+            else:
+                yield location, FieldError("(request)", row, "a JSON object", location)
+
+    jobs = _read_rows(located(), local_images, urls or UrlPolicy())
+    if not jobs:
+        raise InvalidInput([FieldError("requests", [], "a list of at least one request")])
+    return jobs
+
+
+def _read_rows(
+    rows: Iterable[tuple[str, dict[str, Any] | FieldError]],
+    local_images: LocalImages | None,
+    urls: UrlPolicy,
+) -> list[NewJob]:
     jobs: list[NewJob] = []
     errors: list[FieldError] = []
     for location, row in rows:
@@ -73,14 +123,12 @@ def read_campaign(path: Path) -> list[NewJob]:
             errors.append(row)
             continue
         try:
-            row = _inline_local_images(row, path.parent, location)
-            jobs.append(NewJob(parse_request(row), location))
+            inlined = _inline_local_images(row, local_images, location)
+            jobs.append(NewJob(parse_request(inlined, urls=urls), location))
         except InvalidInput as exc:
             errors.extend(_located(e, location) for e in exc.errors)
     if errors:
         raise InvalidInput(errors)
-    if not jobs:
-        raise InvalidInput([FieldError("FILE", str(path), "a file with at least one request")])
     return jobs
 
 
@@ -159,9 +207,11 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
     target[leaf] = value
 
 
-def _inline_local_images(row: dict[str, Any], base: Path, location: str) -> dict[str, Any]:
-    """Replace local file paths in image fields by data URIs (only from campaign files: the
-    HTTP API never reads the server's disk)."""
+def _inline_local_images(
+    row: dict[str, Any], local_images: LocalImages | None, location: str
+) -> dict[str, Any]:
+    """Replace local file paths in image fields by data URIs; without ``local_images`` (a
+    request from the HTTP API) a value that is not an image reference is refused unread."""
     errors: list[FieldError] = []
 
     def visit(node: Any, path: str) -> Any:
@@ -171,25 +221,16 @@ def _inline_local_images(row: dict[str, Any], base: Path, location: str) -> dict
             return [visit(v, f"{path}[{i}]") for i, v in enumerate(node)]
         leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
         if leaf in IMAGE_FIELDS and isinstance(node, str) and not is_image_reference(node):
-            return _data_uri(base / node, path, node, location, errors)
+            if local_images is None:
+                errors.append(FieldError(path, node, NO_LOCAL_FILES, location))
+                return node
+            try:
+                return local_images.data_uri(node)
+            except ImageRefused as refused:
+                errors.append(FieldError(path, node, refused.allowed, location))
         return node
 
     inlined: dict[str, Any] = visit(row, "")
     if errors:
         raise InvalidInput(errors)
     return inlined
-
-
-def _data_uri(file: Path, field: str, value: str, location: str, errors: list[FieldError]) -> str:
-    allowed = "a UUID, an http(s) URL, a data URI, base64, or a readable image file"
-    if not file.is_file():
-        errors.append(FieldError(field, value, allowed, location))
-        return value
-    mime = mimetypes.guess_type(file.name)[0]
-    if mime not in ("image/png", "image/jpeg", "image/webp"):
-        errors.append(FieldError(field, value, "a PNG, JPEG or WEBP file", location))
-        return value
-    if file.stat().st_size > MAX_LOCAL_IMAGE_BYTES:
-        errors.append(FieldError(field, value, "an image file of at most 10 MB", location))
-        return value
-    return f"data:{mime};base64,{base64.b64encode(file.read_bytes()).decode()}"

@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from remixq.errors import FieldError, InvalidInput
+from remixq.files import private_dir, tighten
 
 DEFAULT_RUNWARE_API_URL = "https://api.runware.ai/v1"
 DEFAULT_DATA_DIR = Path("remixq-data")
@@ -104,6 +108,33 @@ class Settings(BaseSettings):
     receiver_queue_max: int = Field(
         1024, gt=0, validation_alias=_env("REMIXQ_RECEIVER_QUEUE_MAX")
     )
+    # Slow clients (webhook_receiver.connections): a connection's first request must bring its
+    # headers within the first timeout of the accept, its body within the second after that;
+    # a process holds at most `receiver_connections`, shedding the slowest near the limit.
+    receiver_header_timeout: float = Field(
+        10.0, gt=0, validation_alias=_env("REMIXQ_RECEIVER_HEADER_TIMEOUT")
+    )
+    receiver_body_timeout: float = Field(
+        10.0, gt=0, validation_alias=_env("REMIXQ_RECEIVER_BODY_TIMEOUT")
+    )
+    receiver_connections: int = Field(
+        1000, ge=10, validation_alias=_env("REMIXQ_RECEIVER_CONNECTIONS")
+    )
+
+    # Campaign files: folders besides a campaign file's own from which it may read local
+    # reference images (os.pathsep-separated), and whether user-given URLs (uploadEndpoint,
+    # reference images) may name private, loopback or link-local hosts.
+    image_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
+        (), validation_alias=_env("REMIXQ_IMAGE_DIRS")
+    )
+    refuse_private_urls: bool = Field(False, validation_alias=_env("REMIXQ_REFUSE_PRIVATE_URLS"))
+
+    @field_validator("image_dirs", mode="before")
+    @classmethod
+    def _path_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
+        return value
 
     @field_validator(
         "database_url",
@@ -160,6 +191,11 @@ class Settings(BaseSettings):
     def webhook_base_url(self) -> str:
         return (self.public_url or f"http://127.0.0.1:{self.receiver_port}").rstrip("/")
 
+    def configured_secrets(self) -> tuple[str, ...]:
+        """The API key and the webhook secret, when set: what no log line may show."""
+        values = (self.runware_api_key, self.webhook_secret)
+        return tuple(value.get_secret_value() for value in values if value is not None)
+
     def secret(self) -> bytes:
         """The key of the per-job webhook tokens.
 
@@ -168,11 +204,10 @@ class Settings(BaseSettings):
         """
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value().encode()
-        if self.production:
-            raise RuntimeError("REMIXQ_WEBHOOK_SECRET must be set when REMIXQ_PRODUCTION is on")
+        self.check_secret()
         path = self.data_dir / "webhook-secret"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
             candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
             candidate.write_text(secrets.token_urlsafe(32))
             candidate.chmod(0o600)
@@ -183,10 +218,30 @@ class Settings(BaseSettings):
                 pass
             finally:
                 candidate.unlink(missing_ok=True)
+        tighten(path)  # a secret file made wider by hand (or by an older version) is fixed
         return path.read_text().strip().encode()
 
+    def check_secret(self) -> None:
+        """Refuse a production configuration without a webhook secret. Called at start-up by
+        every process that issues or checks webhook tokens (the receiver, when its app is made
+        and before gunicorn starts; the worker and beat), so that one that cannot work refuses
+        to start instead of looking healthy and failing every webhook."""
+        if self.production and self.webhook_secret is None:
+            raise InvalidInput(
+                [
+                    FieldError(
+                        "REMIXQ_WEBHOOK_SECRET",
+                        "",
+                        "a secret is required when REMIXQ_PRODUCTION is on (the webhook tokens"
+                        " of the jobs are derived from it; the same value in every process)",
+                    )
+                ]
+            )
+
     def ensure_data_dir(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The embedded default's folder, owner-only (remixq.files): it holds the database, the
+        broker's database and the webhook secret."""
+        private_dir(self.data_dir)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -104,6 +104,19 @@ A14 An account without credit (the ``account_credit_tasks`` knob: the balance, c
     ``insufficientCredits`` and ``{"errors": [{"code", "message"}]}``, getResponse included,
     before anything is accepted. A request that starts within the balance is accepted whole.
     The documentation names 402 "balance insufficient" and the code, not which calls it refuses.
+
+A15 Where the simulator listens and sends (its own safety; Runware's side is not documented).
+    It listens on loopback unless started with ``--allow-remote`` (``REMIXQ_SIM_ALLOW_REMOTE``):
+    another ``--host`` is refused at start with one line. It sends webhooks and uploads only to
+    loopback hosts, written in the URL as ``localhost`` (or ``*.localhost``) or a loopback
+    address (127.0.0.0/8, ``::1``; no DNS lookup), and to the hosts named by ``--allow-target
+    HOST`` (repeatable; ``REMIXQ_SIM_ALLOW_TARGET=a,b``), compared with the URL's host name
+    case-insensitively; ``--allow-any-target`` (``REMIXQ_SIM_ALLOW_ANY_TARGET``) lifts the rule.
+    A task naming another host is refused at submission like any invalid value (A1, A2):
+    ``invalidWebhookURL`` / ``invalidUploadEndpoint``, 400 class, ``parameter`` set, the message
+    naming the host (never the URL: its path or query may be a credential), nothing accepted,
+    nothing sent. The check runs after validation, so a malformed URL keeps its own error. Log
+    lines show a target as its origin only (``scheme://host:port/...``).
 """
 
 from __future__ import annotations

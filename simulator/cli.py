@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from simulator.config import PORT_ENV_VARS, STATIC_FIELDS, FaultKnobs, SimulatorConfig, env_var
+from simulator.targets import TargetFilter, listen_refusal
 
 _HELP = """Run a local stand-in for Runware's REST API (Ideogram Remix models).
 
@@ -28,6 +29,15 @@ time and exposes counters. Rates are shares between 0 and 1.
 """
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
+
+
+class _OneLine(click.ClickException):
+    """A refusal to start, in one line (`error: ...`, exit 2), without the usage text."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
 def _click_type(annotation: Any) -> Any:
@@ -51,8 +61,13 @@ def _option(name: str, field: FieldInfo, section: str) -> Callable[[F], F]:
     if isinstance(default, dict):
         shown = "see description"
     help_text = f"[{section}] {field.description or ''} Env: {env_var(name)}. Default: {shown}."
+    flag = f"--{name.replace('_', '-')}"
+    if field.annotation is bool:  # a flag; the environment variable takes 1/0, true/false
+        return click.option(flag, name, is_flag=True, default=None, help=help_text)
+    if typing.get_origin(field.annotation) is tuple:  # repeated; the environment's: a,b
+        return click.option(flag, name, multiple=True, default=None, help=help_text)
     return click.option(
-        f"--{name.replace('_', '-')}",
+        flag,
         name,
         type=_click_type(field.annotation),
         default=None,
@@ -80,13 +95,18 @@ def _setting_options(func: F) -> F:
 def simulator(host: str, port: int, access_log: bool, **settings: Any) -> None:
     from simulator.server import serve  # keeps `--help` light: no werkzeug server import
 
-    chosen = {name: value for name, value in settings.items() if value is not None}
+    chosen = {name: value for name, value in settings.items() if value not in (None, ())}
     try:
         config = SimulatorConfig.from_env().with_overrides(chosen)
     except (ValidationError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
+    refusal = listen_refusal(host, allow_remote=config.allow_remote)
+    if refusal is not None:
+        raise _OneLine(refusal)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(TargetFilter())  # no webhook or upload URL in a log line (A15)
     click.echo(f"Runware simulator on http://{host}:{port}/v1 (control: /_control/faults)")
     serve(config, host, port, access_log=access_log)

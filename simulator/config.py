@@ -181,7 +181,33 @@ class SimulatorConfig(BaseModel):
         description="USD per image, as JSON {model: {renderingSpeed: price}}; merged over the "
         "defaults (0.03 TURBO / 0.06 DEFAULT / 0.09 QUALITY for every model).",
     )
+    allow_remote: bool = Field(
+        False,
+        description="Listen on a non-loopback interface (--host). The control API has no "
+        "authentication and tasks name the hosts the simulator sends to: keep it on loopback "
+        "unless the network is private (assumptions A15).",
+    )
+    allow_target: tuple[str, ...] = Field(
+        (),
+        description="A host (name or IP, as written in the URL) that webhookURL and "
+        "uploadEndpoint may name besides loopback; repeat the option, or comma-separate the "
+        "environment variable (assumptions A15).",
+    )
+    allow_any_target: bool = Field(
+        False,
+        description="Send webhooks and uploads to any host a task names (assumptions A15).",
+    )
     faults: FaultKnobs = Field(default_factory=FaultKnobs)
+
+    @field_validator("allow_target", mode="before")
+    @classmethod
+    def _split_targets(cls, value: object) -> object:
+        if isinstance(value, str):  # the environment's comma-separated form
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            hosts = (str(host).strip().strip("[]").lower() for host in value)
+            return tuple(host for host in hosts if host)
+        return value
 
     @field_validator("prices", mode="before")
     @classmethod

@@ -31,6 +31,7 @@ from simulator.scheduler import Scheduler
 from simulator.schema import ModelSpec, Param, validate
 from simulator.stats import Stats
 from simulator.store import ResultRecord, TaskRecord, TaskStore
+from simulator.targets import target_error
 from simulator.webhooks import WebhookSender, make_session
 
 _GET_RESPONSE = ModelSpec(
@@ -190,6 +191,8 @@ class Simulator:
     ) -> _Outcome:
         task_uuid = task.get("taskUUID")
         error = check_image_inference(task, self.specs)
+        if error is None:  # valid, so its model is known
+            error = target_error(task, self.config, self.specs[task["model"]])
         if error is not None:
             self.stats.count("validation_errors")
             return _Outcome(errors=[error.for_task("imageInference", task_uuid)])

@@ -14,6 +14,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
 from simulator.extension import EXTENSION_KEY
+from simulator.targets import listen_refusal
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,11 @@ class _QuietHandler(WSGIRequestHandler):
 def build_server(
     config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8700, *, access_log: bool = False
 ) -> BaseWSGIServer:
-    """A bound, not yet running server (``port=0`` picks a free port: see ``server.port``)."""
+    """A bound, not yet running server (``port=0`` picks a free port: see ``server.port``);
+    a host off loopback needs ``config.allow_remote`` (assumptions A15)."""
+    refusal = listen_refusal(host, allow_remote=config.allow_remote)
+    if refusal is not None:
+        raise ValueError(refusal)
     app = create_app(config)
     handler = WSGIRequestHandler if access_log else _QuietHandler
     return make_server(host, port, app, threaded=True, request_handler=handler)
@@ -43,7 +48,7 @@ def serve(
 ) -> None:
     """Run until interrupted."""
     server = build_server(config, host, port, access_log=access_log)
-    log.info("Runware simulator listening on http://%s:%d/v1", host, server.port)
+    log.info("Runware simulator listening on %s:%d (POST /v1)", host, server.port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

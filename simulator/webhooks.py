@@ -22,6 +22,7 @@ from simulator.config import FaultKnobs
 from simulator.faults import Faults
 from simulator.scheduler import Scheduler
 from simulator.stats import Stats
+from simulator.targets import shown
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class WebhookSender:
             )
             ok = response.ok
         except requests.RequestException as exc:
-            log.info("upload to %s failed: %s", url, exc)
+            # The URL's query is a presigned signature and requests' message repeats it.
+            log.info("upload to %s failed: %s", shown(url), type(exc).__name__)
             ok = False
         self._stats.upload("succeeded" if ok else "failed")
 
@@ -127,7 +129,7 @@ class WebhookSender:
             log.warning(
                 "webhook for task %s to %s given up after %d attempts (last: %s)",
                 delivery.task_uuid,
-                delivery.url,
+                shown(delivery.url),  # the path holds the receiver's token (A15)
                 delivery.attempts,
                 outcome,
             )

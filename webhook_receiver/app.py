@@ -14,6 +14,7 @@ from webhook_receiver.webhooks import bp as webhooks
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
+    settings.check_secret()  # any WSGI server fails at load, rather than 500 every webhook
     app = Flask("remixq.webhook_receiver")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_webhook_bytes
     state.init_app(app, settings)

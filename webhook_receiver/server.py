@@ -5,6 +5,9 @@ The workers are gevent's: a request spends most of its time waiting for its webh
 under gthread paid a futex wake-up and a GIL hand-off for every wait (docs/benchmarks.md).
 psycopg 3 waits cooperatively when it is imported after gevent's monkey-patching, which the
 worker does before it loads the app; nothing here imports psycopg in the master.
+
+The worker class is gevent's with deadlines for slow clients and shedding of the slowest when a
+process nears its connection limit (webhook_receiver.connections says how and why).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from remixq.config import Settings
+from webhook_receiver.connections import guarded_worker
+from webhook_receiver.gunicorn_logs import RedactingLogger
 
 # A keep-alive connection is closed after this many requests: the last answer says
 # "Connection: close", and the client connects again. A connection stays with the worker
@@ -61,7 +66,13 @@ class _Gunicorn(BaseApplication):
 
 
 def gunicorn_options(
-    host: str, port: int, *, workers: int | None = None, connections: int = 256
+    host: str,
+    port: int,
+    *,
+    workers: int | None = None,
+    connections: int = 1000,
+    header_timeout: float = 10.0,
+    body_timeout: float = 10.0,
 ) -> dict[str, Any]:
     """The server settings of the receiver (the benchmark serves its baseline with the same)."""
     return {
@@ -71,13 +82,14 @@ def gunicorn_options(
         # its own connections have in flight, so fewer processes commit larger batches
         # (docs/benchmarks.md).
         "workers": workers or os.cpu_count() or 1,
-        "worker_class": "gevent",
+        "worker_class": guarded_worker(header_timeout=header_timeout, body_timeout=body_timeout),
         "worker_connections": connections,
         "graceful_timeout": 20,
         "timeout": 30,
         "keepalive": 5,
         "accesslog": None,
         "loglevel": "warning",
+        "logger_class": RedactingLogger,  # no webhook token in gunicorn's lines
         "pre_request": _recycle_connections,
         "post_worker_init": _warm_and_freeze,
     }
@@ -94,7 +106,7 @@ def serve(
     port: int,
     *,
     workers: int | None = None,
-    connections: int = 256,
+    connections: int | None = None,
 ) -> None:
     """Blocking; SIGTERM makes gunicorn finish the requests in flight before exiting."""
 
@@ -106,4 +118,12 @@ def serve(
 
         return create_app(settings)
 
-    run(load, gunicorn_options(host, port, workers=workers, connections=connections))
+    options = gunicorn_options(
+        host,
+        port,
+        workers=workers,
+        connections=connections or settings.receiver_connections,
+        header_timeout=settings.receiver_header_timeout,
+        body_timeout=settings.receiver_body_timeout,
+    )
+    run(load, options)

@@ -1,14 +1,14 @@
 """POST /webhooks/runware/<taskUUID>/<token>: authenticate by the per-job token, store, answer.
 
 A webhook takes one of two ways in, with one answer. The common case, a webhook on the URL its
-job was issued (taskUUID and token in the path) with a Content-Length, is served by `FastPath`, a
-plain WSGI callable that `create_app` puts in front of Flask: Flask's request machinery (request
-context, URL map, request and response objects, signals) costs several times what this path
-does per webhook (docs/benchmarks.md). Anything
-else goes to Flask: a wrong token or taskUUID, a body without a length or over the size limit,
-another method, and the query form of URLs issued by earlier versions (`?task=...&token=...`),
-which the route below serves with the same `store`. Both answer errors with the same JSON
-documents (webhook_receiver.errors).
+job was issued (taskUUID and token in the path), is served by `FastPath`, a plain WSGI callable
+that `create_app` puts in front of Flask: Flask's request machinery (request context, URL map,
+request and response objects, signals) costs several times what this path does per webhook
+(docs/benchmarks.md). Anything else goes to Flask: a wrong token or taskUUID, another method, and
+the query form of URLs issued by earlier versions (`?task=...&token=...`), which the route below
+serves with the same `store`. Both read the body with `read_body` (at most the size limit, with
+a Content-Length or chunked; over it a 413 and nothing stored) and answer errors with the same
+JSON documents (webhook_receiver.errors).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from uuid import UUID
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
-from werkzeug.exceptions import ClientDisconnected
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from remixq.security import WEBHOOK_PATH, verify_webhook_token
 from remixq.states import InboxStatus
@@ -88,7 +88,7 @@ def runware_webhook(task: str | None = None, token: str | None = None) -> Respon
         return jsonify(
             {"error": "unauthorized", "message": "missing or wrong webhook token for this task"}
         ), 401
-    body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 before any read
+    body = read_body(request.environ, receiver.settings.max_webhook_bytes)
     code, document = store(receiver, body, task_uuid)
     return Response(document, code, mimetype="application/json")
 
@@ -120,10 +120,37 @@ def readyz() -> ResponseReturnValue:
     return response, 200 if ready else 503
 
 
+def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
+    """The request's body, of at most `limit` bytes. With a Content-Length over it, a 413 before
+    any read; without one (chunked), at most `limit` + 1 bytes are read, and a 413 if there are
+    more (the server closes the connection after it: webhook_receiver.connections). A body cut
+    short of its Content-Length is a 400. Nothing over the limit is ever stored, or truncated."""
+    stream = environ["wsgi.input"]
+    too_large = RequestEntityTooLarge(f"the body is over the limit of {limit} bytes")
+    length = _content_length(environ)
+    if length is not None:
+        if length > limit:
+            raise too_large
+        body: bytes = stream.read(length)
+        if len(body) < length:  # the client went away mid-body: nothing to store
+            raise ClientDisconnected()
+        return body
+    parts, size = [], 0
+    while size <= limit:  # a WSGI read may return less than asked before the end
+        part = stream.read(limit + 1 - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise too_large
+    return b"".join(parts)
+
+
 class FastPath:
-    """The app's WSGI entry: an authenticated webhook in the issued form, with a body of a
-    declared length within the limit, is stored and answered here; every other request goes to
-    Flask (`fallback`), untouched (its body unread)."""
+    """The app's WSGI entry: an authenticated webhook in the issued form, with a body within the
+    limit, is stored and answered here; every other request goes to Flask (`fallback`),
+    untouched (its body unread)."""
 
     def __init__(self, app: Flask):
         self._receiver = state(app)
@@ -134,12 +161,11 @@ class FastPath:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         task_uuid = self._authenticated(environ)
-        length = _content_length(environ)
-        if task_uuid is None or length is None or length > self._limit:
+        if task_uuid is None:
             return self._fallback(environ, start_response)
-        body = environ["wsgi.input"].read(length)
-        if len(body) < length:  # the client went away mid-body: nothing to store
-            exc = ClientDisconnected()
+        try:
+            body = read_body(environ, self._limit)
+        except HTTPException as exc:
             return _answer(start_response, exc.code or 400, _json(http_error_body(exc)))
         try:
             code, document = store(self._receiver, body, task_uuid)

@@ -18,6 +18,7 @@ from kombu import Exchange, Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from remixq.config import Settings
+from remixq.files import private_sqlite
 from worker import periodic, producer, tasks
 from worker.names import PERIODIC_QUEUE, QUEUE
 from worker.runtime import Runtime
@@ -39,6 +40,7 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
         from worker.broker import use_fast_sqlalchemy_transport
 
         settings.ensure_data_dir()
+        private_sqlite(settings.broker)  # owner-only, like the database (remixq.files)
         use_fast_sqlalchemy_transport()
         transport_options = {}  # all of them would go to create_engine
     app.conf.update(

@@ -7,11 +7,16 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from remixq.cli.context import Context, broker_unreachable, pass_context
 from remixq.errors import FieldError, InvalidInput
+
+if TYPE_CHECKING:
+    from remixq.config import Settings
+    from remixq.producing import NewJob
 
 # `remixq status` exits 3 when a job's latest attempt failed (0 otherwise, also while running).
 EXIT_FAILED_JOBS = 3
@@ -30,24 +35,40 @@ EXIT_FAILED_JOBS = 3
     help="Store a second copy of content that was submitted before (refused without it).",
 )
 @click.option(
+    "--image-dir",
+    "image_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="A folder, besides the file's own, that local reference images may come from "
+    "(repeatable; added to REMIXQ_IMAGE_DIRS).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
     help="Print {campaign_id, name, jobs, enqueued, broker_error} as JSON.",
 )
 @pass_context
-def submit(ctx: Context, file: Path, campaign_name: str | None, again: bool, as_json: bool) -> None:
+def submit(
+    ctx: Context,
+    file: Path,
+    campaign_name: str | None,
+    again: bool,
+    image_dirs: tuple[Path, ...],
+    as_json: bool,
+) -> None:
     """Validate a campaign FILE (JSONL or CSV) as a whole, store its jobs, enqueue them.
 
     The same file content is refused the second time, naming the campaign it made, unless
     --again is given. Once stored, the campaign is submitted (exit 0) even when the broker is
     unreachable: its jobs are handed over when the broker is back (the relay of `remixq beat`).
+    Local reference images are read from FILE's folder and the --image-dir folders only.
     """
-    from remixq.campaigns import content_digest, read_campaign
+    from remixq.campaigns import content_digest
     from remixq.submission import store_and_enqueue
     from worker.app import enqueuer
 
-    new_jobs = read_campaign(file)
+    new_jobs = read_campaign_file(ctx.settings, file, image_dirs)
     name = campaign_name or f"{file.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     stored = store_and_enqueue(
         ctx.settings,
@@ -182,6 +203,20 @@ def replay(
         click.echo(json.dumps(dict(tally)))
     else:
         click.echo(", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "nothing to replay")
+
+
+def read_campaign_file(
+    settings: Settings, file: Path, image_dirs: tuple[Path, ...] = ()
+) -> list[NewJob]:
+    """A campaign file read under the settings' image folders and URL policy (`submit`, `demo`)."""
+    from remixq.campaigns import read_campaign
+    from remixq.url_policy import UrlPolicy
+
+    return read_campaign(
+        file,
+        image_dirs=(*settings.image_dirs, *image_dirs),
+        urls=UrlPolicy(refuse_private=settings.refuse_private_urls),
+    )
 
 
 def _task_uuid(value: str | None) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from remixq.config import Settings, load_settings
+from remixq.logs import hide
 
 
 class Context:
@@ -16,6 +17,7 @@ class Context:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings()
+            hide(*self._settings.configured_secrets())  # never in a log line of this process
         return self._settings
 
 

@@ -44,7 +44,7 @@ from remixq.states import FINAL
 def demo(ctx: Context, file: Path | None, timeout: float) -> None:
     """Run an example campaign end to end and print its images and costs."""
     from remixq import migrate
-    from remixq.campaigns import read_campaign
+    from remixq.cli.campaigns import read_campaign_file
     from remixq.cli.tables import print_report
     from remixq.submission import store_and_enqueue
     from worker.app import enqueuer
@@ -74,7 +74,7 @@ def demo(ctx: Context, file: Path | None, timeout: float) -> None:
     settings.ensure_data_dir()
     migrate.upgrade(settings.database)
     campaign_file = file or demo_path()
-    new_jobs = read_campaign(campaign_file)
+    new_jobs = read_campaign_file(settings, campaign_file)
 
     processes: list[Process] = []
     try:

@@ -61,8 +61,10 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 (the edge: one readable line, never a traceback)
         from sqlalchemy.exc import OperationalError
 
+        from remixq.logs import clean  # an exception's words may quote a URL or a key
+
         if isinstance(exc, OperationalError):
-            click.echo(f"error: the database is unreachable: {exc.orig}", err=True)
+            click.echo(clean(f"error: the database is unreachable: {exc.orig}"), err=True)
         else:
-            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            click.echo(clean(f"error: {type(exc).__name__}: {exc}"), err=True)
         sys.exit(1)

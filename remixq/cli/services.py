@@ -16,18 +16,19 @@ from remixq.config import Settings
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
 @click.option(
     "--connections",
-    type=click.IntRange(1),
-    default=256,
-    show_default=True,
-    help="Concurrent connections per worker (gevent).",
+    type=click.IntRange(10),
+    default=None,
+    help="Concurrent connections per worker process. Default: REMIXQ_RECEIVER_CONNECTIONS"
+    " (1000).",
 )
 @pass_context
 def receiver(
-    ctx: Context, host: str, port: int | None, workers: int | None, connections: int
+    ctx: Context, host: str, port: int | None, workers: int | None, connections: int | None
 ) -> None:
     """Serve the webhook receiver with gunicorn (gevent workers)."""
     from webhook_receiver.server import serve
 
+    ctx.settings.check_secret()  # before gunicorn starts (create_app checks it in each worker)
     port = port or ctx.settings.receiver_port
     click.echo(f"remixq receiver listening on http://{host}:{port}", err=True)
     serve(ctx.settings, host, port, workers=workers, connections=connections)
@@ -47,6 +48,7 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
     from worker.checks import check_webhook_url
 
     settings = ctx.settings
+    settings.check_secret()  # every job's webhook URL is made from it
     app = create_celery(settings)
     configure("INFO")
     check_webhook_url(settings)  # a WARNING when the provider's webhooks would not reach us
@@ -76,6 +78,7 @@ def beat(ctx: Context, celery_args: tuple[str, ...]) -> None:
     from worker.app import create_celery
 
     settings = ctx.settings
+    settings.check_secret()  # it schedules for workers that cannot work without it
     app = create_celery(settings)
     defaults = ["--loglevel=INFO", f"--schedule={_beat_schedule_file(settings)}"]
     app.start(["beat", *defaults, *celery_args])

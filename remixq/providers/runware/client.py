@@ -110,6 +110,11 @@ class RunwareClient:
             session = _session_for(api_url)
         self._session = session
 
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        """What a provider's error message must not show (it might echo the key)."""
+        return (self._api_key,) if self._api_key else ()
+
     def __repr__(self) -> str:
         key = "set" if self._api_key else "none"
         return f"RunwareClient(api_url={self._api_url!r}, auth_mode={self._auth_mode!r}, key={key})"
@@ -154,7 +159,7 @@ class RunwareClient:
             task_uuid = ours.get(task_key(item.get("taskUUID")))
             if task_uuid is not None:
                 if kind_of(item) is ItemKind.ERROR:
-                    outcome[task_uuid] = ProviderError.from_dict(item)
+                    outcome[task_uuid] = ProviderError.from_dict(item, secrets=self._secrets)
                 else:
                     outcome[task_uuid] = Ack(task_uuid)
         stray: list[ProviderError] = []
@@ -219,7 +224,7 @@ class RunwareClient:
             (time.monotonic() - started) * 1000,
         )
         envelope = _json_object(response)
-        errors = _errors_of(envelope)
+        errors = _errors_of(envelope, self._secrets)
         if any(e.task_type == "authentication" for e in errors) and status < 500:
             raise Unauthorized(f"HTTP {status}: {_summary(errors)}", status=status, errors=errors)
         if 200 <= status < 300:
@@ -240,7 +245,9 @@ def _json_object(response: requests.Response) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _errors_of(envelope: Mapping[str, Any] | None) -> list[ProviderError]:
+def _errors_of(
+    envelope: Mapping[str, Any] | None, secrets: Sequence[str]
+) -> list[ProviderError]:
     if envelope is None:
         return []
     # "errors" is the documented key; an older page says "error", runware-python accepts both.
@@ -249,7 +256,9 @@ def _errors_of(envelope: Mapping[str, Any] | None) -> list[ProviderError]:
         raw = [raw]
     if not isinstance(raw, list):
         return []
-    return [ProviderError.from_dict(item) for item in raw if isinstance(item, Mapping)]
+    return [
+        ProviderError.from_dict(item, secrets=secrets) for item in raw if isinstance(item, Mapping)
+    ]
 
 
 def _data_of(envelope: Mapping[str, Any], status: int) -> list[dict[str, Any]]:

@@ -21,8 +21,9 @@ the job with the provider's code and message::
 A task refused on its own within an answered request is not an exception: ``RunwareClient.submit``
 returns its ``ProviderError``, whose ``.transient`` makes the same split.
 
-Messages never contain the API key: they are built from the status line and the provider's
-error codes and messages only.
+Messages never contain the API key or a webhook token: they are built from the status line
+and the provider's error codes and messages only, and a provider's message is redacted as it is
+read (remixq.security.redact), should it echo the task's ``webhookURL`` or ``uploadEndpoint``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remixq.providers.runware.assumptions import TRANSIENT_TASK_ERROR_CODES
+from remixq.security import redact
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,16 @@ class ProviderError:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProviderError:
-        """Read one error object; tolerant, because error bodies are the least documented part."""
+    def from_dict(cls, data: Mapping[str, Any], *, secrets: Iterable[str] = ()) -> ProviderError:
+        """Read one error object; tolerant, because error bodies are the least documented part.
+        Its message is redacted (webhook tokens, URL queries, keys and `secrets`): it ends up
+        in the job's error, the logs and `remixq status`."""
         # Some answers nest the details in an "error" object (runware-python's result type).
         nested = data.get("error")
         source: Mapping[str, Any] = {**nested, **data} if isinstance(nested, Mapping) else data
         return cls(
             code=_text(source.get("code")) or "unknown",
-            message=_text(source.get("message")) or "",
+            message=redact(_text(source.get("message")) or "", secrets),
             parameter=_text(source.get("parameter")),
             task_type=_text(source.get("taskType")),
             task_uuid=_text(source.get("taskUUID")),

@@ -12,11 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import remixq
+from tests.support.images import png_bytes
 
-PNG_1PX = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
 VALID = {
     "model": "ideogram:4@2",
     "positivePrompt": "a poster",
@@ -53,7 +50,7 @@ def test_a_bad_line_refuses_the_whole_file(tmp_path: Path, row: object, expected
 
 
 def test_submit_and_status_on_the_embedded_default(tmp_path: Path) -> None:
-    (tmp_path / "ref.png").write_bytes(PNG_1PX)
+    (tmp_path / "ref.png").write_bytes(png_bytes())
     local = {**VALID, "inputs": {"referenceImages": ["ref.png"]}, "numberResults": 2}
     file = write_jsonl(tmp_path / "c.jsonl", VALID, local)
     done = remixq(tmp_path, "submit", str(file), "--campaign", "spring", "--json")
@@ -264,7 +261,7 @@ def test_the_same_file_twice_is_refused_unless_again(tmp_path: Path) -> None:
 
 def test_a_binary_file_is_one_line(tmp_path: Path) -> None:
     file = tmp_path / "c.jsonl"
-    file.write_bytes(PNG_1PX)
+    file.write_bytes(png_bytes())
     done = remixq(tmp_path, "submit", str(file))
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("error: FILE: '") and "Traceback" not in done.stderr

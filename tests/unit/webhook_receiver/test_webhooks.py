@@ -64,13 +64,23 @@ def test_wrong_or_missing_token_is_401_and_stores_nothing(
         assert job is not None and job.results_received == 0
 
 
-@pytest.mark.parametrize("token", ["0" * 64, "not-a-token"])
+@pytest.mark.parametrize("token", ["0" * 64, "not-a-token", "é" * 64])
 def test_wrong_token_in_the_path_is_401(client: FlaskClient, engine: Engine, token: str) -> None:
     task = new_job(engine)
     response = client.post(issued_url(task, token), json=result(task))
     assert response.status_code == 401 and response.json["error"] == "unauthorized"
     assert count(engine, WebhookEvent, task_uuid=task) == 0
     response = client.post(issued_url("not-a-uuid", "0" * 64), json=result(task))
+    assert response.status_code == 401
+
+
+def test_the_right_token_with_a_non_ascii_tail_is_401_not_500(
+    client: FlaskClient, engine: Engine
+) -> None:
+    task = new_job(engine)
+    response = client.post(issued_url(task, webhook_token(SECRET.encode(), task) + "é"), json={})
+    assert response.status_code == 401 and response.json["error"] == "unauthorized"
+    response = client.post(url(task, webhook_token(SECRET.encode(), task) + "é"), json={})
     assert response.status_code == 401
 
 
@@ -144,20 +154,37 @@ def test_unknown_route_is_a_json_404(client: FlaskClient) -> None:
     assert response.status_code == 404 and response.json["error"] == "not_found"
 
 
-def test_a_body_without_a_length_is_stored_by_the_route(
-    client: FlaskClient, engine: Engine
+@both_forms
+def test_a_body_without_a_length_is_stored(
+    client: FlaskClient, engine: Engine, form: Callable[[str], str]
 ) -> None:
-    """A chunked body (no Content-Length) on the issued URL is not for the fast path: Flask's
-    route reads it and stores it all the same."""
+    """A chunked body (no Content-Length) is read to its end and stored like any other."""
     task = new_job(engine)
     body = json.dumps(result(task)).encode()
     response = client.post(
-        issued_url(task),
+        form(task),
         input_stream=io.BytesIO(body),
         headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
     )
     assert response.status_code == 200 and response.json["images_stored"] == 1
     assert count(engine, WebhookEvent, task_uuid=task, status="processed") == 1
+
+
+@both_forms
+def test_a_body_without_a_length_over_the_limit_is_413_and_stores_nothing(
+    client: FlaskClient, engine: Engine, form: Callable[[str], str]
+) -> None:
+    """Read up to the limit and one byte more: a 413, not a truncated body stored as invalid."""
+    task = new_job(engine)
+    body = json.dumps({**result(task), "padding": "x" * 5000}).encode()
+    response = client.post(
+        form(task),
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413 and response.json["error"] == "request_entity_too_large"
+    assert response.json["message"] == "the body is over the limit of 4096 bytes"
+    assert count(engine, WebhookEvent, task_uuid=task) == 0
 
 
 def test_a_body_cut_short_is_400_and_stores_nothing(client: FlaskClient, engine: Engine) -> None:

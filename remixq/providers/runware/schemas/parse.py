@@ -18,10 +18,15 @@ from remixq.providers.runware.schemas.catalog import MODEL_IDS
 from remixq.providers.runware.schemas.models import MODELS, RemixRequest
 from remixq.providers.runware.schemas.refusals import field_errors
 from remixq.providers.runware.schemas.rules import combination_errors
+from remixq.url_policy import UrlPolicy
 
 
-def parse_request(data: Mapping[str, Any]) -> RemixRequest:
-    """Validate one remix request; raise ``InvalidInput`` listing every problem found."""
+def parse_request(data: Mapping[str, Any], *, urls: UrlPolicy | None = None) -> RemixRequest:
+    """Validate one remix request; raise ``InvalidInput`` listing every problem found.
+
+    ``urls`` decides which hosts the URLs the provider will contact may name (``uploadEndpoint``
+    and image references); the default allows any http(s) host.
+    """
     if not isinstance(data, Mapping):
         raise InvalidInput([FieldError("request", data, "a JSON object")])
     errors = [
@@ -40,7 +45,7 @@ def parse_request(data: Mapping[str, Any]) -> RemixRequest:
     body = {key: value for key, value in data.items() if key not in A.MANAGED_FIELDS}
     request: RemixRequest | None = None
     try:
-        request = model.model_validate(body)
+        request = model.model_validate(body, context={"urls": urls or UrlPolicy()})
     except ValidationError as exc:
         errors += field_errors(model, exc)
     # A field already refused on its own is not refused again for a combination it is in.

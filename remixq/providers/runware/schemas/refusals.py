@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 from remixq.errors import FieldError
 from remixq.providers.runware.schemas.catalog import V1, V3, V4
 from remixq.providers.runware.schemas.models import MODELS, RemixRequestBase
+from remixq.providers.runware.schemas.values import URL_HOST_ERROR
 
 # Names that belong to another model family get a pointer to the right place.
 _HINTS: dict[str, dict[str, str]] = {
@@ -146,6 +147,8 @@ def field_errors(model: type[RemixRequestBase], exc: ValidationError) -> list[Fi
             continue  # reported from the raw input by parse_request
         if kind == "extra_forbidden":
             errors.append(FieldError(_path(loc), error["input"], _unknown_field_text(model, loc)))
+        elif kind == URL_HOST_ERROR:  # its message says what is allowed, and why
+            errors.append(FieldError(_path(loc), error["input"], error["msg"]))
         elif kind == "missing":
             errors.append(FieldError(_path(loc), None, "required: " + _allowed(model, loc)))
         else:

@@ -2,7 +2,9 @@
 
 The ``is_*`` predicates answer yes or no for callers outside pydantic (a campaign's image
 column, the client's webhook URL); the ``check_*`` functions wrap them as pydantic
-``AfterValidator``s for the request models.
+``AfterValidator``s for the request models. A URL the provider will be told to contact
+(``uploadEndpoint``, an image reference) is also held to the caller's ``UrlPolicy``, passed in
+the validation context by ``parse_request``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import binascii
 import re
 from urllib.parse import urlsplit
 
+from pydantic import ValidationInfo
+from pydantic_core import PydanticCustomError
+
 from remixq.providers.runware import assumptions as A
+from remixq.url_policy import UrlPolicy
 
 _UUID_RE = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
@@ -35,6 +41,7 @@ def is_http_url(value: str) -> bool:
         return False
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -77,9 +84,24 @@ def is_uuid4(value: str) -> bool:
     return isinstance(value, str) and _UUID4_RE.fullmatch(value) is not None
 
 
-def check_image_reference(value: str) -> str:
+# The error type under which a URL refused by the policy reaches ``refusals``, its message being
+# the sentence of what is allowed.
+URL_HOST_ERROR = "url_host"
+
+
+def _check_url_host(value: str, info: ValidationInfo) -> None:
+    policy = (info.context or {}).get("urls")
+    if isinstance(policy, UrlPolicy):
+        reason = policy.refusal(value)
+        if reason is not None:
+            raise PydanticCustomError(URL_HOST_ERROR, "{reason}", {"reason": reason})
+
+
+def check_image_reference(value: str, info: ValidationInfo) -> str:
     if not is_image_reference(value):
         raise ValueError("not an image reference")
+    if "://" in value:
+        _check_url_host(value, info)
     return value
 
 
@@ -91,9 +113,10 @@ def check_uuid4(value: str) -> str:
     return value.lower()
 
 
-def check_http_url(value: str) -> str:
+def check_http_url(value: str, info: ValidationInfo) -> str:
     if not is_http_url(value):
         raise ValueError("not an http(s) URL")
+    _check_url_host(value, info)
     return value
 
 

@@ -28,6 +28,7 @@ from tests.support.runware_requests import IMAGE_UUID, JPEG_B64, PNG_B64, WEBP_B
         (base64.b64encode(b"GIF89a" + b"\x00" * 10).decode(), False),
         ("ftp://assets.example.test/a.jpg", False),
         ("https://", False),
+        ("https://assets.example.test:99999/a.jpg", False),  # no such port
         ("https://assets.example.test/a b.jpg", False),
         ("data:text/plain;base64,aGVsbG8=", False),
         ("data:image/png;base64,not base64!", False),
