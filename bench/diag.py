@@ -151,14 +151,32 @@ WHERE pid <> pg_backend_pid()
 """
 
 
-def _sample(url: str, database: str, out: Path, stop: EventType) -> None:
+def rss_bytes(pids: Sequence[int]) -> int:
+    """The resident set (VmRSS) summed over these processes."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def _sample(url: str, database: str, out: Path, stop: EventType, pids: Sequence[int]) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as connection, out.open("w") as sink:
+        count = 0
         while not stop.is_set():
             now = time.monotonic_ns()
             rows = connection.execute(_ACTIVITY, (database,)).fetchall()
-            sink.write(json.dumps({"t": now, "rows": rows}) + "\n")
+            sample: dict[str, Any] = {"t": now, "rows": rows}
+            if count % 50 == 0:  # the server's memory once a second
+                sample["rss"] = rss_bytes(pids)
+            sink.write(json.dumps(sample) + "\n")
+            count += 1
             time.sleep(0.02)
 
 
@@ -169,6 +187,7 @@ class PgSampler:
     url: str  # a libpq URL
     database: str
     out: Path
+    pids: Sequence[int] = ()  # the server's processes, whose memory is sampled too
     _stop: EventType | None = None
     _process: Any = None
     _log_offset: int = 0
@@ -177,7 +196,9 @@ class PgSampler:
         context = multiprocessing.get_context("fork")
         self._stop = context.Event()
         self._process = context.Process(
-            target=_sample, args=(self.url, self.database, self.out, self._stop), daemon=True
+            target=_sample,
+            args=(self.url, self.database, self.out, self._stop, list(self.pids)),
+            daemon=True,
         )
         self._process.start()
         try:

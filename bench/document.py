@@ -143,7 +143,15 @@ def _sustained(results: Results, plan: Plan) -> list[str]:
         note = " (consecutive 10-s wrk runs on the same server)" if run.generator == "wrk" else ""
         repeated = f"; {run.repeated:,} webhooks sent again" if run.repeated else ""
         out.append(f"\nPer 10-s window, {run.label}, {run.generator}{note}{repeated}:\n\n")
-        out.append(table([w.row() for w in run.windows]))
+        rss = run.rss_by_window + [0] * (len(run.windows) - len(run.rss_by_window))
+        out.append(
+            table(
+                [
+                    {**w.row(), "server RSS MiB": mib(m) if m else "-"}
+                    for w, m in zip(run.windows, rss, strict=True)
+                ]
+            )
+        )
         ev = run.evidence
         if ev is not None:
             gc_full = ", ".join(f"{ms:.0f}" for ms in ev.gc_full_ms) or "none"

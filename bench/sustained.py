@@ -10,8 +10,10 @@ hub blocking in the workers, and PostgreSQL's wait events, autovacuum and checkp
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from sqlalchemy.engine import make_url
 from bench import diag, procs
 from bench import wrk as wrk_module
 from bench.corpus import Corpus
+from bench.diag import rss_bytes
 from bench.env import BenchEnv, database_name
 from bench.ingest import build_corpus, settle
 from bench.loadgen import run_load
@@ -49,6 +52,7 @@ class SustainedRun:
     stalls: list[Stall] = field(default_factory=list)
     evidence: diag.Evidence | None = None
     log_lines: list[str] = field(default_factory=list)
+    rss_by_window: list[int] = field(default_factory=list)  # the server's RSS at each window's end
 
     @property
     def rate(self) -> float:
@@ -95,19 +99,6 @@ class SustainedResult:
         return next((r for r in self.runs if (r.label, r.generator) == (label, generator)), None)
 
 
-def rss_bytes(pids: list[int]) -> int:
-    """The resident set (VmRSS) summed over these processes."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
-
-
 def _start(env: BenchEnv, kind: str, diag_dir: Path, server_args: list[str]) -> tuple[Process, int]:
     port = free_port()
     proc = start(
@@ -126,6 +117,10 @@ def _start(env: BenchEnv, kind: str, diag_dir: Path, server_args: list[str]) -> 
             return False
 
     wait_until(ready, timeout=60, what=f"{kind} server", alive=[proc])
+    # One worker answered; the others may still be loading the app (their memory too).
+    workers = 1 + (os.cpu_count() or 1)
+    wait_until(lambda: len(procs.pids(proc)) >= workers, timeout=30, what="every worker")
+    time.sleep(1.0)
     return proc, port
 
 
@@ -152,7 +147,9 @@ def _one(
         rss_start = rss_bytes(procs.pids(proc))
         cpu_before = procs.cpu(proc)
         backends = procs.BackendCPU(database)
-        sampler = diag.PgSampler(_libpq(env.db_url), database, diag_dir / "pg-activity.samples")
+        sampler = diag.PgSampler(
+            _libpq(env.db_url), database, diag_dir / "pg-activity.samples", procs.pids(proc)
+        )
         with sampler:
             if generator == "loadgen":
                 load = run_load(
@@ -172,19 +169,26 @@ def _one(
                 requests, elapsed, repeated = load.requests, load.seconds, load.repeated
                 statuses = {str(k): v for k, v in sorted(load.statuses.items())}
             else:
+                start_ns = time.monotonic_ns()
                 found, requests, elapsed, statuses, slow, total, repeated = _wrk_series(
                     port, corpus, env.root / f"replay-{kind}.txt", seconds, connections
                 )
-                start_ns = 0
         rss_end = rss_bytes(procs.pids(proc))
         server_cpu = procs.cpu(proc) - cpu_before
         db_cpu = 0.0 if kind == "bare" else backends.spent()
     finally:
         proc.stop()
     events = diag.read_worker_events(diag_dir)
-    evidence = diag.explain(slow, start_ns, events, sampler.samples()) if start_ns else None
-    if evidence is None:  # wrk: no per-request times; the run's totals only
-        evidence = diag.explain([], 0, events, sampler.samples())
+    samples = sampler.samples()
+    # wrk gives no per-request times: no stalls, the run's totals only.
+    evidence = diag.explain(slow, start_ns, events, samples)
+    memory = [(s["t"], s["rss"]) for s in samples if "rss" in s]
+    rss_by_window = [
+        next(
+            (rss for t, rss in reversed(memory) if t <= start_ns + (w.start_s + w.seconds) * 1e9), 0
+        )
+        for w in found
+    ]
     return SustainedRun(
         label=label,
         generator=generator,
@@ -201,6 +205,7 @@ def _one(
         stalls=slow,
         evidence=evidence,
         log_lines=sampler.log_lines(),
+        rss_by_window=rss_by_window,
     )
 
 
