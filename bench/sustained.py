@@ -60,6 +60,14 @@ class SustainedRun:
 
     @property
     def rss_growth(self) -> float:
+        """From the end of the first window (past the first requests' allocations, which the
+        start-to-end growth, `rss_growth_from_start`, includes) to the end of the run."""
+        base = self.rss_by_window[0] if self.rss_by_window and self.rss_by_window[0] else 0
+        base = base or self.rss_start
+        return self.rss_end / base - 1 if base else 0.0
+
+    @property
+    def rss_growth_from_start(self) -> float:
         return self.rss_end / self.rss_start - 1 if self.rss_start else 0.0
 
     def row(self) -> dict[str, Any]:
