@@ -42,9 +42,10 @@ def _recycle_connections(worker: Any, request: Any) -> None:  # noqa: ARG001 (gu
 def _warm_and_freeze(worker: Any) -> None:
     """gunicorn's post_worker_init hook, once the worker has loaded the app: the receiver makes
     its engine and first connection now (`state.warm_up`), then everything made so far (the
-    imported modules, the app, the driver) goes to the collector's permanent generation. A full
-    collection otherwise walked those ~100,000 objects again every few thousand requests, 60-70
-    ms of CPU during which the worker answered nothing (docs/benchmarks.md, "The tail")."""
+    imported modules, the app, the driver) goes to the collector's permanent generation. Full
+    collections otherwise walked those ~100,000 objects in a worker's first seconds and again
+    as its heap grew, 60-85 ms of CPU each during which the worker answered nothing
+    (docs/benchmarks.md, "Issue 14")."""
     from webhook_receiver.state import warm_up  # in the worker, after gevent's patch
 
     warm_up(worker.wsgi)

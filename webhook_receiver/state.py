@@ -61,10 +61,9 @@ def init_app(app: Flask, settings: Settings) -> ReceiverState:
 def warm_up(app: object) -> None:
     """Make now, in a freshly started worker, what its first webhook would otherwise make: the
     engine (which imports the database driver) and a first connection, which the writer then
-    takes from the pool. A receiver's memory then holds still from its first webhook on, and
-    what start-up made is all there when the worker freezes its heap
-    (webhook_receiver.server). A database that is down now only postpones this to the first
-    webhook."""
+    takes from the pool. The first webhooks do not pay for it, and what it made is in the heap
+    the worker then freezes (webhook_receiver.server). A database that is down now only
+    postpones this to the first webhook."""
     receiver = getattr(app, "extensions", {}).get("remixq")  # any other WSGI app: nothing
     if not isinstance(receiver, ReceiverState):
         return
