@@ -167,17 +167,22 @@ def rss_bytes(pids: Sequence[int]) -> int:
 def _sample(url: str, database: str, out: Path, stop: EventType, pids: Sequence[int]) -> None:
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as connection, out.open("w") as sink:
-        count = 0
+    count = 0
+    with out.open("w") as sink:
         while not stop.is_set():
-            now = time.monotonic_ns()
-            rows = connection.execute(_ACTIVITY, (database,)).fetchall()
-            sample: dict[str, Any] = {"t": now, "rows": rows}
-            if count % 50 == 0:  # the server's memory once a second
-                sample["rss"] = rss_bytes(pids)
-            sink.write(json.dumps(sample) + "\n")
-            count += 1
-            time.sleep(0.02)
+            try:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+                    while not stop.is_set():
+                        now = time.monotonic_ns()
+                        rows = connection.execute(_ACTIVITY, (database,)).fetchall()
+                        sample: dict[str, Any] = {"t": now, "rows": rows}
+                        if count % 50 == 0:  # the server's memory once a second
+                            sample["rss"] = rss_bytes(pids)
+                        sink.write(json.dumps(sample) + "\n")
+                        count += 1
+                        time.sleep(0.02)
+            except psycopg.OperationalError:  # a terminated connection: sample on a new one
+                time.sleep(0.1)
 
 
 @dataclass
