@@ -11,7 +11,7 @@ LOCK_FLAGS ?=
 COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
 	--custom-compile-command "make lock" $(LOCK_FLAGS)
 
-.PHONY: install lock demo test lint unit e2e chaos bench services clean
+.PHONY: install lock demo test lint unit e2e chaos bench bench-install services clean
 
 # The venv's own pip installs the pinned set, then the package itself without dependencies and
 # with the locked setuptools, so nothing unpinned is fetched.
@@ -29,6 +29,7 @@ lock: install
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
 	$(COMPILE) -o requirements/main.lock
 	$(COMPILE) --extra dev --constraint requirements/main.lock -o requirements/dev.lock
+	$(COMPILE) --extra dev --extra bench --constraint requirements/dev.lock -o requirements/bench.lock
 
 demo: install
 	$(BIN)/remixq demo
@@ -58,8 +59,17 @@ e2e: install services
 chaos: install services
 	$(BIN)/python -m pytest -m chaos
 
-bench: install services
-	$(BIN)/python -m bench
+# The bench alone needs more: the `bench` extra (Runware's SDK for the peer baseline, from
+# bench.lock) and wrk (Debian's package) as its second load generator. The test path needs neither.
+$(BIN)/.bench-installed: $(BIN)/.installed requirements/bench.lock
+	$(BIN)/python -m pip install -q -r requirements/bench.lock
+	touch $@
+
+bench-install: $(BIN)/.bench-installed
+	scripts/ensure-wrk
+
+bench: install services bench-install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) remixq-data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

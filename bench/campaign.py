@@ -6,24 +6,33 @@ file is validated, stored and enqueued by `remixq submit`, as a producer would. 
 from the start of `remixq submit` to the last job's `finished_at`. Each process's CPU is read
 from /proc, its peak memory is its tree's peak resident set (the sum over the processes of the
 tree), and the database's size is that of its three tables after the campaign.
+
+`backend="embedded"` runs the same on the embedded default, as `remixq demo` does: no database
+or broker URL, so SQLite files in the data folder for both the database and kombu's SQLAlchemy
+transport, and the worker schedules the relay and the reconciler itself (`--beat`). Its sizes
+are those of the files (the database's, and the broker's apart).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests as http
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from bench import procs
 from bench.env import BenchEnv, database_name
+from remixq import migrate
 from remixq.cli.processes import Process, free_port, start, wait_until
 from remixq.examples import campaign_lines
 from remixq.models import Image, Job
@@ -44,6 +53,7 @@ class CampaignResult:
     table_bytes: dict[str, int]
     statuses: dict[str, int]
     webhooks: dict[str, int] = field(default_factory=dict)
+    backend: str = "postgres"
 
     @property
     def rate(self) -> float:
@@ -85,12 +95,17 @@ def run_campaign(
     timeout: float = 900,
     receiver_args: tuple[str, ...] = (),
     worker_args: tuple[str, ...] = (),
+    backend: str = "postgres",
+    simulator_args: tuple[str, ...] = (),
 ) -> CampaignResult:
-    engine = env.fresh_database()
     sim_port, receiver_port = free_port(), free_port()
     process_env = env.env(
         REMIXQ_SIMULATOR_PORT=str(sim_port), REMIXQ_RECEIVER_PORT=str(receiver_port)
     )
+    if backend == "embedded":
+        engine, process_env = _embedded(env, jobs_count, process_env)
+    else:
+        engine = env.fresh_database()
     started: dict[str, Process] = {}
     database = database_name(env.db_url)
     try:
@@ -106,6 +121,7 @@ def run_campaign(
                 str(duplicate_rate),
                 "--random-seed",
                 "6",
+                *simulator_args,
             ],
             env=process_env,
             log_dir=env.logs,
@@ -177,7 +193,8 @@ def run_campaign(
         )
         time.sleep(1)  # the last duplicates
         cpu = {name: procs.cpu(proc) - cpu0[name] for name, proc in started.items()}
-        cpu["postgres"] = backends.spent()
+        if backend != "embedded":
+            cpu["postgres"] = backends.spent()
         cpu["producer (remixq submit)"] = (children1.ru_utime - children0.ru_utime) + (
             children1.ru_stime - children0.ru_stime
         )
@@ -195,10 +212,15 @@ def run_campaign(
                 ).all()
             )
             images = _images(engine)
-            sizes = {
-                table: int(session.scalar(text(f"SELECT pg_total_relation_size('{table}')")) or 0)
-                for table in TABLES
-            }
+            if backend == "embedded":
+                sizes = _file_sizes(Path(process_env["REMIXQ_DATA_DIR"]))
+            else:
+                sizes = {
+                    table: int(
+                        session.scalar(text(f"SELECT pg_total_relation_size('{table}')")) or 0
+                    )
+                    for table in TABLES
+                }
         wall = (ended.timestamp() if ended else time.time()) - t0
         return CampaignResult(
             jobs=jobs_count,
@@ -211,11 +233,44 @@ def run_campaign(
             table_bytes=sizes,
             statuses=statuses,
             webhooks=dict(webhooks.json().get("webhooks", {})),
+            backend=backend,
         )
     finally:
         for proc in reversed(list(started.values())):
             proc.stop()
         engine.dispose()
+
+
+def _embedded(
+    env: BenchEnv, jobs_count: int, process_env: dict[str, str]
+) -> tuple[Engine, dict[str, str]]:
+    """A fresh data folder for the embedded default, its schema at head, and the processes'
+    environment without a database or broker URL."""
+    for name in ("REMIXQ_DATABASE_URL", "REMIXQ_BROKER_URL"):
+        if name in os.environ:
+            raise RuntimeError(f"{name} is set: the embedded default would not be measured")
+    data = env.root / f"embedded-{jobs_count}"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    url = f"sqlite:///{(data / 'remixq.sqlite').resolve()}"
+    migrate.upgrade(url)
+    embedded_env = {
+        k: v
+        for k, v in process_env.items()
+        if k not in ("REMIXQ_DATABASE_URL", "REMIXQ_BROKER_URL")
+    }
+    embedded_env["REMIXQ_DATA_DIR"] = str(data)
+    # The bench only reads: a plain engine, without the BEGIN IMMEDIATE of remixq's writers.
+    return create_engine(url, connect_args={"timeout": 30}), embedded_env
+
+
+def _file_sizes(data: Path) -> dict[str, int]:
+    """The embedded default's files: the database (with its WAL) and the broker's."""
+    sizes = {"database file": 0, "broker file": 0}
+    for path in data.glob("*.sqlite*"):
+        key = "broker file" if path.name.startswith("broker") else "database file"
+        sizes[key] += path.stat().st_size
+    return sizes
 
 
 def _images(engine: Engine) -> int:

@@ -1,11 +1,14 @@
 """`python -m bench`: every benchmark of remixq, its tables, and docs/benchmarks.md.
 
     python -m bench                 # the full run (about 15 minutes on 2 cores)
-    python -m bench --quick         # a small run (about 2 minutes)
+    python -m bench --quick         # a small run (about 3 minutes)
+    python -m bench --large         # adds the 100,000-job campaigns on both backends
     python -m bench --only ingest --webhooks 50000 --no-write
 
-Sections: `ingest` (benchmark 1), `submit` (2), `profiles` (the two hot paths), `campaign`
-(3 and 4: whole campaigns at growing sizes, as far as the time budget allows). Everything runs
+Sections: `ingest` (benchmark 1), `sustained` (1b: a minute of ingest per server and load
+generator, per 10-s window), `submit` (2), `profiles` (the two hot paths), `campaign` (3 and 4:
+whole campaigns at growing sizes, as far as the time budget allows), `embedded` (4b: the
+embedded default beside PostgreSQL + Redis), `peer` (5: the SDK script). Everything runs
 against 127.0.0.1 only, on the database `remixq_bench` and Redis database 13
 (REMIXQ_BENCH_DATABASE_URL / REMIXQ_BENCH_REDIS_URL override them).
 """
@@ -19,11 +22,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import env as bench_env_module
-from bench.campaign import run_campaign
+from bench.campaign import CampaignResult, run_campaign
 from bench.document import document as render
 from bench.env import BenchEnv, bench_env, load_average
 from bench.ingest import profile_ingest, run_ingest
-from bench.plan import QUICK, SECTIONS, Plan, Results
+from bench.peer import run_peer
+from bench.plan import LARGE_SIZES, QUICK, SECTIONS, Plan, Results
 from bench.report import table, write_block
 from bench.submit import (
     WorkerSetup,
@@ -31,6 +35,7 @@ from bench.submit import (
     profile_submission,
     run_submission,
 )
+from bench.sustained import run_sustained
 from remixq.config import load_settings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -67,6 +72,24 @@ def _ingest(env: BenchEnv, plan: Plan, results: Results) -> None:
         )
         results.sweep.append(swept)
         _say(f"  ratio {swept.ratio:.3f}, receiver {swept.receiver.load.rate:,.0f}/s")
+
+
+def _sustained(env: BenchEnv, plan: Plan, results: Results) -> None:
+    _say(
+        f"\n## 1b. sustained ingest: {plan.sustained_seconds:g} s per run, "
+        f"{plan.connections} connections, {', '.join(plan.sustained_generators)}"
+    )
+    results.sustained = run_sustained(
+        env,
+        seconds=plan.sustained_seconds,
+        connections=plan.connections,
+        client_processes=plan.client_processes,
+        generators=plan.sustained_generators,
+        expected_rate=plan.sustained_rate,
+    )
+    _say(table([r.row() for r in results.sustained.runs]))
+    for note in results.sustained.notes:
+        _say(note)
 
 
 def _submit(env: BenchEnv, plan: Plan, results: Results) -> None:
@@ -134,6 +157,40 @@ def _campaigns(env: BenchEnv, plan: Plan, results: Results) -> None:
         )
 
 
+def _say_campaign(result: CampaignResult) -> None:
+    cpu = result.cpu_ms_per_job("worker") + result.cpu_ms_per_job("receiver")
+    _say(
+        f"  {result.backend} {result.jobs:,} jobs: {result.wall_s:.1f} s, "
+        f"{result.rate:,.0f} jobs/s, worker+receiver {cpu:.2f} ms CPU/job"
+    )
+
+
+def _embedded(env: BenchEnv, plan: Plan, results: Results) -> None:
+    _say("\n## 4b. the embedded default beside PostgreSQL + Redis")
+    for size in plan.embedded_sizes:
+        result = run_campaign(env, jobs_count=size, backend="embedded")
+        results.embedded.append(result)
+        _say_campaign(result)
+        if not any(c.jobs == size for c in results.campaigns):
+            beside = run_campaign(env, jobs_count=size)
+            results.campaigns.append(beside)
+            _say_campaign(beside)
+
+
+def _peer(env: BenchEnv, plan: Plan, results: Results) -> None:
+    _say(f"\n## 5. peer baseline: {plan.peer_jobs:,} jobs, the SDK script and remixq")
+    try:
+        import runware  # noqa: F401 (the `bench` extra)
+    except ImportError:
+        note = "The peer baseline was skipped: runware-sdk is not installed (the `bench` extra)."
+        results.notes.append(note)
+        _say(note)
+        return
+    results.peer = run_peer(env, jobs=plan.peer_jobs, latencies_ms=plan.peer_latencies_ms)
+    for point in results.peer:
+        _say(table(point.rows()))
+
+
 # --- entry point ----------------------------------------------------------------------------
 
 
@@ -143,7 +200,12 @@ def _csv_ints(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run (about 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="a small run (about 3 minutes)")
+    parser.add_argument(
+        "--large", action="store_true", help="add the 100,000-job campaigns on both backends"
+    )
+    parser.add_argument("--sustained-seconds", type=float, help="length of each run of 1b")
+    parser.add_argument("--peer-jobs", type=int, help="jobs of the peer baseline")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
     parser.add_argument("--webhooks", type=int, help="webhooks posted in benchmark 1")
     parser.add_argument("--connections", type=int, help="connections of the load generator")
@@ -169,8 +231,17 @@ def main(argv: list[str] | None = None) -> int:
         "batched_concurrency": args.concurrency,
         "campaign_sizes": args.campaign_sizes,
         "budget_minutes": args.budget_minutes,
+        "sustained_seconds": args.sustained_seconds,
+        "peer_jobs": args.peer_jobs,
     }
     plan = replace(plan, **{k: v for k, v in overrides.items() if v is not None})
+    if args.large:
+        plan = replace(
+            plan,
+            campaign_sizes=tuple(sorted({*plan.campaign_sizes, *LARGE_SIZES})),
+            embedded_sizes=tuple(sorted({*plan.embedded_sizes, *LARGE_SIZES})),
+            budget_minutes=max(plan.budget_minutes, 60.0),
+        )
     if args.no_server_sweep:
         plan = replace(plan, server_sweep=())
     sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
@@ -187,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     results = Results()
     runners = {
         "ingest": _ingest,
+        "sustained": _sustained,
         "submit": _submit,
         "profiles": _profiles,
         "campaign": _campaigns,
+        "embedded": _embedded,
+        "peer": _peer,
     }
     with bench_env(keep=args.keep) as env:
         if args.keep:

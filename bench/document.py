@@ -26,6 +26,64 @@ def targets(results: Results) -> list[dict[str, Any]]:
         p99 = r.receiver.load.percentile_ms(99)
         row("ingest p99 < 50 ms at 16 connections", f"{p99:.1f} ms", p99 < 50)
         row("zero webhooks lost", f"{r.lost} lost", r.lost == 0)
+    if results.sustained is not None:
+        for generator in dict.fromkeys(r.generator for r in results.sustained.runs):
+            run = results.sustained.run("receiver", generator)
+            ratio = results.sustained.ratio(generator)
+            if run is None:
+                continue
+            name = f"sustained ingest, {run.seconds:.0f} s ({generator})"
+            row(f"{name}: p99 < 25 ms", f"{run.total.p99_ms:.1f} ms", run.total.p99_ms < 25)
+            row(f"{name}: p99.9 < 100 ms", f"{run.total.p999_ms:.1f} ms", run.total.p999_ms < 100)
+            if ratio is not None:
+                row(f"{name}: >= 0.5x bare", f"{ratio:.2f}x", ratio >= 0.5)
+            row(
+                f"{name}: receiver memory after the first 10 s < +5%",
+                f"{run.rss_growth:+.1%} (from the start {run.rss_growth_from_start:+.1%})",
+                run.rss_growth < 0.05,
+            )
+        failed = sum(
+            v
+            for r in results.sustained.runs
+            if r.label == "receiver"
+            for k, v in r.statuses.items()
+            if k not in ("200", "202", "2xx")
+        )
+        row("sustained ingest: nothing lost (every answer 2xx)", f"{failed} not", failed == 0)
+    for embedded in results.embedded:
+        beside = next(
+            (c for c in results.campaigns if c.jobs == embedded.jobs and c.backend != "embedded"),
+            None,
+        )
+        if beside is not None:
+            ratio = embedded.rate / beside.rate
+            row(
+                f"embedded default, {embedded.jobs:,} jobs: >= 0.7x PostgreSQL + Redis jobs/s",
+                f"{ratio:.2f}x",
+                ratio >= 0.7,
+            )
+    for point in results.peer:
+        if point.latency_ms == 0:
+            cpu = (point.remixq_cpu_ms + point.remixq.cpu_ms_per_job("postgres")) / (
+                point.script_cpu_ms or 1
+            )
+            row(
+                "peer at 0 ms: remixq wall <= 1.5x the SDK script's",
+                f"{point.wall_ratio:.2f}x",
+                point.wall_ratio <= 1.5,
+            )
+            row(
+                "peer at 0 ms: remixq CPU/job (PostgreSQL included) <= 1.5x",
+                f"{cpu:.2f}x",
+                cpu <= 1.5,
+            )
+        else:
+            faster = 1 / point.wall_ratio if point.wall_ratio else 0.0
+            row(
+                f"peer at {point.latency_ms:g} ms: remixq >= 3x faster than the script",
+                f"{faster:.1f}x",
+                faster >= 3,
+            )
     if results.submit_deployed is not None and results.submit_deployed.ratio is not None:
         ratio = results.submit_deployed.ratio
         row("submission at 0 ms >= 0.5x no-op drain", f"{ratio:.2f}x", ratio >= 0.5)
@@ -60,6 +118,88 @@ def targets(results: Results) -> list[dict[str, Any]]:
             bool(growth) and max(growth.values()) < 0.25,
         )
     return rows
+
+
+def _sustained(results: Results, plan: Plan) -> list[str]:
+    assert results.sustained is not None
+    r = results.sustained
+    out = [
+        (
+            f"\n#### 1b. Sustained ingest ({plan.sustained_seconds:g} s per run, "
+            f"{plan.connections} connections, freshly started servers, nothing excluded)\n\n"
+        ),
+        table([run.row() for run in r.runs]),
+    ]
+    for generator in dict.fromkeys(run.generator for run in r.runs):
+        ratio = r.ratio(generator)
+        if ratio is not None:
+            out.append(f"\n{generator}: receiver / bare Flask = **{ratio:.2f}x**.\n")
+    out.append(
+        f"\nStored: {r.stored.get('inbox rows', 0):,} inbox rows for {r.answered_ok:,} answers "
+        "2xx to the receiver (wrk leaves the requests in flight at its end unanswered, but "
+        "they are stored).\n"
+    )
+    for run in r.runs:
+        note = " (consecutive 10-s wrk runs on the same server)" if run.generator == "wrk" else ""
+        repeated = f"; {run.repeated:,} webhooks sent again" if run.repeated else ""
+        out.append(f"\nPer 10-s window, {run.label}, {run.generator}{note}{repeated}:\n\n")
+        rss = run.rss_by_window + [0] * (len(run.windows) - len(run.rss_by_window))
+        out.append(
+            table(
+                [
+                    {**w.row(), "server RSS MiB": mib(m) if m else "-"}
+                    for w, m in zip(run.windows, rss, strict=True)
+                ]
+            )
+        )
+        ev = run.evidence
+        if ev is not None:
+            gc_full = ", ".join(f"{ms:.0f}" for ms in ev.gc_full_ms) or "none"
+            blocked = len(ev.blocked_ms)
+            waits = ", ".join(f"{k} x{v}" for k, v in ev.waits.most_common(5)) or "-"
+            out.append(
+                f"\nProbes: full collections in the workers {ev.gc_full} (ms: {gc_full}); "
+                f"gevent hub blocked > 20 ms {blocked} times; PostgreSQL samples (every 20 ms, "
+                f"active backends): {waits}.\n"
+            )
+            if ev.rows:
+                worst = sorted(ev.rows, key=lambda x: -x["max ms"])[:8]
+                out.append("\nThe stalls (requests >= 100 ms, by overlap), worst first:\n\n")
+                out.append(table(sorted(worst, key=lambda x: x["at s"])))
+        if run.log_lines:
+            out.append("\nPostgreSQL's log meanwhile (the cluster's):\n\n")
+            out.extend(f"    {line}\n" for line in run.log_lines[-6:])
+    return out
+
+
+def _embedded(results: Results) -> list[str]:
+    out = ["\n#### 4b. The embedded default (SQLite, kombu's SQLAlchemy transport)\n\n"]
+    rows = []
+    for embedded in results.embedded:
+        for c in (embedded, *[x for x in results.campaigns if x.jobs == embedded.jobs]):
+            processes = ("producer (remixq submit)", "worker", "receiver")
+            rows.append(
+                {
+                    "backend": "embedded (SQLite)"
+                    if c.backend == "embedded"
+                    else "PostgreSQL + Redis",
+                    "jobs": c.jobs,
+                    "wall s": round(c.wall_s, 1),
+                    "jobs/s": round(c.rate),
+                    "submit s": round(c.submit_s, 1),
+                    "CPU ms/job (submit+worker+receiver)": round(
+                        sum(c.cpu_ms_per_job(n) for n in processes), 3
+                    ),
+                    "postgres CPU ms/job": round(c.cpu_ms_per_job("postgres"), 3),
+                    "receiver MiB": mib(c.peak_rss.get("receiver", 0)),
+                    "worker MiB": mib(c.peak_rss.get("worker", 0)),
+                    "storage B/job": round(c.bytes_per_job),
+                    "statuses": c.statuses,
+                    "images": f"{c.images:,} / {c.expected_images:,}",
+                }
+            )
+    out.append(table(rows))
+    return out
 
 
 def git_revision() -> str:
@@ -136,6 +276,8 @@ def document(
             ]
             rows[0]["settings"] = "deployed (gevent, a worker per CPU, group commit)"
             out.append(table(rows))
+    if results.sustained is not None:
+        out.extend(_sustained(results, plan))
     if results.submit_deployed is not None:
         out.append(f"\n#### 2. Submission ({plan.submit_jobs:,} jobs, simulator at 0 ms)\n")
         rows = []
@@ -208,6 +350,17 @@ def document(
                 ]
             )
         )
+    if results.embedded:
+        out.extend(_embedded(results))
+    if results.peer:
+        out.append(
+            f"\n#### 5. Peer baseline ({plan.peer_jobs:,} jobs, all in flight at once)\n\n"
+            "The SDK script: bench/peer_client.py (runware-sdk, REST, sync delivery, its default "
+            "aiohttp session: at most 100 connections). remixq: a whole campaign (`remixq "
+            "submit`, worker, receiver, PostgreSQL + Redis); its client CPU is submit + worker "
+            "+ receiver, PostgreSQL apart.\n\n"
+        )
+        out.append(table([row for point in results.peer for row in point.rows()]))
     for note in results.notes:
         out.append(f"\n{note}\n")
     for profile in results.profiles:

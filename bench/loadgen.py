@@ -7,6 +7,10 @@ connection sends its next request as soon as the previous answer is complete, so
 connections is the number of requests in flight. Latency is measured per request from the write
 to the last byte of the answer. A connection the server closes is reopened, and a request left
 unanswered on it is sent again (counted as `resent`).
+
+With `duration`, the run lasts that long instead (the requests are sent over again from the
+first when they run out, counted as `repeated`), and each answer's end time is kept beside its
+latency, for the statistics per window of a sustained run (bench.windows).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as EventType
 from typing import Any
+
+from bench.windows import percentile
 
 
 @dataclass(frozen=True)
@@ -37,17 +43,16 @@ class LoadResult:
     resent: int
     client_cpu_s: float
     errors: list[str] = field(default_factory=list)
+    ends_ns: list[int] = field(default_factory=list)  # time.monotonic_ns() of each answer
+    started_ns: int = 0  # time.monotonic_ns() at the start
+    repeated: int = 0  # requests sent again after the corpus ran out (`duration`)
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def percentile_ms(self, q: float) -> float:
-        if not self.latencies_ns:
-            return float("nan")
-        ordered = sorted(self.latencies_ns)
-        index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
-        return ordered[index] / 1e6
+        return percentile(sorted(self.latencies_ns), q) / 1e6
 
 
 def _wire(host: str, port: int, request: Request) -> bytes:
@@ -59,21 +64,28 @@ def _wire(host: str, port: int, request: Request) -> bytes:
 
 
 class _Shared:
-    def __init__(self, wires: list[bytes]) -> None:
+    def __init__(self, wires: list[bytes], deadline_ns: int | None = None) -> None:
         self.wires = wires
+        self.deadline_ns = deadline_ns
         self.next = 0
         self.latencies: list[int] = []
+        self.ends: list[int] = []
         self.statuses: Counter[int] = Counter()
         self.resent = 0
         self.open = 0
         self.done = asyncio.get_running_loop().create_future()
         self.errors: list[str] = []
 
+    def more(self) -> bool:
+        if self.deadline_ns is not None:
+            return time.monotonic_ns() < self.deadline_ns
+        return self.next < len(self.wires)
+
     def take(self) -> int | None:
-        if self.next >= len(self.wires):
+        if not self.more():
             return None
         self.next += 1
-        return self.next - 1
+        return (self.next - 1) % len(self.wires)
 
 
 class _Connection(asyncio.Protocol):
@@ -104,7 +116,7 @@ class _Connection(asyncio.Protocol):
 
     def _write(self) -> None:
         assert self.transport is not None and self.current is not None
-        self.sent_at = time.perf_counter_ns()
+        self.sent_at = time.monotonic_ns()
         self.transport.write(self.shared.wires[self.current])
 
     def data_received(self, data: bytes) -> None:
@@ -122,7 +134,9 @@ class _Connection(asyncio.Protocol):
             total = end + 4 + length
             if len(self.buffer) < total:
                 return
-            self.shared.latencies.append(time.perf_counter_ns() - self.sent_at)
+            now = time.monotonic_ns()
+            self.shared.latencies.append(now - self.sent_at)
+            self.shared.ends.append(now)
             self.shared.statuses[int(head[9:12])] += 1
             self.buffer = self.buffer[total:]
             self.current = None
@@ -130,7 +144,7 @@ class _Connection(asyncio.Protocol):
                 self.finished = True
                 assert self.transport is not None
                 self.transport.close()
-                if self.shared.next < len(self.shared.wires):
+                if self.shared.more():
                     _reopen(self.shared, self.host, self.port, None)
                 return
             self._send_next()
@@ -172,9 +186,15 @@ def _note_failure(shared: _Shared, task: asyncio.Task[Any]) -> None:
 
 
 async def _drive(
-    host: str, port: int, wires: list[bytes], connections: int, timeout: float
+    host: str,
+    port: int,
+    wires: list[bytes],
+    connections: int,
+    timeout: float,
+    duration: float | None = None,
 ) -> tuple[float, float, _Shared]:
-    shared = _Shared(wires)
+    deadline = None if duration is None else time.monotonic_ns() + int(duration * 1e9)
+    shared = _Shared(wires, deadline)
     started = time.monotonic()
     for _ in range(min(connections, len(wires))):
         _reopen(shared, host, port, None)
@@ -193,13 +213,14 @@ def _child(
     requests: list[Request],
     connections: int,
     timeout: float,
+    duration: float | None,
     go: EventType,
     results: multiprocessing.Queue[Any],
 ) -> None:
     wires = [_wire(host, port, r) for r in requests]
     go.wait(60)
     before = resource.getrusage(resource.RUSAGE_SELF)
-    started, ended, shared = asyncio.run(_drive(host, port, wires, connections, timeout))
+    started, ended, shared = asyncio.run(_drive(host, port, wires, connections, timeout, duration))
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     results.put(
@@ -211,6 +232,8 @@ def _child(
             shared.resent,
             cpu,
             shared.errors,
+            shared.ends,
+            max(0, shared.next - len(wires)),
         )
     )
 
@@ -223,8 +246,10 @@ def run_load(
     connections: int = 16,
     processes: int = 2,
     timeout: float = 600,
+    duration: float | None = None,
 ) -> LoadResult:
-    """Post every request once; `connections` in flight in total, over `processes` processes."""
+    """Post every request once, or (`duration`) as many as that many seconds take;
+    `connections` in flight in total, over `processes` processes."""
     processes = max(1, min(processes, connections))
     # fork: the children inherit the prepared requests; the bench process holds no threads.
     context = multiprocessing.get_context("fork")
@@ -236,12 +261,13 @@ def run_load(
         conns = connections // processes + (1 if index < connections % processes else 0)
         child = context.Process(
             target=_child,
-            args=(host, port, share, conns, timeout, go, results),
+            args=(host, port, share, conns, timeout, duration, go, results),
             daemon=True,
         )
         child.start()
         children.append(child)
     time.sleep(0.2)
+    started_ns = time.monotonic_ns()
     go.set()
     gathered = []
     for _ in children:
@@ -253,10 +279,12 @@ def run_load(
     latencies: list[int] = []
     statuses: Counter[int] = Counter()
     errors: list[str] = []
-    for _, _, lat, stat, _, _, errs in gathered:
+    ends: list[int] = []
+    for _, _, lat, stat, _, _, errs, end, _ in gathered:
         latencies.extend(lat)
         statuses.update(stat)
         errors.extend(errs)
+        ends.extend(end)
     return LoadResult(
         requests=len(latencies),
         seconds=max(g[1] for g in gathered) - min(g[0] for g in gathered),
@@ -265,4 +293,7 @@ def run_load(
         resent=sum(g[4] for g in gathered),
         client_cpu_s=sum(g[5] for g in gathered),
         errors=errors,
+        ends_ns=ends,
+        started_ns=started_ns,
+        repeated=sum(g[8] for g in gathered),
     )

@@ -9,15 +9,17 @@ from typing import Any
 
 from bench.campaign import CampaignResult
 from bench.ingest import IngestResult
+from bench.peer import PeerPoint
 from bench.submit import SubmitResult
+from bench.sustained import SustainedResult
 
-SECTIONS = ("ingest", "submit", "profiles", "campaign")
+SECTIONS = ("ingest", "sustained", "submit", "profiles", "campaign", "embedded", "peer")
 
 
 @dataclass
 class Plan:
     webhooks: int = 20_000
-    ingest_pairs: int = 5  # alternating bare/receiver pairs; the ratio is their median
+    ingest_pairs: int = 3  # alternating bare/receiver pairs; the ratio is their median
     connections: int = 16
     client_processes: int = 2
     server_sweep: tuple[str, ...] = (
@@ -30,11 +32,17 @@ class Plan:
     batched_concurrency: tuple[int, ...] = (4, 16, 32, 64)
     single_concurrency: tuple[int, ...] = (8, 32, 64)
     seconds_per_point: float = 6.0
-    campaign_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
+    campaign_sizes: tuple[int, ...] = (1_000, 10_000)  # 100,000 with --large
     profile_webhooks: int = 3_000
     profile_jobs: int = 2_000
     budget_minutes: float = 15.0
     sections: tuple[str, ...] = SECTIONS
+    sustained_seconds: float = 60.0
+    sustained_rate: float = 2_800.0  # webhooks/s the receiver's corpus is sized for
+    sustained_generators: tuple[str, ...] = ("loadgen", "wrk")
+    embedded_sizes: tuple[int, ...] = (10_000,)  # beside PostgreSQL's campaign of the same size
+    peer_jobs: int = 2_000
+    peer_latencies_ms: tuple[float, ...] = (0.0, 2_000.0)
 
 
 QUICK = Plan(
@@ -48,8 +56,15 @@ QUICK = Plan(
     campaign_sizes=(500, 2_000),
     profile_webhooks=800,
     profile_jobs=500,
-    budget_minutes=2.5,  # the projection from 500 jobs overestimates (start-up dominates)
+    budget_minutes=6.0,  # the projection from 500 jobs overestimates (start-up dominates)
+    sustained_seconds=15.0,
+    embedded_sizes=(2_000,),
+    peer_jobs=500,
 )
+
+# --large: the 100,000-job campaigns, on PostgreSQL + Redis and on the embedded default (they
+# do not fit the full run's 15 minutes on two cores).
+LARGE_SIZES = (100_000,)
 
 
 @dataclass
@@ -63,6 +78,9 @@ class Results:
     profiles: list[Any] = field(default_factory=list)
     campaigns: list[CampaignResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sustained: SustainedResult | None = None
+    embedded: list[CampaignResult] = field(default_factory=list)
+    peer: list[PeerPoint] = field(default_factory=list)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

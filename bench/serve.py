@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -76,10 +77,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--diag", type=Path, help="record GC and hub blocking here (bench.diag)")
     args = parser.parse_args(argv)
     options = gunicorn_options(
         "127.0.0.1", args.port, workers=args.workers, connections=args.connections
     )
+    if args.diag is not None:
+        directory: Path = args.diag
+
+        deployed = options.get("post_worker_init")
+
+        def probes(worker: Any) -> None:
+            from bench.diag import install_worker_probes
+
+            if deployed is not None:
+                deployed(worker)
+            install_worker_probes(directory)
+
+        options["post_worker_init"] = probes
     for item in args.set:
         key, _, value = item.partition("=")
         options[key] = _value(value)

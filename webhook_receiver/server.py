@@ -12,6 +12,7 @@ process nears its connection limit (webhook_receiver.connections says how and wh
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,20 @@ def _recycle_connections(worker: Any, request: Any) -> None:  # noqa: ARG001 (gu
     "Connection: close" (`req_number` counts the requests of a connection from 1)."""
     if request.req_number >= REQUESTS_PER_CONNECTION:
         request.must_close = True
+
+
+def _warm_and_freeze(worker: Any) -> None:
+    """gunicorn's post_worker_init hook, once the worker has loaded the app: the receiver makes
+    its engine and first connection now (`state.warm_up`), then everything made so far (the
+    imported modules, the app, the driver) goes to the collector's permanent generation. Full
+    collections otherwise walked those ~100,000 objects in a worker's first seconds and again
+    as its heap grew, 60-85 ms of CPU each during which the worker answered nothing
+    (docs/benchmarks.md, "Issue 14")."""
+    from webhook_receiver.state import warm_up  # in the worker, after gevent's patch
+
+    warm_up(worker.wsgi)
+    gc.collect()
+    gc.freeze()
 
 
 class _Gunicorn(BaseApplication):
@@ -77,6 +92,7 @@ def gunicorn_options(
         "loglevel": "warning",
         "logger_class": RedactingLogger,  # no webhook token in gunicorn's lines
         "pre_request": _recycle_connections,
+        "post_worker_init": _warm_and_freeze,
     }
 
 

@@ -5,12 +5,14 @@ app's extensions."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from flask import Flask
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from remixq.config import Settings
@@ -19,6 +21,8 @@ from remixq.ingest import Limits
 from remixq.ingest.postgres import PLANNER_OPTIONS
 from remixq.pricing import PriceTable
 from webhook_receiver.group_commit import GroupCommit
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,3 +108,19 @@ def init_app(
     """Attach a receiver state made from `settings` to `app`."""
     receiver = app.extensions["remixq"] = ReceiverState(settings, publisher)
     return receiver
+
+
+def warm_up(app: object) -> None:
+    """Make now, in a freshly started worker, what its first webhook would otherwise make: the
+    engine (which imports the database driver) and a first connection, which the writer then
+    takes from the pool. The first webhooks do not pay for it, and what it made is in the heap
+    the worker then freezes (webhook_receiver.server). A database that is down now only
+    postpones this to the first webhook."""
+    receiver = getattr(app, "extensions", {}).get("remixq")  # any other WSGI app: nothing
+    if not isinstance(receiver, ReceiverState):
+        return
+    try:
+        with receiver.engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        log.warning("the database is not reachable yet (%s); the first webhook connects", exc)

@@ -6,13 +6,27 @@ a job waiting in a long backlog is not taken for lost (`remixq.relay`).
 The embedded default's broker is kombu's SQLAlchemy transport over SQLite, polled every 50 ms
 instead of every second. kombu forwards every transport option of this transport to
 `create_engine`, so the polling interval cannot be passed as an option; a subclass carries it
-instead, registered under the `sqla` URL prefix when the embedded broker is in use.
+instead, registered under the `sqla` URL prefix when the embedded broker is in use. Its channel
+changes three things that made the embedded default slow at size (docs/benchmarks.md, "The
+embedded default"):
+
+- the broker's file is in WAL mode with `synchronous=NORMAL`, as remixq's own database is:
+  kombu commits every publish and every delivery, and in SQLite's default rollback-journal mode
+  each commit cost several fsyncs (62% of `remixq submit`'s time, a fifth of the worker's);
+- a delivery looks for the next waiting message through a partial index of the waiting rows:
+  kombu keeps every delivered row (`visible` false), and its query walked all of them, oldest
+  first, at every poll, so each poll cost more as a campaign went on;
+- delivered rows are deleted once they are `DELIVERED_KEPT` old, far past the relay's look-back
+  (`messages_held`), so the file does not grow with every message ever sent.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
+from queue import Empty
+from typing import Any
 
 from celery import Celery
 from kombu.exceptions import ChannelError
@@ -20,11 +34,85 @@ from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as redis_transport
 from kombu.transport import sqlalchemy as sqlalchemy_transport
 from kombu.utils.json import loads
+from sqlalchemy import Engine, event, text
 
 POLLING_INTERVAL = 0.05
+# Delivered rows older than this are deleted (every PURGE_EVERY deliveries of a channel); the
+# relay looks back `REMIXQ_RELAY_QUEUED_STALE` (45 s by default) at most.
+DELIVERED_KEPT = timedelta(minutes=10)
+PURGE_EVERY = 500
+_WAITING_INDEX = (
+    "CREATE INDEX IF NOT EXISTS ix_{table}_waiting ON {table} (queue_id, timestamp, id)"
+    " WHERE visible = 1"
+)
+_prepared: set[str] = set()
+_prepared_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Channel(sqlalchemy_transport.Channel):
+    """kombu's SQLAlchemy channel, with the changes of the module's docstring on SQLite."""
+
+    _delivered = 0
+
+    def _open(self) -> Any:
+        engine, factory = super()._open()
+        key = str(engine.url)
+        if key not in _prepared and engine.dialect.name == "sqlite":
+            with _prepared_lock:
+                if key not in _prepared:
+                    self._prepare(engine)
+                    _prepared.add(key)
+        return engine, factory
+
+    def _prepare(self, engine: Engine) -> None:
+        event.listen(engine, "connect", _sqlite_pragmas)
+        engine.dispose()  # connections opened before the listener get the pragmas too
+        with engine.begin() as connection:
+            connection.exec_driver_sql(_WAITING_INDEX.format(table=self.message_tablename))
+
+    def _get(self, queue: str, timeout: Any = None) -> Any:  # noqa: ARG002 (kombu's signature)
+        if self.session.bind.name != "sqlite":
+            return super()._get(queue)
+        obj = self._get_or_create(queue)
+        message = self.message_cls
+        self.session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
+        try:
+            # `visible = 1` as the partial index has it, so that SQLite takes the index.
+            found = (
+                self.session.query(message)
+                .filter(message.queue_id == obj.id)
+                .filter(text(f"{self.message_tablename}.visible = 1"))
+                .order_by(message.sent_at, message.id)
+                .limit(1)
+                .first()
+            )
+            if found is None:
+                raise Empty()
+            found.visible = False
+            self._delivered += 1
+            if self._delivered % PURGE_EVERY == 0:
+                self._purge_delivered()
+            return loads(found.payload)
+        finally:
+            self.session.commit()
+
+    def _purge_delivered(self) -> None:
+        message = self.message_cls
+        before = datetime.now() - DELIVERED_KEPT  # noqa: DTZ005  kombu's times are local, naive
+        self.session.query(message).filter(message.visible.is_(False)).filter(
+            message.sent_at < before
+        ).delete(synchronize_session=False)
 
 
 class Transport(sqlalchemy_transport.Transport):
+    Channel = Channel
     polling_interval = POLLING_INTERVAL
 
 
