@@ -56,7 +56,7 @@ def mark_enqueued(session: Session, *, job_ids: Iterable[int]) -> None:
         session.execute(
             update(Job)
             .where(
-                Job.id.in_(ids[start : start + 1000]),
+                _locked_in_id_order(ids[start : start + 1000]),
                 Job.status.in_(sources(Event.ENQUEUE) | {JobStatus.QUEUED}),
             )
             .values(status=JobStatus.QUEUED.value, enqueued_at=now, updated_at=now)
@@ -77,10 +77,21 @@ def not_paused() -> ColumnElement[bool]:
     return or_(_jobs.c.campaign_id.is_(None), _jobs.c.campaign_id.not_in(paused))
 
 
+def _locked_in_id_order(ids: Any) -> ColumnElement[bool]:
+    """`jobs.id IN ids`, with the rows locked in id order first (PostgreSQL; SQLite has one
+    writer at a time). An UPDATE over an IN list locks rows in the order its plan visits them
+    (index order for a few ids, heap order for a bitmap scan of many), so a producer marking
+    1,000 jobs enqueued and a worker recording 10 of them accepted could each hold a row the
+    other waited for: a deadlock. Every statement that changes several jobs, and the ingest
+    (`ORDER BY id FOR UPDATE`), lock in the same order instead."""
+    locked = select(_jobs.c.id).where(_jobs.c.id.in_(ids)).order_by(_jobs.c.id).with_for_update()
+    return _jobs.c.id.in_(locked.scalar_subquery())
+
+
 _CLAIM = (
     update(_jobs)
     .where(
-        _jobs.c.id.in_(bindparam("job_ids", expanding=True)),
+        _locked_in_id_order(bindparam("job_ids", expanding=True)),
         or_(
             _jobs.c.status.in_(sorted(status.value for status in sources(Event.CLAIM))),
             and_(
@@ -127,7 +138,7 @@ def _transition_statement(event: Event, columns: tuple[str, ...]) -> Update:
     return (
         update(_jobs)
         .where(
-            _jobs.c.id.in_(bindparam("job_ids", expanding=True)),
+            _locked_in_id_order(bindparam("job_ids", expanding=True)),
             _jobs.c.status.in_(sorted(status.value for status in sources(event))),
         )
         .values(
