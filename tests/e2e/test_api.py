@@ -16,13 +16,12 @@ import requests
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from remixq import jobs, migrate
+from remixq import jobs
 from remixq.cli.processes import wait_until
 from remixq.db import make_engine
 from remixq.models import ApiKey, Campaign, Job
-from tests.support.api import JOB, Api, api_receiver, new_key
+from tests.support.api import JOB, Api, api_env, api_receiver, new_key
 from tests.support.cli import remixq
-from tests.support.databases import recreate_pg_database, scratch_pg_url
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +30,9 @@ MAX_BODY = 64 * 1024
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    url = scratch_pg_url("api")
-    recreate_pg_database(url)
-    migrate.upgrade(url)
+    # The embedded broker in the data folder: the API's resume and retry publish to it.
     data = tmp_path_factory.mktemp("api-data")
-    return {
-        "REMIXQ_DATABASE_URL": url,
-        "REMIXQ_WEBHOOK_SECRET": "api-secret",
-        "REMIXQ_DATA_DIR": str(data),  # the embedded broker: the API's resume and retry publish
-        "REMIXQ_API_MAX_BODY_BYTES": str(MAX_BODY),
-    }
+    return api_env("api", data, REMIXQ_API_MAX_BODY_BYTES=str(MAX_BODY))
 
 
 @pytest.fixture(scope="module")

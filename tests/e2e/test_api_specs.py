@@ -16,12 +16,10 @@ import requests
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from remixq import migrate
 from remixq.db import make_engine
 from remixq.models import Campaign, Job
 from remixq.specs import matrix_location
-from tests.support.api import JOB, Api, api_receiver, new_key
-from tests.support.databases import recreate_pg_database, scratch_pg_url
+from tests.support.api import JOB, Api, api_env, api_receiver, new_key
 
 pytestmark = pytest.mark.e2e
 
@@ -31,15 +29,8 @@ OTHER_IMAGE = "https://assets.example.test/inputs/other.jpg"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    url = scratch_pg_url("api-specs")
-    recreate_pg_database(url)
-    migrate.upgrade(url)
-    return {
-        "REMIXQ_DATABASE_URL": url,
-        "REMIXQ_WEBHOOK_SECRET": "api-secret",
-        "REMIXQ_DATA_DIR": str(tmp_path_factory.mktemp("api-specs-data")),
-        "REMIXQ_MAX_MATRIX_JOBS": str(MAX_MATRIX_JOBS),
-    }
+    data = tmp_path_factory.mktemp("api-specs-data")
+    return api_env("api-specs", data, REMIXQ_MAX_MATRIX_JOBS=str(MAX_MATRIX_JOBS))
 
 
 @pytest.fixture(scope="module")

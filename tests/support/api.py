@@ -12,8 +12,10 @@ from typing import Any
 
 import requests
 
+from remixq import migrate
 from remixq.cli.processes import free_port, http_ready, start, wait_until
 from tests.support.cli import remixq
+from tests.support.databases import recreate_pg_database, scratch_pg_url
 
 # A valid Runware request, as one line of a JSONL campaign file holds it.
 JOB: dict[str, Any] = {
@@ -72,6 +74,21 @@ class Api:
             cursor = page["next_cursor"]
             if cursor is None:
                 return items
+
+
+def api_env(name: str, data: Path, **settings: str) -> dict[str, str]:
+    """The environment of an API suite's receiver and CLI: a scratch PostgreSQL database of its
+    own (`name`), migrated; the data folder (the embedded broker the API publishes to); more
+    settings as given."""
+    url = scratch_pg_url(name)
+    recreate_pg_database(url)
+    migrate.upgrade(url)
+    return {
+        "REMIXQ_DATABASE_URL": url,
+        "REMIXQ_WEBHOOK_SECRET": "api-secret",
+        "REMIXQ_DATA_DIR": str(data),
+        **settings,
+    }
 
 
 def new_key(env: dict[str, str], tmp: Path, name: str, *, read_only: bool = False) -> str:
