@@ -4,12 +4,15 @@ or let them (and the campaigns whose account the provider refused, 401/402/403) 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from remixq.cli.context import Context, broker_unreachable, pass_context
 from remixq.errors import InvalidInput
+
+T = TypeVar("T")
 
 
 @click.command()
@@ -68,6 +71,22 @@ def _find(session: Any, ref: str) -> Any:
     return found
 
 
+def _act(ctx: Context, ref: str, action: Callable[[Any, int], T]) -> tuple[Any, T, Any]:
+    """Find campaign `ref`, apply `action(session, campaign_id)` in one transaction, then read
+    its summary after the commit: the campaign, what the action returned, the summary."""
+    from remixq.db import database, transaction
+    from remixq.reports import campaign_summary
+
+    with database(ctx.settings) as sessions:
+        with transaction(sessions) as session:
+            found = _find(session, ref)
+            result = action(session, found.id)
+        with sessions() as session:
+            summary = campaign_summary(session, found.id)
+    assert summary is not None
+    return found, result, summary
+
+
 @click.command()
 @click.argument("campaign")
 @click.option("--json", "as_json", is_flag=True, help="Print {campaign_id, cancelled, summary}.")
@@ -77,16 +96,8 @@ def cancel(ctx: Context, campaign: str, as_json: bool) -> None:
     never submitted again. Jobs the provider already accepted still land and their cost counts.
     Cancelling a finished or cancelled campaign changes nothing (0 jobs)."""
     from remixq.control import cancel_campaign
-    from remixq.db import database, transaction
-    from remixq.reports import campaign_summary
 
-    with database(ctx.settings) as sessions:
-        with transaction(sessions) as session:
-            found = _find(session, campaign)
-            cancelled = cancel_campaign(session, found.id)
-        with sessions() as session:
-            summary = campaign_summary(session, found.id)
-    assert summary is not None
+    found, cancelled, summary = _act(ctx, campaign, cancel_campaign)
     if as_json:
         answer = {"campaign_id": found.id, "cancelled": cancelled, "summary": summary.to_json()}
         click.echo(json.dumps(answer))
@@ -109,16 +120,8 @@ def pause(ctx: Context, campaign: str, as_json: bool) -> None:
     (jobs already being submitted land). The account probe never lifts this pause. Pausing a
     finished or cancelled campaign changes nothing."""
     from remixq.control import pause_campaign
-    from remixq.db import database, transaction
-    from remixq.reports import campaign_summary
 
-    with database(ctx.settings) as sessions:
-        with transaction(sessions) as session:
-            found = _find(session, campaign)
-            paused = pause_campaign(session, found.id)
-        with sessions() as session:
-            summary = campaign_summary(session, found.id)
-    assert summary is not None
+    found, paused, summary = _act(ctx, campaign, pause_campaign)
     if as_json:
         answer = {"campaign_id": found.id, "paused": paused, "summary": summary.to_json()}
         click.echo(json.dumps(answer))
