@@ -23,13 +23,13 @@ $(BIN)/.installed: pyproject.toml requirements/dev.lock
 
 install: $(BIN)/.installed
 
-# main.lock: the runtime (the Dockerfile); dev.lock: runtime + the dev extra, with the runtime
+# main.lock: the runtime and Flower (the Dockerfile); dev.lock: runtime + the dev extra, with the runtime
 # pins of main.lock, for the Makefile and CI.
 lock: install
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
-	$(COMPILE) -o requirements/main.lock
-	$(COMPILE) --extra dev --constraint requirements/main.lock -o requirements/dev.lock
-	$(COMPILE) --extra dev --extra bench --constraint requirements/dev.lock -o requirements/bench.lock
+	$(COMPILE) --extra flower -o requirements/main.lock
+	$(COMPILE) --extra dev --extra flower --constraint requirements/main.lock -o requirements/dev.lock
+	$(COMPILE) --extra dev --extra flower --extra bench --constraint requirements/dev.lock -o requirements/bench.lock
 
 demo: install
 	$(BIN)/remixq demo
