@@ -10,16 +10,19 @@ factory or made by it; nothing is hung on the Celery app.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from contextvars import Token
 from typing import Any
 
 from celery import Celery, signals
 from kombu import Exchange, Queue
 from sqlalchemy.orm import Session, sessionmaker
 
+from remixq import logs
 from remixq.config import Settings
 from remixq.files import private_sqlite
-from worker import periodic, producer, tasks
+from worker import health, periodic, producer, tasks
 from worker.names import PERIODIC_QUEUE, QUEUE
 from worker.runtime import Runtime
 
@@ -60,9 +63,18 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+        # Celery's consumer, reconnecting after any broker loss (worker.consumer says why), and
+        # a bootstep that follows its connection for the health check; beat's scheduler that
+        # remembers its last tick, and wakes at least every BEAT_MAX_LOOP seconds.
+        worker_consumer="worker.consumer:Consumer",
+        beat_scheduler="worker.health:TickingScheduler",
+        beat_max_loop_interval=health.BEAT_MAX_LOOP,
         enable_utc=True,
     )
+    app.steps["consumer"].add(health.Connected)
     signals.setup_logging.connect(_setup_logging, weak=False)
+    signals.task_prerun.connect(_bind_task, weak=False)
+    signals.task_postrun.connect(_unbind_task, weak=False)
     tasks.register(app, runtime)
     periodic.register(app, runtime)
     return app
@@ -84,3 +96,20 @@ def _setup_logging(loglevel: str | int | None = None, **_: Any) -> None:
     from remixq.logs import configure
 
     configure(loglevel or "INFO")
+
+
+# Every line a task writes carries its Celery task id (and what the task binds itself: its
+# campaign, job and taskUUID). The threads pool runs each task in a context of its own thread.
+_bound: dict[str, Token[Mapping[str, object]]] = {}
+
+
+def _bind_task(task_id: str | None = None, **_: Any) -> None:
+    if task_id is not None:
+        _bound[task_id] = logs.bind(celery_task_id=task_id)
+
+
+def _unbind_task(task_id: str | None = None, **_: Any) -> None:
+    token = _bound.pop(task_id, None) if task_id is not None else None
+    if token is not None:
+        with suppress(ValueError):  # a token made in another context (a pool's thread swap)
+            logs.unbind(token)

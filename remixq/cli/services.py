@@ -1,7 +1,12 @@
-"""The long-running processes: `remixq receiver`, `remixq worker` and `remixq beat`."""
+"""The long-running processes: `remixq receiver`, `remixq worker` and `remixq beat`, and
+`remixq health`, the health check a container runtime runs against one of them."""
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +41,7 @@ def receiver(
     from webhook_receiver.server import serve
 
     ctx.settings.check_secret()  # before gunicorn starts (create_app checks it in each worker)
+    _multiprocess_metrics()  # before anything imports prometheus-client
     # Warnings as key=value lines; the REST API's one line per request (naming its key, never
     # the key itself) at INFO. The webhook path logs only what goes wrong.
     configure("WARNING")
@@ -50,6 +56,18 @@ def receiver(
         connections=connections,
         publisher=_api_publisher,
     )
+
+
+def _multiprocess_metrics() -> None:
+    """prometheus-client's multiprocess mode for gunicorn's workers: each writes its metrics to
+    files in PROMETHEUS_MULTIPROC_DIR, which `/metrics` adds up. Unset, a private folder of this
+    receiver's, emptied of an earlier run's files and removed at exit. Set by the operator, it
+    is theirs: they empty it before a start, as prometheus-client asks."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = tempfile.mkdtemp(prefix="remixq-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def _api_publisher(settings: Settings) -> Publisher:
@@ -84,6 +102,7 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
     app = create_celery(settings)
     configure("INFO")
     check_webhook_url(settings)  # a WARNING when the provider's webhooks would not reach us
+    _serve_health(settings, "worker")
     defaults = [
         "--pool=threads",
         "--concurrency=32",
@@ -112,8 +131,45 @@ def beat(ctx: Context, celery_args: tuple[str, ...]) -> None:
     settings = ctx.settings
     settings.check_secret()  # it schedules for workers that cannot work without it
     app = create_celery(settings)
+    _serve_health(settings, "beat")
     defaults = ["--loglevel=INFO", f"--schedule={_beat_schedule_file(settings)}"]
     app.start(["beat", *defaults, *celery_args])
+
+
+def _serve_health(settings: Settings, role: str) -> None:
+    """`/healthz` and `/metrics` on REMIXQ_METRICS_PORT (none when unset). Beat also reports
+    the database's gauges (jobs by status, spend): one process per deployment that has them
+    besides the receivers, however many workers run."""
+    if settings.metrics_port is None:
+        return
+    from remixq.db import make_engine
+    from remixq.metrics import DatabaseCollector
+    from worker import health
+
+    if role == "worker":
+        health.serve(settings.metrics_port, health.worker_health, health.registry())
+        return
+    engine = make_engine(settings.database)
+    collector = DatabaseCollector(lambda: engine)
+    health.serve(settings.metrics_port, health.beat_health, health.registry(collector))
+
+
+@click.command()
+@click.argument("url")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds.")
+def health(url: str, timeout: float) -> None:
+    """Exit 0 when URL answers 200, 1 otherwise (one line saying why): the health check of a
+    container runtime, e.g. `remixq health http://127.0.0.1:8701/readyz` for a receiver or
+    `remixq health http://127.0.0.1:9808/healthz` for a worker or beat (REMIXQ_METRICS_PORT)."""
+    import requests
+
+    try:
+        answer = requests.get(url, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"{url}: no answer ({type(exc).__name__})") from None
+    if answer.status_code != 200:
+        raise click.ClickException(f"{url}: HTTP {answer.status_code} {answer.text[:200]}")
+    click.echo(f"{url}: ok")
 
 
 def _beat_schedule_file(settings: Settings) -> Path:
