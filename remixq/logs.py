@@ -197,6 +197,14 @@ def formatter(scrub: Callable[[str], str] | None = None) -> logging.Formatter:
     return JsonFormatter(scrub) if _format == "json" else KeyValueFormatter(scrub)
 
 
+def line(message: str, *, logger: str, level: int = logging.WARNING) -> str:
+    """One line of the chosen format, made without the logging machinery's locks: for what a
+    library prints from a signal handler (Celery's shutdown words), where taking a handler's
+    lock could deadlock."""
+    record = logging.LogRecord(logger, level, __file__, 0, message, (), None)
+    return formatter().format(record)
+
+
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root handler `configure` installs (so that a second call finds it)."""
 
@@ -209,4 +217,5 @@ def configure(level: str | int = "INFO", *, scrub: Callable[[str], str] | None =
         handler = _Handler(sys.stderr)
         handler.setFormatter(formatter(scrub))
         root.addHandler(handler)
+        logging.captureWarnings(True)  # a library's warnings are lines of the same format
     root.setLevel(level)

@@ -118,5 +118,7 @@ def simulator(host: str, port: int, access_log: bool, **settings: Any) -> None:
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(logging.INFO)
-    click.echo(f"Runware simulator on http://{host}:{port}/v1 (control: /_control/faults)")
+    logging.getLogger("simulator").info(
+        "Runware simulator on http://%s:%d/v1 (control: /_control/faults)", host, port
+    )
     serve(config, host, port, access_log=access_log)

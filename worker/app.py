@@ -10,12 +10,14 @@ factory or made by it; nothing is hung on the Celery app.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from contextvars import Token
 from typing import Any
 
 from celery import Celery, signals
+from celery.apps import worker as celery_worker_app
 from kombu import Exchange, Queue
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -96,6 +98,13 @@ def _setup_logging(loglevel: str | int | None = None, **_: Any) -> None:
     from remixq.logs import configure
 
     configure(loglevel or "INFO")
+    celery_worker_app.safe_say = _say
+
+
+def _say(message: str, f: Any = None) -> None:  # noqa: ARG001 (Celery's signature)
+    """Celery's worker prints its shutdown words from its signal handlers (`safe_say`, a raw
+    os.write, no lock): the same, as a line of our format."""
+    os.write(2, (logs.line(message.strip(), logger="celery.worker") + "\n").encode())
 
 
 # Every line a task writes carries its Celery task id (and what the task binds itself: its

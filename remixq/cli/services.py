@@ -46,8 +46,10 @@ def receiver(
     # the key itself) at INFO. The webhook path logs only what goes wrong.
     configure("WARNING")
     logging.getLogger("remixq.api").setLevel(logging.INFO)
+    log = logging.getLogger("remixq.receiver")
+    log.setLevel(logging.INFO)
     port = port or ctx.settings.receiver_port
-    click.echo(f"remixq receiver listening on http://{host}:{port}", err=True)
+    log.info("remixq receiver listening on http://%s:%d", host, port)
     serve(
         ctx.settings,
         host,
@@ -115,7 +117,7 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
         # The embedded default is one machine with no operator: its worker schedules the relay
         # and the reconciler itself. With a real broker, run `remixq beat` (one or more) instead.
         defaults += ["--beat", f"--schedule={_beat_schedule_file(settings)}"]
-    app.worker_main(["worker", *defaults, *celery_args])
+    app.worker_main([*_quiet(settings), "worker", *defaults, *celery_args])
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -133,7 +135,12 @@ def beat(ctx: Context, celery_args: tuple[str, ...]) -> None:
     app = create_celery(settings)
     _serve_health(settings, "beat")
     defaults = ["--loglevel=INFO", f"--schedule={_beat_schedule_file(settings)}"]
-    app.start(["beat", *defaults, *celery_args])
+    app.start([*_quiet(settings), "beat", *defaults, *celery_args])
+
+
+def _quiet(settings: Settings) -> list[str]:
+    """Celery's start-up banner is printed, not logged: left out when every line must be JSON."""
+    return ["--quiet"] if settings.log_format == "json" else []
 
 
 def _serve_health(settings: Settings, role: str) -> None:

@@ -124,7 +124,7 @@ def chaos_stack(
             yield stack, None
         return
     private = (
-        private_rabbitmq(tmp / "rabbitmq") if broker == "rabbitmq" else private_redis(tmp / "redis")
+        private_rabbitmq() if broker == "rabbitmq" else private_redis(tmp / "redis")
     )
     with (
         private as server,

@@ -13,7 +13,9 @@ survive, every connection is cut).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -71,9 +73,9 @@ def amqp_broker_url() -> str:
 
 @dataclass
 class RabbitNode:
-    """A RabbitMQ node of its own, on free ports, its data in `directory`."""
+    """A RabbitMQ node of its own, on free ports, its data in a folder made at `start`."""
 
-    directory: Path
+    directory: Path = Path()
     port: int = field(default_factory=stable_port)
     dist_port: int = field(default_factory=free_port)
     popen: subprocess.Popen[bytes] | None = None
@@ -86,8 +88,10 @@ class RabbitNode:
         return vhost_url(vhost, f"127.0.0.1:{self.port}")
 
     def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.directory.chmod(0o777)  # the server script may run the node as user rabbitmq
+        # The server script runs the node as user rabbitmq where it exists, which may not
+        # enter a test's folders (0700): the node's files go to a folder of /tmp open to it.
+        self.directory = Path(tempfile.mkdtemp(prefix="remixq-rabbitmq-"))
+        self.directory.chmod(0o777)
         (self.directory / "enabled_plugins").write_text("[].\n")
         (self.directory / "rabbitmq.conf").write_text(
             f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
@@ -114,7 +118,8 @@ class RabbitNode:
     def await_app(self) -> None:
         def up() -> bool:
             if self.popen is not None and self.popen.poll() is not None:
-                raise RuntimeError(f"rabbitmq-server exited: see {self.directory}/server.log")
+                tail = (self.directory / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"rabbitmq-server exited:\n{tail}")
             try:
                 with Connection(self.url("/"), connect_timeout=1) as connection:
                     connection.ensure_connection(max_retries=1)
@@ -141,11 +146,12 @@ class RabbitNode:
             self.popen.kill()
             self.popen.wait(10)
         self.popen = None
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 @contextmanager
-def private_rabbitmq(directory: Path) -> Iterator[RabbitNode]:
-    node = RabbitNode(directory)
+def private_rabbitmq() -> Iterator[RabbitNode]:
+    node = RabbitNode()
     node.start()
     try:
         yield node
