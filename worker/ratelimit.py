@@ -1,19 +1,27 @@
 """A global limit on calls to the provider, shared by every worker on every machine.
 
-Celery's `rate_limit` is per worker; this one lives in Redis: a token bucket (calls per second,
-with a burst of one second's worth), a cap on calls in flight (leases that expire, so a killed
-worker cannot leak a slot), and a shared pause that any worker sets when the provider answers
-429/503/504 (for its Retry-After when it gives one) or refuses the account (401/402/403). All
-three are checked and taken in one Lua script, atomically. The embedded default has no Redis:
-there the same rules hold per process.
+Celery's `rate_limit` is per worker; this one lives in Redis: a sliding window (at most
+REMIXQ_RATE_LIMIT calls in any window of one second), a cap on calls in flight (leases that
+expire, so a killed worker cannot leak a slot), and a shared pause that any worker sets when the
+provider answers 429/503/504 (for its Retry-After when it gives one) or refuses the account
+(401/402/403). All three are checked and taken in one Lua script, atomically. The embedded
+default has no Redis: there the same rules hold per process.
+
+The window, not a token bucket: a bucket holding a second's worth of tokens lets twice the rate
+through within one second (a full bucket spent at once, then its refill), which a provider
+counting calls per second sees as a breach. The window is `WINDOW_MARGIN` longer than the
+rate says, because the provider counts arrivals, which the network delays unevenly: a call
+granted one second after another must not arrive within the same second as it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Protocol
@@ -26,6 +34,14 @@ log = logging.getLogger("remixq.limit")
 
 DEFAULT_PAUSE = 1.0  # seconds, after a 429/503/504 without Retry-After
 MAX_WAIT_STEP = 0.25
+WINDOW_MARGIN = 0.05  # seconds added to the window (module docstring)
+
+
+def window_of(rate: float) -> tuple[int, float]:
+    """(calls, seconds): at most `calls` in any window of `seconds`, for `rate` calls per
+    second: 100/s is 100 calls a second; 0.5/s, one call every two seconds."""
+    calls = max(1, math.floor(rate))
+    return calls, calls / rate + WINDOW_MARGIN
 
 
 class LimitTimeout(Exception):
@@ -41,8 +57,8 @@ class ProviderLimit(Protocol):
 
 
 _ACQUIRE = """
-local bucket, inflight, pause = KEYS[1], KEYS[2], KEYS[3]
-local rate, burst, max_in_flight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, inflight, pause = KEYS[1], KEYS[2], KEYS[3]
+local calls, window_ms, max_in_flight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local token, lease_ms = ARGV[4], tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -50,16 +66,13 @@ local paused = redis.call('PTTL', pause)
 if paused > 0 then return paused end
 redis.call('ZREMRANGEBYSCORE', inflight, '-inf', now)
 if redis.call('ZCARD', inflight) >= max_in_flight then return 20 end
-local state = redis.call('HMGET', bucket, 'tokens', 'ts')
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
-if tokens < 1 then
-  redis.call('HSET', bucket, 'tokens', tokens, 'ts', now)
-  return math.max(1, math.ceil((1 - tokens) * 1000 / rate))
+redis.call('ZREMRANGEBYSCORE', window, '-inf', now - window_ms)
+if redis.call('ZCARD', window) >= calls then
+  local oldest = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window_ms - now + 1)
 end
-redis.call('HSET', bucket, 'tokens', tokens - 1, 'ts', now)
-redis.call('PEXPIRE', bucket, 60000)
+redis.call('ZADD', window, now, token)
+redis.call('PEXPIRE', window, window_ms * 2)
 redis.call('ZADD', inflight, now + lease_ms, token)
 redis.call('PEXPIRE', inflight, lease_ms * 2)
 return 0
@@ -91,7 +104,7 @@ class RedisLimit:
         # A call in flight longer than this is presumed dead (its worker was killed): the same
         # lease after which a submission's claim is taken over (REMIXQ_CLAIM_LEASE).
         self.lease_ms = int(lease_seconds * 1000)
-        self.keys = [f"{prefix}:bucket", f"{prefix}:inflight", f"{prefix}:pause"]
+        self.keys = [f"{prefix}:window", f"{prefix}:inflight", f"{prefix}:pause"]
         self._acquire = client.register_script(_ACQUIRE)
         self._fallback = LocalLimit(rate=rate, max_in_flight=max_in_flight)
 
@@ -125,9 +138,10 @@ class RedisLimit:
 
     def _take(self, token: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        calls, seconds = window_of(self.rate)
         args: list[float | int | str] = [
-            self.rate,
-            max(1.0, self.rate),
+            calls,
+            math.ceil(seconds * 1000),
             self.max_in_flight,
             token,
             self.lease_ms,
@@ -159,21 +173,23 @@ class LocalLimit:
     """The same rules within one process (the embedded default has no Redis)."""
 
     def __init__(self, *, rate: float, max_in_flight: int):
-        self.rate, self.burst = rate, max(1.0, rate)
+        self.rate = rate
+        self._calls, self._window = window_of(rate)
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._lock = threading.Lock()
-        self._tokens, self._stamp, self._paused_until = self.burst, time.monotonic(), 0.0
+        self._granted: deque[float] = deque()
+        self._paused_until = 0.0
 
     def _wait(self) -> float:
         with self._lock:
             now = time.monotonic()
             if now < self._paused_until:
                 return self._paused_until - now
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens < 1:
-                return (1 - self._tokens) / self.rate
-            self._tokens -= 1
+            while self._granted and self._granted[0] <= now - self._window:
+                self._granted.popleft()
+            if len(self._granted) >= self._calls:
+                return max(0.001, self._granted[0] + self._window - now)
+            self._granted.append(now)
             return 0.0
 
     @contextmanager

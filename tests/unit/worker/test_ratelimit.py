@@ -52,6 +52,20 @@ def test_rate_is_bounded_by_burst_plus_rate_times_elapsed(make_limit: MakeLimit)
     assert granted >= 20  # the burst at least
 
 
+def test_no_second_ever_holds_more_calls_than_the_rate(make_limit: MakeLimit) -> None:
+    """A burst of a second's worth, then the next calls: a token bucket let twice the rate
+    through within one second (the full bucket, then its refill); the window never does."""
+    limit = make_limit(rate=10, max_in_flight=100)
+    granted: list[float] = []
+    start = time.monotonic()
+    while time.monotonic() - start < 2.5:
+        with limit.permit(timeout=5):
+            granted.append(time.monotonic())
+    worst = max(sum(1 for t in granted if s <= t < s + 1.0) for s in granted)
+    assert worst == 10
+    assert len(granted) >= 20  # the rate is still had: 10 at once, then 10 a window
+
+
 def test_concurrency_never_exceeds_the_cap(make_limit: MakeLimit) -> None:
     limit = make_limit(rate=1000, max_in_flight=3)
     lock, current, peak = threading.Lock(), [0], [0]
