@@ -36,6 +36,7 @@ from worker.names import (
 )
 from worker.observed import provider_call, waited_permit
 from worker.producer import enqueue, publish
+from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
 
 log = logging.getLogger("remixq.periodic")
@@ -138,9 +139,9 @@ def _reconcile_one(runtime: Runtime, job: reconcile.Due) -> int:
     lines carry the job (bound by the caller)."""
     settings = runtime.settings
     try:
-        with waited_permit(runtime, timeout=30), provider_call("get_response"):
+        with waited_permit(runtime, timeout=30), provider_call(runtime, "get_response"):
             poll = runtime.client.get_response(job.task_uuid)
-    except RunwareError as exc:
+    except (RunwareError, LimitTimeout) as exc:
         m.RECONCILER_POLLS.labels("failed").inc()
         log.info("getResponse failed; will ask again later", extra={"error": str(exc)})
         return 0

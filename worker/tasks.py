@@ -119,8 +119,13 @@ def _submit_claimed(task: Task, runtime: Runtime, claims: list[Claim]) -> dict[s
     url_for = runtime.webhook_url_for
     tasks = [with_webhook(claim.task, url_for(claim.task_uuid)) for claim in claims]
     try:
-        with provider_call("submit"):
+        with provider_call(runtime, "submit"):
             outcomes = runtime.client.submit(tasks)
+    except LimitTimeout as exc:  # no turn at the rate: nothing was sent
+        failed = _retry_later(
+            task, runtime, claims, code="rateLimitWait", message=str(exc), retry_after=None
+        )
+        return {"failed": failed}
     except ACCOUNT_REFUSED as exc:
         return {"held": _pause_account(runtime, claims, exc)}
     except TransientError as exc:
