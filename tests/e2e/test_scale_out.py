@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,8 @@ def test_two_receivers_three_workers_two_beats(stack: Stack, tmp_path: Path) -> 
                     REMIXQ_METRICS_PORT=str(port))  # fmt: skip
         health.append(f"http://127.0.0.1:{port}/healthz")
     for url in health:  # every worker connected to the broker, every beat ticking
-        wait_until(lambda u=url: _ok(u), timeout=60, what=url, alive=list(stack.processes.values()))  # type: ignore[misc]
+        alive = list(stack.processes.values())
+        wait_until(partial(_ok, url), timeout=60, what=url, alive=alive)
 
     campaign_id = stack.submit(campaign_lines(JOBS), "scale-out")
     jobs = stack.wait_final(campaign_id, timeout=120)

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +274,7 @@ class LocalRun:
                     process = self.start(name)
                     if self.compose.healthcheck(name):
                         wait_until(
-                            lambda n=name: self.healthy(n),  # type: ignore[misc]
+                            partial(self.healthy, name),
                             timeout=timeout,
                             interval=0.5,
                             what=f"{name}'s healthcheck",
