@@ -47,14 +47,18 @@ lint: install
 # waiting on the processes they start, so they overlap well even on two cores.
 TEST_WORKERS ?= 3
 
+# The whole suite on Redis, then the end-to-end tests again on RabbitMQ (REMIXQ_TEST_BROKER:
+# tests/support/stack.py), so that both brokers are exercised by every run.
 test: install services lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	REMIXQ_TEST_BROKER=rabbitmq $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m e2e
 
 unit: install
 	$(BIN)/python -m pytest -m "not e2e and not chaos"
 
 e2e: install services
 	$(BIN)/python -m pytest -m e2e
+	REMIXQ_TEST_BROKER=rabbitmq $(BIN)/python -m pytest -m e2e
 
 chaos: install services
 	$(BIN)/python -m pytest -m chaos

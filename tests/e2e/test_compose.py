@@ -38,6 +38,8 @@ from tests.support.compose import (
 )
 from tests.support.databases import broker_redis_url, recreate_pg_database, scratch_pg_url
 from tests.support.images import png_bytes
+from tests.support.rabbitmq import amqp_broker_url
+from tests.support.stack import TEST_BROKER
 from webhook_receiver.server import gunicorn_options
 
 pytestmark = pytest.mark.e2e
@@ -163,15 +165,19 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
 def test_the_compose_services_run_a_campaign_as_local_processes(tmp_path: Path) -> None:
     database = scratch_pg_url("compose")
     recreate_pg_database(database)
-    broker = broker_redis_url()
-    redis.Redis.from_url(broker).flushdb()
+    limit = broker_redis_url()
+    redis.Redis.from_url(limit).flushdb()
+    # The test machine's broker: Redis, or RabbitMQ (REMIXQ_TEST_BROKER) with the limit in Redis.
+    brokers = {"REMIXQ_BROKER_URL": limit}
+    if TEST_BROKER == "rabbitmq":
+        brokers = {"REMIXQ_BROKER_URL": amqp_broker_url(), "REMIXQ_REDIS_URL": limit}
     compose = ComposeFile(
         {
             **read_env_file(SIMULATOR_ENV),
             "COMPOSE_PROFILES": "simulator,flower",
             "REMIXQ_WEBHOOK_SECRET": SECRET,
             "REMIXQ_DATABASE_URL": database,
-            "REMIXQ_BROKER_URL": broker,
+            **brokers,
         }
     )
     services = compose.active()

@@ -67,7 +67,9 @@ def test_two_receivers_three_workers_two_beats(stack: Stack, tmp_path: Path) -> 
         port = stable_port()
         stack.start(
             f"worker{index}",
-            ["worker", "--concurrency", "8"],
+            # A node name of its own, as each machine's hostname gives it (RabbitMQ refuses a
+            # second consumer of one name's exclusive control queue).
+            ["worker", "--concurrency", "8", "-n", f"worker{index}@%h"],
             REMIXQ_PUBLIC_URL=receivers[min(index, 1)],
             REMIXQ_METRICS_PORT=str(port),
         )
