@@ -110,25 +110,29 @@ class ReceiverState:
         return Readiness(lambda: self.engine, self.settings.broker)
 
     @cached_property
-    def _registry(self) -> CollectorRegistry:
-        # Made on first scrape (after gunicorn's fork): the webhook path never pays for it.
+    def _registries(self) -> tuple[CollectorRegistry, CollectorRegistry]:
+        """This process's metrics (every gunicorn worker's, in multiprocess mode) and the
+        database's gauges, made on first scrape (after gunicorn's fork): the webhook path never
+        pays for them."""
         from prometheus_client.multiprocess import MultiProcessCollector
 
         from remixq.metrics import DatabaseCollector
 
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            processes = CollectorRegistry()
+            MultiProcessCollector(processes)
         else:  # an app served by another WSGI server, in one process
-            registry = REGISTRY
-        registry.register(DatabaseCollector(lambda: self.api_engine))
-        return registry
+            processes = REGISTRY
+        database = CollectorRegistry()
+        database.register(DatabaseCollector(lambda: self.api_engine))
+        return processes, database
 
     def metrics_page(self) -> tuple[bytes, str]:
         """The body and content type of `/metrics`."""
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return generate_latest(self._registry), CONTENT_TYPE_LATEST
+        processes, database = self._registries
+        return generate_latest(processes) + generate_latest(database), CONTENT_TYPE_LATEST
 
 
 class Readiness:
