@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 import click
+from pydantic import ValidationError
 
 from remixq.cli.apikeys import apikey
 from remixq.cli.campaigns import replay, retry, status, submit
@@ -84,6 +85,14 @@ def main() -> None:
         click.echo(f"error: {exc}", err=True)
         for error in exc.errors[1:20]:
             click.echo(f"       {error}", err=True)
+        sys.exit(2)
+    except ValidationError as exc:  # a setting from the environment (remixq.config)
+        from remixq.logs import clean
+
+        for error in exc.errors()[:20]:
+            name = ".".join(str(part) for part in error["loc"])
+            shown = "[hidden]" if "KEY" in name or "SECRET" in name else repr(error["input"])
+            click.echo(clean(f"error: {name}: {shown} is not allowed: {error['msg']}"), err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 (the edge: one readable line, never a traceback)
         from sqlalchemy.exc import OperationalError
