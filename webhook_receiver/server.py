@@ -12,8 +12,11 @@ process nears its connection limit (webhook_receiver.connections says how and wh
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +40,19 @@ def _recycle_connections(worker: Any, request: Any) -> None:  # noqa: ARG001 (gu
     "Connection: close" (`req_number` counts the requests of a connection from 1)."""
     if request.req_number >= REQUESTS_PER_CONNECTION:
         request.must_close = True
+
+
+def use_multiprocess_metrics() -> None:
+    """prometheus-client's multiprocess mode for gunicorn's workers, called before anything
+    imports prometheus-client: each worker writes its metrics to files in
+    PROMETHEUS_MULTIPROC_DIR, which `/metrics` adds up. Unset, a private folder of this
+    receiver's, removed at exit. Set by the operator, it is theirs: they empty it before a
+    start, as prometheus-client asks."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = tempfile.mkdtemp(prefix="remixq-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def _metrics_of_dead_worker(server: Any, worker: Any) -> None:  # noqa: ARG001 (gunicorn's hook)

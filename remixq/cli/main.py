@@ -89,10 +89,10 @@ def main() -> None:
     except ValidationError as exc:  # a setting from the environment (remixq.config)
         from remixq.logs import clean
 
-        for error in exc.errors()[:20]:
-            name = ".".join(str(part) for part in error["loc"])
-            shown = "[hidden]" if "KEY" in name or "SECRET" in name else repr(error["input"])
-            click.echo(clean(f"error: {name}: {shown} is not allowed: {error['msg']}"), err=True)
+        for detail in exc.errors()[:20]:
+            name = ".".join(str(part) for part in detail["loc"])
+            shown = "[hidden]" if "KEY" in name or "SECRET" in name else repr(detail["input"])
+            click.echo(clean(f"error: {name}: {shown} is not allowed: {detail['msg']}"), err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 (the edge: one readable line, never a traceback)
         from sqlalchemy.exc import OperationalError

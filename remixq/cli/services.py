@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,10 +34,10 @@ def receiver(
     import logging
 
     from remixq.logs import configure
-    from webhook_receiver.server import serve
+    from webhook_receiver.server import serve, use_multiprocess_metrics
 
     ctx.settings.check_secret()  # before gunicorn starts (create_app checks it in each worker)
-    _multiprocess_metrics()  # before anything imports prometheus-client
+    use_multiprocess_metrics()  # before anything imports prometheus-client
     # Warnings as key=value lines; the REST API's one line per request (naming its key, never
     # the key itself) at INFO. The webhook path logs only what goes wrong.
     configure("WARNING")
@@ -58,18 +54,6 @@ def receiver(
         connections=connections,
         publisher=_api_publisher,
     )
-
-
-def _multiprocess_metrics() -> None:
-    """prometheus-client's multiprocess mode for gunicorn's workers: each writes its metrics to
-    files in PROMETHEUS_MULTIPROC_DIR, which `/metrics` adds up. Unset, a private folder of this
-    receiver's, emptied of an earlier run's files and removed at exit. Set by the operator, it
-    is theirs: they empty it before a start, as prometheus-client asks."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return
-    folder = tempfile.mkdtemp(prefix="remixq-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def _api_publisher(settings: Settings) -> Publisher:
