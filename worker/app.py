@@ -95,9 +95,7 @@ def enqueuer(settings: Settings) -> Callable[[sessionmaker[Session], Sequence[in
 
 def _setup_logging(loglevel: str | int | None = None, **_: Any) -> None:
     # Connecting to this signal stops Celery from configuring logging itself.
-    from remixq.logs import configure
-
-    configure(loglevel or "INFO")
+    logs.configure(loglevel or "INFO")
     celery_worker_app.safe_say = _say
 
 
