@@ -62,6 +62,20 @@ def empty_queues(url: str) -> None:
                 channel.queue_delete(queue)
 
 
+def queue_counts(url: str, queue: str) -> tuple[int, int]:
+    """(ready, unacknowledged) messages of `queue` in the vhost of `url`, as the server counts
+    them (AMQP itself does not tell the unacknowledged ones)."""
+    vhost = make_url(url.replace("amqp://", "amqp+x://", 1)).database or "/"
+    out = rabbitmqctl(
+        "list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged"
+    )
+    for line in out.splitlines():
+        name, *counts = line.split("\t")
+        if name == queue:
+            return int(counts[0]), int(counts[1])
+    return 0, 0
+
+
 def amqp_broker_url() -> str:
     """The shared server's vhost of this test process, its queues emptied."""
     name = make_url(PG_URL).database or "remixq_test"

@@ -41,7 +41,7 @@ from remixq.db import make_engine
 from remixq.models import Campaign, Job
 from remixq.states import FINAL
 from tests.support.databases import broker_redis_url, recreate_pg_database, scratch_pg_url
-from tests.support.rabbitmq import amqp_broker_url
+from tests.support.rabbitmq import amqp_broker_url, queue_counts
 
 BROKERS = ("redis", "rabbitmq")
 # The broker of the end-to-end stacks on PostgreSQL (`make test` runs them on each).
@@ -208,6 +208,14 @@ class Stack:
             found = session.get(Campaign, campaign_id)
             assert found is not None
             return found
+
+    def broker_holds_nothing(self, queue: str) -> bool:
+        """No message of `queue` waits on the broker or is held by a worker unacknowledged."""
+        url = self.env["REMIXQ_BROKER_URL"]
+        if url.startswith("amqp"):
+            return queue_counts(url, queue) == (0, 0)
+        broker = redis.Redis.from_url(url)
+        return broker.llen(queue) == 0 and not broker.hlen("unacked")
 
     # -- the simulator --------------------------------------------------------------------------
 
