@@ -64,13 +64,16 @@ class ProviderLimit(Protocol):
 
 
 # ARGV[6], what is taken: "slot" (a place in flight, once no pause holds callers back), "pace"
-# (the next call's time at the rate) or "both".
+# (the next call's time at the rate) or "both". The answer is 0 (taken), or the wait: positive
+# in milliseconds (a pause, no place in flight), negative in microseconds (the pace, kept to the
+# microsecond: at 100,000 calls a second a turn comes every 11 us).
 _ACQUIRE = """
 local window, inflight, pause = KEYS[1], KEYS[2], KEYS[3]
-local calls, window_ms, max_in_flight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local calls, window_us, max_in_flight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local token, lease_ms, mode = ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = math.floor(now_us / 1000)
 if mode ~= 'pace' then
   local paused = redis.call('PTTL', pause)
   if paused > 0 then return paused end
@@ -78,13 +81,13 @@ if mode ~= 'pace' then
   if redis.call('ZCARD', inflight) >= max_in_flight then return 20 end
 end
 if mode ~= 'slot' then
-  redis.call('ZREMRANGEBYSCORE', window, '-inf', now - window_ms)
+  redis.call('ZREMRANGEBYSCORE', window, '-inf', now_us - window_us)
   if redis.call('ZCARD', window) >= calls then
     local oldest = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
-    return math.max(1, tonumber(oldest[2]) + window_ms - now + 1)
+    return -math.max(1, tonumber(oldest[2]) + window_us - now_us + 1)
   end
-  redis.call('ZADD', window, now, token)
-  redis.call('PEXPIRE', window, window_ms * 2)
+  redis.call('ZADD', window, now_us, token)
+  redis.call('PEXPIRE', window, math.ceil(window_us / 1000) * 2 + 1000)
 end
 if mode ~= 'pace' then
   redis.call('ZADD', inflight, now + lease_ms, token)
@@ -166,16 +169,17 @@ class RedisLimit:
         calls, seconds = window_of(self.rate)
         args: list[float | int | str] = [
             calls,
-            math.ceil(seconds * 1000),
+            math.ceil(seconds * 1_000_000),
             self.max_in_flight,
             token,
             self.lease_ms,
             mode,
         ]
-        while (wait_ms := int(self._acquire(keys=self.keys, args=args))) != 0:
-            if time.monotonic() + wait_ms / 1000 > deadline:
+        while (answer := int(self._acquire(keys=self.keys, args=args))) != 0:
+            wait = answer / 1000 if answer > 0 else -answer / 1_000_000
+            if time.monotonic() + wait > deadline:
                 raise LimitTimeout(f"no provider permit within {timeout:.0f}s")
-            time.sleep(min(wait_ms / 1000, MAX_WAIT_STEP))
+            time.sleep(min(wait, MAX_WAIT_STEP))
 
     def pause(self, seconds: float | None) -> None:
         """Hold every worker back; a longer pause already set is kept."""
