@@ -175,7 +175,6 @@ class LocalRun:
 
     compose: ComposeFile
     tmp: Path
-    provided: Mapping[str, str] = field(default_factory=dict)  # extra env: DATA_DIR ...
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
 
@@ -206,11 +205,7 @@ class LocalRun:
         image = dockerfile()[1] if self.compose.built(service) else {}
         image["REMIXQ_DATA_DIR"] = str(self.tmp / service / "data")
         env = {**image, **self.compose.environment(service)}
-        return {
-            **base,
-            **{key: self.mapped(service, value) for key, value in env.items()},
-            **self.provided,
-        }
+        return {**base, **{key: self.mapped(service, value) for key, value in env.items()}}
 
     def argv(self, service: str, command: Sequence[str]) -> list[str]:
         """A command of the image run from this virtual environment's scripts."""
