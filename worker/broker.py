@@ -32,6 +32,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from kombu import transport as kombu_transport
 from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as redis_transport
@@ -145,8 +146,10 @@ class RedisTransport(redis_transport.Transport):
 
 
 def use_resilient_redis_transport() -> None:
-    TRANSPORT_ALIASES["redis"] = f"{__name__}:RedisTransport"
-    TRANSPORT_ALIASES["rediss"] = f"{__name__}:RedisTransport"
+    for scheme in ("redis", "rediss"):
+        TRANSPORT_ALIASES[scheme] = f"{__name__}:RedisTransport"
+        # kombu remembers the class a name resolved to: forget one resolved before this call
+        kombu_transport._transport_cache.pop(scheme, None)
 
 
 def use_fast_sqlalchemy_transport() -> None:
