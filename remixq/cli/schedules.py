@@ -282,24 +282,15 @@ def show(ctx: Context, name: str, limit: int, as_json: bool) -> None:
     if not occurrences:
         click.echo("no occurrence yet")
         return
-    from rich.console import Console
-
-    table = _table("occurrence", "status", "campaign", "jobs", "images", "cost (USD)", "reason")
     for occurrence in occurrences:
         row = occurrence.to_json()
-        campaign = "-"
+        made = ""
         if row["campaign"] is not None:
-            campaign = f"{row['campaign']} ({row['campaign_status']})"
-        table.add_row(
-            row["occurrence_at"],
-            row["status"],
-            campaign,
-            _dash(row["jobs"]),
-            _dash(row["images"]),
-            _dash(row["cost_usd"]),
-            row["reason"] or "",
-        )
-    Console().print(table)
+            made = (
+                f" {row['campaign']} ({row['campaign_status']}: {row['jobs']} jobs,"
+                f" {row['images']} images, {row['cost_usd']} USD)"
+            )
+        click.echo(f"{row['occurrence_at']}  {row['status']}{made}: {row['reason']}")
 
 
 def _table(*columns: str) -> Any:
@@ -310,10 +301,6 @@ def _table(*columns: str) -> Any:
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
-
-
-def _dash(value: object) -> str:
-    return "-" if value is None else str(value)
 
 
 @schedule.command()
