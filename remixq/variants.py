@@ -50,18 +50,19 @@ def by_variant(session: Session, campaign_id: int) -> list[VariantSummary]:
     """The campaign's variants, each with its jobs by status (latest attempts) and its spend
     (every attempt), in the order of their first job."""
     retry = aliased(Job)
-    latest = ~exists().where(retry.retry_of_id == Job.id)
+    superseded = exists().where(retry.retry_of_id == Job.id)
     rows = session.execute(
-        select(Job.variant, Job.status, func.count(), func.min(Job.id))
-        .where(Job.campaign_id == campaign_id, latest)
-        .group_by(Job.variant, Job.status)
+        select(Job.variant, Job.status, superseded, func.count(), func.min(Job.id))
+        .where(Job.campaign_id == campaign_id)
+        .group_by(Job.variant, Job.status, superseded)
     ).all()
     found: dict[Hashable, VariantSummary] = {}
     first: dict[Hashable, int] = {}
-    for variant, status, count, first_id in rows:
+    for variant, status, was_retried, count, first_id in rows:
         key = group_key(variant)
         summary = found.setdefault(key, VariantSummary(variant))
-        summary.counts[status] = summary.counts.get(status, 0) + int(count)
+        if not was_retried:
+            summary.counts[status] = summary.counts.get(status, 0) + int(count)
         first[key] = min(first.get(key, first_id), first_id)
     spends = spend(session, where=_jobs.c.campaign_id == campaign_id, key=_jobs.c.variant)
     for key, figures in spends.items():
