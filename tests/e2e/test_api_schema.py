@@ -48,7 +48,7 @@ def operations(served: Api) -> list[APIOperation]:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_conforms_to_its_document(served: Api, mode: GenerationMode) -> None:
     found = operations(served)
-    assert len(found) == 10
+    assert len(found) == 14
     for operation in found:
 
         @given(case=operation.as_strategy(generation_mode=mode))
@@ -88,6 +88,15 @@ def test_the_document_describes_every_route(served: Api) -> None:
         "/api/v1/campaigns/{campaign_id}/resume",
         "/api/v1/campaigns/{campaign_id}/retry",
         "/api/v1/campaigns/{campaign_id}/export",
+        "/api/v1/estimates",
+        "/api/v1/costs",
     }
     create = document["paths"]["/api/v1/campaigns"]["post"]
     assert {"201", "200", "401", "403", "409", "413", "415", "422"} <= set(create["responses"])
+    add = document["paths"]["/api/v1/campaigns/{campaign_id}/jobs"]["post"]
+    assert {"201", "200", "401", "403", "404", "409", "413", "415", "422"} <= set(add["responses"])
+    patch = document["paths"]["/api/v1/campaigns/{campaign_id}"]["patch"]
+    assert {"200", "403", "404", "409", "422"} <= set(patch["responses"])
+    schemas = document["components"]["schemas"]
+    assert {"Estimate", "CostReport", "BudgetChange", "JobsAdd", "JobsAdded"} <= set(schemas)
+    assert "null: no budget" in schemas["BudgetChange"]["properties"]["budget_usd"]["description"]

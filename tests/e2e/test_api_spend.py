@@ -309,7 +309,8 @@ def test_jobs_are_added_under_the_budget_with_an_idempotency_key(
 
     invalid = api.post(f"/campaigns/{cid}/jobs", json={"jobs": [JOB | {"numberResults": 99}]})
     problems = error_of(invalid, 422, "invalid_input")["errors"]
-    assert {(e.get("location"), e["field"]) for e in problems} == {("job 0", "jobs[0].numberResults")}
+    located = {(e.get("location"), e["field"]) for e in problems}
+    assert located == {("job 0", "jobs[0].numberResults")}
     named = api.post(f"/campaigns/{cid}/jobs", json={"name": "x", "jobs": [JOB]})
     assert error_of(named, 422, "invalid_input")["errors"][0]["field"] == "name"
     error_of(reader.post(f"/campaigns/{cid}/jobs", json={"jobs": [JOB]}), 403, "forbidden")
