@@ -284,6 +284,17 @@ def campaign_summaries(
     return _summaries(session, campaigns, in_range)
 
 
+def summaries_of(session: Session, campaign_ids: Sequence[int]) -> dict[int, CampaignSummary]:
+    """The summaries of these campaigns (a schedule's history), by id; unknown ids have none."""
+    ids = sorted(set(campaign_ids))
+    if not ids:
+        return {}
+    campaigns = session.scalars(select(Campaign).where(Campaign.id.in_(ids))).all()
+    if not campaigns:
+        return {}
+    return {s.id: s for s in _summaries(session, campaigns, Job.campaign_id.in_(ids))}
+
+
 def campaign_summary(session: Session, campaign_id: int) -> CampaignSummary | None:
     """One campaign's summary; None when no campaign has that id."""
     campaign = session.get(Campaign, campaign_id, populate_existing=True)

@@ -223,14 +223,19 @@ def load_spec_file(path: Path) -> Spec:
         raise InvalidInput(
             [FieldError("FILE", str(path), f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
         ) from None
+    return load_spec_text(text, str(path))
+
+
+def load_spec_text(text: str, name: str) -> Spec:
+    """The spec in a document's text, JSON when `name` ends in .json, else YAML; InvalidInput
+    naming the file (`name`) and what is wrong."""
+    json_text = name.lower().endswith(".json")
     try:
-        document = json.loads(text) if suffix == ".json" else _load_yaml(text)
+        document = json.loads(text) if json_text else _load_yaml(text)
     except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if suffix == ".json" else "YAML"
+        kind = "JSON" if json_text else "YAML"
         detail = " ".join(str(exc).split())
-        raise InvalidInput(
-            [FieldError("FILE", str(path), f"a {kind} document ({detail})")]
-        ) from None
+        raise InvalidInput([FieldError("FILE", name, f"a {kind} document ({detail})")]) from None
     return parse_spec(document)
 
 

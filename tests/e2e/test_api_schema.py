@@ -15,7 +15,7 @@ from schemathesis import APIOperation, GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from remixq import migrate
-from tests.support.api import Api, api_receiver, new_key
+from tests.support.api import JOB, Api, api_receiver, new_key
 from tests.support.databases import recreate_pg_database, scratch_pg_url
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +35,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with api_receiver(env, tmp) as base:
         api = Api(base, new_key(env, tmp, "schemathesis"))
         api.create("schema-campaign", jobs=3)  # campaign 1: something for the GETs to find
+        made = api.post(
+            "/schedules",
+            json={"name": "schema-schedule", "cron": "@daily", "spec": {"jobs": [JOB]}},
+        )
+        assert made.status_code == 201, made.text
         yield api
 
 
@@ -48,7 +53,7 @@ def operations(served: Api) -> list[APIOperation]:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_conforms_to_its_document(served: Api, mode: GenerationMode) -> None:
     found = operations(served)
-    assert len(found) == 14
+    assert len(found) == 23
     for operation in found:
 
         @given(case=operation.as_strategy(generation_mode=mode))
@@ -90,6 +95,12 @@ def test_the_document_describes_every_route(served: Api) -> None:
         "/api/v1/campaigns/{campaign_id}/export",
         "/api/v1/estimates",
         "/api/v1/costs",
+        "/api/v1/schedules",
+        "/api/v1/schedules/{name}",
+        "/api/v1/schedules/{name}/occurrences",
+        "/api/v1/schedules/{name}/pause",
+        "/api/v1/schedules/{name}/resume",
+        "/api/v1/schedules/{name}/run",
     }
     create = document["paths"]["/api/v1/campaigns"]["post"]
     assert {"201", "200", "401", "403", "409", "413", "415", "422"} <= set(create["responses"])

@@ -294,3 +294,137 @@ class CreateHeaders(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     idempotency_key: str | None = Field(None, alias="Idempotency-Key", min_length=1, max_length=200)
+
+
+# -- schedules --------------------------------------------------------------------------------
+
+
+class ScheduleFile(BaseModel):
+    """A campaign file's text, as `remixq schedule add --file` stores it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The file's name: its suffix is its format (.jsonl, .ndjson, .csv, or a "
+        ".yaml, .yml or .json spec).",
+        examples=["tins.yaml"],
+    )
+    content: str = Field(description="The file's text (at most 16 MiB).")
+
+
+_SPEC = (
+    "A spec as POST /campaigns takes it (`defaults`, `matrix`, `jobs`, `budget_usd`), stored as "
+    "JSON; give `spec` or `file`."
+)
+_FILE = "A campaign file's name and text; give `spec` or `file`."
+_CRON = 'Cron expression of five fields (e.g. "0 9 * * MON") or @daily, @hourly...'
+_TIMEZONE = "IANA time zone the expression is read in (daylight-saving changes handled)."
+_CATCH_UP = (
+    "Missed occurrences (no beat ran at their time): skip, latest (fire the most recent) or "
+    "all (up to catch_up_max)."
+)
+_CATCH_UP_MAX = "The most missed occurrences `all` fires (1-1000)."
+_BUDGET = (
+    "Each occurrence's campaign's budget in USD (a decimal string or number); default: the "
+    "spec's budget_usd, if any."
+)
+
+
+class ScheduleCreate(BaseModel):
+    """A new schedule: each occurrence of `cron` in `timezone` makes one campaign from the
+    stored spec or file, named NAME@<occurrence time>."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="Letters, digits, . _ -")
+    cron: str = Field(min_length=1, max_length=200, description=_CRON)
+    timezone: str = Field("UTC", max_length=64, description=_TIMEZONE)
+    catch_up: str = Field("latest", max_length=10, description=_CATCH_UP)
+    catch_up_max: int | None = Field(None, description=_CATCH_UP_MAX)
+    budget_usd: str | float | None = Field(None, description=_BUDGET)
+    spec: dict[str, Any] | None = Field(None, description=_SPEC)
+    file: ScheduleFile | None = Field(None, description=_FILE)
+
+
+class ScheduleUpdate(BaseModel):
+    """What changes (the rest stays): checked whole as a create is; a new cron or time zone
+    starts again from the first occurrence after now. `budget_usd: null` removes the budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(None, min_length=1, max_length=200, description=_CRON)
+    timezone: str | None = Field(None, max_length=64, description=_TIMEZONE)
+    catch_up: str | None = Field(None, max_length=10, description=_CATCH_UP)
+    catch_up_max: int | None = Field(None, description=_CATCH_UP_MAX)
+    budget_usd: str | float | None = Field(None, description=_BUDGET)
+    spec: dict[str, Any] | None = Field(None, description=_SPEC)
+    file: ScheduleFile | None = Field(None, description=_FILE)
+
+
+class Occurrence(BaseModel):
+    """One occurrence of a schedule: fired (its campaign, with its status and figures) or
+    skipped (and why)."""
+
+    id: int
+    occurrence_at: datetime = Field(description="On the schedule's clock, with its offset.")
+    occurrence_at_utc: datetime
+    status: str = Field(description='"fired" or "skipped".')
+    reason: str | None = None
+    campaign_id: int | None = None
+    campaign: str | None = Field(None, description="The campaign's name, NAME@<time>.")
+    campaign_status: str | None = Field(
+        None, description="running, completed, failed or cancelled."
+    )
+    jobs: int | None = None
+    images: int | None = None
+    cost_usd: str | None = None
+
+
+class OccurrencePage(BaseModel):
+    items: list[Occurrence]
+    next_cursor: str | None = None
+
+
+class Schedule(BaseModel):
+    """A schedule: its definition, its next occurrence (null while paused), its last recorded
+    one, and how many it fired and skipped."""
+
+    id: int
+    name: str
+    cron: str
+    timezone: str
+    catch_up: str
+    catch_up_max: int
+    budget_usd: str | None = None
+    file: str = Field(description="The stored file's name (spec.json for an API spec).")
+    paused: bool
+    paused_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    next_occurrence_at: datetime | None = None
+    last_fired_at: datetime | None = None
+    last_occurrence: Occurrence | None = None
+    fired: int
+    skipped: int
+
+
+class SchedulePage(BaseModel):
+    items: list[Schedule]
+    next_cursor: str | None = None
+
+
+class ScheduleRun(BaseModel):
+    """The occurrence `run` fired now, its campaign, and whether its jobs reached the broker."""
+
+    schedule: Schedule
+    occurrence: Occurrence
+    enqueued: bool = True
+    broker_error: str | None = None
+
+
+class ScheduleRemoved(BaseModel):
+    name: str
+    removed: bool = True
+    occurrences: int = Field(description="How many occurrences its history held.")
