@@ -48,6 +48,9 @@ def operations(served: Api) -> list[APIOperation]:
     return [result.ok() for result in loaded.get_all_operations()]
 
 
+GUNICORN_REQUEST_LINE_MAX = 4094  # gunicorn's default --limit-request-line
+
+
 # schemathesis' pytest integration (`from_fixture`) does not run under pytest 9 (it reads a
 # node attribute pytest dropped), so each operation's strategy is driven by hypothesis here.
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -64,9 +67,16 @@ def test_the_api_conforms_to_its_document(served: Api, mode: GenerationMode) -> 
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         )
         def conforms(case: schemathesis.Case) -> None:
-            case.call_and_validate(
-                base_url=served.base,
-                headers={"Authorization": f"Bearer {served.key}"},
+            response = case.call(
+                base_url=served.base, headers={"Authorization": f"Bearer {served.key}"}
+            )
+            if response.status_code == 414:
+                # gunicorn refuses a request line over its limit (4,094 bytes) before the app
+                # sees it; a negative case sometimes repeats a query parameter that often.
+                assert len(response.request.url) > GUNICORN_REQUEST_LINE_MAX - 20
+                return
+            case.validate_response(
+                response,
                 # A campaign's jobs are Runware requests: the document says "objects", and the
                 # model rules (parse_request) refuse nearly every object a generator makes, with
                 # a documented 422; every other check applies.
