@@ -49,12 +49,15 @@ def operations(served: Api) -> list[APIOperation]:
     return [result.ok() for result in loaded.get_all_operations()]
 
 
+GUNICORN_REQUEST_LINE_MAX = 4094  # gunicorn's default --limit-request-line
+
+
 # schemathesis' pytest integration (`from_fixture`) does not run under pytest 9 (it reads a
 # node attribute pytest dropped), so each operation's strategy is driven by hypothesis here.
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_conforms_to_its_document(served: Api, mode: GenerationMode) -> None:
     found = operations(served)
-    assert len(found) == 19
+    assert len(found) == 23
     for operation in found:
 
         @given(case=operation.as_strategy(generation_mode=mode))
@@ -65,9 +68,14 @@ def test_the_api_conforms_to_its_document(served: Api, mode: GenerationMode) -> 
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         )
         def conforms(case: schemathesis.Case) -> None:
-            case.call_and_validate(
-                base_url=served.base,
-                headers=_auth(case, served.key),
+            response = case.call(base_url=served.base, headers=_auth(case, served.key))
+            if response.status_code == 414:
+                # gunicorn refuses a request line over its limit (4,094 bytes) before the app
+                # sees it; a negative case sometimes repeats a query parameter that often.
+                assert len(response.request.url or "") > GUNICORN_REQUEST_LINE_MAX - 20
+                return
+            case.validate_response(
+                response,
                 # A campaign's jobs are Runware requests: the document says "objects", and the
                 # model rules (parse_request) refuse nearly every object a generator makes, with
                 # a documented 422; every other check applies.
@@ -108,6 +116,8 @@ def test_the_document_describes_every_route(served: Api) -> None:
         "/api/v1/campaigns/{campaign_id}/resume",
         "/api/v1/campaigns/{campaign_id}/retry",
         "/api/v1/campaigns/{campaign_id}/export",
+        "/api/v1/estimates",
+        "/api/v1/costs",
         "/api/v1/schedules",
         "/api/v1/schedules/{name}",
         "/api/v1/schedules/{name}/occurrences",
@@ -117,3 +127,10 @@ def test_the_document_describes_every_route(served: Api) -> None:
     }
     create = document["paths"]["/api/v1/campaigns"]["post"]
     assert {"201", "200", "401", "403", "409", "413", "415", "422"} <= set(create["responses"])
+    add = document["paths"]["/api/v1/campaigns/{campaign_id}/jobs"]["post"]
+    assert {"201", "200", "401", "403", "404", "409", "413", "415", "422"} <= set(add["responses"])
+    patch = document["paths"]["/api/v1/campaigns/{campaign_id}"]["patch"]
+    assert {"200", "403", "404", "409", "422"} <= set(patch["responses"])
+    schemas = document["components"]["schemas"]
+    assert {"Estimate", "CostReport", "BudgetChange", "JobsAdd", "JobsAdded"} <= set(schemas)
+    assert "null: no budget" in schemas["BudgetChange"]["properties"]["budget_usd"]["description"]

@@ -18,16 +18,9 @@ from remixq.schedules.firing import run_now
 from remixq.schedules.sources import Rules
 from webhook_receiver.api import cursors, schemas
 from webhook_receiver.api.auth import caller
+from webhook_receiver.api.bodies import json_body, json_response, sessions
 from webhook_receiver.api.errors import error_response
-from webhook_receiver.api.routes import (
-    ERRORS,
-    WRITE_ERRORS,
-    _json,
-    _json_body,
-    _page_query,
-    _sessions,
-    bp,
-)
+from webhook_receiver.api.routes import ERRORS, WRITE_ERRORS, _page_query, bp
 from webhook_receiver.api.spec import spec
 from webhook_receiver.state import state
 
@@ -58,7 +51,7 @@ def _rules() -> Rules:
 
 def _body() -> Any:
     """The body as spectree validated it (after a 415 for one that is not JSON)."""
-    _json_body()
+    json_body()
     return request.context.json  # type: ignore[attr-defined]  # spectree's validated body
 
 
@@ -92,12 +85,12 @@ def create_schedule() -> tuple[Response, int]:
         ),
         rules=_rules(),
     )
-    with transaction(_sessions()) as session:
+    with transaction(sessions()) as session:
         store.add(session, definition, now=utcnow())
     log.info("api schedule added", extra={"schedule": body.name, "key_name": caller().name})
-    with _sessions()() as session:
+    with sessions()() as session:
         found = _schedule(store.view(session, body.name))
-    response = _json(found)
+    response = json_response(found)
     response.headers["Location"] = url_for("api.get_schedule", name=body.name)
     return response, 201
 
@@ -114,19 +107,19 @@ def list_schedules() -> Response:
     """Schedules by id, a page at a time, each with its next and last occurrence."""
     query = _page_query()
     after = cursors.decode(query.cursor)
-    with _sessions()() as session:
+    with sessions()() as session:
         found = store.views(session, after_id=after, limit=query.limit + 1)
     count, next_cursor = cursors.page([view.id for view in found], query.limit)
     items = [_schedule(view) for view in found[:count]]
-    return _json(schemas.SchedulePage(items=items, next_cursor=next_cursor))
+    return json_response(schemas.SchedulePage(items=items, next_cursor=next_cursor))
 
 
 @bp.get("/schedules/<name>")
 @spec.validate(resp=Responses(HTTP_200=schemas.Schedule, **ERRORS), tags=["schedules"])
 def get_schedule(name: str) -> Response:
     """One schedule: its definition, next and last occurrence, counts fired and skipped."""
-    with _sessions()() as session:
-        return _json(_schedule(store.view(session, name)))
+    with sessions()() as session:
+        return json_response(_schedule(store.view(session, name)))
 
 
 @bp.get("/schedules/<name>/occurrences")
@@ -140,13 +133,13 @@ def list_occurrences(name: str) -> Response:
     with its campaign's status, jobs, images and cost; each skipped one with its reason."""
     query = _page_query()
     before = cursors.decode(query.cursor)
-    with _sessions()() as session:
+    with sessions()() as session:
         found = store.history(
             session, store.find(session, name), before_id=before, limit=query.limit + 1
         )
     count, next_cursor = cursors.page([o.id for o in found], query.limit)
     items = [schemas.Occurrence.model_validate(o.to_json()) for o in found[:count]]
-    return _json(schemas.OccurrencePage(items=items, next_cursor=next_cursor))
+    return json_response(schemas.OccurrencePage(items=items, next_cursor=next_cursor))
 
 
 @bp.patch("/schedules/<name>")
@@ -160,7 +153,7 @@ def update_schedule(name: str) -> Response:
     changes on a refusal. A new `spec` or `file` makes the next occurrences' campaigns; a new
     `cron` or `timezone` starts again from the first occurrence after now."""
     body: schemas.ScheduleUpdate = _body()
-    with transaction(_sessions()) as session:
+    with transaction(sessions()) as session:
         store.change(
             session,
             name,
@@ -174,12 +167,12 @@ def update_schedule(name: str) -> Response:
             catch_up_max=body.catch_up_max,
         )
     log.info("api schedule updated", extra={"schedule": name, "key_name": caller().name})
-    with _sessions()() as session:
-        return _json(_schedule(store.view(session, name)))
+    with sessions()() as session:
+        return json_response(_schedule(store.view(session, name)))
 
 
 def _toggle(name: str, paused: bool) -> Response:
-    with transaction(_sessions()) as session:
+    with transaction(sessions()) as session:
         if paused:
             store.pause(session, name, now=utcnow())
         else:
@@ -188,8 +181,8 @@ def _toggle(name: str, paused: bool) -> Response:
         "api schedule paused or resumed",
         extra={"schedule": name, "paused": paused, "key_name": caller().name},
     )
-    with _sessions()() as session:
-        return _json(_schedule(store.view(session, name)))
+    with sessions()() as session:
+        return json_response(_schedule(store.view(session, name)))
 
 
 @bp.post("/schedules/<name>/pause")
@@ -221,7 +214,7 @@ def run_schedule(name: str) -> tuple[Response, int]:
     made (over its budget: 409 `budget_exceeded`) stores nothing."""
     receiver = state(current_app)
     fired = run_now(
-        _sessions(),
+        sessions(),
         name,
         rules=_rules(),
         prices=receiver.prices,
@@ -231,7 +224,7 @@ def run_schedule(name: str) -> tuple[Response, int]:
         "api schedule run",
         extra={"schedule": name, "campaign_id": fired.campaign_id, "key_name": caller().name},
     )
-    with _sessions()() as session:
+    with sessions()() as session:
         schedule = store.find(session, name)
         latest = store.history(session, schedule, limit=20)
         view = _schedule(store.view(session, name))
@@ -242,17 +235,17 @@ def run_schedule(name: str) -> tuple[Response, int]:
         enqueued=fired.broker_error is None,
         broker_error=fired.broker_error,
     )
-    return _json(answer), 201
+    return json_response(answer), 201
 
 
 @bp.delete("/schedules/<name>")
 @spec.validate(resp=Responses(HTTP_200=schemas.ScheduleRemoved, **WRITE_ERRORS), tags=["schedules"])
 def remove_schedule(name: str) -> Response:
     """Remove the schedule and its history; its campaigns stay, and run on."""
-    with transaction(_sessions()) as session:
+    with transaction(sessions()) as session:
         occurrences = store.remove(session, name)
     log.info("api schedule removed", extra={"schedule": name, "key_name": caller().name})
-    return _json(schemas.ScheduleRemoved(name=name, occurrences=occurrences))
+    return json_response(schemas.ScheduleRemoved(name=name, occurrences=occurrences))
 
 
 def register_errors() -> None:

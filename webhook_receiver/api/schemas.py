@@ -4,7 +4,7 @@ shape what goes out, and are what the OpenAPI document is generated from (spectr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -16,14 +16,13 @@ MAX_PAGE = PAGE_MAX // 2  # a page is read as limit + 1 rows, to know whether mo
 DEFAULT_PAGE = 100
 
 
-class CampaignCreate(BaseModel):
-    """A new campaign: Runware requests, each exactly what one line of a JSONL campaign file
-    holds (a Runware imageInference request without the delivery fields); or a spec of them,
-    as a YAML or JSON spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
+class JobsBody(BaseModel):
+    """Runware requests, each exactly what one line of a JSONL campaign file holds (a Runware
+    imageInference request without the delivery fields); or a spec of them, as a YAML or JSON
+    spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="Unique among campaigns.")
     jobs: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=MAX_JOBS,
@@ -51,6 +50,49 @@ class CampaignCreate(BaseModel):
         False,
         description="Accept a matrix making more jobs than REMIXQ_MAX_MATRIX_JOBS (never more "
         f"than {MAX_JOBS:,} in one request).",
+    )
+
+
+class CampaignCreate(JobsBody):
+    """A new campaign: Runware requests, each exactly what one line of a JSONL campaign file
+    holds (a Runware imageInference request without the delivery fields); or a spec of them,
+    as a YAML or JSON spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
+
+    name: str = Field(min_length=1, max_length=200, description="Unique among campaigns.")
+
+
+class EstimateRequest(JobsBody):
+    """What a campaign would cost: the body of a create (its name may be left out), validated
+    and expanded the same way; nothing is stored."""
+
+    name: str | None = Field(
+        None, min_length=1, max_length=200, description="Optional: nothing is named or stored."
+    )
+    budget_usd: str | float | None = Field(
+        None, description="Checked as a create checks it; the estimate does not depend on it."
+    )
+
+
+class JobsAdd(JobsBody):
+    """More jobs for an existing campaign: Runware requests or a spec of them, as a create
+    holds them, without a name (the campaign is the one in the path)."""
+
+    budget_usd: str | float | None = Field(
+        None,
+        description='The campaign\'s budget from now on, in USD ("30.00"), set in the same '
+        "transaction; left out, the campaign keeps its own. The new jobs' estimates are "
+        "reserved against it: what does not fit is refused whole (409 budget_exceeded).",
+    )
+
+
+class BudgetChange(BaseModel):
+    """A campaign's new budget: `{"budget_usd": "30.00"}`, or null for no budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget_usd: str | float | None = Field(
+        description='USD, a decimal string ("30.00") or a number above 0; null: no budget. '
+        "Never below what the campaign has reserved and spent already (409 budget_exceeded)."
     )
 
 
@@ -84,6 +126,81 @@ class Campaign(BaseModel):
 class CampaignPage(BaseModel):
     items: list[Campaign]
     next_cursor: str | None = None
+
+
+class JobsAdded(BaseModel):
+    """Jobs added to a campaign: the campaign after it, and how many jobs were added."""
+
+    campaign: Campaign
+    jobs: int = Field(description="Jobs added (by the first request, on a replay).")
+    enqueued: bool = Field(True, description="False when the broker could not take them yet.")
+    broker_error: str | None = None
+
+
+class Tally(BaseModel):
+    jobs: int
+    images: int
+    estimated_cost_usd: str = Field(description='Exact decimal string, e.g. "0.54".')
+
+
+class VariantTally(Tally):
+    variant: dict[str, Any] | None = Field(
+        description='A spec\'s axis values (dotted path -> value), {"job": i} for its explicit '
+        "job i, null for a plain request."
+    )
+
+
+class Estimate(BaseModel):
+    """What the jobs should cost by the price table (REMIXQ_PRICE_TABLE): the same document
+    as `remixq submit FILE --dry-run --json`, without `price_table`."""
+
+    jobs: int
+    images: int
+    estimated_cost_usd: str = Field(description='Exact decimal string, e.g. "0.54".')
+    by_model: dict[str, Tally] = Field(description="Per model id.")
+    by_variant: list[VariantTally] = Field(description="Per variant, in order of appearance.")
+
+
+# remixq.budgets.COST_GROUPS, spelled for the document (a test holds them equal).
+CostBy = Literal["campaign", "model", "day", "variant"]
+
+
+class CostQuery(BaseModel):
+    by: CostBy = Field(
+        "campaign",
+        description="Group by campaign, model, UTC day (jobs on the day stored, images on the "
+        "day they came) or variant (a spec's axis values; null for plain requests).",
+    )
+    campaign: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="Only this campaign (its id); default: all."
+    )
+
+
+class Spend(BaseModel):
+    jobs: int = Field(description="Every attempt.")
+    images: int
+    estimated_usd: str = Field(description="The price table's estimates of the jobs.")
+    reserved_usd: str = Field(description="What open jobs may still cost.")
+    spent_usd: str = Field(description="What the images cost (the provider's reported costs).")
+    overrun_usd: str = Field(description="What jobs cost beyond their estimates.")
+
+
+class CostRow(Spend):
+    key: Any = Field(
+        description="The group: a campaign's name, a model id, a UTC day (YYYY-MM-DD), or a "
+        "variant (an object; null for plain requests)."
+    )
+    campaign_id: int | None = Field(None, description="By campaign: the campaign's id.")
+
+
+class CostReport(BaseModel):
+    """Estimated, reserved, spent and overrun USD per group and in all: the same document as
+    `remixq costs --json` (`campaign` is the id asked for)."""
+
+    by: CostBy
+    campaign: int | None = None
+    rows: list[CostRow]
+    total: Spend
 
 
 class JobError(BaseModel):
