@@ -77,19 +77,35 @@ def read_campaign(
                 )
             ]
         )
+    local = LocalImages(path.parent, tuple(image_dirs))
+    return read_campaign_bytes(
+        path.read_bytes(), suffix, local_images=local, urls=urls, source=str(path)
+    )
+
+
+def read_campaign_bytes(
+    data: bytes,
+    suffix: str,
+    *,
+    local_images: LocalImages | None,
+    urls: UrlPolicy | None = None,
+    source: str = "FILE",
+) -> list[NewJob]:
+    """A campaign file's content (`suffix` .csv, else JSON Lines) validated as a whole, as
+    `read_campaign` does; without `local_images` (an upload) an image field must hold a UUID,
+    an http(s) URL, a data URI or base64. `source` names the file in errors."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(
-            [FieldError("FILE", str(path), f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
+            [FieldError("FILE", source, f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
         ) from None
     if "\x00" in text:
-        raise InvalidInput([FieldError("FILE", str(path), "a text file (it holds NUL bytes)")])
-    rows = _csv_rows(text) if suffix == ".csv" else _jsonl_rows(text)
-    local = LocalImages(path.parent, tuple(image_dirs))
-    jobs = _read_rows(rows, local, urls or UrlPolicy())
+        raise InvalidInput([FieldError("FILE", source, "a text file (it holds NUL bytes)")])
+    rows = _csv_rows(text) if suffix.lower() == ".csv" else _jsonl_rows(text)
+    jobs = _read_rows(rows, local_images, urls or UrlPolicy())
     if not jobs:
-        raise InvalidInput([FieldError("FILE", str(path), "a file with at least one request")])
+        raise InvalidInput([FieldError("FILE", source, "a file with at least one request")])
     return jobs
 
 

@@ -74,6 +74,11 @@ class ReceiverState:
         return self.settings.secret()
 
     @cached_property
+    def dashboard_secret(self) -> bytes:
+        """The key of the dashboard's session cookies and CSRF tokens (made on first use)."""
+        return self.settings.dashboard_secret_key()
+
+    @cached_property
     def api_sessions(self) -> sessionmaker[Session]:
         """The REST API's sessions, on a pool of its own: a slow listing never holds a
         connection that the webhook writer or a health check needs."""
