@@ -24,6 +24,7 @@ from remixq.providers.runware import is_image_reference, parse_request
 from remixq.url_policy import UrlPolicy
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
+SUFFIXES = (".jsonl", ".ndjson", ".csv")
 IMAGE_FIELDS = (
     "referenceImages",
     "seedImage",
@@ -67,7 +68,7 @@ def read_campaign(
     if path.stat().st_size > MAX_FILE_BYTES:
         raise InvalidInput([FieldError("FILE", str(path), "a file under 512 MiB")])
     suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".ndjson", ".csv"):
+    if suffix not in SUFFIXES:
         raise InvalidInput(
             [
                 FieldError(
@@ -77,35 +78,32 @@ def read_campaign(
                 )
             ]
         )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [FieldError("FILE", str(path), f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
+        ) from None
     local = LocalImages(path.parent, tuple(image_dirs))
-    return read_campaign_bytes(
-        path.read_bytes(), suffix, local_images=local, urls=urls, source=str(path)
-    )
+    return read_campaign_text(text, str(path), local_images=local, urls=urls)
 
 
-def read_campaign_bytes(
-    data: bytes,
-    suffix: str,
+def read_campaign_text(
+    text: str,
+    name: str,
     *,
     local_images: LocalImages | None,
     urls: UrlPolicy | None = None,
-    source: str = "FILE",
 ) -> list[NewJob]:
-    """A campaign file's content (`suffix` .csv, else JSON Lines) validated as a whole, as
-    `read_campaign` does; without `local_images` (an upload) an image field must hold a UUID,
-    an http(s) URL, a data URI or base64. `source` names the file in errors."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            [FieldError("FILE", source, f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
-        ) from None
+    """Validate a campaign file's text (JSONL, or CSV when `name` ends in .csv); InvalidInput
+    listing every bad line and field, or naming the file (`name`). Without ``local_images`` (a
+    schedule's stored text) an image field must hold an image reference, not a path."""
     if "\x00" in text:
-        raise InvalidInput([FieldError("FILE", source, "a text file (it holds NUL bytes)")])
-    rows = _csv_rows(text) if suffix.lower() == ".csv" else _jsonl_rows(text)
+        raise InvalidInput([FieldError("FILE", name, "a text file (it holds NUL bytes)")])
+    rows = _csv_rows(text) if name.lower().endswith(".csv") else _jsonl_rows(text)
     jobs = _read_rows(rows, local_images, urls or UrlPolicy())
     if not jobs:
-        raise InvalidInput([FieldError("FILE", source, "a file with at least one request")])
+        raise InvalidInput([FieldError("FILE", name, "a file with at least one request")])
     return jobs
 
 

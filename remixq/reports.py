@@ -291,15 +291,15 @@ def campaign_summaries(
     return _summaries(session, campaigns, in_range)
 
 
-def summaries_of(session: Session, campaign_ids: Sequence[int]) -> list[CampaignSummary]:
-    """The summaries of these campaigns (those that exist), by ascending id: the same four
-    queries as `campaign_summaries`."""
+def summaries_of(session: Session, campaign_ids: Sequence[int]) -> dict[int, CampaignSummary]:
+    """The summaries of these campaigns (a schedule's history), by id; unknown ids have none."""
     ids = sorted(set(campaign_ids))
     if not ids:
-        return []
-    campaigns = session.scalars(select(Campaign).where(Campaign.id.in_(ids)).order_by(Campaign.id))
-    found = list(campaigns)
-    return _summaries(session, found, Job.campaign_id.in_(ids)) if found else []
+        return {}
+    campaigns = session.scalars(select(Campaign).where(Campaign.id.in_(ids))).all()
+    if not campaigns:
+        return {}
+    return {s.id: s for s in _summaries(session, campaigns, Job.campaign_id.in_(ids))}
 
 
 def campaign_summary(session: Session, campaign_id: int) -> CampaignSummary | None:

@@ -217,27 +217,25 @@ def load_spec_file(path: Path) -> Spec:
         raise InvalidInput([FieldError("FILE", str(path), "an existing campaign file")])
     if path.stat().st_size > MAX_SPEC_BYTES:
         raise InvalidInput([FieldError("FILE", str(path), "a spec file under 16 MiB")])
-    return parse_spec_bytes(path.read_bytes(), suffix, source=str(path))
-
-
-def parse_spec_bytes(data: bytes, suffix: str, *, source: str = "FILE") -> Spec:
-    """A spec from a file's content (`suffix` .json: JSON, else YAML); InvalidInput naming
-    `source` and what is wrong (a YAML or JSON syntax error, with its line)."""
-    if len(data) > MAX_SPEC_BYTES:
-        raise InvalidInput([FieldError("FILE", source, "a spec file under 16 MiB")])
     try:
-        text = data.decode("utf-8-sig")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(
-            [FieldError("FILE", source, f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
+            [FieldError("FILE", str(path), f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
         ) from None
-    is_json = suffix.lower() == ".json"
+    return load_spec_text(text, str(path))
+
+
+def load_spec_text(text: str, name: str) -> Spec:
+    """The spec in a document's text, JSON when `name` ends in .json, else YAML; InvalidInput
+    naming the file (`name`) and what is wrong."""
+    json_text = name.lower().endswith(".json")
     try:
-        document = json.loads(text) if is_json else _load_yaml(text)
+        document = json.loads(text) if json_text else _load_yaml(text)
     except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if is_json else "YAML"
+        kind = "JSON" if json_text else "YAML"
         detail = " ".join(str(exc).split())
-        raise InvalidInput([FieldError("FILE", source, f"a {kind} document ({detail})")]) from None
+        raise InvalidInput([FieldError("FILE", name, f"a {kind} document ({detail})")]) from None
     return parse_spec(document)
 
 

@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from remixq.campaigns import read_campaign_bytes
+from remixq.campaigns import SUFFIXES as CAMPAIGN_SUFFIXES
+from remixq.campaigns import read_campaign_text
 from remixq.errors import FieldError, InvalidInput
 from remixq.pricing import Estimate, PriceTable, estimate_all
 from remixq.producing import NewJob
 from remixq.providers.runware import build_task
-from remixq.specs import SUFFIXES, Spec, parse_spec_bytes, read_spec, variant_label
+from remixq.specs import MAX_SPEC_BYTES, SUFFIXES, Spec, load_spec_text, read_spec, variant_label
 from remixq.url_policy import UrlPolicy
 
-CAMPAIGN_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 ALLOWED = "a .jsonl, .ndjson or .csv campaign file, or a .yaml, .yml or .json spec"
 
 
@@ -44,8 +44,18 @@ def read_upload(
     """Validate and expand an uploaded campaign file; InvalidInput listing every problem. A
     matrix past `max_jobs` needs `allow_large`; nothing expands past `hard_max` jobs."""
     suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
+    if suffix not in (*SUFFIXES, *CAMPAIGN_SUFFIXES):
+        raise InvalidInput([FieldError("file", filename, ALLOWED)])
+    if suffix in SUFFIXES and len(data) > MAX_SPEC_BYTES:
+        raise InvalidInput([FieldError("file", filename, "a spec file under 16 MiB")])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [FieldError("file", filename, f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
+        ) from None
     if suffix in SUFFIXES:
-        spec = parse_spec_bytes(data, suffix, source=filename)
+        spec = load_spec_text(text, filename)
         jobs = read_spec(
             spec,
             local_images=None,
@@ -55,9 +65,7 @@ def read_upload(
             hard_max=hard_max,
         )
         return Upload(filename, spec, jobs)
-    if suffix not in CAMPAIGN_SUFFIXES:
-        raise InvalidInput([FieldError("file", filename, ALLOWED)])
-    jobs = read_campaign_bytes(data, suffix, local_images=None, urls=urls, source=filename)
+    jobs = read_campaign_text(text, filename, local_images=None, urls=urls)
     if len(jobs) > hard_max:
         raise InvalidInput(
             [FieldError("file", f"{len(jobs):,} requests", f"at most {hard_max:,} per upload")]

@@ -49,7 +49,8 @@ def live() -> ResponseReturnValue:
     """`?campaign=ID` (repeated, at most 100): those campaigns as the pages show them."""
     ids = id_list("campaign", LIVE_MAX)
     with transaction(state(current_app).api_sessions) as db:
-        rows = _views(db, summaries_of(db, ids))
+        found = summaries_of(db, ids)
+        rows = _views(db, [found[i] for i in sorted(found)])
     response = jsonify({"campaigns": rows})
     response.headers["Cache-Control"] = "no-store"
     return response
