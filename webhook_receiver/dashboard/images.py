@@ -27,7 +27,7 @@ from webhook_receiver.dashboard.blueprint import bp
 from webhook_receiver.state import state
 
 THUMBNAIL = 256  # the gallery's thumbnail size (pixels, longest side)
-SIZES = range(16, 1025)  # what ?size= may ask for
+SIZES = range(64, 1025)  # what ?size= may ask for (remixq.assets.thumbnails)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _DATA_URI = re.compile(r"data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)", re.DOTALL)
 SERVED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -102,7 +102,7 @@ def _size() -> int | None:
     if text is None:
         return None
     if not (text.isascii() and text.isdigit()) or int(text) not in SIZES:
-        abort(400, f"size: {text[:20]!r} is not allowed; a whole number from 16 to 1024")
+        abort(400, f"size: {text[:20]!r} is not allowed; a whole number from 64 to 1024")
     return int(text)
 
 

@@ -26,20 +26,29 @@ def status_of(image: Image) -> str | None:
 
 
 def _storage(app: Flask) -> Any:
-    """The configured storage (remixq.assets.storage.open_storage), made once per process;
-    None without remixq.assets."""
+    """The configured storage (the receiver's, or remixq.assets.storage.open_storage), made
+    once per process; None without remixq.assets."""
+    from webhook_receiver.state import state
+
+    receiver = state(app)
+    if hasattr(receiver, "storage"):
+        return receiver.storage
     cached = app.extensions.get("remixq.dashboard.storage")
     if cached is None:
-        try:
-            storage = importlib.import_module("remixq.assets.storage")
-        except ImportError:
+        storage = _module("remixq.assets.storage")
+        if storage is None:
             return None
-        from webhook_receiver.state import state
-
         cached = app.extensions["remixq.dashboard.storage"] = storage.open_storage(
-            state(app).settings
+            receiver.settings
         )
     return cached
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,8 @@ def locate(app: Flask, db: Session, image_uuids: Sequence[str]) -> dict[str, Sto
 
 
 def serve(app: Flask, db: Session, image: Image, size: int | None) -> Response | None:  # noqa: ARG001
-    """The stored bytes of `image` (`size`: the thumbnail asked for; the full image is served
-    until thumbnails are kept), or None when it is not stored here."""
+    """The stored bytes of `image` (`size`: its thumbnail, made once and kept by
+    remixq.assets.thumbnails), or None when it is not stored here."""
     key = getattr(image, "storage_key", None)
     digest = getattr(image, "sha256", None)
     if status_of(image) != STORED or not key or not digest:
@@ -87,16 +96,24 @@ def serve(app: Flask, db: Session, image: Image, size: int | None) -> Response |
     storage = _storage(app)
     if storage is None:
         return None
-    etag = f'"{digest}"'
-    if request.headers.get("If-None-Match") == etag:
+    content_type = getattr(image, "content_type", None) or "application/octet-stream"
+    tag = digest
+    thumbnails = _module("remixq.assets.thumbnails")
+    if size is not None and thumbnails is not None:
+        key = thumbnails.thumbnail(
+            storage, key=key, sha256=digest, content_type=content_type, size=size
+        )
+        tag = f"{digest}-{size}"
+    etag = f'"{tag}"'
+    if request.if_none_match.contains(tag):
         response = Response(status=304)
     else:
         try:
             length, chunks = storage.stream(key)
         except KeyError:
             return None
-        response = Response(chunks, mimetype=getattr(image, "content_type", None) or None)
-        response.headers["Content-Length"] = str(length)
+        response = Response(chunks, mimetype=content_type, direct_passthrough=True)
+        response.content_length = length
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
     return response
