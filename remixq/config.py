@@ -158,6 +158,18 @@ class Settings(BaseSettings):
     max_matrix_jobs: int = Field(
         DEFAULT_MAX_MATRIX_JOBS, ge=1, validation_alias=_env("REMIXQ_MAX_MATRIX_JOBS")
     )
+    # Schedules (remixq.schedules): seconds between firing rounds under beat; an occurrence not
+    # fired within `schedule_late_after` seconds of its time was missed (its schedule's catch-up
+    # policy decides); the default cap of the `all` policy (occurrences fired after an outage).
+    schedule_interval: float = Field(
+        15.0, gt=0, le=30, validation_alias=_env("REMIXQ_SCHEDULE_INTERVAL")
+    )
+    schedule_late_after: float = Field(
+        120.0, gt=0, validation_alias=_env("REMIXQ_SCHEDULE_LATE_AFTER")
+    )
+    schedule_catch_up_max: int = Field(
+        10, ge=1, le=1000, validation_alias=_env("REMIXQ_SCHEDULE_CATCH_UP_MAX")
+    )
     # A JSON or YAML file of prices (USD per image) replacing the defaults (remixq.pricing).
     price_table_path: Path | None = Field(None, validation_alias=_env("REMIXQ_PRICE_TABLE"))
 

@@ -275,6 +275,12 @@ def variant_label(variant: Mapping[str, Any] | None) -> str:
     return json.dumps(variant, ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
+def variant_text(variant: Mapping[str, Any]) -> str:
+    """A variant for a table cell: ``path=value`` pairs, e.g. ``positivePrompt="a tea tin",
+    providerSettings.ideogram.stylePreset="BRIGHT_ART"`` (``job=0`` for an explicit job)."""
+    return ", ".join(f"{path}={json.dumps(value, default=str)}" for path, value in variant.items())
+
+
 def _set_path(request: dict[str, Any], path: str, value: Any, location: str) -> FieldError | None:
     """Set ``path`` (dotted) in ``request`` to ``value``, making objects on the way; a field
     error when the defaults hold something else than an object on the way."""
