@@ -185,6 +185,20 @@ class Settings(BaseSettings):
         16 * 1_048_576, gt=0, validation_alias=_env("REMIXQ_API_MAX_BODY_BYTES")
     )
 
+    # The dashboard (webhook_receiver.dashboard): the key that signs its session cookies and
+    # CSRF tokens (generated into the data folder when unset: set it when several hosts serve
+    # the dashboard), whether its cookie is always `Secure` (otherwise only on an https
+    # request), and how long a sign-in lasts.
+    dashboard_secret: SecretStr | None = Field(
+        None, validation_alias=_env("REMIXQ_DASHBOARD_SECRET")
+    )
+    dashboard_secure_cookie: bool = Field(
+        False, validation_alias=_env("REMIXQ_DASHBOARD_SECURE_COOKIE")
+    )
+    dashboard_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, validation_alias=_env("REMIXQ_DASHBOARD_SESSION_HOURS")
+    )
+
     @field_validator(
         "database_url",
         "broker_url",
@@ -193,6 +207,7 @@ class Settings(BaseSettings):
         "redis_url",
         "runware_api_key",
         "webhook_secret",
+        "dashboard_secret",
         mode="before",
     )
     @classmethod
@@ -242,8 +257,9 @@ class Settings(BaseSettings):
         return (self.public_url or f"http://127.0.0.1:{self.receiver_port}").rstrip("/")
 
     def configured_secrets(self) -> tuple[str, ...]:
-        """The API key and the webhook secret, when set: what no log line may show."""
-        values = (self.runware_api_key, self.webhook_secret)
+        """The API key, the webhook secret and the dashboard's, when set: what no log line may
+        show."""
+        values = (self.runware_api_key, self.webhook_secret, self.dashboard_secret)
         return tuple(value.get_secret_value() for value in values if value is not None)
 
     def secret(self) -> bytes:
@@ -255,7 +271,18 @@ class Settings(BaseSettings):
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value().encode()
         self.check_secret()
-        path = self.data_dir / "webhook-secret"
+        return self._stored_secret("webhook-secret")
+
+    def dashboard_secret_key(self) -> bytes:
+        """The key that signs the dashboard's session cookies and CSRF tokens: the setting, or
+        one generated once into the data folder (0600), as the webhook secret is."""
+        if self.dashboard_secret is not None:
+            return self.dashboard_secret.get_secret_value().encode()
+        return self._stored_secret("dashboard-secret")
+
+    def _stored_secret(self, name: str) -> bytes:
+        """The secret kept in the data folder's file `name`, generated on first use."""
+        path = self.data_dir / name
         if not path.exists():
             private_dir(self.data_dir)
             candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")

@@ -74,13 +74,26 @@ class ReceiverState:
         return self.settings.secret()
 
     @cached_property
+    def dashboard_secret(self) -> bytes:
+        """The key of the dashboard's session cookies and CSRF tokens (made on first use)."""
+        return self.settings.dashboard_secret_key()
+
+    @cached_property
     def api_sessions(self) -> sessionmaker[Session]:
-        """The REST API's sessions, on a pool of its own: a slow listing never holds a
-        connection that the webhook writer or a health check needs."""
+        """The REST API's and the dashboard's sessions, on a pool of their own: a slow listing
+        never holds a connection that the webhook writer or a health check needs."""
         if self.settings.database.startswith("sqlite"):
             return make_sessionmaker(make_engine(self.settings.database))
+        # No JIT: the reports' aggregates over a large campaign are estimated dear enough to be
+        # compiled, which then costs seconds more than running them (docs/benchmarks.md).
         return make_sessionmaker(
-            make_engine(self.settings.database, pool_size=2, max_overflow=4, pool_timeout=10)
+            make_engine(
+                self.settings.database,
+                pool_size=2,
+                max_overflow=4,
+                pool_timeout=10,
+                connect_args={"options": "-c jit=off"},
+            )
         )
 
     @cached_property

@@ -81,7 +81,7 @@ def export(ctx: Context, campaign: str, format_: str, output: Path | None) -> No
 
 def _write(rows: Iterator[dict[str, Any]], format_: str, out: IO[str]) -> int:
     from remixq.db import json_dumps
-    from remixq.reports import EXPORT_FIELDS
+    from remixq.reports import EXPORT_FIELDS, export_csv_row
 
     count = 0
     if format_ == "jsonl":
@@ -92,13 +92,6 @@ def _write(rows: Iterator[dict[str, Any]], format_: str, out: IO[str]) -> int:
     writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {
-                **row,
-                "parameters": json_dumps(row["parameters"]),
-                "variant": "" if row["variant"] is None else json_dumps(row["variant"]),
-                "nsfw": "" if row["nsfw"] is None else str(row["nsfw"]).lower(),
-            }
-        )
+        writer.writerow(export_csv_row(row))
         count += 1
     return count
