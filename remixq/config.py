@@ -11,7 +11,7 @@ import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -180,6 +180,17 @@ class Settings(BaseSettings):
             return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
         return value
 
+    # Operations: log lines as `plain` key=value text or `json` objects (remixq.logs); the
+    # receiver's access log (gunicorn's, tokens redacted); the port on which a worker or beat
+    # serves /metrics and /healthz (unset: none; the receiver serves both on its own port).
+    log_format: Literal["plain", "json"] = Field(
+        "plain", validation_alias=_env("REMIXQ_LOG_FORMAT")
+    )
+    access_log: bool = Field(False, validation_alias=_env("REMIXQ_ACCESS_LOG"))
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=_env("REMIXQ_METRICS_PORT")
+    )
+
     # The REST API (under /api/v1): largest request body, refused with 413 before it is read.
     api_max_body_bytes: int = Field(
         16 * 1_048_576, gt=0, validation_alias=_env("REMIXQ_API_MAX_BODY_BYTES")
@@ -202,6 +213,7 @@ class Settings(BaseSettings):
     @field_validator(
         "database_url",
         "broker_url",
+        "metrics_port",
         "price_table_path",
         "public_url",
         "redis_url",

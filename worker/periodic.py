@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from celery import Celery
 
-from remixq import inbox, jobs, reconcile, relay
+from remixq import inbox, jobs, logs, reconcile, relay
+from remixq import metrics as m
 from remixq.db import transaction
 from remixq.ingest import Limits
 from remixq.pricing import PriceTable
@@ -37,7 +38,9 @@ from worker.names import (
     RELAY_TASK,
     SCHEDULES_TASK,
 )
+from worker.observed import provider_call, waited_permit
 from worker.producer import enqueue, publish
+from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
 
 log = logging.getLogger("remixq.periodic")
@@ -118,6 +121,7 @@ def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
         )
     if ids:
         publish(app, ids, batch=settings.submit_batch)
+        m.RELAYED.inc(len(ids))
         log.info("relayed jobs", extra={"jobs": len(ids)})
     return len(ids)
 
@@ -166,42 +170,40 @@ def reconcile_jobs(runtime: Runtime) -> int:
             limit=settings.reconcile_batch,
         )
     if expired:
+        m.EXPIRED.inc(expired)
         log.warning("jobs expired", extra={"jobs": expired})
     recovered = 0
     for job in due:
-        try:
-            with runtime.limit.permit(timeout=30):
-                poll = runtime.client.get_response(job.task_uuid)
-        except RunwareError as exc:
-            log.info(
-                "getResponse failed; will ask again later",
-                extra={"job_id": job.job_id, "task_uuid": job.task_uuid, "error": str(exc)},
-            )
-            continue
-        poll = reconcile.settle(poll, check=job.checks, final_from=settings.reconcile_final_check)
-        if poll.deferred:
-            log.info(
-                "getResponse reported errors that fail nothing; will ask again later",
-                extra={
-                    "job_id": job.job_id,
-                    "task_uuid": job.task_uuid,
-                    "error": "; ".join(str(e) for e in poll.deferred),
-                },
-            )
-        with transaction(runtime.sessions) as session:
-            outcome = reconcile.apply_poll(session, poll, limits=Limits.of(settings))
-        if outcome is not None:
-            recovered += outcome.images_stored
-            log.info(
-                "reconciled",
-                extra={
-                    "job_id": job.job_id,
-                    "task_uuid": job.task_uuid,
-                    "images": outcome.images_stored,
-                    "check": job.checks,
-                },
-            )
+        with logs.bound(job_id=job.job_id, task_uuid=job.task_uuid):
+            recovered += _reconcile_one(runtime, job)
     return recovered
+
+
+def _reconcile_one(runtime: Runtime, job: reconcile.Due) -> int:
+    """Poll one job and store what the answer says; returns the images it stored. Its log
+    lines carry the job (bound by the caller)."""
+    settings = runtime.settings
+    try:
+        with waited_permit(runtime, timeout=30), provider_call(runtime, "get_response"):
+            poll = runtime.client.get_response(job.task_uuid)
+    except (RunwareError, LimitTimeout) as exc:
+        m.RECONCILER_POLLS.labels("failed").inc()
+        log.info("getResponse failed; will ask again later", extra={"error": str(exc)})
+        return 0
+    poll = reconcile.settle(poll, check=job.checks, final_from=settings.reconcile_final_check)
+    m.RECONCILER_POLLS.labels("deferred" if poll.deferred else "answered").inc()
+    if poll.deferred:
+        log.info(
+            "getResponse reported errors that fail nothing; will ask again later",
+            extra={"error": "; ".join(str(e) for e in poll.deferred)},
+        )
+    with transaction(runtime.sessions) as session:
+        outcome = reconcile.apply_poll(session, poll, limits=Limits.of(settings))
+    if outcome is None:
+        return 0
+    m.RECONCILED_IMAGES.inc(outcome.images_stored)
+    log.info("reconciled", extra={"images": outcome.images_stored, "check": job.checks})
+    return outcome.images_stored
 
 
 def prune_inbox(runtime: Runtime) -> int:
