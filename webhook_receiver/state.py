@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from remixq.assets.storage import Storage, open_storage
 from remixq.config import Settings
 from remixq.db import make_engine, make_sessionmaker
 from remixq.ingest import Limits
@@ -82,6 +83,11 @@ class ReceiverState:
         return make_sessionmaker(
             make_engine(self.settings.database, pool_size=2, max_overflow=4, pool_timeout=10)
         )
+
+    @cached_property
+    def storage(self) -> Storage:
+        """Where the image assets are (REMIXQ_STORAGE_URL), for the API's content route."""
+        return open_storage(self.settings)
 
     @cached_property
     def prices(self) -> PriceTable:

@@ -48,7 +48,7 @@ def operations(served: Api) -> list[APIOperation]:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_conforms_to_its_document(served: Api, mode: GenerationMode) -> None:
     found = operations(served)
-    assert len(found) == 10
+    assert len(found) == 11
     for operation in found:
 
         @given(case=operation.as_strategy(generation_mode=mode))
@@ -88,6 +88,7 @@ def test_the_document_describes_every_route(served: Api) -> None:
         "/api/v1/campaigns/{campaign_id}/resume",
         "/api/v1/campaigns/{campaign_id}/retry",
         "/api/v1/campaigns/{campaign_id}/export",
+        "/api/v1/images/{image_uuid}/content",
     }
     create = document["paths"]["/api/v1/campaigns"]["post"]
     assert {"201", "200", "401", "403", "409", "413", "415", "422"} <= set(create["responses"])
