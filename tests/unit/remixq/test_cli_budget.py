@@ -80,7 +80,9 @@ def test_submit_with_a_budget_refuses_what_does_not_fit_whole(tmp_path: Path) ->
         "--budget", "0.20",
     )  # fmt: skip
     assert stored.returncode == 0, stored.stderr
-    more = remixq(tmp_path, "submit", str(campaign_file(tmp_path, "c", 1)), "--campaign", "spring")
+    more = remixq(
+        tmp_path, "submit", str(campaign_file(tmp_path, "c", 1)), "--campaign", "spring"
+    )
     assert more.returncode == 2
     assert "at most the 0.02 USD left" in more.stderr and "0.18 reserved" in more.stderr
     lower = remixq(tmp_path, "budget", "spring", "0.12")
@@ -89,7 +91,9 @@ def test_submit_with_a_budget_refuses_what_does_not_fit_whole(tmp_path: Path) ->
     raised = remixq(tmp_path, "budget", "spring", "0.30", "--json")
     assert raised.returncode == 0, raised.stderr
     assert json.loads(raised.stdout)["budget_left_usd"] == "0.12"
-    added = remixq(tmp_path, "submit", str(campaign_file(tmp_path, "c", 1)), "--campaign", "spring")
+    added = remixq(
+        tmp_path, "submit", str(campaign_file(tmp_path, "c", 1)), "--campaign", "spring"
+    )
     assert added.returncode == 0, added.stderr
 
     (summary,) = json.loads(remixq(tmp_path, "campaigns", "--json").stdout)
@@ -150,7 +154,9 @@ def test_watch_prints_a_line_per_change_and_exits_3_when_a_job_failed(tmp_path: 
         assert watching.stdout is not None
         first = _line_within(watching.stdout, seconds=30)
         # The campaign is finished by another thread once the watch has shown it running.
-        finisher = threading.Thread(target=finish, args=(database(tmp_path),), kwargs={"fail": 1})
+        finisher = threading.Thread(
+            target=finish, args=(database(tmp_path),), kwargs={"fail": 1}
+        )
         finisher.start()
         finisher.join(timeout=30)
         assert watching.wait(timeout=30) == 3

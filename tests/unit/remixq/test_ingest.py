@@ -109,10 +109,8 @@ def test_unknown_task_is_an_orphan_kept_in_the_inbox(session: Session) -> None:
         b'{"data": [{"imageUUID": "7f1e3b4e-7c61-4c84-9d1e-0c4c2f4f7a11"}]}',
         b'{"taskUUID": "TASK", "imageUUID": "7f1e3b4e-7c61-4c84-9d1e-0c4c2f4f7a11", "cost": NaN}',
         b'{"taskUUID": "TASK", "imageUUID": "7f1e3b4e-7c61-4c84-9d1e-0c4c2f4f7a11", "seed": 1e99}',
-        (
-            b'{"taskUUID": "TASK", "imageUUID": "7f1e3b4e-7c61-4c84-9d1e-0c4c2f4f7a11", "seed": '
-            b"99999999999999999999}"
-        ),
+        (b'{"taskUUID": "TASK", "imageUUID": "7f1e3b4e-7c61-4c84-9d1e-0c4c2f4f7a11", "seed": '
+        b"99999999999999999999}"),
     ],
 )
 def test_bad_bodies_are_kept_as_invalid_and_store_no_image(session: Session, raw: bytes) -> None:

@@ -122,11 +122,9 @@ def test_the_inbox_task_uuid_becomes_a_uuid_and_junk_becomes_null(
         assert len(found) == 1
     migrate.downgrade(url, TASK_UUID_REVISION_BEFORE)
     with engine.begin() as connection:
-        texts = (
-            connection.execute(text("SELECT task_uuid FROM webhook_events ORDER BY id"))
-            .scalars()
-            .all()
-        )
+        texts = connection.execute(
+            text("SELECT task_uuid FROM webhook_events ORDER BY id")
+        ).scalars().all()
         assert texts == [task.lower(), None]
     engine.dispose()
 

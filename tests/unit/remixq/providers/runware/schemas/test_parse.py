@@ -268,10 +268,8 @@ CASES: list[tuple[tuple[str, ...], dict[str, Any], str, Any, str]] = [
         },
         "providerSettings.ideogram.characterReferenceImagesMask",
         [IMAGE_URL, IMAGE_UUID],
-        (
-            "exactly 1 mask image reference (UUID, http(s) URL, data URI or base64), one per "
-            "characterReferenceImages item"
-        ),
+        ("exactly 1 mask image reference (UUID, http(s) URL, data URI or base64), one per "
+        "characterReferenceImages item"),
     ),
     (
         ("v3",),
