@@ -126,7 +126,8 @@ A16 Image URLs and the image host. A result's ``imageURL`` is served by the simu
     reset). The image host's failures are not documented either; knobs inject the ones a CDN
     shows: ``image_500_rate`` (500, the next GET may succeed), ``image_truncate_rate`` (the whole
     ``Content-Length`` declared, half the bytes sent, the connection closed) and
-    ``image_garbage_rate`` (200 with an HTML page), one exclusive draw per GET.
+    ``image_garbage_rate`` (200 with an HTML page), one exclusive draw per GET; and
+    ``image_latency_ms`` holds every image GET that long (a slow download).
 """
 
 from __future__ import annotations

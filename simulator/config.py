@@ -138,6 +138,9 @@ class FaultKnobs(BaseModel):
         description="Lifetime of an image URL whose task sets no ttl, from its generation (s); "
         "past it the URL answers 404 (unset: until reset; assumptions A16).",
     )
+    image_latency_ms: float = Field(
+        0.0, ge=0, description="Delay before an image GET is answered (ms): a slow download."
+    )
     image_500_rate: Rate = Field(
         0.0, description="Share of image GETs answered 500 (the next may succeed)."
     )

@@ -136,11 +136,13 @@ class Simulator:
     def serve_image(self, image_uuid: str, extension: str) -> ImageAnswer | None:
         """The answer to a GET of an image, with the image host's faults (A16) applied; None
         when the image is unknown, expired or asked in another format (404)."""
+        knobs = self.faults.knobs
+        self._pause(knobs.image_latency_ms / 1000.0)
         found = self.image(image_uuid, extension)
         if found is None:
             self.stats.count("images_not_found")
             return None
-        fault = self.faults.image_fault(self.faults.knobs)
+        fault = self.faults.image_fault(knobs)
         if fault is not ImageFault.NONE:
             self.stats.fault(fault.value)
         data, mime_type = found

@@ -100,7 +100,7 @@ def _request(
                 maxsize=1,
                 retries=False,
                 cert_reqs="CERT_REQUIRED",
-                ca_certs=certifi.where(),
+                ca_certs=policy.ca_certs or certifi.where(),
                 server_hostname=target.host,  # SNI: the name, not the address
                 assert_hostname=target.host,  # the certificate must be the name's
             )

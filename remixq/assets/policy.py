@@ -92,6 +92,8 @@ class FetchPolicy:
     total_timeout: float = 60.0
     # The name service (DNS is the outer boundary: tests of names give their own).
     resolve: Callable[[str], Iterable[str]] = field(default=resolve_host, compare=False)
+    # The certificate authorities HTTPS is checked against (None: certifi's, as requests').
+    ca_certs: str | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> FetchPolicy:
