@@ -24,6 +24,7 @@ from remixq.ingest.records import (
     by_task,
     read,
 )
+from remixq.ingest.sqlite import SQLiteStore
 from remixq.models import WebhookEvent
 from remixq.providers.runware.results import (
     ErrorItem,
@@ -80,6 +81,8 @@ def store_for(connection: Connection, limits: Limits) -> Store:
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         return PostgresStore(connection, limits)
+    if dialect.name == "sqlite" and dialect.driver == "pysqlite":
+        return SQLiteStore(connection, limits)
     return CoreStore(connection, limits)
 
 

@@ -94,9 +94,7 @@ _REJECTION = (
 
 
 def overflows(job: Locked) -> bool:
-    return bool(
-        _overflows(job.status in CLOSED, job.results_received, job.new, job.number_results)
-    )
+    return bool(_overflows(job.status in CLOSED, job.results_received, job.new, job.number_results))
 
 
 def rejection(job: Locked) -> str:
