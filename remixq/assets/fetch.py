@@ -16,6 +16,7 @@ a later try may not meet: retried with backoff while the link lives).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -164,9 +165,13 @@ def _read(
     return b"".join(chunks)
 
 
+_QUOTED_URL = re.compile(r"(url: )\S+")
+
+
 def _words(exc: Exception | None) -> str:
-    """An exception's class and first words, without the URL a library may quote."""
+    """An exception's class and first words, without the URL a library may quote (its path or
+    query may be a credential: a reason is stored and logged)."""
     if exc is None:
         return "no address to connect to"
-    text = str(exc).split("(Caused by", 1)[0].strip()
+    text = _QUOTED_URL.sub(r"\1[path]", str(exc).split("(Caused by", 1)[0]).strip()
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
