@@ -60,6 +60,8 @@ class CampaignResult:
     assets_after_jobs_s: float | None = None
     asset_statuses: dict[str, int] = field(default_factory=dict)
     stored_bytes: int = 0
+    # Seconds from an image's row (its webhook's commit) to its copy: median and 99th percentile.
+    copy_delay_s: tuple[float, float] | None = None
 
     @property
     def rate(self) -> float:
@@ -265,6 +267,16 @@ def run_campaign(
                 ).all()
             )
             last_copy = session.scalar(select(func.max(Image.fetched_at)))
+            delay = None
+            if assets and backend != "embedded":
+                row = session.execute(
+                    text(
+                        "SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY"
+                        " extract(epoch FROM fetched_at - created_at)) FROM images"
+                        " WHERE fetched_at IS NOT NULL"
+                    )
+                ).scalar()
+                delay = (float(row[0]), float(row[1])) if row else None
         wall = (ended.timestamp() if ended else time.time()) - t0
         extra: dict[str, Any] = {}
         if assets:
@@ -276,6 +288,7 @@ def run_campaign(
                 ),
                 "asset_statuses": copies,
                 "stored_bytes": sum(p.stat().st_size for p in images_dir.rglob("*") if p.is_file()),
+                "copy_delay_s": delay,
             }
         return CampaignResult(
             jobs=jobs_count,

@@ -221,6 +221,9 @@ def _assets(results: Results) -> list[str]:
                 "last copy s": round(c.assets_s or 0, 1),
                 "last copy after last job s": round(c.assets_after_jobs_s or 0, 1),
                 "copies": c.asset_statuses,
+                "image to copy s (p50 / p99)": (
+                    f"{c.copy_delay_s[0]:.1f} / {c.copy_delay_s[1]:.1f}" if c.copy_delay_s else "-"
+                ),
                 "assets worker CPU ms/image": round(c.cpu_ms_per_image("assets worker"), 3),
                 "simulator CPU ms/image": round(c.cpu_ms_per_image("simulator"), 3),
                 "postgres CPU ms/image": round(c.cpu_ms_per_image("postgres"), 3),
