@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,15 @@ from tests.support.images import png_bytes
 
 LEASE = timedelta(seconds=120)
 WINDOW = timedelta(hours=24)
+
+
+@pytest.fixture(autouse=True)
+def _only_ours(session: Session) -> None:
+    """The sweep takes every pending image: those other tests committed to the shared test
+    database are set aside inside this test's transaction (rolled back with it)."""
+    session.execute(
+        text("UPDATE images SET asset_status = 'failed' WHERE asset_status = 'pending'")
+    )
 
 
 def _image(session: Session, image_id: int) -> Image:
@@ -41,7 +51,10 @@ def test_a_new_image_is_pending_by_the_columns_defaults(session: Session) -> Non
         {"job": job.id, "uuid": "0c6f0e4e-9d2b-4d3c-9b6e-2f1d0a7b8c9d"},
     )
     row = session.execute(
-        text("SELECT asset_status, asset_attempts, asset_next_attempt_at FROM images")
+        text(
+            "SELECT asset_status, asset_attempts, asset_next_attempt_at FROM images"
+            " WHERE image_uuid = '0c6f0e4e-9d2b-4d3c-9b6e-2f1d0a7b8c9d'"
+        )
     ).one()
     assert tuple(row) == ("pending", 0, None)
 
