@@ -12,6 +12,7 @@ import secrets
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,6 +28,8 @@ DEFAULT_RECEIVER_PORT = 8701
 DEFAULT_MAX_IMAGE_COST = Decimal(10)
 DEFAULT_INBOX_MAX_PER_TASK = 96
 DEFAULT_MAX_MATRIX_JOBS = 10_000
+# The provider image hosts the documentation shows (../shared/spec: every example's imageURL).
+DEFAULT_IMAGE_HOSTS = ("im.runware.ai",)
 
 
 def _env(name: str) -> AliasChoices:
@@ -173,6 +176,44 @@ class Settings(BaseSettings):
     # A JSON or YAML file of prices (USD per image) replacing the defaults (remixq.pricing).
     price_table_path: Path | None = Field(None, validation_alias=_env("REMIXQ_PRICE_TABLE"))
 
+    # Image assets (remixq.assets): where the copies go, what a fetch may reach, how it retries.
+    # file:///absolute/path, or s3://bucket/prefix (boto3, the `s3` extra); None: a folder
+    # `images` in the data folder.
+    storage_url: str | None = Field(None, validation_alias=_env("REMIXQ_STORAGE_URL"))
+    s3_endpoint_url: str | None = Field(None, validation_alias=_env("REMIXQ_S3_ENDPOINT_URL"))
+    # Hosts (`name`, `name:port`, `*.suffix`) image URLs may name: HTTPS and public addresses
+    # only. The local hosts may also be reached over plain HTTP and at private, loopback or
+    # link-local addresses; the local simulator's origin is one when it is the provider.
+    image_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_IMAGE_HOSTS, validation_alias=_env("REMIXQ_IMAGE_HOSTS")
+    )
+    image_local_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("REMIXQ_IMAGE_LOCAL_HOSTS")
+    )
+    image_max_bytes: int = Field(
+        32 * 1_048_576, gt=0, validation_alias=_env("REMIXQ_IMAGE_MAX_BYTES")
+    )
+    # The whole of one download (every redirect included), after the connect timeout of each.
+    image_fetch_timeout: float = Field(
+        60.0, gt=0, validation_alias=_env("REMIXQ_IMAGE_FETCH_TIMEOUT")
+    )
+    # Seconds between the sweeps that hand pending assets to the workers (under beat).
+    asset_sweep_interval: float = Field(
+        2.0, gt=0, validation_alias=_env("REMIXQ_ASSET_SWEEP_INTERVAL")
+    )
+    # An asset handed over (on the broker, or being fetched) and not finished after this long
+    # is handed over again: its message was lost or its worker died. Above the fetch timeout.
+    asset_lease: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_ASSET_LEASE"))
+    # Assets handed over and not finished at once, at most (the sweep tops up to this).
+    asset_in_flight: int = Field(1000, ge=1, validation_alias=_env("REMIXQ_ASSET_IN_FLIGHT"))
+    asset_max_attempts: int = Field(10, ge=1, validation_alias=_env("REMIXQ_ASSET_MAX_ATTEMPTS"))
+    asset_backoff_base: float = Field(2.0, gt=0, validation_alias=_env("REMIXQ_ASSET_BACKOFF_BASE"))
+    asset_backoff_cap: float = Field(300.0, gt=0, validation_alias=_env("REMIXQ_ASSET_BACKOFF_CAP"))
+    # How long a link without a `ttl` in its request is retried (its lifetime is undocumented).
+    asset_retry_window: float = Field(
+        86400.0, gt=0, validation_alias=_env("REMIXQ_ASSET_RETRY_WINDOW")
+    )
+
     @field_validator("image_dirs", mode="before")
     @classmethod
     def _path_list(cls, value: object) -> object:
@@ -190,6 +231,13 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=1, le=65535, validation_alias=_env("REMIXQ_METRICS_PORT")
     )
+
+    @field_validator("image_hosts", "image_local_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
 
     # The REST API (under /api/v1): largest request body, refused with 413 before it is read.
     api_max_body_bytes: int = Field(
@@ -218,6 +266,8 @@ class Settings(BaseSettings):
         "public_url",
         "redis_url",
         "runware_api_key",
+        "s3_endpoint_url",
+        "storage_url",
         "webhook_secret",
         "dashboard_secret",
         mode="before",
@@ -248,6 +298,25 @@ class Settings(BaseSettings):
         if self.broker.startswith(("redis://", "rediss://")):
             return self.broker
         return None
+
+    @property
+    def storage(self) -> str:
+        """Where image assets are stored: REMIXQ_STORAGE_URL, else `images` in the data folder."""
+        if self.storage_url:
+            return self.storage_url
+        return (self.data_dir / "images").resolve().as_uri()
+
+    @property
+    def local_image_hosts(self) -> tuple[str, ...]:
+        """REMIXQ_IMAGE_LOCAL_HOSTS, and the simulator's origin (`host:port`) when it is the
+        provider: its image URLs name the address the worker reached it at."""
+        hosts = self.image_local_hosts
+        if self.uses_simulator:
+            parts = urlsplit(self.api_url)
+            if parts.hostname:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                hosts = (*hosts, f"{parts.hostname.lower()}:{port}")
+        return hosts
 
     @property
     def uses_simulator(self) -> bool:

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from remixq.db import Base, JSONDocument, Money, UTCDateTime, utcnow
-from remixq.states import CatchUp, InboxStatus, JobStatus, OccurrenceStatus, PausedBy
+from remixq.states import AssetStatus, CatchUp, InboxStatus, JobStatus, OccurrenceStatus, PausedBy
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
 _INBOX_STATUSES = ", ".join(f"'{s.value}'" for s in InboxStatus)
@@ -39,6 +39,7 @@ NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "
 _PAUSERS = ", ".join(f"'{s.value}'" for s in PausedBy)
 _CATCH_UPS = ", ".join(f"'{s.value}'" for s in CatchUp)
 _OCCURRENCE_STATUSES = ", ".join(f"'{s.value}'" for s in OccurrenceStatus)
+_ASSET_STATUSES = ", ".join(f"'{s.value}'" for s in AssetStatus)
 
 
 class Campaign(Base):
@@ -133,6 +134,16 @@ class Job(Base):
 
 class Image(Base):
     __tablename__ = "images"
+    __table_args__ = (
+        CheckConstraint(f"asset_status IN ({_ASSET_STATUSES})", name="asset_status"),
+        # The assets still to fetch, for the sweep (remixq.assets.claims): only pending rows.
+        Index(
+            "ix_images_asset_pending",
+            "id",
+            postgresql_where=text("asset_status = 'pending'"),
+            sqlite_where=text("asset_status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="RESTRICT"), index=True)
@@ -141,8 +152,32 @@ class Image(Base):
     seed: Mapped[int | None] = mapped_column(BigInteger)
     nsfw: Mapped[bool | None] = mapped_column(Boolean)
     cost: Mapped[Decimal | None] = mapped_column(Money)
+    # The result item as received; an inline output's base64 is dropped from it once its bytes
+    # are stored as a file (remixq.assets).
     raw: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # The durable copy (remixq.assets). A new row is `pending` by the columns' defaults, so the
+    # webhook's statement writes nothing more; the workers fetch, verify and store it.
+    asset_status: Mapped[str] = mapped_column(
+        String(20), default=AssetStatus.PENDING.value, server_default=AssetStatus.PENDING.value
+    )
+    asset_reason: Mapped[str | None] = mapped_column(Text)  # why failed or refused, or the last
+    # transient failure of a pending one
+    sha256: Mapped[str | None] = mapped_column(String(64))  # of the stored bytes (hex)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    content_type: Mapped[str | None] = mapped_column(String(50))  # of the decoded format
+    format: Mapped[str | None] = mapped_column(String(10))  # JPEG | PNG | WEBP, as decoded
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    storage_key: Mapped[str | None] = mapped_column(String(200))  # sha256/ab/cd/<hex>.<ext>
+    asset_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the sweep may hand it over again: NULL (new: at once), a retry's backoff, or the
+    # end of the current hand-over's lease (a worker that died holding it).
+    asset_next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The current hand-over's token: a message whose token is not this one does nothing.
+    asset_claim: Mapped[str | None] = mapped_column(String(32))
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     job: Mapped[Job] = relationship(back_populates="images")
 

@@ -61,6 +61,25 @@ class InboxStatus(StrEnum):
     REJECTED = "rejected"  # refused: e.g. about another task than its URL was issued for
 
 
+class AssetStatus(StrEnum):
+    """Where an image's durable copy stands (`images.asset_status`, remixq.assets).
+
+        pending ──fetched, verified, stored──▶ stored
+           │ ──a transient failure: retried with backoff until the link expires──▶ pending
+           │ ──the link expired, or a permanent answer (e.g. 403)──▶ failed
+           └ ──the URL, a redirect or a body breaks the fetch policy──▶ refused
+
+    `pending` is the column's default, so ingestion writes nothing more than the image row."""
+
+    PENDING = "pending"  # stored as a result; its copy is not made yet (or is being retried)
+    STORED = "stored"  # its bytes are verified and stored (sha256, size, format, dimensions)
+    FAILED = "failed"  # no copy could be made (reason): the link expired, or a permanent error
+    REFUSED = "refused"  # the fetch policy refused it (reason): a host, address or size
+
+
+ASSET_FINAL = frozenset({AssetStatus.STORED, AssetStatus.FAILED, AssetStatus.REFUSED})
+
+
 class PausedBy(StrEnum):
     """Who paused a campaign (`campaigns.paused_by`): the account probe lifts only its own."""
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from remixq.assets.storage import Storage, open_storage
 from remixq.config import Settings
 from remixq.db import make_engine, make_sessionmaker
 from remixq.ingest import Limits
@@ -105,6 +106,11 @@ class ReceiverState:
         return make_sessionmaker(self.api_engine)
 
     @cached_property
+    def storage(self) -> Storage:
+        """Where the image assets are (REMIXQ_STORAGE_URL), for the API's content route."""
+        return open_storage(self.settings)
+
+    @cached_property
     def prices(self) -> PriceTable:
         """The price table the API's estimates use (REMIXQ_PRICE_TABLE), read once."""
         return PriceTable.configured(self.settings)
@@ -117,7 +123,6 @@ class ReceiverState:
     @property
     def enqueue(self) -> Callable[[sessionmaker[Session], Sequence[int]], None] | None:
         return self.publisher.enqueue if self.publisher else None
-
 
     @cached_property
     def readiness(self) -> Readiness:

@@ -28,6 +28,7 @@ _STYLES = {
     "submitting": "yellow",
     "cancelled": "magenta",
 }
+_ASSET_STYLES = {"stored": "green", "pending": "yellow", "failed": "red", "refused": "red"}
 
 
 def print_report(
@@ -61,6 +62,17 @@ def print_report(
         f"{total} jobs ({counts}); {report['images']} images; "
         f"total cost [bold]{report['cost_usd']} USD[/]"
     )
+    if report.get("assets"):
+        by_status = ", ".join(f"{n} {status}" for status, n in report["assets"].items())
+        console.print(f"image copies: {by_status}")
+    for job in jobs + superseded:
+        for image in job["images"]:
+            if image.get("asset_status") in ("failed", "refused"):
+                console.print(
+                    f"[red]{image['image_uuid']}[/]: copy {image['asset_status']}:"
+                    f" {image['asset_reason']}",
+                    overflow="fold",
+                )
     if report.get("cancelled_at"):
         console.print(
             f"[yellow]cancelled at {report['cancelled_at']}[/]: no job is submitted any more; "
@@ -226,6 +238,10 @@ def _jobs_table(title: str, jobs: list[dict[str, Any]]) -> Table:
             table.add_row(f"→ {job['retried_as']}", "its retry", "")
         for image in job["images"]:
             seed = "-" if image["seed"] is None else f"seed {image['seed']}"
+            asset = image.get("asset_status")
+            if asset:
+                style = _ASSET_STYLES.get(asset, "")
+                seed += f", [{style}]{asset}[/]" if style else f", {asset}"
             table.add_row(f"  {image['image_uuid']}", seed, image["cost"] or "-")
     return table
 

@@ -57,7 +57,7 @@ GUNICORN_REQUEST_LINE_MAX = 4094  # gunicorn's default --limit-request-line
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_conforms_to_its_document(served: Api, mode: GenerationMode) -> None:
     found = operations(served)
-    assert len(found) == 23
+    assert len(found) == 24
     for operation in found:
 
         @given(case=operation.as_strategy(generation_mode=mode))
@@ -124,6 +124,7 @@ def test_the_document_describes_every_route(served: Api) -> None:
         "/api/v1/schedules/{name}/pause",
         "/api/v1/schedules/{name}/resume",
         "/api/v1/schedules/{name}/run",
+        "/api/v1/images/{image_uuid}/content",
     }
     create = document["paths"]["/api/v1/campaigns"]["post"]
     assert {"201", "200", "401", "403", "409", "413", "415", "422"} <= set(create["responses"])

@@ -6,17 +6,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
+from uuid import UUID
 
 from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
 from spectree import Response as Responses
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
 
+from remixq.assets.thumbnails import thumbnail
 from remixq.control import cancel_campaign, pause_campaign, resume_campaign, retry_campaign
 from remixq.db import json_dumps, transaction
 from remixq.errors import FieldError, InvalidInput
 from remixq.idempotency import IdempotencyKeyReused, request_digest
 from remixq.models import Image
 from remixq.reports import export_rows, images_page, jobs_page
+from remixq.states import AssetStatus
 from remixq.submission import CampaignNameTaken, create_and_enqueue, hand_over
 from webhook_receiver.api import bodies, cursors, errors, schemas, spending, views
 from webhook_receiver.api.auth import authenticate, caller
@@ -209,6 +214,61 @@ def list_images(campaign_id: int) -> Response:
         count, next_cursor = cursors.page([image.id for image, _ in rows], query.limit)
         items = [views.image(image, job) for image, job in rows[:count]]
     return bodies.json_response(schemas.ImagePage(items=items, next_cursor=next_cursor))
+
+
+@bp.get("/images/<uuid:image_uuid>/content")
+@spec.validate(
+    query=schemas.ContentQuery,
+    resp=Responses(HTTP_200=None, HTTP_304=None, HTTP_409=schemas.ErrorBody, **ERRORS),
+    tags=["images"],
+)
+def image_content(image_uuid: UUID) -> Response | WerkzeugResponse:
+    """The stored copy of an image, streamed with its content type; `?size=N` (64-1024) a
+    thumbnail whose longest side is at most N, made once and kept. The bytes under a key never
+    change: `ETag` is their SHA-256 (`If-None-Match` answers 304) and `Cache-Control` says
+    immutable. 409 `asset_not_stored` (with `asset_status` and `reason`) while the copy is
+    pending, or when it failed or was refused."""
+    size = _page_query().size
+    with transaction(bodies.sessions()) as session:
+        image = session.scalar(select(Image).where(Image.image_uuid == str(image_uuid)))
+    if image is None:
+        raise ApiError(404, "not_found", f"no image has UUID {image_uuid}")
+    if image.asset_status != AssetStatus.STORED or not image.storage_key or not image.sha256:
+        reason = f": {image.asset_reason}" if image.asset_reason else ""
+        raise ApiError(
+            409,
+            "asset_not_stored",
+            f"image {image_uuid} has no stored copy: it is {image.asset_status}{reason}",
+            asset_status=image.asset_status,
+            reason=image.asset_reason,
+        )
+    storage = state(current_app).storage
+    key, tag = image.storage_key, image.sha256
+    if size is not None:
+        key = thumbnail(
+            storage,
+            key=key,
+            sha256=image.sha256,
+            content_type=image.content_type or "application/octet-stream",
+            size=size,
+        )
+        tag = f"{image.sha256}-{size}"
+    headers = {"ETag": f'"{tag}"', "Cache-Control": "private, max-age=31536000, immutable"}
+    if request.if_none_match.contains(tag):
+        return current_app.response_class(status=304, headers=headers)
+    try:
+        length, chunks = storage.stream(key)
+    except KeyError:
+        raise ApiError(
+            404, "not_found", f"the stored copy of image {image_uuid} is missing"
+        ) from None
+    # werkzeug's Response, not Flask's: spectree reads the body of a Flask response to check
+    # it (the whole image in memory), and passes any other through, streamed as it is read.
+    response = WerkzeugResponse(
+        chunks, mimetype=image.content_type, headers=headers, direct_passthrough=True
+    )
+    response.content_length = length
+    return response
 
 
 # -- controls ---------------------------------------------------------------------------------

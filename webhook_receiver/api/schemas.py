@@ -103,6 +103,10 @@ class Campaign(BaseModel):
     name: str
     counts: dict[str, int] = Field(description="Jobs by status (the latest attempt of each).")
     images: int
+    assets: dict[str, int] = Field(
+        default_factory=dict,
+        description="The images' durable copies by status (pending, stored, failed, refused).",
+    )
     cost_usd: str = Field(description='Exact decimal string, e.g. "0.1234".')
     created_at: datetime
     finished_at: datetime | None = None
@@ -242,6 +246,28 @@ class Image(BaseModel):
     job_id: int
     task_uuid: str
     created_at: datetime
+    asset_status: str = Field(
+        "pending",
+        description='Its durable copy: "pending" (not made yet, or being retried), "stored",'
+        ' "failed" or "refused" (with asset_reason).',
+    )
+    asset_reason: str | None = Field(
+        None, description="Why the copy failed or was refused (or a pending one's last failure)."
+    )
+    sha256: str | None = Field(None, description="SHA-256 (hex) of the stored bytes.")
+    size_bytes: int | None = None
+    content_type: str | None = Field(None, description="Of the decoded image, e.g. image/jpeg.")
+    width: int | None = None
+    height: int | None = None
+    content_url: str | None = Field(
+        None, description="Where the stored bytes are served (null until stored)."
+    )
+
+
+class ContentQuery(BaseModel):
+    """`size`: a thumbnail whose longest side is at most this many pixels (made once, kept)."""
+
+    size: int | None = Field(None, ge=64, le=1024)
 
 
 class ImagePage(BaseModel):
