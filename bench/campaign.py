@@ -54,6 +54,14 @@ class CampaignResult:
     statuses: dict[str, int]
     webhooks: dict[str, int] = field(default_factory=dict)
     backend: str = "postgres"
+    # With asset fetching (`assets=True`): from `remixq submit`'s start to the last copy stored,
+    # and from the last job's end to it; the copies by status; the stored bytes.
+    assets_s: float | None = None
+    assets_after_jobs_s: float | None = None
+    asset_statuses: dict[str, int] = field(default_factory=dict)
+    stored_bytes: int = 0
+    # Seconds from an image's row (its webhook's commit) to its copy: median and 99th percentile.
+    copy_delay_s: tuple[float, float] | None = None
 
     @property
     def rate(self) -> float:
@@ -61,6 +69,9 @@ class CampaignResult:
 
     def cpu_ms_per_job(self, name: str) -> float:
         return self.cpu_s.get(name, 0.0) / self.jobs * 1000
+
+    def cpu_ms_per_image(self, name: str) -> float:
+        return self.cpu_s.get(name, 0.0) / self.images * 1000 if self.images else 0.0
 
     @property
     def bytes_per_job(self) -> float:
@@ -97,7 +108,11 @@ def run_campaign(
     worker_args: tuple[str, ...] = (),
     backend: str = "postgres",
     simulator_args: tuple[str, ...] = (),
+    assets: bool = False,
 ) -> CampaignResult:
+    """`assets`: the images' copies are made too (on PostgreSQL + Redis), by a worker of their
+    own (`-Q remixq.assets`, so that its CPU is theirs) with `remixq beat` sweeping; the clock
+    then also runs to the last copy stored."""
     sim_port, receiver_port = free_port(), free_port()
     process_env = env.env(
         REMIXQ_SIMULATOR_PORT=str(sim_port), REMIXQ_RECEIVER_PORT=str(receiver_port)
@@ -134,13 +149,30 @@ def run_campaign(
             log_dir=env.logs,
             new_session=True,
         )
+        queues = ("-Q", "remixq,remixq.periodic") if assets else ()
         started["worker"] = start(
             f"c-worker-{sim_port}",
-            ["worker", "--loglevel", "WARNING", *worker_args],
+            ["worker", "--loglevel", "WARNING", *queues, *worker_args],
             env=process_env,
             log_dir=env.logs,
             new_session=True,
         )
+        if assets:
+            started["assets worker"] = start(
+                f"c-assets-worker-{sim_port}",
+                ["worker", "--loglevel", "WARNING", "-Q", "remixq.assets", "-n", "assets@%h"],
+                env=process_env,
+                log_dir=env.logs,
+                new_session=True,
+            )
+            if backend != "embedded":
+                started["beat"] = start(
+                    f"c-beat-{sim_port}",
+                    ["beat", "--loglevel", "WARNING"],
+                    env=process_env,
+                    log_dir=env.logs,
+                    new_session=True,
+                )
         alive = list(started.values())
         wait_until(
             lambda: _http_ok(f"http://127.0.0.1:{sim_port}/_control/stats"),
@@ -192,6 +224,14 @@ def run_campaign(
             alive=alive,
         )
         time.sleep(1)  # the last duplicates
+        if assets:
+            wait_until(
+                lambda: _pending_assets(engine) == 0,
+                timeout=timeout,
+                interval=0.25,
+                what="every image's copy",
+                alive=alive,
+            )
         cpu = {name: procs.cpu(proc) - cpu0[name] for name, proc in started.items()}
         if backend != "embedded":
             cpu["postgres"] = backends.spent()
@@ -221,7 +261,35 @@ def run_campaign(
                     )
                     for table in TABLES
                 }
+            copies = dict(
+                session.execute(
+                    select(Image.asset_status, func.count()).group_by(Image.asset_status)
+                ).all()
+            )
+            last_copy = session.scalar(select(func.max(Image.fetched_at)))
+            delay = None
+            if assets and backend != "embedded":
+                row = session.execute(
+                    text(
+                        "SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY"
+                        " extract(epoch FROM fetched_at - created_at)) FROM images"
+                        " WHERE fetched_at IS NOT NULL"
+                    )
+                ).scalar()
+                delay = (float(row[0]), float(row[1])) if row else None
         wall = (ended.timestamp() if ended else time.time()) - t0
+        extra: dict[str, Any] = {}
+        if assets:
+            images_dir = Path(process_env.get("REMIXQ_DATA_DIR", "remixq-data")) / "images"
+            extra = {
+                "assets_s": (last_copy.timestamp() - t0) if last_copy else None,
+                "assets_after_jobs_s": (
+                    last_copy.timestamp() - ended.timestamp() if last_copy and ended else None
+                ),
+                "asset_statuses": copies,
+                "stored_bytes": sum(p.stat().st_size for p in images_dir.rglob("*") if p.is_file()),
+                "copy_delay_s": delay,
+            }
         return CampaignResult(
             jobs=jobs_count,
             images=images,
@@ -234,6 +302,7 @@ def run_campaign(
             statuses=statuses,
             webhooks=dict(webhooks.json().get("webhooks", {})),
             backend=backend,
+            **extra,
         )
     finally:
         for proc in reversed(list(started.values())):
@@ -271,6 +340,16 @@ def _file_sizes(data: Path) -> dict[str, int]:
         key = "broker file" if path.name.startswith("broker") else "database file"
         sizes[key] += path.stat().st_size
     return sizes
+
+
+def _pending_assets(engine: Engine) -> int:
+    with Session(engine) as session:
+        return (
+            session.scalar(
+                select(func.count()).select_from(Image).where(Image.asset_status == "pending")
+            )
+            or 0
+        )
 
 
 def _images(engine: Engine) -> int:

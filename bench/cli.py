@@ -177,6 +177,19 @@ def _embedded(env: BenchEnv, plan: Plan, results: Results) -> None:
             _say_campaign(beside)
 
 
+def _assets(env: BenchEnv, plan: Plan, results: Results) -> None:
+    _say("\n## 4c. campaigns with their images copied (PostgreSQL + Redis)")
+    for size in plan.assets_sizes:
+        result = run_campaign(env, jobs_count=size, assets=True)
+        results.assets.append(result)
+        _say(
+            f"  {size:,} jobs, {result.images:,} images: last copy at {result.assets_s or 0:.1f} s"
+            f" ({result.assets_after_jobs_s or 0:.1f} s after the last job), assets worker"
+            f" {result.cpu_ms_per_image('assets worker'):.2f} ms CPU/image,"
+            f" copies {result.asset_statuses}, image to copy (p50, p99) {result.copy_delay_s} s"
+        )
+
+
 def _peer(env: BenchEnv, plan: Plan, results: Results) -> None:
     _say(f"\n## 5. peer baseline: {plan.peer_jobs:,} jobs, the SDK script and remixq")
     try:
@@ -214,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, help="provider latency of benchmark 2b")
     parser.add_argument("--concurrency", type=_csv_ints, help="thread counts of benchmark 2b")
     parser.add_argument("--campaign-sizes", type=_csv_ints, help="e.g. 1000,10000,100000")
+    parser.add_argument("--assets-sizes", type=_csv_ints, help="campaigns of section assets")
     parser.add_argument("--budget-minutes", type=float, help="skip campaigns that would overrun")
     parser.add_argument("--no-server-sweep", action="store_true", help="deployed settings only")
     parser.add_argument("--out", type=Path, default=DOC, help="the document to update")
@@ -230,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency_ms": args.latency_ms,
         "batched_concurrency": args.concurrency,
         "campaign_sizes": args.campaign_sizes,
+        "assets_sizes": args.assets_sizes,
         "budget_minutes": args.budget_minutes,
         "sustained_seconds": args.sustained_seconds,
         "peer_jobs": args.peer_jobs,
@@ -263,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "profiles": _profiles,
         "campaign": _campaigns,
         "embedded": _embedded,
+        "assets": _assets,
         "peer": _peer,
     }
     with bench_env(keep=args.keep) as env:

@@ -202,6 +202,42 @@ def _embedded(results: Results) -> list[str]:
     return out
 
 
+def _assets(results: Results) -> list[str]:
+    out = [
+        (
+            "\n#### 4c. Campaigns with their images copied (PostgreSQL + Redis)\n\n"
+            "The whole campaign as in 3-4, and every image fetched from the simulator, verified "
+            "and stored in a folder by a worker of its own (`-Q remixq.assets`, 32 threads), "
+            "`remixq beat` sweeping every 2 s. Times run from the start of `remixq submit`.\n\n"
+        )
+    ]
+    rows = []
+    for c in results.assets:
+        rows.append(
+            {
+                "jobs": c.jobs,
+                "images": f"{c.images:,}",
+                "last job s": round(c.wall_s, 1),
+                "last copy s": round(c.assets_s or 0, 1),
+                "last copy after last job s": round(c.assets_after_jobs_s or 0, 1),
+                "copies": c.asset_statuses,
+                "image to copy s (p50 / p99)": (
+                    f"{c.copy_delay_s[0]:.1f} / {c.copy_delay_s[1]:.1f}" if c.copy_delay_s else "-"
+                ),
+                "assets worker CPU ms/image": round(c.cpu_ms_per_image("assets worker"), 3),
+                "simulator CPU ms/image": round(c.cpu_ms_per_image("simulator"), 3),
+                "postgres CPU ms/image": round(c.cpu_ms_per_image("postgres"), 3),
+                "worker+receiver CPU ms/job": round(
+                    c.cpu_ms_per_job("worker") + c.cpu_ms_per_job("receiver"), 3
+                ),
+                "stored KiB/image": round(c.stored_bytes / max(1, c.images) / 1024, 1),
+                "assets worker MiB": mib(c.peak_rss.get("assets worker", 0)),
+            }
+        )
+    out.append(table(rows))
+    return out
+
+
 def git_revision() -> str:
     try:
         rev = subprocess.run(
@@ -352,6 +388,8 @@ def document(
         )
     if results.embedded:
         out.extend(_embedded(results))
+    if results.assets:
+        out.extend(_assets(results))
     if results.peer:
         out.append(
             f"\n#### 5. Peer baseline ({plan.peer_jobs:,} jobs, all in flight at once)\n\n"

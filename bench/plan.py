@@ -13,7 +13,16 @@ from bench.peer import PeerPoint
 from bench.submit import SubmitResult
 from bench.sustained import SustainedResult
 
-SECTIONS = ("ingest", "sustained", "submit", "profiles", "campaign", "embedded", "peer")
+SECTIONS = (
+    "ingest",
+    "sustained",
+    "submit",
+    "profiles",
+    "campaign",
+    "embedded",
+    "assets",
+    "peer",
+)
 
 
 @dataclass
@@ -41,6 +50,7 @@ class Plan:
     sustained_rate: float = 2_800.0  # webhooks/s the receiver's corpus is sized for
     sustained_generators: tuple[str, ...] = ("loadgen", "wrk")
     embedded_sizes: tuple[int, ...] = (10_000,)  # beside PostgreSQL's campaign of the same size
+    assets_sizes: tuple[int, ...] = (10_000,)  # campaigns whose images are copied too
     peer_jobs: int = 2_000
     peer_latencies_ms: tuple[float, ...] = (0.0, 2_000.0)
 
@@ -59,6 +69,7 @@ QUICK = Plan(
     budget_minutes=6.0,  # the projection from 500 jobs overestimates (start-up dominates)
     sustained_seconds=15.0,
     embedded_sizes=(2_000,),
+    assets_sizes=(2_000,),
     peer_jobs=500,
 )
 
@@ -77,6 +88,7 @@ class Results:
     submit_sweep: list[SubmitResult] = field(default_factory=list)
     profiles: list[Any] = field(default_factory=list)
     campaigns: list[CampaignResult] = field(default_factory=list)
+    assets: list[CampaignResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sustained: SustainedResult | None = None
     embedded: list[CampaignResult] = field(default_factory=list)

@@ -12,6 +12,7 @@ import secrets
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,6 +28,8 @@ DEFAULT_RECEIVER_PORT = 8701
 DEFAULT_MAX_IMAGE_COST = Decimal(10)
 DEFAULT_INBOX_MAX_PER_TASK = 96
 DEFAULT_MAX_MATRIX_JOBS = 10_000
+# The provider image hosts the documentation shows (../shared/spec: every example's imageURL).
+DEFAULT_IMAGE_HOSTS = ("im.runware.ai",)
 
 
 def _env(name: str) -> AliasChoices:
@@ -158,8 +161,58 @@ class Settings(BaseSettings):
     max_matrix_jobs: int = Field(
         DEFAULT_MAX_MATRIX_JOBS, ge=1, validation_alias=_env("REMIXQ_MAX_MATRIX_JOBS")
     )
+    # Schedules (remixq.schedules): seconds between firing rounds under beat; an occurrence not
+    # fired within `schedule_late_after` seconds of its time was missed (its schedule's catch-up
+    # policy decides); the default cap of the `all` policy (occurrences fired after an outage).
+    schedule_interval: float = Field(
+        15.0, gt=0, le=30, validation_alias=_env("REMIXQ_SCHEDULE_INTERVAL")
+    )
+    schedule_late_after: float = Field(
+        120.0, gt=0, validation_alias=_env("REMIXQ_SCHEDULE_LATE_AFTER")
+    )
+    schedule_catch_up_max: int = Field(
+        10, ge=1, le=1000, validation_alias=_env("REMIXQ_SCHEDULE_CATCH_UP_MAX")
+    )
     # A JSON or YAML file of prices (USD per image) replacing the defaults (remixq.pricing).
     price_table_path: Path | None = Field(None, validation_alias=_env("REMIXQ_PRICE_TABLE"))
+
+    # Image assets (remixq.assets): where the copies go, what a fetch may reach, how it retries.
+    # file:///absolute/path, or s3://bucket/prefix (boto3, the `s3` extra); None: a folder
+    # `images` in the data folder.
+    storage_url: str | None = Field(None, validation_alias=_env("REMIXQ_STORAGE_URL"))
+    s3_endpoint_url: str | None = Field(None, validation_alias=_env("REMIXQ_S3_ENDPOINT_URL"))
+    # Hosts (`name`, `name:port`, `*.suffix`) image URLs may name: HTTPS and public addresses
+    # only. The local hosts may also be reached over plain HTTP and at private, loopback or
+    # link-local addresses; the local simulator's origin is one when it is the provider.
+    image_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_IMAGE_HOSTS, validation_alias=_env("REMIXQ_IMAGE_HOSTS")
+    )
+    image_local_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("REMIXQ_IMAGE_LOCAL_HOSTS")
+    )
+    image_max_bytes: int = Field(
+        32 * 1_048_576, gt=0, validation_alias=_env("REMIXQ_IMAGE_MAX_BYTES")
+    )
+    # The whole of one download (every redirect included), after the connect timeout of each.
+    image_fetch_timeout: float = Field(
+        60.0, gt=0, validation_alias=_env("REMIXQ_IMAGE_FETCH_TIMEOUT")
+    )
+    # Seconds between the sweeps that hand pending assets to the workers (under beat).
+    asset_sweep_interval: float = Field(
+        2.0, gt=0, validation_alias=_env("REMIXQ_ASSET_SWEEP_INTERVAL")
+    )
+    # An asset handed over (on the broker, or being fetched) and not finished after this long
+    # is handed over again: its message was lost or its worker died. Above the fetch timeout.
+    asset_lease: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_ASSET_LEASE"))
+    # Assets handed over and not finished at once, at most (the sweep tops up to this).
+    asset_in_flight: int = Field(1000, ge=1, validation_alias=_env("REMIXQ_ASSET_IN_FLIGHT"))
+    asset_max_attempts: int = Field(10, ge=1, validation_alias=_env("REMIXQ_ASSET_MAX_ATTEMPTS"))
+    asset_backoff_base: float = Field(2.0, gt=0, validation_alias=_env("REMIXQ_ASSET_BACKOFF_BASE"))
+    asset_backoff_cap: float = Field(300.0, gt=0, validation_alias=_env("REMIXQ_ASSET_BACKOFF_CAP"))
+    # How long a link without a `ttl` in its request is retried (its lifetime is undocumented).
+    asset_retry_window: float = Field(
+        86400.0, gt=0, validation_alias=_env("REMIXQ_ASSET_RETRY_WINDOW")
+    )
 
     @field_validator("image_dirs", mode="before")
     @classmethod
@@ -179,9 +232,30 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, validation_alias=_env("REMIXQ_METRICS_PORT")
     )
 
+    @field_validator("image_hosts", "image_local_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
     # The REST API (under /api/v1): largest request body, refused with 413 before it is read.
     api_max_body_bytes: int = Field(
         16 * 1_048_576, gt=0, validation_alias=_env("REMIXQ_API_MAX_BODY_BYTES")
+    )
+
+    # The dashboard (webhook_receiver.dashboard): the key that signs its session cookies and
+    # CSRF tokens (generated into the data folder when unset: set it when several hosts serve
+    # the dashboard), whether its cookie is always `Secure` (otherwise only on an https
+    # request), and how long a sign-in lasts.
+    dashboard_secret: SecretStr | None = Field(
+        None, validation_alias=_env("REMIXQ_DASHBOARD_SECRET")
+    )
+    dashboard_secure_cookie: bool = Field(
+        False, validation_alias=_env("REMIXQ_DASHBOARD_SECURE_COOKIE")
+    )
+    dashboard_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, validation_alias=_env("REMIXQ_DASHBOARD_SESSION_HOURS")
     )
 
     @field_validator(
@@ -192,7 +266,10 @@ class Settings(BaseSettings):
         "public_url",
         "redis_url",
         "runware_api_key",
+        "s3_endpoint_url",
+        "storage_url",
         "webhook_secret",
+        "dashboard_secret",
         mode="before",
     )
     @classmethod
@@ -223,6 +300,25 @@ class Settings(BaseSettings):
         return None
 
     @property
+    def storage(self) -> str:
+        """Where image assets are stored: REMIXQ_STORAGE_URL, else `images` in the data folder."""
+        if self.storage_url:
+            return self.storage_url
+        return (self.data_dir / "images").resolve().as_uri()
+
+    @property
+    def local_image_hosts(self) -> tuple[str, ...]:
+        """REMIXQ_IMAGE_LOCAL_HOSTS, and the simulator's origin (`host:port`) when it is the
+        provider: its image URLs name the address the worker reached it at."""
+        hosts = self.image_local_hosts
+        if self.uses_simulator:
+            parts = urlsplit(self.api_url)
+            if parts.hostname:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                hosts = (*hosts, f"{parts.hostname.lower()}:{port}")
+        return hosts
+
+    @property
     def uses_simulator(self) -> bool:
         return self.runware_api_key is None
 
@@ -242,8 +338,9 @@ class Settings(BaseSettings):
         return (self.public_url or f"http://127.0.0.1:{self.receiver_port}").rstrip("/")
 
     def configured_secrets(self) -> tuple[str, ...]:
-        """The API key and the webhook secret, when set: what no log line may show."""
-        values = (self.runware_api_key, self.webhook_secret)
+        """The API key, the webhook secret and the dashboard's, when set: what no log line may
+        show."""
+        values = (self.runware_api_key, self.webhook_secret, self.dashboard_secret)
         return tuple(value.get_secret_value() for value in values if value is not None)
 
     def secret(self) -> bytes:
@@ -255,7 +352,18 @@ class Settings(BaseSettings):
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value().encode()
         self.check_secret()
-        path = self.data_dir / "webhook-secret"
+        return self._stored_secret("webhook-secret")
+
+    def dashboard_secret_key(self) -> bytes:
+        """The key that signs the dashboard's session cookies and CSRF tokens: the setting, or
+        one generated once into the data folder (0600), as the webhook secret is."""
+        if self.dashboard_secret is not None:
+            return self.dashboard_secret.get_secret_value().encode()
+        return self._stored_secret("dashboard-secret")
+
+    def _stored_secret(self, name: str) -> bytes:
+        """The secret kept in the data folder's file `name`, generated on first use."""
+        path = self.data_dir / name
         if not path.exists():
             private_dir(self.data_dir)
             candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")

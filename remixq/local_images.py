@@ -111,6 +111,28 @@ def _encode(data: bytes, claimed: str) -> str:
 def image_format(data: bytes) -> str | None:
     """``PNG``, ``JPEG`` or ``WEBP`` when ``data`` decodes whole as that image within the pixel
     cap; None otherwise. Raises ImageRefused for an image over the cap."""
+    found = decode(data)
+    return found.format if found is not None else None
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What decoding an image's bytes found: its format (``PNG``, ``JPEG``, ``WEBP``) and size."""
+
+    format: str
+    width: int
+    height: int
+
+    @property
+    def mime_type(self) -> str:
+        return _MIME[self.format]
+
+
+def decode(data: bytes) -> Decoded | None:
+    """The image ``data`` holds when it decodes whole (container and pixels) as a PNG, JPEG or
+    WebP within the pixel cap; None otherwise (not an image, truncated, corrupt, another
+    format). Raises ImageRefused for an image over the cap. Used for local reference images and
+    for the copies of generated ones (remixq.assets)."""
     try:
         with warnings.catch_warnings():
             # Pillow warns, then raises, past its own (process-wide) limit; ours is lower.
@@ -134,4 +156,6 @@ def image_format(data: bytes) -> str | None:
         ) from None
     except Exception:  # noqa: BLE001 (hostile bytes make Pillow's decoders raise many types)
         return None
-    return found if found in _MIME else None
+    if found is None or found not in _MIME:
+        return None
+    return Decoded(found, width, height)

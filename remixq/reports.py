@@ -21,9 +21,10 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, select, tuple_
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from remixq.budgets import Spend, campaign_spend, usd
+from remixq.db import json_dumps
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
-from remixq.states import OPEN, JobStatus
+from remixq.states import OPEN, AssetStatus, JobStatus
 
 PAGE_MAX = 1000  # the most items one page may ask for
 
@@ -85,9 +86,24 @@ def job_view(
                 "seed": i.seed,
                 "nsfw": i.nsfw,
                 "cost": money(i.cost) if i.cost is not None else None,
+                **asset_view(i),
             }
             for i in job.images
         ],
+    }
+
+
+def asset_view(image: Image) -> dict[str, Any]:
+    """An image's durable copy (remixq.assets): its status, the reason of a failure or refusal
+    (or of a pending one's last failed try), and what the stored bytes are."""
+    return {
+        "asset_status": image.asset_status,
+        "asset_reason": image.asset_reason,
+        "sha256": image.sha256,
+        "size_bytes": image.size_bytes,
+        "content_type": image.content_type,
+        "width": image.width,
+        "height": image.height,
     }
 
 
@@ -117,6 +133,7 @@ def report_head(session: Session, campaign: Campaign) -> dict[str, Any]:
         "cost_usd": money(summary.cost_usd),
         "counts": summary.counts,
         "images": summary.images,
+        "assets": summary.assets,
         # Set while the provider refuses the account (paused_by "account": the jobs wait,
         # pending, for a resume) or since a person paused the campaign (paused_by "user").
         "paused_at": _iso(summary.paused_at),
@@ -128,7 +145,7 @@ def report_head(session: Session, campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def _retried() -> ColumnElement[bool]:
+def superseded_attempt() -> ColumnElement[bool]:
     """True for a job a retry replaced (the retry names it): a superseded attempt."""
     retry = aliased(Job)
     return exists().where(retry.retry_of_id == Job.id)
@@ -145,7 +162,7 @@ def job_views(
         page = session.scalars(
             select(Job)
             .where(Job.campaign_id == campaign_id, Job.id > after)
-            .where(_retried() if superseded else ~_retried())
+            .where(superseded_attempt() if superseded else ~superseded_attempt())
             .order_by(Job.id)
             .limit(batch)
             .options(selectinload(Job.images))
@@ -218,6 +235,8 @@ class CampaignSummary:
     budget_usd: Decimal | None = None  # None: no budget
     # Estimated, reserved (open jobs), spent and overrun USD, every attempt (`remixq.budgets`).
     spend: Spend = field(default_factory=Spend)
+    # The images' copies by asset status (latest attempts, as `images`): remixq.assets.
+    assets: dict[str, int] = field(default_factory=dict)
 
     @property
     def budget_left(self) -> Decimal | None:
@@ -241,6 +260,7 @@ class CampaignSummary:
             "jobs": self.jobs,
             "counts": dict(self.counts),
             "images": self.images,
+            "assets": dict(self.assets),
             "cost_usd": money(self.cost_usd),
             "created_at": self.created_at.isoformat(),
             "finished_at": _iso(self.finished_at),
@@ -267,21 +287,38 @@ class CampaignSummary:
 
 
 def campaign_summaries(
-    session: Session, *, after_id: int | None = None, limit: int | None = None
+    session: Session,
+    *,
+    after_id: int | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
 ) -> list[CampaignSummary]:
-    """The campaigns by ascending id, after `after_id`, at most `limit`: four queries whatever
-    their number and size (the campaigns, their jobs by status, their images and cost, their
-    estimates, reservations and overruns)."""
-    query = select(Campaign).order_by(Campaign.id)
+    """The campaigns by ascending id, after `after_id` (`newest_first`: by descending id, below
+    `after_id`), at most `limit`: four queries whatever their number and size (the campaigns,
+    their jobs by status, their images and cost, their estimates, reservations and
+    overruns)."""
+    query = select(Campaign).order_by(Campaign.id.desc() if newest_first else Campaign.id)
     if after_id is not None:
-        query = query.where(Campaign.id > after_id)
+        query = query.where(Campaign.id < after_id if newest_first else Campaign.id > after_id)
     if limit is not None:
         query = query.limit(limit)
     campaigns = session.scalars(query).all()
     if not campaigns:
         return []
-    in_range = and_(Job.campaign_id >= campaigns[0].id, Job.campaign_id <= campaigns[-1].id)
+    ids = [c.id for c in campaigns]
+    in_range = and_(Job.campaign_id >= min(ids), Job.campaign_id <= max(ids))
     return _summaries(session, campaigns, in_range)
+
+
+def summaries_of(session: Session, campaign_ids: Sequence[int]) -> dict[int, CampaignSummary]:
+    """The summaries of these campaigns (a schedule's history), by id; unknown ids have none."""
+    ids = sorted(set(campaign_ids))
+    if not ids:
+        return {}
+    campaigns = session.scalars(select(Campaign).where(Campaign.id.in_(ids))).all()
+    if not campaigns:
+        return {}
+    return {s.id: s for s in _summaries(session, campaigns, Job.campaign_id.in_(ids))}
 
 
 def campaign_summary(session: Session, campaign_id: int) -> CampaignSummary | None:
@@ -295,7 +332,7 @@ def campaign_summary(session: Session, campaign_id: int) -> CampaignSummary | No
 def _summaries(
     session: Session, campaigns: Sequence[Campaign], jobs_of: ColumnElement[bool]
 ) -> list[CampaignSummary]:
-    retried = _retried()
+    retried = superseded_attempt()
     counts: dict[int, dict[str, int]] = {c.id: {} for c in campaigns}
     superseded: Counter[int] = Counter()
     last_finish: dict[int, datetime] = {}
@@ -316,18 +353,26 @@ def _summaries(
         ):
             last_finish[campaign_id] = finished
     images: dict[int | None, tuple[int, Decimal]] = {}
+    assets: dict[int | None, dict[str, int]] = {}
     totals = session.execute(
         select(
             Job.campaign_id,
             func.count(case((~retried, Image.id))),
             func.sum(Image.cost),
+            *(
+                func.count(case((and_(~retried, Image.asset_status == status.value), Image.id)))
+                for status in AssetStatus
+            ),
         )
         .join(Job, Image.job_id == Job.id)
         .where(jobs_of)
         .group_by(Job.campaign_id)
     )
-    for campaign_id, count, cost in totals:
+    for campaign_id, count, cost, *copies in totals:
         images[campaign_id] = (int(count), cost or Decimal(0))
+        assets[campaign_id] = {
+            status.value: int(n) for status, n in zip(AssetStatus, copies, strict=True) if n
+        }
     spends = campaign_spend(session, [c.id for c in campaigns])
     summaries = []
     for campaign in campaigns:
@@ -352,6 +397,7 @@ def _summaries(
                 superseded=superseded[campaign.id],
                 budget_usd=campaign.budget_usd,
                 spend=spends.get(campaign.id, Spend()),
+                assets=assets.get(campaign.id, {}),
             )
         )
     return summaries
@@ -430,16 +476,25 @@ EXPORT_FIELDS = (
     "seed",
     "nsfw",
     "cost_usd",
+    "asset_status",
+    "asset_reason",
+    "sha256",
+    "size_bytes",
+    "content_type",
+    "width",
+    "height",
 )
 
 
 def export_rows(
-    session: Session, campaign_id: int, *, batch: int = 1000
+    session: Session, campaign_id: int, *, batch: int = 1000, storage_keys: bool = False
 ) -> Iterator[dict[str, Any]]:
     """One dict per stored image of the campaign (every attempt: each was paid for), with
     `EXPORT_FIELDS`: the campaign, the job and its taskUUID, the model, the prompt and the
     other parameters of the request, its variant (a spec's axis values, or None), the image's
-    UUID, URL, seed, NSFW flag and cost (a decimal string). Read in keyset batches of `batch`
+    UUID, URL, seed, NSFW flag and cost (a decimal string), and its asset's status, reason,
+    SHA-256, size, content type and dimensions (`storage_keys`: also where the bytes are, for
+    `remixq export --images`). Read in keyset batches of `batch`
     images as plain rows: memory stays constant whatever the campaign's size. An unknown
     campaign raises `UnknownCampaign`."""
     from remixq.errors import UnknownCampaign
@@ -460,6 +515,14 @@ def export_rows(
         Image.seed,
         Image.nsfw,
         Image.cost,
+        Image.asset_status,
+        Image.asset_reason,
+        Image.sha256,
+        Image.size_bytes,
+        Image.content_type,
+        Image.width,
+        Image.height,
+        Image.storage_key,
     )
     after: tuple[int, int] | None = None
     while True:
@@ -488,9 +551,22 @@ def export_rows(
                 "seed": row[9],
                 "nsfw": row[10],
                 "cost_usd": money(row[11]) if row[11] is not None else None,
+                **dict(zip(EXPORT_FIELDS[-7:], row[12:19], strict=True)),
+                **({"storage_key": row[19]} if storage_keys else {}),
             }
         after = (rows[-1][0], rows[-1][5])
         del rows
+
+
+def export_csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An `export_rows` row as a CSV row holds it: parameters and variant as JSON text, the
+    NSFW flag as true/false (empty when unknown); the columns are `EXPORT_FIELDS`."""
+    return {
+        **row,
+        "parameters": json_dumps(row["parameters"]),
+        "variant": "" if row["variant"] is None else json_dumps(row["variant"]),
+        "nsfw": "" if row["nsfw"] is None else str(row["nsfw"]).lower(),
+    }
 
 
 def campaign_progress(session: Session, campaign_id: int) -> Counter[str]:

@@ -61,6 +61,25 @@ class InboxStatus(StrEnum):
     REJECTED = "rejected"  # refused: e.g. about another task than its URL was issued for
 
 
+class AssetStatus(StrEnum):
+    """Where an image's durable copy stands (`images.asset_status`, remixq.assets).
+
+        pending ──fetched, verified, stored──▶ stored
+           │ ──a transient failure: retried with backoff until the link expires──▶ pending
+           │ ──the link expired, or a permanent answer (e.g. 403)──▶ failed
+           └ ──the URL, a redirect or a body breaks the fetch policy──▶ refused
+
+    `pending` is the column's default, so ingestion writes nothing more than the image row."""
+
+    PENDING = "pending"  # stored as a result; its copy is not made yet (or is being retried)
+    STORED = "stored"  # its bytes are verified and stored (sha256, size, format, dimensions)
+    FAILED = "failed"  # no copy could be made (reason): the link expired, or a permanent error
+    REFUSED = "refused"  # the fetch policy refused it (reason): a host, address or size
+
+
+ASSET_FINAL = frozenset({AssetStatus.STORED, AssetStatus.FAILED, AssetStatus.REFUSED})
+
+
 class PausedBy(StrEnum):
     """Who paused a campaign (`campaigns.paused_by`): the account probe lifts only its own."""
 
@@ -151,3 +170,16 @@ def target(event: Event) -> JobStatus:
     """The status `event` leads to: every event in the table has exactly one."""
     (status,) = {to for (_, ev), to in _TRANSITIONS.items() if ev is event}
     return status
+
+
+class CatchUp(StrEnum):
+    """What a schedule does with the occurrences missed while no beat ran (remixq.schedules)."""
+
+    SKIP = "skip"  # record them as skipped; fire only an occurrence that is on time
+    LATEST = "latest"  # fire the most recent one, record the others as skipped
+    ALL = "all"  # fire them all, up to the schedule's cap (the most recent ones)
+
+
+class OccurrenceStatus(StrEnum):
+    FIRED = "fired"  # its campaign was made
+    SKIPPED = "skipped"  # no campaign: the reason says why

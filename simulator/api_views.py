@@ -27,11 +27,18 @@ def submit() -> Any:
 
 @api.get("/images/<image_uuid>.<extension>")
 def image(image_uuid: str, extension: str) -> Response:
-    found = get_simulator().image(image_uuid, extension)
-    if found is None:
+    answer = get_simulator().serve_image(image_uuid, extension)
+    if answer is None:
         abort(
             404,
             description=f"No image {image_uuid}.{extension} (unknown, expired or wrong format).",
         )
-    data, mime_type = found
-    return Response(data, mimetype=mime_type, headers={"Cache-Control": "public, max-age=3600"})
+    headers = {"Cache-Control": "public, max-age=3600"}
+    if answer.declared is None:
+        return Response(answer.body, answer.status, mimetype=answer.mime_type, headers=headers)
+    # Cut short (A16): the whole length declared, part of the body sent, the connection closed.
+    body = answer.body
+    response = Response(iter([body]), answer.status, mimetype=answer.mime_type, headers=headers)
+    response.headers["Content-Length"] = str(answer.declared)
+    response.headers["Connection"] = "close"
+    return response

@@ -82,8 +82,8 @@ A11 Results: ``seed`` is a random int in [0, 2**31 - 1] (there is no seed parame
     ``NSFWContent`` appears when ``safety.checkContent`` is true or ``safety.mode`` is ``fast``
     (share flagged: ``nsfw_rate``); ``structuredPrompt`` (4.0 only) is an invented small object
     ``{"summary", "elements", "style", "strength"}`` since its fields are not documented.
-    ``ttl`` makes the served URL expire (404) after ``ttl`` seconds; without it URLs live until
-    reset.
+    ``ttl`` makes the served URL expire (404) after ``ttl`` seconds; without it, after the
+    ``image_ttl_s`` knob's lifetime, or until reset (A16).
 
 A12 Injected HTTP faults (429 ``rateLimitExceeded``, 500 ``internalServerError``, 503
     ``serviceUnavailable``, 504 ``gatewayTimeout``) answer the whole request before any task is
@@ -117,6 +117,17 @@ A15 Where the simulator listens and sends (its own safety; Runware's side is not
     naming the host (never the URL: its path or query may be a credential), nothing accepted,
     nothing sent. The check runs after validation, so a malformed URL keeps its own error. Log
     lines show a target as its origin only (``scheme://host:port/...``).
+
+A16 Image URLs and the image host. A result's ``imageURL`` is served by the simulator itself
+    (``GET /images/<imageUUID>.<ext>``) for ``ttl`` seconds after its generation (the model
+    pages: "Time-to-live (TTL) in seconds for generated content. Only applies when outputType is
+    URL"), then answers 404, as an unknown image does. Runware's lifetime without ``ttl`` is not
+    documented (runware-platform.md §10): the ``image_ttl_s`` knob gives one (unset: until
+    reset). The image host's failures are not documented either; knobs inject the ones a CDN
+    shows: ``image_500_rate`` (500, the next GET may succeed), ``image_truncate_rate`` (the whole
+    ``Content-Length`` declared, half the bytes sent, the connection closed) and
+    ``image_garbage_rate`` (200 with an HTML page), one exclusive draw per GET; and
+    ``image_latency_ms`` holds every image GET that long (a slow download).
 """
 
 from __future__ import annotations
@@ -164,4 +175,9 @@ STATUS_PAYMENT_REQUIRED: Final = 402
 INSUFFICIENT_CREDITS: Final = (
     "insufficientCredits",
     "Insufficient credits: top up the account balance to continue.",
+)
+
+# A16
+IMAGE_GARBAGE_BODY: Final = (
+    b"<!doctype html><html><body><h1>Service temporarily unavailable</h1></body></html>"
 )

@@ -132,12 +132,36 @@ class FaultKnobs(BaseModel):
         0.2, description="Retry delays are multiplied by a uniform factor in 1 ± this."
     )
 
+    image_ttl_s: int | None = Field(
+        None,
+        ge=1,
+        description="Lifetime of an image URL whose task sets no ttl, from its generation (s); "
+        "past it the URL answers 404 (unset: until reset; assumptions A16).",
+    )
+    image_latency_ms: float = Field(
+        0.0, ge=0, description="Delay before an image GET is answered (ms): a slow download."
+    )
+    image_500_rate: Rate = Field(
+        0.0, description="Share of image GETs answered 500 (the next may succeed)."
+    )
+    image_truncate_rate: Rate = Field(
+        0.0,
+        description="Share of image GETs whose body is cut short: the full Content-Length, "
+        "half the bytes, then the connection closed.",
+    )
+    image_garbage_rate: Rate = Field(
+        0.0, description="Share of image GETs answered 200 with an HTML page instead of the image."
+    )
+
     @model_validator(mode="after")
     def _submit_outcomes_fit(self) -> FaultKnobs:
         # The submit faults are exclusive outcomes of one draw, so their shares must fit in 1.
         total = sum(getattr(self, name) for name in SUBMIT_FAULT_RATES)
         if total > 1.0 + 1e-9:
             raise ValueError(f"the submit_*_rate knobs add up to {total:g}; at most 1 is allowed")
+        total = sum(getattr(self, name) for name in IMAGE_FAULT_RATES)
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the image_*_rate knobs add up to {total:g}; at most 1 is allowed")
         return self
 
     def patched(self, patch: Mapping[str, Any]) -> FaultKnobs:
@@ -153,6 +177,8 @@ SUBMIT_FAULT_RATES = (
     "submit_timeout_rate",
     "submit_timeout_after_accept_rate",
 )
+
+IMAGE_FAULT_RATES = ("image_500_rate", "image_truncate_rate", "image_garbage_rate")
 
 
 class SimulatorConfig(BaseModel):

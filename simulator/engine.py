@@ -22,7 +22,7 @@ from simulator import assumptions, errors, payloads
 from simulator.auth import authenticate
 from simulator.config import FaultKnobs, SimulatorConfig
 from simulator.errors import ApiError
-from simulator.faults import Faults, SubmitFault
+from simulator.faults import Faults, ImageFault, SubmitFault
 from simulator.generation import new_record
 from simulator.images import EXTENSIONS, render
 from simulator.models import check_image_inference, model_specs
@@ -43,6 +43,16 @@ _GET_RESPONSE = ModelSpec(
         "taskUUID": Param("string", required=True, fmt="uuid4"),
     },
 )
+
+
+@dataclass(frozen=True)
+class ImageAnswer:
+    """A GET of an image: `declared` is the Content-Length sent when the body is cut short."""
+
+    status: int
+    body: bytes
+    mime_type: str
+    declared: int | None = None
 
 
 @dataclass
@@ -121,8 +131,29 @@ class Simulator:
         spec = self.store.image(image_uuid, self._clock())
         if spec is None or EXTENSIONS.get(extension.lower()) != spec.output_format:
             return None
-        self.stats.count("images_served")
         return render(spec, self.config.image_max_side), spec.mime_type
+
+    def serve_image(self, image_uuid: str, extension: str) -> ImageAnswer | None:
+        """The answer to a GET of an image, with the image host's faults (A16) applied; None
+        when the image is unknown, expired or asked in another format (404)."""
+        knobs = self.faults.knobs
+        self._pause(knobs.image_latency_ms / 1000.0)
+        found = self.image(image_uuid, extension)
+        if found is None:
+            self.stats.count("images_not_found")
+            return None
+        fault = self.faults.image_fault(knobs)
+        if fault is not ImageFault.NONE:
+            self.stats.fault(fault.value)
+        data, mime_type = found
+        if fault is ImageFault.HTTP_500:
+            return ImageAnswer(500, b"Internal Server Error", "text/plain")
+        if fault is ImageFault.GARBAGE:
+            return ImageAnswer(200, assumptions.IMAGE_GARBAGE_BODY, "text/html")
+        if fault is ImageFault.TRUNCATED:
+            return ImageAnswer(200, data[: len(data) // 2], mime_type, declared=len(data))
+        self.stats.count("images_served")
+        return ImageAnswer(200, data, mime_type)
 
     def reset(self) -> None:
         """Forget every task, image and counter; knobs return to their start values."""

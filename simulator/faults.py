@@ -31,6 +31,21 @@ class SubmitFault(Enum):
         return int(self.value[5:]) if self.value.startswith("http_") else None
 
 
+class ImageFault(Enum):
+    """What happens to one GET of a generated image (assumptions A16)."""
+
+    NONE = "none"
+    HTTP_500 = "image_500"
+    TRUNCATED = "image_truncated"
+    GARBAGE = "image_garbage"
+
+
+_IMAGE_ODDS = (
+    ("image_500_rate", ImageFault.HTTP_500),
+    ("image_truncate_rate", ImageFault.TRUNCATED),
+    ("image_garbage_rate", ImageFault.GARBAGE),
+)
+
 _SUBMIT_ODDS = (
     ("submit_429_rate", SubmitFault.HTTP_429),
     ("submit_500_rate", SubmitFault.HTTP_500),
@@ -76,6 +91,16 @@ class Faults:
             if draw < edge:
                 return fault
         return SubmitFault.NONE
+
+    def image_fault(self, knobs: FaultKnobs) -> ImageFault:
+        # One draw, exclusive intervals, as for the submit faults.
+        draw = self.rng.random()
+        edge = 0.0
+        for name, fault in _IMAGE_ODDS:
+            edge += getattr(knobs, name)
+            if draw < edge:
+                return fault
+        return ImageFault.NONE
 
     def latency_s(self, knobs: FaultKnobs) -> float:
         """One result's processing time: uniform in mean ± jitter, never negative (A13)."""

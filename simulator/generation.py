@@ -90,7 +90,8 @@ def new_record(
         base_url=(config.public_url or base_url).rstrip("/"),
         webhook_url=task.get("webhookURL"),
         upload_endpoint=task.get("uploadEndpoint"),
-        ttl_s=task.get("ttl") if output_type == "URL" else None,
+        # A16: a task without a ttl gets the image_ttl_s knob's lifetime (None: until reset).
+        ttl_s=task.get("ttl", knobs.image_ttl_s) if output_type == "URL" else None,
         results=results,
         failure=failure,
         finish_at=max(r.due for r in results),

@@ -32,6 +32,9 @@ FAULT_KINDS = (
     "webhook_reorder",
     "nsfw_flagged",
     "insufficient_credits",
+    "image_500",
+    "image_truncated",
+    "image_garbage",
 )
 WEBHOOK_EVENTS = ("attempted", "succeeded", "failed", "retried", "gave_up", "dropped", "duplicated")
 UPLOAD_EVENTS = ("attempted", "succeeded", "failed")
@@ -45,6 +48,7 @@ GLOBAL_COUNTERS = (
     "results_generated",
     "get_response_calls",
     "images_served",
+    "images_not_found",  # unknown, expired (ttl) or asked in another format
 )
 
 

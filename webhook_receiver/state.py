@@ -20,6 +20,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from remixq.assets.storage import Storage, open_storage
 from remixq.config import Settings
 from remixq.db import make_engine, make_sessionmaker
 from remixq.ingest import Limits
@@ -79,16 +80,35 @@ class ReceiverState:
         return self.settings.secret()
 
     @cached_property
+    def dashboard_secret(self) -> bytes:
+        """The key of the dashboard's session cookies and CSRF tokens (made on first use)."""
+        return self.settings.dashboard_secret_key()
+
+    @cached_property
     def api_engine(self) -> Engine:
-        """The REST API's engine (and the metrics' database gauges'), a pool of its own: a slow
-        listing never holds a connection that the webhook writer or a health check needs."""
+        """The REST API's and the dashboard's engine (and the metrics' database gauges'), a pool
+        of its own: a slow listing never holds a connection that the webhook writer or a health
+        check needs."""
         if self.settings.database.startswith("sqlite"):
             return make_engine(self.settings.database)
-        return make_engine(self.settings.database, pool_size=2, max_overflow=4, pool_timeout=10)
+        # No JIT: the reports' aggregates over a large campaign are estimated dear enough to be
+        # compiled, which then costs seconds more than running them (docs/benchmarks.md).
+        return make_engine(
+            self.settings.database,
+            pool_size=2,
+            max_overflow=4,
+            pool_timeout=10,
+            connect_args={"options": "-c jit=off"},
+        )
 
     @cached_property
     def api_sessions(self) -> sessionmaker[Session]:
         return make_sessionmaker(self.api_engine)
+
+    @cached_property
+    def storage(self) -> Storage:
+        """Where the image assets are (REMIXQ_STORAGE_URL), for the API's content route."""
+        return open_storage(self.settings)
 
     @cached_property
     def prices(self) -> PriceTable:
@@ -103,7 +123,6 @@ class ReceiverState:
     @property
     def enqueue(self) -> Callable[[sessionmaker[Session], Sequence[int]], None] | None:
         return self.publisher.enqueue if self.publisher else None
-
 
     @cached_property
     def readiness(self) -> Readiness:

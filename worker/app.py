@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from remixq import logs
 from remixq.config import Settings
 from remixq.files import private_sqlite
-from worker import health, periodic, producer, tasks
-from worker.names import PERIODIC_QUEUE, QUEUE
+from worker import assets, health, periodic, producer, tasks
+from worker.names import ASSETS_QUEUE, PERIODIC_QUEUE, QUEUE
 from worker.runtime import Runtime
 
 # Longer than any retry backoff or submission, so the broker never redelivers a message that a
@@ -54,10 +54,12 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
         use_resilient_redis_transport()  # a worker survives its Redis going away
     app.conf.update(
         task_default_queue=QUEUE,
-        # A worker consumes both; beat routes its ticks to the second (worker.periodic).
+        # A worker consumes all three; beat routes its ticks to the second (worker.periodic),
+        # the sweep its downloads to the third (worker.assets).
         task_queues=(
             Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE),
             Queue(PERIODIC_QUEUE, Exchange(PERIODIC_QUEUE), routing_key=PERIODIC_QUEUE),
+            Queue(ASSETS_QUEUE, Exchange(ASSETS_QUEUE), routing_key=ASSETS_QUEUE),
         ),
         task_serializer="json",
         accept_content=["json"],
@@ -81,6 +83,7 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
     signals.task_postrun.connect(_unbind_task, weak=False)
     tasks.register(app, runtime)
     periodic.register(app, runtime)
+    assets.register(app, runtime)  # after periodic: it adds the sweep to beat's schedule
     return app
 
 

@@ -10,9 +10,15 @@ QUEUE = "remixq"
 # The periodic ticks have a queue of their own: behind a long submission backlog they would
 # expire before their turn, and the relay counts the submission queue's messages as jobs.
 PERIODIC_QUEUE = "remixq.periodic"
+# Image downloads have a queue of their own: a submission backlog never delays the copies that
+# must be made before the provider's links expire, and the relay counts only submissions.
+ASSETS_QUEUE = "remixq.assets"
 
 SUBMIT_TASK = "remixq.submit_jobs"  # args: [list of job ids], submitted in one request
 RELAY_TASK = "remixq.relay"
 RECONCILE_TASK = "remixq.reconcile"
 ACCOUNT_PROBE_TASK = "remixq.account_probe"
 INBOX_PRUNE_TASK = "remixq.inbox_prune"
+SCHEDULES_TASK = "remixq.schedules.fire"
+ASSET_SWEEP_TASK = "remixq.asset_sweep"  # hands pending assets over (under beat)
+ASSET_FETCH_TASK = "remixq.fetch_assets"  # args: [token, list of image ids]

@@ -1,5 +1,5 @@
-"""Periodic work run under Celery beat: the relay, the reconciler, the account probe and the
-inbox's prune.
+"""Periodic work run under Celery beat: the relay, the reconciler, the account probe, the
+inbox's prune and the schedules' firing rounds.
 
 Both are safe to run on several machines at once (their domain functions claim rows with
 `FOR UPDATE SKIP LOCKED`), and both are bounded per round so that one tick never floods the
@@ -18,6 +18,7 @@ from remixq import inbox, jobs, logs, reconcile, relay
 from remixq import metrics as m
 from remixq.db import transaction
 from remixq.ingest import Limits
+from remixq.pricing import PriceTable
 from remixq.providers.runware import (
     Forbidden,
     PaymentRequired,
@@ -25,6 +26,8 @@ from remixq.providers.runware import (
     TransientError,
     Unauthorized,
 )
+from remixq.schedules.firing import fire_due
+from remixq.schedules.sources import Rules
 from worker.broker import messages_held
 from worker.names import (
     ACCOUNT_PROBE_TASK,
@@ -33,6 +36,7 @@ from worker.names import (
     QUEUE,
     RECONCILE_TASK,
     RELAY_TASK,
+    SCHEDULES_TASK,
 )
 from worker.observed import provider_call, waited_permit
 from worker.producer import enqueue, publish
@@ -62,6 +66,10 @@ def register(app: Celery, runtime: Runtime) -> None:
     def inbox_prune_tick() -> int:
         return prune_inbox(runtime)
 
+    @app.task(name=SCHEDULES_TASK, ignore_result=True, shared=False)
+    def schedules_tick() -> int:
+        return fire_schedules(app, runtime)
+
     app.conf.beat_schedule = {
         "relay": {
             "task": RELAY_TASK,
@@ -72,6 +80,11 @@ def register(app: Celery, runtime: Runtime) -> None:
             "task": RECONCILE_TASK,
             "schedule": settings.reconcile_interval,
             "options": {"expires": settings.reconcile_interval, "queue": PERIODIC_QUEUE},
+        },
+        "schedules": {
+            "task": SCHEDULES_TASK,
+            "schedule": settings.schedule_interval,
+            "options": {"expires": settings.schedule_interval, "queue": PERIODIC_QUEUE},
         },
     }
     if settings.account_probe_interval > 0:
@@ -111,6 +124,38 @@ def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
         m.RELAYED.inc(len(ids))
         log.info("relayed jobs", extra={"jobs": len(ids)})
     return len(ids)
+
+
+def fire_schedules(app: Celery, runtime: Runtime) -> int:
+    """Fire the schedules' due occurrences (`remixq.schedules.firing`: each one's campaign made
+    in one transaction, exactly once whatever the number of beats), then hand their jobs to
+    the broker; returns how many occurrences fired."""
+    settings = runtime.settings
+    done = fire_due(
+        runtime.sessions,
+        rules=Rules.of(settings),
+        prices=PriceTable.configured(settings),
+        late_after=timedelta(seconds=settings.schedule_late_after),
+        enqueue=lambda sessions, ids: enqueue(app, sessions, ids, batch=settings.submit_batch),
+    )
+    for fired in done.fired:
+        extra: dict[str, object] = {
+            "schedule": fired.schedule,
+            "occurrence_at": fired.occurrence_at.isoformat(),
+            "reason": fired.reason,
+        }
+        if fired.campaign_id is None:
+            log.warning("schedule occurrence not fired", extra=extra)
+            continue
+        extra |= {"campaign_id": fired.campaign_id, "jobs": len(fired.job_ids)}
+        if fired.broker_error is not None:
+            extra["broker_error"] = fired.broker_error
+        log.info("schedule occurrence fired", extra=extra)
+    if done.skipped:
+        log.warning("schedule occurrences skipped", extra={"occurrences": done.skipped})
+    for error in done.errors:
+        log.warning("schedule not fired", extra={"error": error})
+    return sum(1 for fired in done.fired if fired.campaign_id is not None)
 
 
 def reconcile_jobs(runtime: Runtime) -> int:

@@ -15,6 +15,8 @@ import requests
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from remixq.assets.policy import FetchPolicy
+from remixq.assets.storage import Storage, open_storage
 from remixq.config import Settings
 from remixq.db import make_engine, make_sessionmaker
 from remixq.providers.runware import RunwareClient
@@ -63,6 +65,16 @@ class Runtime:
         port, REMIXQ_WEBHOOK_SECRET): the deployment that submits a job is the one whose
         receiver must accept its webhooks, whoever stored it."""
         return webhook_url_for(self.settings)
+
+    @cached_property
+    def storage(self) -> Storage:
+        """Where image assets are stored (REMIXQ_STORAGE_URL)."""
+        return open_storage(self.settings)
+
+    @cached_property
+    def fetch_policy(self) -> FetchPolicy:
+        """Where an image download may go (REMIXQ_IMAGE_HOSTS, ...: remixq.assets.policy)."""
+        return FetchPolicy.of(self.settings)
 
     @property
     def client(self) -> RunwareClient:

@@ -16,6 +16,7 @@ from remixq.cli.control import cancel, pause, resume
 from remixq.cli.demo import demo
 from remixq.cli.inbox import inbox
 from remixq.cli.reports import campaigns, export
+from remixq.cli.schedules import schedule
 from remixq.cli.schema import db
 from remixq.cli.services import beat, health, receiver, worker
 from remixq.cli.spend import budget, costs
@@ -67,6 +68,7 @@ for _command in (
     costs,
     budget,
     watch,
+    schedule,
 ):
     cli.add_command(_command)
 

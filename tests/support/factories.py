@@ -123,3 +123,28 @@ def bulk_campaign(
     for start in range(0, len(rows), 5000):
         session.execute(insert(Image), rows[start : start + 5000])
     return campaign.id
+
+
+def add_image(
+    session: Session,
+    job: Job,
+    *,
+    url: str | None = "https://im.runware.ai/image/x.jpg",
+    raw: dict[str, object] | None = None,
+    created_at: object = None,
+) -> int:
+    """An image row of `job` as ingestion writes it (its asset pending by default); its id."""
+    from remixq.models import Image
+
+    image_uuid = str(uuid.uuid4())
+    image = Image(
+        job_id=job.id,
+        image_uuid=image_uuid,
+        image_url=url,
+        raw=raw if raw is not None else {"imageUUID": image_uuid, "imageURL": url},
+    )
+    if created_at is not None:
+        image.created_at = created_at  # type: ignore[assignment]
+    session.add(image)
+    session.flush()
+    return image.id

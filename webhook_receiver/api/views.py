@@ -7,7 +7,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from remixq.models import ApiKey, Campaign, Image, Job
-from remixq.reports import CampaignSummary, campaign_summaries, campaign_summary, money
+from remixq.reports import (
+    CampaignSummary,
+    asset_view,
+    campaign_summaries,
+    campaign_summary,
+    money,
+)
 from webhook_receiver.api import schemas
 from webhook_receiver.api.errors import ApiError
 
@@ -33,6 +39,7 @@ def _campaign(summary: CampaignSummary, key: str | None) -> schemas.Campaign:
         name=summary.name,
         counts=summary.counts,
         images=summary.images,
+        assets=summary.assets,
         cost_usd=money(summary.cost_usd),
         created_at=summary.created_at,
         finished_at=summary.finished_at,
@@ -94,4 +101,10 @@ def image(row: Image, of: Job) -> schemas.Image:
         job_id=of.id,
         task_uuid=str(of.task_uuid),
         created_at=row.created_at,
+        **asset_view(row),
+        content_url=content_url(str(row.image_uuid)) if row.asset_status == "stored" else None,
     )
+
+
+def content_url(image_uuid: str) -> str:
+    return f"/api/v1/images/{image_uuid}/content"

@@ -48,9 +48,7 @@ def add_image(session: Session, job: Job, cost: str = "0.04") -> Image:
 
 
 def jobs_of(session: Session, campaign_id: int) -> list[Job]:
-    return list(
-        session.scalars(select(Job).where(Job.campaign_id == campaign_id).order_by(Job.id))
-    )
+    return list(session.scalars(select(Job).where(Job.campaign_id == campaign_id).order_by(Job.id)))
 
 
 @contextmanager
@@ -189,6 +187,14 @@ def test_an_export_row_carries_the_request_and_the_image(session: Session) -> No
         "seed": 42,
         "nsfw": False,
         "cost_usd": "0.04",
+        # Its copy is not made yet (remixq.assets): pending, nothing known of the bytes.
+        "asset_status": "pending",
+        "asset_reason": None,
+        "sha256": None,
+        "size_bytes": None,
+        "content_type": None,
+        "width": None,
+        "height": None,
     }
     with pytest.raises(UnknownCampaign):
         list(export_rows(session, 987654321))

@@ -156,3 +156,19 @@ def test_status_of_a_large_campaign_lists_a_page_and_totals_everything(tmp_path:
     report = json.loads(document.stdout)
     assert len(report["jobs"]) == 3000 and report["superseded"] == []
     assert report["images"] == 3000 and report["cost_usd"] == "120.00"
+
+
+def test_export_images_lists_what_has_no_copy_and_refuses_output(tmp_path: Path) -> None:
+    """`--images DIR` writes the stored copies (none yet: the image is pending) and a manifest
+    of every image with its asset status; with `--output` it is refused in one line."""
+    submitted(tmp_path, "spring")
+    image_uuid = complete_first_job(tmp_path)
+    done = remixq(tmp_path, "export", "spring", "--images", "out", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    assert "0 of 1 image(s) of campaign 'spring' written to out" in done.stderr
+    (cells,) = list(csv.DictReader(io.StringIO((tmp_path / "out" / "manifest.csv").read_text())))
+    assert cells["image_uuid"] == image_uuid and cells["asset_status"] == "pending"
+    assert cells["file"] == "" and "storage_key" not in cells
+    both = remixq(tmp_path, "export", "spring", "--images", "out", "--output", "x.jsonl")
+    assert both.returncode == 2 and both.stderr.startswith("error: --output: 'x.jsonl'")
+    assert len(both.stderr.strip().splitlines()) == 1

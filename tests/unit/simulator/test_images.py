@@ -118,3 +118,55 @@ def test_render_is_small_and_deterministic() -> None:
     assert render(spec, 256) != render(ImageSpec("a prompt", 43, 2048, 2048, "PNG", 95), 256)
     assert scaled_size(1536, 512, 256) == (256, 85)
     assert scaled_size(100, 50, 256) == (100, 50)
+
+
+def test_a_link_without_ttl_lives_for_the_knobs_lifetime(make_client: MakeClient) -> None:
+    client = make_client(image_ttl_s=30)
+    item = _item(client, task())
+    store = simulator_of(client).store
+    assert store.image(item["imageUUID"], now=time.monotonic() + 29) is not None
+    assert store.image(item["imageUUID"], now=time.monotonic() + 31) is None
+    # A task's own ttl wins over the knob.
+    own = _item(client, task(ttl=90))
+    assert store.image(own["imageUUID"], now=time.monotonic() + 60) is not None
+
+
+@pytest.mark.parametrize(
+    ("knob", "status", "fault"),
+    [
+        ("image_500_rate", 500, "image_500"),
+        ("image_garbage_rate", 200, "image_garbage"),
+        ("image_truncate_rate", 200, "image_truncated"),
+    ],
+)
+def test_image_host_faults(make_client: MakeClient, knob: str, status: int, fault: str) -> None:
+    client = make_client(**{knob: 1.0})
+    path = urlsplit(_item(client, task())["imageURL"]).path
+    answer = client.get(path)
+    assert answer.status_code == status
+    whole = render_of(client, path)
+    if fault == "image_truncated":
+        assert int(answer.headers["Content-Length"]) == len(whole)
+        assert answer.headers["Connection"] == "close"
+        assert whole.startswith(answer.data) and len(answer.data) < len(whole)
+    elif fault == "image_garbage":
+        assert answer.data.startswith(b"<!doctype html>")
+    stats = client.get("/_control/stats").json
+    assert stats["faults"][fault] == 1 and stats["images_served"] == 0
+    client.put("/_control/faults", json={knob: 0.0})
+    assert client.get(path).data == whole  # then served whole
+
+
+def render_of(client: FlaskClient, path: str) -> bytes:
+    uuid, ext = path.rsplit("/", 1)[1].split(".")
+    found = simulator_of(client).image(uuid, ext)
+    assert found is not None
+    return found[0]
+
+
+def test_the_image_fault_rates_must_fit_in_one(make_client: MakeClient) -> None:
+    client = make_client()
+    refused = client.put(
+        "/_control/faults", json={"image_500_rate": 0.6, "image_garbage_rate": 0.6}
+    )
+    assert refused.status_code == 400 and "image_*_rate" in refused.text
