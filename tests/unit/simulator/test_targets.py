@@ -131,6 +131,8 @@ def test_a_given_up_webhook_is_logged_without_its_path(
     with caplog.at_level(logging.INFO, logger="simulator"):
         client.post("/v1", json=[task(deliveryMethod="async", webhookURL=url)], headers=AUTH)
         wait_for(lambda: simulator_of(client).stats.snapshot()["webhooks"]["gave_up"])
+        # The count comes before the line, from the sender's thread: wait for the line too.
+        wait_for(lambda: any("given up" in r.getMessage() for r in caplog.records))
     (line,) = [r.getMessage() for r in caplog.records if "given up" in r.getMessage()]
     assert TOKEN not in line and "/webhooks/" not in line
     assert f"{receiver.origin}/..." in line
