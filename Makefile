@@ -23,13 +23,13 @@ $(BIN)/.installed: pyproject.toml requirements/dev.lock
 
 install: $(BIN)/.installed
 
-# main.lock: the runtime (the Dockerfile); dev.lock: runtime + the dev extra, with the runtime
+# main.lock: the runtime and Flower (the Dockerfile); dev.lock: runtime + the dev extra, with the runtime
 # pins of main.lock, for the Makefile and CI.
 lock: install
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
-	$(COMPILE) -o requirements/main.lock
-	$(COMPILE) --extra dev --constraint requirements/main.lock -o requirements/dev.lock
-	$(COMPILE) --extra dev --extra bench --constraint requirements/dev.lock -o requirements/bench.lock
+	$(COMPILE) --extra flower -o requirements/main.lock
+	$(COMPILE) --extra dev --extra flower --constraint requirements/main.lock -o requirements/dev.lock
+	$(COMPILE) --extra dev --extra flower --extra bench --constraint requirements/dev.lock -o requirements/bench.lock
 
 demo: install
 	$(BIN)/remixq demo
@@ -47,14 +47,18 @@ lint: install
 # waiting on the processes they start, so they overlap well even on two cores.
 TEST_WORKERS ?= 3
 
+# The whole suite on Redis, then the end-to-end tests again on RabbitMQ (REMIXQ_TEST_BROKER:
+# tests/support/stack.py), so that both brokers are exercised by every run.
 test: install services lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	REMIXQ_TEST_BROKER=rabbitmq $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m e2e
 
 unit: install
 	$(BIN)/python -m pytest -m "not e2e and not chaos"
 
 e2e: install services
 	$(BIN)/python -m pytest -m e2e
+	REMIXQ_TEST_BROKER=rabbitmq $(BIN)/python -m pytest -m e2e
 
 chaos: install services
 	$(BIN)/python -m pytest -m chaos

@@ -24,8 +24,7 @@ from remixq.config import Settings, load_settings
 from remixq.db import make_engine, make_sessionmaker, utcnow
 from remixq.models import WebhookEvent
 from remixq.security import WEBHOOK_PATH
-from webhook_receiver.app import create_app
-from webhook_receiver.server import gunicorn_options, run
+from webhook_receiver.server import gunicorn_options, run, use_multiprocess_metrics
 
 
 def bare_app() -> Flask:
@@ -99,6 +98,11 @@ def main(argv: list[str] | None = None) -> None:
         key, _, value = item.partition("=")
         options[key] = _value(value)
     if args.kind == "receiver":
+        # As `remixq receiver` serves it: the metrics in prometheus-client's multiprocess files,
+        # set up before the app (and so prometheus-client) is imported.
+        use_multiprocess_metrics()
+        from webhook_receiver.app import create_app
+
         settings = load_settings()
         run(lambda: create_app(settings), options)
     elif args.kind == "naive":

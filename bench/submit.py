@@ -40,6 +40,7 @@ from remixq.models import Job
 from worker.app import create_celery
 from worker.names import QUEUE, SUBMIT_TASK
 from worker.producer import enqueue
+from worker.ratelimit import PACE_MARGIN
 from worker.runtime import Runtime
 
 
@@ -300,9 +301,9 @@ def run_submission(
 
 def expected_rate(setup: WorkerSetup, settings: Settings, latency_ms: float) -> float:
     """What a configuration can reach at most, to size a run: requests in flight over the
-    provider's latency, and the global limit, times the batch."""
+    provider's latency, and the global limit (its pace: worker.ratelimit), times the batch."""
     batch = setup.batch or settings.submit_batch
-    limit = setup.rate_limit or settings.rate_limit
+    limit = (setup.rate_limit or settings.rate_limit) / (1 + PACE_MARGIN)
     in_flight = min(setup.concurrency, settings.max_in_flight)
     per_request = max(latency_ms / 1000, 0.01)
     return min(in_flight / per_request, limit) * batch

@@ -168,17 +168,17 @@ def spend(
     if key is None and rows and not rows[0][1]:
         return {}  # no job: an aggregate without GROUP BY still answers one row
     return {
-        _hashable(row[0]): Spend(int(row[1]), int(row[2]), row[3], row[4], row[5], row[6])
+        group_key(row[0]): Spend(int(row[1]), int(row[2]), row[3], row[4], row[5], row[6])
         for row in rows
     }
 
 
-def _hashable(value: Any) -> Hashable:
+def group_key(value: Any) -> Hashable:
     """A group's key as a dict key (a variant is a JSON object)."""
     if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+        return tuple(sorted((k, group_key(v)) for k, v in value.items()))
     if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
+        return tuple(group_key(v) for v in value)
     return value  # type: ignore[no-any-return]
 
 
@@ -453,7 +453,7 @@ def _spent_by_image_day(
 def _variants(session: Session, where: ColumnElement[bool]) -> dict[Hashable, Any]:
     """The variants as stored (JSON objects), by their hashable form."""
     rows = session.execute(select(_jobs.c.variant).where(where).distinct()).scalars()
-    return {_hashable(variant): variant for variant in rows}
+    return {group_key(variant): variant for variant in rows}
 
 
 def _sort_key(key: Any) -> tuple[int, str]:

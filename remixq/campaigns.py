@@ -24,6 +24,7 @@ from remixq.providers.runware import is_image_reference, parse_request
 from remixq.url_policy import UrlPolicy
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
+SUFFIXES = (".jsonl", ".ndjson", ".csv")
 IMAGE_FIELDS = (
     "referenceImages",
     "seedImage",
@@ -67,7 +68,7 @@ def read_campaign(
     if path.stat().st_size > MAX_FILE_BYTES:
         raise InvalidInput([FieldError("FILE", str(path), "a file under 512 MiB")])
     suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".ndjson", ".csv"):
+    if suffix not in SUFFIXES:
         raise InvalidInput(
             [
                 FieldError(
@@ -83,13 +84,26 @@ def read_campaign(
         raise InvalidInput(
             [FieldError("FILE", str(path), f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
         ) from None
-    if "\x00" in text:
-        raise InvalidInput([FieldError("FILE", str(path), "a text file (it holds NUL bytes)")])
-    rows = _csv_rows(text) if suffix == ".csv" else _jsonl_rows(text)
     local = LocalImages(path.parent, tuple(image_dirs))
-    jobs = _read_rows(rows, local, urls or UrlPolicy())
+    return read_campaign_text(text, str(path), local_images=local, urls=urls)
+
+
+def read_campaign_text(
+    text: str,
+    name: str,
+    *,
+    local_images: LocalImages | None,
+    urls: UrlPolicy | None = None,
+) -> list[NewJob]:
+    """Validate a campaign file's text (JSONL, or CSV when `name` ends in .csv); InvalidInput
+    listing every bad line and field, or naming the file (`name`). Without ``local_images`` (a
+    schedule's stored text) an image field must hold an image reference, not a path."""
+    if "\x00" in text:
+        raise InvalidInput([FieldError("FILE", name, "a text file (it holds NUL bytes)")])
+    rows = _csv_rows(text) if name.lower().endswith(".csv") else _jsonl_rows(text)
+    jobs = _read_rows(rows, local_images, urls or UrlPolicy())
     if not jobs:
-        raise InvalidInput([FieldError("FILE", str(path), "a file with at least one request")])
+        raise InvalidInput([FieldError("FILE", name, "a file with at least one request")])
     return jobs
 
 

@@ -11,7 +11,7 @@ import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -161,6 +161,18 @@ class Settings(BaseSettings):
     max_matrix_jobs: int = Field(
         DEFAULT_MAX_MATRIX_JOBS, ge=1, validation_alias=_env("REMIXQ_MAX_MATRIX_JOBS")
     )
+    # Schedules (remixq.schedules): seconds between firing rounds under beat; an occurrence not
+    # fired within `schedule_late_after` seconds of its time was missed (its schedule's catch-up
+    # policy decides); the default cap of the `all` policy (occurrences fired after an outage).
+    schedule_interval: float = Field(
+        15.0, gt=0, le=30, validation_alias=_env("REMIXQ_SCHEDULE_INTERVAL")
+    )
+    schedule_late_after: float = Field(
+        120.0, gt=0, validation_alias=_env("REMIXQ_SCHEDULE_LATE_AFTER")
+    )
+    schedule_catch_up_max: int = Field(
+        10, ge=1, le=1000, validation_alias=_env("REMIXQ_SCHEDULE_CATCH_UP_MAX")
+    )
     # A JSON or YAML file of prices (USD per image) replacing the defaults (remixq.pricing).
     price_table_path: Path | None = Field(None, validation_alias=_env("REMIXQ_PRICE_TABLE"))
 
@@ -195,9 +207,7 @@ class Settings(BaseSettings):
     # Assets handed over and not finished at once, at most (the sweep tops up to this).
     asset_in_flight: int = Field(1000, ge=1, validation_alias=_env("REMIXQ_ASSET_IN_FLIGHT"))
     asset_max_attempts: int = Field(10, ge=1, validation_alias=_env("REMIXQ_ASSET_MAX_ATTEMPTS"))
-    asset_backoff_base: float = Field(
-        2.0, gt=0, validation_alias=_env("REMIXQ_ASSET_BACKOFF_BASE")
-    )
+    asset_backoff_base: float = Field(2.0, gt=0, validation_alias=_env("REMIXQ_ASSET_BACKOFF_BASE"))
     asset_backoff_cap: float = Field(300.0, gt=0, validation_alias=_env("REMIXQ_ASSET_BACKOFF_CAP"))
     # How long a link without a `ttl` in its request is retried (its lifetime is undocumented).
     asset_retry_window: float = Field(
@@ -211,6 +221,17 @@ class Settings(BaseSettings):
             return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
         return value
 
+    # Operations: log lines as `plain` key=value text or `json` objects (remixq.logs); the
+    # receiver's access log (gunicorn's, tokens redacted); the port on which a worker or beat
+    # serves /metrics and /healthz (unset: none; the receiver serves both on its own port).
+    log_format: Literal["plain", "json"] = Field(
+        "plain", validation_alias=_env("REMIXQ_LOG_FORMAT")
+    )
+    access_log: bool = Field(False, validation_alias=_env("REMIXQ_ACCESS_LOG"))
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=_env("REMIXQ_METRICS_PORT")
+    )
+
     @field_validator("image_hosts", "image_local_hosts", mode="before")
     @classmethod
     def _host_list(cls, value: object) -> object:
@@ -223,9 +244,24 @@ class Settings(BaseSettings):
         16 * 1_048_576, gt=0, validation_alias=_env("REMIXQ_API_MAX_BODY_BYTES")
     )
 
+    # The dashboard (webhook_receiver.dashboard): the key that signs its session cookies and
+    # CSRF tokens (generated into the data folder when unset: set it when several hosts serve
+    # the dashboard), whether its cookie is always `Secure` (otherwise only on an https
+    # request), and how long a sign-in lasts.
+    dashboard_secret: SecretStr | None = Field(
+        None, validation_alias=_env("REMIXQ_DASHBOARD_SECRET")
+    )
+    dashboard_secure_cookie: bool = Field(
+        False, validation_alias=_env("REMIXQ_DASHBOARD_SECURE_COOKIE")
+    )
+    dashboard_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, validation_alias=_env("REMIXQ_DASHBOARD_SESSION_HOURS")
+    )
+
     @field_validator(
         "database_url",
         "broker_url",
+        "metrics_port",
         "price_table_path",
         "public_url",
         "redis_url",
@@ -233,6 +269,7 @@ class Settings(BaseSettings):
         "s3_endpoint_url",
         "storage_url",
         "webhook_secret",
+        "dashboard_secret",
         mode="before",
     )
     @classmethod
@@ -301,8 +338,9 @@ class Settings(BaseSettings):
         return (self.public_url or f"http://127.0.0.1:{self.receiver_port}").rstrip("/")
 
     def configured_secrets(self) -> tuple[str, ...]:
-        """The API key and the webhook secret, when set: what no log line may show."""
-        values = (self.runware_api_key, self.webhook_secret)
+        """The API key, the webhook secret and the dashboard's, when set: what no log line may
+        show."""
+        values = (self.runware_api_key, self.webhook_secret, self.dashboard_secret)
         return tuple(value.get_secret_value() for value in values if value is not None)
 
     def secret(self) -> bytes:
@@ -314,7 +352,18 @@ class Settings(BaseSettings):
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value().encode()
         self.check_secret()
-        path = self.data_dir / "webhook-secret"
+        return self._stored_secret("webhook-secret")
+
+    def dashboard_secret_key(self) -> bytes:
+        """The key that signs the dashboard's session cookies and CSRF tokens: the setting, or
+        one generated once into the data folder (0600), as the webhook secret is."""
+        if self.dashboard_secret is not None:
+            return self.dashboard_secret.get_secret_value().encode()
+        return self._stored_secret("dashboard-secret")
+
+    def _stored_secret(self, name: str) -> bytes:
+        """The secret kept in the data folder's file `name`, generated on first use."""
+        path = self.data_dir / name
         if not path.exists():
             private_dir(self.data_dir)
             candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")

@@ -46,6 +46,7 @@ class Claim:
     task_uuid: str
     task: dict[str, Any]
     attempts: int
+    campaign_id: int | None = None
 
 
 def mark_enqueued(session: Session, *, job_ids: Iterable[int]) -> None:
@@ -107,7 +108,9 @@ _CLAIM = (
         claimed_at=bindparam("now"),
         updated_at=bindparam("now"),
     )
-    .returning(_jobs.c.id, _jobs.c.task_uuid, _jobs.c.request, _jobs.c.attempts)
+    .returning(
+        _jobs.c.id, _jobs.c.task_uuid, _jobs.c.request, _jobs.c.attempts, _jobs.c.campaign_id
+    )
 )
 
 
@@ -127,7 +130,13 @@ def claim(session: Session, *, job_ids: Sequence[int], lease: timedelta) -> list
         _CLAIM, {"job_ids": list(job_ids), "now": now, "stale_before": now - lease}
     )
     claims = [
-        Claim(job_id=row.id, task_uuid=str(row.task_uuid), task=row.request, attempts=row.attempts)
+        Claim(
+            job_id=row.id,
+            task_uuid=str(row.task_uuid),
+            task=row.request,
+            attempts=row.attempts,
+            campaign_id=row.campaign_id,
+        )
         for row in rows
     ]
     return sorted(claims, key=lambda c: c.job_id)

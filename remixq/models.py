@@ -1,5 +1,5 @@
-"""The stored state of remixq: campaigns, jobs, images, the raw webhook inbox, and the API's keys
-and idempotency keys.
+"""The stored state of remixq: campaigns, jobs, images, the raw webhook inbox, the API's keys
+and idempotency keys, and the schedules that make campaigns with their occurrences.
 
 Money is `Numeric`, never float; every timestamp is timezone-aware. Campaign and job totals are
 derived from the image rows (a sum), never kept in a row that every webhook would have to update.
@@ -30,13 +30,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from remixq.db import Base, JSONDocument, Money, UTCDateTime, utcnow
-from remixq.states import AssetStatus, InboxStatus, JobStatus, PausedBy
+from remixq.states import AssetStatus, CatchUp, InboxStatus, JobStatus, OccurrenceStatus, PausedBy
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
 _INBOX_STATUSES = ", ".join(f"'{s.value}'" for s in InboxStatus)
 # A JSON document whose None is SQL NULL (JSONDocument stores None as the JSON null).
 NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 _PAUSERS = ", ".join(f"'{s.value}'" for s in PausedBy)
+_CATCH_UPS = ", ".join(f"'{s.value}'" for s in CatchUp)
+_OCCURRENCE_STATUSES = ", ".join(f"'{s.value}'" for s in OccurrenceStatus)
 _ASSET_STATUSES = ", ".join(f"'{s.value}'" for s in AssetStatus)
 
 
@@ -69,6 +71,10 @@ class Campaign(Base):
 
     # The most the campaign may spend, in USD (None: no budget).
     budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+    # The schedule whose occurrence made it (None: submitted, or its schedule was removed).
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL"), index=True
+    )
 
     jobs: Mapped[list[Job]] = relationship(back_populates="campaign")
     api_key: Mapped[ApiKey | None] = relationship()
@@ -239,5 +245,59 @@ class IdempotencyKey(Base):
     request_sha256: Mapped[str] = mapped_column(String(64))
     campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Schedule(Base):
+    """A recurring campaign (remixq.schedules): a cron expression read on the wall clock of a
+    time zone, the campaign file's content as it was when the schedule was added or updated,
+    a budget per occurrence and a policy for the occurrences missed while no beat ran.
+
+    `next_due_at` is the next occurrence not yet recorded (UTC): the firing round looks only at
+    schedules whose time has come, and advances it in the transaction that records what it
+    did. While paused (`paused_at`), nothing fires; a resume starts again from its own time."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        CheckConstraint(f"catch_up IN ({_CATCH_UPS})", name="catch_up"),
+        CheckConstraint("catch_up_max >= 1", name="catch_up_max"),
+        Index("ix_schedules_next_due_at", "next_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    cron: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))  # an IANA name, e.g. Europe/Berlin
+    source: Mapped[str] = mapped_column(Text)  # the campaign file's text, as stored
+    source_name: Mapped[str] = mapped_column(String(255))  # its name: the suffix is its format
+    budget_usd: Mapped[Decimal | None] = mapped_column(Money)  # each occurrence's campaign's
+    catch_up: Mapped[str] = mapped_column(String(10))
+    catch_up_max: Mapped[int] = mapped_column(Integer)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # an occurrence's time
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ScheduleOccurrence(Base):
+    """One occurrence of a schedule, fired (its campaign) or skipped (and why). Unique per
+    (schedule, time): inserted in the transaction that makes the campaign, so two beats, or a
+    beat restarted mid-fire, can never make an occurrence's campaign twice."""
+
+    __tablename__ = "schedule_occurrences"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "occurrence_at"),
+        CheckConstraint(f"status IN ({_OCCURRENCE_STATUSES})", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime)  # UTC, whole seconds
+    status: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

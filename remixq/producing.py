@@ -60,7 +60,7 @@ def get_or_create_campaign(
     if known is not None:
         raise _known_content(known, source)
     inserted = session.execute(
-        _insert_or_ignore(session, _campaigns)
+        insert_or_ignore(session, _campaigns)
         .values(
             name=name,
             source=source,
@@ -90,17 +90,20 @@ def create_campaign(
     source: str | None,
     api_key_id: int | None = None,
     budget_usd: Decimal | None = None,
+    schedule_id: int | None = None,
 ) -> int | None:
-    """A new campaign `name`'s id (with `budget_usd`, if any), or None when the name is taken:
-    an insert-or-ignore, so two producers racing on one name make one campaign (on PostgreSQL
-    the second insert waits for the first's commit, then is ignored)."""
+    """A new campaign `name`'s id (with `budget_usd`, if any; made by API key `api_key_id` or
+    by schedule `schedule_id`, if so), or None when the name is taken: an insert-or-ignore, so
+    two producers racing on one name make one campaign (on PostgreSQL the second insert waits
+    for the first's commit, then is ignored)."""
     return session.execute(
-        _insert_or_ignore(session, _campaigns)
+        insert_or_ignore(session, _campaigns)
         .values(
             name=name,
             source=source,
             api_key_id=api_key_id,
             budget_usd=budget_usd,
+            schedule_id=schedule_id,
             created_at=utcnow(),
         )
         .returning(_campaigns.c.id)
@@ -126,7 +129,7 @@ def _known_content(known: Campaign, source: str | None) -> InvalidInput:
     )
 
 
-def _insert_or_ignore(session: Session, table: Table) -> Insert:
+def insert_or_ignore(session: Session, table: Table) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING: PostgreSQL and SQLite spell it alike."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
@@ -186,7 +189,7 @@ def create_jobs(
     _refuse_known_task_uuids(session, [row["task_uuid"] for row in rows], locations)
     if not rows:
         return []
-    statement = _insert_or_ignore(session, _jobs).returning(_jobs.c.id, _jobs.c.task_uuid)
+    statement = insert_or_ignore(session, _jobs).returning(_jobs.c.id, _jobs.c.task_uuid)
     inserted = {
         str(task_uuid): row_id
         for row_id, task_uuid in session.connection().execute(statement, rows)

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, select, tuple_
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from remixq.budgets import Spend, campaign_spend, usd
+from remixq.db import json_dumps
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
 from remixq.states import OPEN, AssetStatus, JobStatus
@@ -144,7 +145,7 @@ def report_head(session: Session, campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def _retried() -> ColumnElement[bool]:
+def superseded_attempt() -> ColumnElement[bool]:
     """True for a job a retry replaced (the retry names it): a superseded attempt."""
     retry = aliased(Job)
     return exists().where(retry.retry_of_id == Job.id)
@@ -161,7 +162,7 @@ def job_views(
         page = session.scalars(
             select(Job)
             .where(Job.campaign_id == campaign_id, Job.id > after)
-            .where(_retried() if superseded else ~_retried())
+            .where(superseded_attempt() if superseded else ~superseded_attempt())
             .order_by(Job.id)
             .limit(batch)
             .options(selectinload(Job.images))
@@ -286,21 +287,38 @@ class CampaignSummary:
 
 
 def campaign_summaries(
-    session: Session, *, after_id: int | None = None, limit: int | None = None
+    session: Session,
+    *,
+    after_id: int | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
 ) -> list[CampaignSummary]:
-    """The campaigns by ascending id, after `after_id`, at most `limit`: four queries whatever
-    their number and size (the campaigns, their jobs by status, their images and cost, their
-    estimates, reservations and overruns)."""
-    query = select(Campaign).order_by(Campaign.id)
+    """The campaigns by ascending id, after `after_id` (`newest_first`: by descending id, below
+    `after_id`), at most `limit`: four queries whatever their number and size (the campaigns,
+    their jobs by status, their images and cost, their estimates, reservations and
+    overruns)."""
+    query = select(Campaign).order_by(Campaign.id.desc() if newest_first else Campaign.id)
     if after_id is not None:
-        query = query.where(Campaign.id > after_id)
+        query = query.where(Campaign.id < after_id if newest_first else Campaign.id > after_id)
     if limit is not None:
         query = query.limit(limit)
     campaigns = session.scalars(query).all()
     if not campaigns:
         return []
-    in_range = and_(Job.campaign_id >= campaigns[0].id, Job.campaign_id <= campaigns[-1].id)
+    ids = [c.id for c in campaigns]
+    in_range = and_(Job.campaign_id >= min(ids), Job.campaign_id <= max(ids))
     return _summaries(session, campaigns, in_range)
+
+
+def summaries_of(session: Session, campaign_ids: Sequence[int]) -> dict[int, CampaignSummary]:
+    """The summaries of these campaigns (a schedule's history), by id; unknown ids have none."""
+    ids = sorted(set(campaign_ids))
+    if not ids:
+        return {}
+    campaigns = session.scalars(select(Campaign).where(Campaign.id.in_(ids))).all()
+    if not campaigns:
+        return {}
+    return {s.id: s for s in _summaries(session, campaigns, Job.campaign_id.in_(ids))}
 
 
 def campaign_summary(session: Session, campaign_id: int) -> CampaignSummary | None:
@@ -314,7 +332,7 @@ def campaign_summary(session: Session, campaign_id: int) -> CampaignSummary | No
 def _summaries(
     session: Session, campaigns: Sequence[Campaign], jobs_of: ColumnElement[bool]
 ) -> list[CampaignSummary]:
-    retried = _retried()
+    retried = superseded_attempt()
     counts: dict[int, dict[str, int]] = {c.id: {} for c in campaigns}
     superseded: Counter[int] = Counter()
     last_finish: dict[int, datetime] = {}
@@ -538,6 +556,17 @@ def export_rows(
             }
         after = (rows[-1][0], rows[-1][5])
         del rows
+
+
+def export_csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An `export_rows` row as a CSV row holds it: parameters and variant as JSON text, the
+    NSFW flag as true/false (empty when unknown); the columns are `EXPORT_FIELDS`."""
+    return {
+        **row,
+        "parameters": json_dumps(row["parameters"]),
+        "variant": "" if row["variant"] is None else json_dumps(row["variant"]),
+        "nsfw": "" if row["nsfw"] is None else str(row["nsfw"]).lower(),
+    }
 
 
 def campaign_progress(session: Session, campaign_id: int) -> Counter[str]:

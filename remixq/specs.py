@@ -223,14 +223,19 @@ def load_spec_file(path: Path) -> Spec:
         raise InvalidInput(
             [FieldError("FILE", str(path), f"a UTF-8 text file (byte {exc.start} is not UTF-8)")]
         ) from None
+    return load_spec_text(text, str(path))
+
+
+def load_spec_text(text: str, name: str) -> Spec:
+    """The spec in a document's text, JSON when `name` ends in .json, else YAML; InvalidInput
+    naming the file (`name`) and what is wrong."""
+    json_text = name.lower().endswith(".json")
     try:
-        document = json.loads(text) if suffix == ".json" else _load_yaml(text)
+        document = json.loads(text) if json_text else _load_yaml(text)
     except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if suffix == ".json" else "YAML"
+        kind = "JSON" if json_text else "YAML"
         detail = " ".join(str(exc).split())
-        raise InvalidInput(
-            [FieldError("FILE", str(path), f"a {kind} document ({detail})")]
-        ) from None
+        raise InvalidInput([FieldError("FILE", name, f"a {kind} document ({detail})")]) from None
     return parse_spec(document)
 
 
@@ -268,6 +273,12 @@ def variant_label(variant: Mapping[str, Any] | None) -> str:
     if variant is None:
         return "(no variant)"
     return json.dumps(variant, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
+def variant_text(variant: Mapping[str, Any]) -> str:
+    """A variant for a table cell: ``path=value`` pairs, e.g. ``positivePrompt="a tea tin",
+    providerSettings.ideogram.stylePreset="BRIGHT_ART"`` (``job=0`` for an explicit job)."""
+    return ", ".join(f"{path}={json.dumps(value, default=str)}" for path, value in variant.items())
 
 
 def _set_path(request: dict[str, Any], path: str, value: Any, location: str) -> FieldError | None:

@@ -170,3 +170,16 @@ def target(event: Event) -> JobStatus:
     """The status `event` leads to: every event in the table has exactly one."""
     (status,) = {to for (_, ev), to in _TRANSITIONS.items() if ev is event}
     return status
+
+
+class CatchUp(StrEnum):
+    """What a schedule does with the occurrences missed while no beat ran (remixq.schedules)."""
+
+    SKIP = "skip"  # record them as skipped; fire only an occurrence that is on time
+    LATEST = "latest"  # fire the most recent one, record the others as skipped
+    ALL = "all"  # fire them all, up to the schedule's cap (the most recent ones)
+
+
+class OccurrenceStatus(StrEnum):
+    FIRED = "fired"  # its campaign was made
+    SKIPPED = "skipped"  # no campaign: the reason says why

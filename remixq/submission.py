@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from remixq import budgets, idempotency, jobs, producing
 from remixq.config import Settings
 from remixq.db import database, transaction
-from remixq.errors import FieldError, InvalidInput
+from remixq.errors import FieldError, InvalidInput, UnknownCampaign
 from remixq.models import Campaign, Job
 from remixq.pricing import PriceTable
 from remixq.reports import find_campaign
@@ -278,6 +278,83 @@ def create_and_enqueue(
         if claimed is not None:
             idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
     return Created(campaign_id, job_ids, broker_error=hand_over(enqueue, sessions, job_ids))
+
+
+class CampaignCancelled(ValueError):
+    """Jobs were asked for in a cancelled campaign: none of its jobs is submitted any more, so
+    new ones would wait forever (there is no un-cancel)."""
+
+    def __init__(self, name: str, campaign_id: int):
+        self.name, self.campaign_id = name, campaign_id
+        super().__init__(
+            f"campaign {name!r} (id {campaign_id}) is cancelled: no job is added to a cancelled"
+            " campaign; create a new campaign for them"
+        )
+
+
+@dataclass(frozen=True)
+class Added:
+    """Jobs added to a campaign over the API (`replayed`: by an earlier request with the same
+    idempotency key, and nothing new was stored), and the broker's error, if any."""
+
+    campaign_id: int
+    job_ids: list[int]
+    replayed: bool = False
+    broker_error: str | None = None
+
+
+def add_and_enqueue(
+    sessions: sessionmaker[Session],
+    *,
+    campaign_id: int,
+    new_jobs: Sequence[producing.NewJob],
+    enqueue: Enqueue | None,
+    api_key_id: int,
+    idempotency_key: str | None = None,
+    request_sha256: str = "",
+    budget: Decimal | budgets.Keep = budgets.KEEP,
+    prices: PriceTable | None = None,
+) -> Added:
+    """Add `new_jobs` to campaign `campaign_id` in one transaction, then enqueue them (as
+    `create_and_enqueue` does). Their estimates (`prices`) are reserved under the campaign's
+    budget lock, as every producer's are (`budget`, when given, is its budget from now on):
+    BudgetExceeded, nothing stored, when they do not fit.
+
+    A campaign that does not exist raises UnknownCampaign, a cancelled one CampaignCancelled
+    (read under the lock, so a cancel landing meanwhile either waits for the new jobs, and
+    cancels them too, or is seen). An idempotency key used before with the same request
+    answers `replayed` with nothing stored; with another request, IdempotencyKeyReused.
+    """
+    with transaction(sessions) as session:
+        claimed = None
+        if idempotency_key is not None:
+            claimed = idempotency.claim(
+                session, api_key_id=api_key_id, key=idempotency_key, digest=request_sha256
+            )
+            if claimed.campaign_id is not None:
+                return Added(claimed.campaign_id, [], replayed=True)
+        campaign = _open_campaign(session, campaign_id)
+        job_ids = producing.create_jobs(
+            session, campaign=campaign, new_jobs=new_jobs, prices=prices, budget=budget
+        )
+        if claimed is not None:
+            idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
+    return Added(campaign_id, job_ids, broker_error=hand_over(enqueue, sessions, job_ids))
+
+
+def _open_campaign(session: Session, campaign_id: int) -> Campaign:
+    """The campaign, its row locked for this transaction (the budget's lock, which every
+    producer and a cancel take); UnknownCampaign or CampaignCancelled otherwise."""
+    row = session.execute(
+        select(Campaign.name, Campaign.cancelled_at)
+        .where(Campaign.id == campaign_id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE, as remixq.budgets.lock
+    ).one_or_none()
+    if row is None:
+        raise UnknownCampaign(campaign_id)
+    if row.cancelled_at is not None:
+        raise CampaignCancelled(row.name, campaign_id)
+    return session.get_one(Campaign, campaign_id)
 
 
 def hand_over(

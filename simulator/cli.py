@@ -19,7 +19,12 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from simulator.config import PORT_ENV_VARS, STATIC_FIELDS, FaultKnobs, SimulatorConfig, env_var
-from simulator.targets import TargetFormatter, listen_refusal
+from simulator.targets import TargetFormatter, listen_refusal, scrub_targets
+
+# The key under which a host CLI (remixq's) puts, in click's `Context.meta`, the function that
+# configures a process's logging: `configure(level, scrub=...)`. The simulator imports nothing
+# of the product, so the host hands its one logging configuration down this way.
+LOGGING_HOOK = "logging.configure"
 
 _HELP = """Run a local stand-in for Runware's REST API (Ideogram Remix models).
 
@@ -103,11 +108,17 @@ def simulator(host: str, port: int, access_log: bool, **settings: Any) -> None:
     refusal = listen_refusal(host, allow_remote=config.allow_remote)
     if refusal is not None:
         raise _OneLine(refusal)
-    # No webhook or upload URL in a log line (A15): the simulator's own handler cleans them.
-    handler = logging.StreamHandler()
-    handler.setFormatter(TargetFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    click.echo(f"Runware simulator on http://{host}:{port}/v1 (control: /_control/faults)")
+    # No webhook or upload URL in a log line (A15): the handler's formatter cleans them.
+    configure = click.get_current_context().meta.get(LOGGING_HOOK)
+    if configure is not None:  # `remixq simulator`: remixq's format (REMIXQ_LOG_FORMAT)
+        configure(logging.INFO, scrub=scrub_targets)
+    else:  # `python -m simulator`
+        handler = logging.StreamHandler()
+        handler.setFormatter(TargetFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    logging.getLogger("simulator").info(
+        "Runware simulator on http://%s:%d/v1 (control: /_control/faults)", host, port
+    )
     serve(config, host, port, access_log=access_log)

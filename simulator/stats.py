@@ -4,14 +4,18 @@ Per taskUUID: ``attempts`` (POSTs naming it as an imageInference task, conflicts
 faults included), ``accepted`` (0 or 1 by construction: a reused taskUUID gets
 conflictTaskUUID) and ``webhooks_delivered`` (2xx webhook answers). Global: submissions,
 accepted tasks, conflicts, validation errors, injected faults by kind, results, cost (a decimal
-string), webhook and upload deliveries, getResponse calls, images served.
+string), webhook and upload deliveries, getResponse calls, images served, and
+``requests_per_second``: the ``POST /v1`` requests that arrived in each second of the wall
+clock (its Unix time as the key), which shows whether the callers kept to a rate limit.
+Per task and per second, the detail is left out with ``?tasks=0``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -63,14 +67,16 @@ class _State:
     uploads: Counter[str] = field(default_factory=Counter)
     cost_total: Decimal = Decimal(0)
     tasks: dict[str, _TaskCounters] = field(default_factory=dict)
+    per_second: Counter[int] = field(default_factory=Counter)
 
 
 class Stats:
     """Thread-safe counters; every method takes the lock briefly."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._state = _State()
+        self._clock = clock
 
     def reset(self) -> None:
         with self._lock:
@@ -104,8 +110,10 @@ class Stats:
 
     def submission(self, task_uuids: Iterable[str]) -> None:
         """One POST /v1; every imageInference taskUUID it names gets an attempt."""
+        second = int(self._clock())
         with self._lock:
             self._state.counters["submissions"] += 1
+            self._state.per_second[second] += 1
             for task_uuid in task_uuids:
                 self._task(task_uuid).attempts += 1
 
@@ -132,7 +140,10 @@ class Stats:
             body["faults"] = {kind: state.faults[kind] for kind in FAULT_KINDS}
             body["webhooks"] = {event: state.webhooks[event] for event in WEBHOOK_EVENTS}
             body["uploads"] = {event: state.uploads[event] for event in UPLOAD_EVENTS}
-            if include_tasks:
+            if include_tasks:  # the detail, which grows with the run
+                body["requests_per_second"] = {
+                    str(second): n for second, n in sorted(state.per_second.items())
+                }
                 body["tasks"] = {
                     task_uuid: {
                         "attempts": c.attempts,

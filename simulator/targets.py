@@ -93,7 +93,8 @@ _URL = re.compile(r"(?i)\bhttps?://[^\s\"'<>]+")
 _RELATIVE = re.compile(r"(?i)(\burl: )/[^\s\"'<>)]*")  # urllib3's "... with url: /path?query"
 
 
-def _cleaned(text: str) -> str:
+def scrub_targets(text: str) -> str:
+    """`text` with every absolute URL shown as its origin (`shown`)."""
     return _RELATIVE.sub(r"\1/...", _URL.sub(lambda m: shown(m.group()), text))
 
 
@@ -104,4 +105,4 @@ class TargetFormatter(logging.Formatter):
     (a test's log capture, a host application's) see too."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return _cleaned(super().format(record))
+        return scrub_targets(super().format(record))

@@ -1,5 +1,5 @@
-"""The webhook receiver's app factory: composition of its state, its routes (the webhooks, and
-the REST API under /api/v1) and its error handlers, with the fast path in front
+"""The webhook receiver's app factory: composition of its state, its routes (the webhooks, the
+REST API under /api/v1 and the dashboard at /) and its error handlers, with the fast path in front
 (webhook_receiver.webhooks)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from remixq.config import Settings, load_settings
-from webhook_receiver import api, state
+from webhook_receiver import api, dashboard, state
 from webhook_receiver.errors import register_error_handlers
 from webhook_receiver.webhooks import FastPath
 from webhook_receiver.webhooks import bp as webhooks
@@ -25,6 +25,7 @@ def create_app(
     state.init_app(app, settings, publisher)
     app.register_blueprint(webhooks)
     api.init_app(app)
+    dashboard.init_app(app)
     register_error_handlers(app, http_errors_under={api.PREFIX: api.http_error})
     app.wsgi_app = FastPath(app)  # type: ignore[method-assign]
     return app

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from remixq import metrics
 from remixq.ingest import DEFAULT_LIMITS, Limits, Outcome, ingest_batch
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ class GroupCommit:
         self.stats.batches += 1
         self.stats.webhooks += len(batch)
         self.stats.largest = max(self.stats.largest, len(batch))
+        metrics.BATCH_SIZE.observe(len(batch))
         try:
             outcomes = ingest_batch(
                 self._connection(), [(p.body, p.task_uuid) for p in batch], limits=self._limits

@@ -12,8 +12,11 @@ process nears its connection limit (webhook_receiver.connections says how and wh
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +42,29 @@ def _recycle_connections(worker: Any, request: Any) -> None:  # noqa: ARG001 (gu
         request.must_close = True
 
 
+def use_multiprocess_metrics() -> None:
+    """prometheus-client's multiprocess mode for gunicorn's workers, called before anything
+    imports prometheus-client: each worker writes its metrics to files in
+    PROMETHEUS_MULTIPROC_DIR, which `/metrics` adds up. Unset, a private folder of this
+    receiver's, removed at exit. Set by the operator, it is theirs: they empty it before a
+    start, as prometheus-client asks."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = tempfile.mkdtemp(prefix="remixq-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
+def _metrics_of_dead_worker(server: Any, worker: Any) -> None:  # noqa: ARG001 (gunicorn's hook)
+    """gunicorn's child_exit hook: a worker process that exited leaves its metrics' files; its
+    gauges are dropped from `/metrics` (prometheus-client's multiprocess mode), its counters
+    kept (they still count what it did)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def _warm_and_freeze(worker: Any) -> None:
     """gunicorn's post_worker_init hook, once the worker has loaded the app: the receiver makes
     its engine and first connection now (`state.warm_up`), then everything made so far (the
@@ -61,9 +87,30 @@ class _Gunicorn(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        # GUNICORN_CMD_ARGS wins, as with the `gunicorn` command (e.g. "--access-logformat ...",
+        # "--graceful-timeout 60"); our hooks and worker class are set again after it, since the
+        # receiver depends on them.
+        parsed = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
+        for key, value in vars(parsed).items():
+            if value is not None and key != "args":
+                self.cfg.set(key.lower(), value)
+        for key in _REQUIRED_OPTIONS:
+            if key in self.options:
+                self.cfg.set(key, self.options[key])
 
     def load(self) -> Any:
         return self._load()
+
+
+# What GUNICORN_CMD_ARGS may not change: the worker class (deadlines for slow clients), the
+# logger class (no webhook token in a line) and the hooks.
+_REQUIRED_OPTIONS = (
+    "worker_class",
+    "logger_class",
+    "pre_request",
+    "post_worker_init",
+    "child_exit",
+)
 
 
 def gunicorn_options(
@@ -74,6 +121,7 @@ def gunicorn_options(
     connections: int = 1000,
     header_timeout: float = 10.0,
     body_timeout: float = 10.0,
+    access_log: bool = False,
 ) -> dict[str, Any]:
     """The server settings of the receiver (the benchmark serves its baseline with the same)."""
     return {
@@ -88,11 +136,14 @@ def gunicorn_options(
         "graceful_timeout": 20,
         "timeout": 30,
         "keepalive": 5,
-        "accesslog": None,
+        # Off by default (a line per webhook); on, on stderr with the other lines, tokens
+        # redacted like every line (RedactingLogger).
+        "accesslog": "-" if access_log else None,
         "loglevel": "warning",
         "logger_class": RedactingLogger,  # no webhook token in gunicorn's lines
         "pre_request": _recycle_connections,
         "post_worker_init": _warm_and_freeze,
+        "child_exit": _metrics_of_dead_worker,
     }
 
 
@@ -128,5 +179,6 @@ def serve(
         connections=connections or settings.receiver_connections,
         header_timeout=settings.receiver_header_timeout,
         body_timeout=settings.receiver_body_timeout,
+        access_log=settings.access_log,
     )
     run(load, options)

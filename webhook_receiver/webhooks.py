@@ -14,6 +14,7 @@ JSON documents (webhook_receiver.errors).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -21,9 +22,9 @@ from uuid import UUID
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
+from remixq import logs, metrics
 from remixq.security import WEBHOOK_PATH, verify_webhook_token
 from remixq.states import InboxStatus
 from webhook_receiver.errors import (
@@ -61,8 +62,16 @@ def _task_uuid(task: str, token: str, secret: bytes) -> str | None:
 def store(receiver: ReceiverState, body: bytes, task_uuid: str) -> tuple[int, bytes]:
     """Store one webhook and return the answer's status code and JSON document. The process's
     writer stores it with the webhooks that arrived together and returns after the commit
-    (webhook_receiver.group_commit)."""
-    outcome = receiver.writer.ingest(body, task_uuid)
+    (webhook_receiver.group_commit). Counted by outcome, and timed (remixq.metrics)."""
+    started = time.monotonic()
+    try:
+        outcome = receiver.writer.ingest(body, task_uuid)
+    except UNAVAILABLE:
+        metrics.WEBHOOKS.labels("unavailable").inc()
+        raise
+    finally:
+        metrics.INGEST_SECONDS.observe(time.monotonic() - started)
+    metrics.observe_webhook(outcome.inbox_status, outcome.images_stored, outcome.duplicates)
     answer: dict[str, Any] = {
         "status": outcome.inbox_status,
         "images_stored": outcome.images_stored,
@@ -85,31 +94,40 @@ def runware_webhook(task: str | None = None, token: str | None = None) -> Respon
         task, token = request.args.get("task", ""), request.args.get("token", "")
     task_uuid = _task_uuid(task, token or "", receiver.secret)
     if task_uuid is None:
+        metrics.WEBHOOKS.labels("unauthorized").inc()
         return jsonify(
             {"error": "unauthorized", "message": "missing or wrong webhook token for this task"}
         ), 401
     body = read_body(request.environ, receiver.settings.max_webhook_bytes)
-    code, document = store(receiver, body, task_uuid)
+    with logs.bound(task_uuid=task_uuid):
+        code, document = store(receiver, body, task_uuid)
     return Response(document, code, mimetype="application/json")
 
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    with state(current_app).engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+    """The process is up and serving (liveness): nothing else is asked, so a database outage
+    never makes an orchestrator restart receivers that would only wait for it too."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    """Whether this process takes webhooks now: its writer runs (started again if it had
+    """Whether this process can take webhooks now: the database answers, the broker is
+    reachable (the REST API hands jobs to it), its writer runs (started again if it had
     stopped) and its queue is below the bound. A 503 tells a load balancer to send elsewhere,
-    and an orchestrator to recycle the process should it last."""
-    writer = state(current_app).writer
+    and an orchestrator to recycle the process should it last. The database and broker checks
+    are remembered for a second (webhook_receiver.state.Readiness), so a probe every second
+    costs each at most one round trip."""
+    receiver = state(current_app)
+    writer = receiver.writer
     writer.start()
-    ready = writer.alive() and not writer.full()
+    database, broker = receiver.readiness.database(), receiver.readiness.broker()
+    ready = writer.alive() and not writer.full() and database == "ok" and broker == "ok"
     document = {
         "status": "ready" if ready else "unready",
+        "database": database,
+        "broker": broker,
         "writer": "running" if writer.alive() else "stopped",
         "queued": writer.queued(),
         "restarts": writer.stats.restarts,
@@ -118,6 +136,14 @@ def readyz() -> ResponseReturnValue:
     if not ready:
         response.headers["Retry-After"] = RETRY_AFTER
     return response, 200 if ready else 503
+
+
+@bp.get("/metrics")
+def metrics_page() -> ResponseReturnValue:
+    """Prometheus' text format: every gunicorn worker process's metrics added up
+    (prometheus-client's multiprocess mode) and the database's gauges."""
+    body, content_type = state(current_app).metrics_page()
+    return Response(body, 200, content_type=content_type)
 
 
 def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
@@ -167,6 +193,7 @@ class FastPath:
             body = read_body(environ, self._limit)
         except HTTPException as exc:
             return _answer(start_response, exc.code or 400, _json(http_error_body(exc)))
+        token = logs.bind(task_uuid=task_uuid)
         try:
             code, document = store(self._receiver, body, task_uuid)
         except UNAVAILABLE as exc:
@@ -176,6 +203,8 @@ class FastPath:
         except Exception:  # noqa: BLE001 (a JSON 500, never a traceback to the sender)
             self._log.exception("unhandled error")
             return _answer(start_response, 500, _json(INTERNAL_ERROR_BODY))
+        finally:
+            logs.unbind(token)
         return _answer(start_response, code, document)
 
     def _authenticated(self, environ: WSGIEnvironment) -> str | None:

@@ -10,16 +10,21 @@ factory or made by it; nothing is hung on the Celery app.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from contextvars import Token
 from typing import Any
 
 from celery import Celery, signals
+from celery.apps import worker as celery_worker_app
 from kombu import Exchange, Queue
 from sqlalchemy.orm import Session, sessionmaker
 
+from remixq import logs
 from remixq.config import Settings
 from remixq.files import private_sqlite
-from worker import assets, periodic, producer, tasks
+from worker import assets, health, periodic, producer, tasks
 from worker.names import ASSETS_QUEUE, PERIODIC_QUEUE, QUEUE
 from worker.runtime import Runtime
 
@@ -62,9 +67,18 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+        # Celery's consumer, reconnecting after any broker loss (worker.consumer says why), and
+        # a bootstep that follows its connection for the health check; beat's scheduler that
+        # remembers its last tick, and wakes at least every BEAT_MAX_LOOP seconds.
+        worker_consumer="worker.consumer:Consumer",
+        beat_scheduler="worker.health:TickingScheduler",
+        beat_max_loop_interval=health.BEAT_MAX_LOOP,
         enable_utc=True,
     )
+    app.steps["consumer"].add(health.Connected)
     signals.setup_logging.connect(_setup_logging, weak=False)
+    signals.task_prerun.connect(_bind_task, weak=False)
+    signals.task_postrun.connect(_unbind_task, weak=False)
     tasks.register(app, runtime)
     periodic.register(app, runtime)
     assets.register(app, runtime)  # after periodic: it adds the sweep to beat's schedule
@@ -84,6 +98,28 @@ def enqueuer(settings: Settings) -> Callable[[sessionmaker[Session], Sequence[in
 
 def _setup_logging(loglevel: str | int | None = None, **_: Any) -> None:
     # Connecting to this signal stops Celery from configuring logging itself.
-    from remixq.logs import configure
+    logs.configure(loglevel or "INFO")
+    celery_worker_app.safe_say = _say
 
-    configure(loglevel or "INFO")
+
+def _say(message: str, f: Any = None) -> None:  # noqa: ARG001 (Celery's signature)
+    """Celery's worker prints its shutdown words from its signal handlers (`safe_say`, a raw
+    os.write, no lock): the same, as a line of our format."""
+    os.write(2, (logs.line(message.strip(), logger="celery.worker") + "\n").encode())
+
+
+# Every line a task writes carries its Celery task id (and what the task binds itself: its
+# campaign, job and taskUUID). The threads pool runs each task in a context of its own thread.
+_bound: dict[str, Token[Mapping[str, object]]] = {}
+
+
+def _bind_task(task_id: str | None = None, **_: Any) -> None:
+    if task_id is not None:
+        _bound[task_id] = logs.bind(celery_task_id=task_id)
+
+
+def _unbind_task(task_id: str | None = None, **_: Any) -> None:
+    token = _bound.pop(task_id, None) if task_id is not None else None
+    if token is not None:
+        with suppress(ValueError):  # a token made in another context (a pool's thread swap)
+            logs.unbind(token)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import suppress
 from datetime import datetime, timedelta
 from queue import Empty
 from typing import Any
@@ -134,8 +135,14 @@ def messages_held(app: Celery, queue: str, *, held_within: timedelta) -> int | N
     The embedded broker: the queue's visible rows, plus its rows delivered within `held_within`;
     kombu keeps delivered rows after their ack, so those include finished messages too, which
     only errs towards patience.
+    RabbitMQ (AMQP): the messages ready in the queue only. AMQP does not tell how many a
+    consumer holds unacknowledged (the management API would), so a job whose message a worker
+    has held longer than `held_within` (a long prefetch, a retry's countdown) may be published
+    again: a duplicate, harmless (a submission first claims its job).
     """
     with app.connection_for_read() as connection:
+        if connection.transport.driver_type == "amqp":
+            return _ready(connection, queue)
         channel = connection.default_channel
         if isinstance(channel, redis_transport.Channel):
             after = time.time() - held_within.total_seconds()
@@ -144,6 +151,18 @@ def messages_held(app: Celery, queue: str, *, held_within: timedelta) -> int | N
             since = datetime.now() - held_within  # noqa: DTZ005  kombu's times are local, naive
             return _waiting(channel, queue) + _delivered_since(channel, queue, since)
         return None
+
+
+def _ready(connection: Any, queue: str) -> int:
+    # A channel of its own: a passive declare of a queue that does not exist closes it.
+    channel = connection.channel()
+    try:
+        return int(channel.queue_declare(queue=queue, passive=True).message_count)
+    except connection.channel_errors:  # not declared yet: nothing waits
+        return 0
+    finally:
+        with suppress(*connection.connection_errors, *connection.channel_errors):
+            channel.close()
 
 
 def _waiting(channel: object, queue: str) -> int:

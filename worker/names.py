@@ -19,5 +19,6 @@ RELAY_TASK = "remixq.relay"
 RECONCILE_TASK = "remixq.reconcile"
 ACCOUNT_PROBE_TASK = "remixq.account_probe"
 INBOX_PRUNE_TASK = "remixq.inbox_prune"
+SCHEDULES_TASK = "remixq.schedules.fire"
 ASSET_SWEEP_TASK = "remixq.asset_sweep"  # hands pending assets over (under beat)
 ASSET_FETCH_TASK = "remixq.fetch_assets"  # args: [token, list of image ids]

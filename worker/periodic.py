@@ -1,5 +1,5 @@
-"""Periodic work run under Celery beat: the relay, the reconciler, the account probe and the
-inbox's prune.
+"""Periodic work run under Celery beat: the relay, the reconciler, the account probe, the
+inbox's prune and the schedules' firing rounds.
 
 Both are safe to run on several machines at once (their domain functions claim rows with
 `FOR UPDATE SKIP LOCKED`), and both are bounded per round so that one tick never floods the
@@ -14,9 +14,11 @@ from datetime import timedelta
 
 from celery import Celery
 
-from remixq import inbox, jobs, reconcile, relay
+from remixq import inbox, jobs, logs, reconcile, relay
+from remixq import metrics as m
 from remixq.db import transaction
 from remixq.ingest import Limits
+from remixq.pricing import PriceTable
 from remixq.providers.runware import (
     Forbidden,
     PaymentRequired,
@@ -24,6 +26,8 @@ from remixq.providers.runware import (
     TransientError,
     Unauthorized,
 )
+from remixq.schedules.firing import fire_due
+from remixq.schedules.sources import Rules
 from worker.broker import messages_held
 from worker.names import (
     ACCOUNT_PROBE_TASK,
@@ -32,8 +36,11 @@ from worker.names import (
     QUEUE,
     RECONCILE_TASK,
     RELAY_TASK,
+    SCHEDULES_TASK,
 )
+from worker.observed import provider_call, waited_permit
 from worker.producer import enqueue, publish
+from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
 
 log = logging.getLogger("remixq.periodic")
@@ -59,6 +66,10 @@ def register(app: Celery, runtime: Runtime) -> None:
     def inbox_prune_tick() -> int:
         return prune_inbox(runtime)
 
+    @app.task(name=SCHEDULES_TASK, ignore_result=True, shared=False)
+    def schedules_tick() -> int:
+        return fire_schedules(app, runtime)
+
     app.conf.beat_schedule = {
         "relay": {
             "task": RELAY_TASK,
@@ -69,6 +80,11 @@ def register(app: Celery, runtime: Runtime) -> None:
             "task": RECONCILE_TASK,
             "schedule": settings.reconcile_interval,
             "options": {"expires": settings.reconcile_interval, "queue": PERIODIC_QUEUE},
+        },
+        "schedules": {
+            "task": SCHEDULES_TASK,
+            "schedule": settings.schedule_interval,
+            "options": {"expires": settings.schedule_interval, "queue": PERIODIC_QUEUE},
         },
     }
     if settings.account_probe_interval > 0:
@@ -105,8 +121,41 @@ def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
         )
     if ids:
         publish(app, ids, batch=settings.submit_batch)
+        m.RELAYED.inc(len(ids))
         log.info("relayed jobs", extra={"jobs": len(ids)})
     return len(ids)
+
+
+def fire_schedules(app: Celery, runtime: Runtime) -> int:
+    """Fire the schedules' due occurrences (`remixq.schedules.firing`: each one's campaign made
+    in one transaction, exactly once whatever the number of beats), then hand their jobs to
+    the broker; returns how many occurrences fired."""
+    settings = runtime.settings
+    done = fire_due(
+        runtime.sessions,
+        rules=Rules.of(settings),
+        prices=PriceTable.configured(settings),
+        late_after=timedelta(seconds=settings.schedule_late_after),
+        enqueue=lambda sessions, ids: enqueue(app, sessions, ids, batch=settings.submit_batch),
+    )
+    for fired in done.fired:
+        extra: dict[str, object] = {
+            "schedule": fired.schedule,
+            "occurrence_at": fired.occurrence_at.isoformat(),
+            "reason": fired.reason,
+        }
+        if fired.campaign_id is None:
+            log.warning("schedule occurrence not fired", extra=extra)
+            continue
+        extra |= {"campaign_id": fired.campaign_id, "jobs": len(fired.job_ids)}
+        if fired.broker_error is not None:
+            extra["broker_error"] = fired.broker_error
+        log.info("schedule occurrence fired", extra=extra)
+    if done.skipped:
+        log.warning("schedule occurrences skipped", extra={"occurrences": done.skipped})
+    for error in done.errors:
+        log.warning("schedule not fired", extra={"error": error})
+    return sum(1 for fired in done.fired if fired.campaign_id is not None)
 
 
 def reconcile_jobs(runtime: Runtime) -> int:
@@ -121,42 +170,40 @@ def reconcile_jobs(runtime: Runtime) -> int:
             limit=settings.reconcile_batch,
         )
     if expired:
+        m.EXPIRED.inc(expired)
         log.warning("jobs expired", extra={"jobs": expired})
     recovered = 0
     for job in due:
-        try:
-            with runtime.limit.permit(timeout=30):
-                poll = runtime.client.get_response(job.task_uuid)
-        except RunwareError as exc:
-            log.info(
-                "getResponse failed; will ask again later",
-                extra={"job_id": job.job_id, "task_uuid": job.task_uuid, "error": str(exc)},
-            )
-            continue
-        poll = reconcile.settle(poll, check=job.checks, final_from=settings.reconcile_final_check)
-        if poll.deferred:
-            log.info(
-                "getResponse reported errors that fail nothing; will ask again later",
-                extra={
-                    "job_id": job.job_id,
-                    "task_uuid": job.task_uuid,
-                    "error": "; ".join(str(e) for e in poll.deferred),
-                },
-            )
-        with transaction(runtime.sessions) as session:
-            outcome = reconcile.apply_poll(session, poll, limits=Limits.of(settings))
-        if outcome is not None:
-            recovered += outcome.images_stored
-            log.info(
-                "reconciled",
-                extra={
-                    "job_id": job.job_id,
-                    "task_uuid": job.task_uuid,
-                    "images": outcome.images_stored,
-                    "check": job.checks,
-                },
-            )
+        with logs.bound(job_id=job.job_id, task_uuid=job.task_uuid):
+            recovered += _reconcile_one(runtime, job)
     return recovered
+
+
+def _reconcile_one(runtime: Runtime, job: reconcile.Due) -> int:
+    """Poll one job and store what the answer says; returns the images it stored. Its log
+    lines carry the job (bound by the caller)."""
+    settings = runtime.settings
+    try:
+        with waited_permit(runtime, timeout=30), provider_call(runtime, "get_response"):
+            poll = runtime.client.get_response(job.task_uuid)
+    except (RunwareError, LimitTimeout) as exc:
+        m.RECONCILER_POLLS.labels("failed").inc()
+        log.info("getResponse failed; will ask again later", extra={"error": str(exc)})
+        return 0
+    poll = reconcile.settle(poll, check=job.checks, final_from=settings.reconcile_final_check)
+    m.RECONCILER_POLLS.labels("deferred" if poll.deferred else "answered").inc()
+    if poll.deferred:
+        log.info(
+            "getResponse reported errors that fail nothing; will ask again later",
+            extra={"error": "; ".join(str(e) for e in poll.deferred)},
+        )
+    with transaction(runtime.sessions) as session:
+        outcome = reconcile.apply_poll(session, poll, limits=Limits.of(settings))
+    if outcome is None:
+        return 0
+    m.RECONCILED_IMAGES.inc(outcome.images_stored)
+    log.info("reconciled", extra={"images": outcome.images_stored, "check": job.checks})
+    return outcome.images_stored
 
 
 def prune_inbox(runtime: Runtime) -> int:

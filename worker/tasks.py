@@ -22,7 +22,8 @@ from datetime import timedelta
 
 from celery import Celery, Task
 
-from remixq import jobs
+from remixq import jobs, logs
+from remixq import metrics as m
 from remixq.db import transaction, utcnow
 from remixq.jobs import Claim
 from remixq.providers.runware import (
@@ -39,6 +40,7 @@ from remixq.providers.runware import (
 )
 from remixq.providers.runware.schemas.task import with_webhook
 from worker.names import SUBMIT_TASK
+from worker.observed import provider_call, waited_permit
 from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
 
@@ -51,13 +53,18 @@ ACCOUNT_REFUSED = (Unauthorized, PaymentRequired, Forbidden)
 # their jobs; this only keeps the batches already on the broker from each meeting the refusal,
 # and stays short because, without Redis, `remixq resume` cannot lift it in the worker process.
 ACCOUNT_PAUSE = 60.0
+# The longest countdown a retry is given, whatever the backoff or a Retry-After ask: Celery holds
+# a retry's message unacknowledged until it is due, and RabbitMQ closes the channel of a consumer
+# that holds one past its consumer_timeout (30 min by default), Redis gives it to another worker
+# past its visibility timeout (worker.app, an hour). A longer wait becomes several retries.
+MAX_COUNTDOWN = 900.0
 
 
 def backoff(retries: int, *, base: float, cap: float, retry_after: float | None = None) -> float:
     """Exponential backoff with equal jitter and a cap; a provider's Retry-After is a floor."""
     delay = min(cap, base * 2**retries)
     delay = delay / 2 + random.uniform(0, delay / 2)
-    return max(delay, retry_after or 0.0)
+    return min(MAX_COUNTDOWN, max(delay, retry_after or 0.0))
 
 
 def throttled(exc: TransientError) -> bool:
@@ -79,10 +86,22 @@ def submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> dict[str, in
     # The permit comes before the claim, so a claim only ever covers the provider call itself
     # (bounded by the HTTP timeouts, well inside the claim lease), never a wait for the limit.
     try:
-        with runtime.limit.permit():
+        with waited_permit(runtime):
             return _claim_and_submit(task, runtime, job_ids)
     except LimitTimeout:
         raise task.retry(args=[list(job_ids)], countdown=1, max_retries=None) from None
+
+
+def _about(claims: Sequence[Claim]) -> dict[str, object]:
+    """What a batch's log lines say it is about: its campaign when it has one, its job when
+    it is one."""
+    campaigns = {claim.campaign_id for claim in claims}
+    fields: dict[str, object] = {}
+    if len(campaigns) == 1:
+        fields["campaign_id"] = campaigns.pop()
+    if len(claims) == 1:
+        fields |= {"job_id": claims[0].job_id, "task_uuid": claims[0].task_uuid}
+    return fields
 
 
 def _claim_and_submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> dict[str, int]:
@@ -92,14 +111,26 @@ def _claim_and_submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> d
     if not claims:
         log.info("no job claimable (taken, done or held)", extra={"jobs": len(job_ids)})
         return {"skipped": len(job_ids)}
+    with logs.bound(**_about(claims)):
+        return _submit_claimed(task, runtime, claims)
+
+
+def _submit_claimed(task: Task, runtime: Runtime, claims: list[Claim]) -> dict[str, int]:
     url_for = runtime.webhook_url_for
     tasks = [with_webhook(claim.task, url_for(claim.task_uuid)) for claim in claims]
     try:
-        outcomes = runtime.client.submit(tasks)
+        with provider_call(runtime, "submit"):
+            outcomes = runtime.client.submit(tasks)
+    except LimitTimeout as exc:  # no turn at the rate: nothing was sent
+        failed = _retry_later(
+            task, runtime, claims, code="rateLimitWait", message=str(exc), retry_after=None
+        )
+        return {"failed": failed}
     except ACCOUNT_REFUSED as exc:
         return {"held": _pause_account(runtime, claims, exc)}
     except TransientError as exc:
         if throttled(exc):
+            m.LIMIT_PAUSES.labels("throttled").inc()
             runtime.limit.pause(exc.retry_after)
         failed = _retry_later(
             task,
@@ -116,6 +147,7 @@ def _claim_and_submit(task: Task, runtime: Runtime, job_ids: Sequence[int]) -> d
             jobs.fail(
                 session, job_ids=[claim.job_id for claim in claims], code=code, message=str(exc)
             )
+        m.SUBMISSIONS.labels("failed", code).inc(len(claims))
         log.warning("provider refused the request", extra={"code": code, "jobs": len(claims)})
         return {"failed": len(claims)}
     return _record(task, runtime, claims, outcomes)
@@ -125,11 +157,13 @@ def _pause_account(runtime: Runtime, claims: list[Claim], exc: PermanentError) -
     """The provider refused the account: pause every worker and the jobs' campaigns, and give
     the jobs back, pending, without an error and without spending an attempt."""
     code = _request_code(exc)
+    m.LIMIT_PAUSES.labels("account").inc()
     runtime.limit.pause(ACCOUNT_PAUSE)
     job_ids = [claim.job_id for claim in claims]
     with transaction(runtime.sessions) as session:
         paused = jobs.pause_campaigns(session, job_ids=job_ids, reason=str(exc))
         held = jobs.hold(session, job_ids=job_ids)
+    m.SUBMISSIONS.labels("held", code).inc(len(claims))
     log.warning(
         "the provider refused the account; submission paused until `remixq resume` or the "
         "account probe",
@@ -159,6 +193,9 @@ def _record(
         jobs.record_accepted(session, job_ids=[claim.job_id for claim in accepted])
         for claim, error in failed:  # each with its own code and message
             jobs.fail(session, job_ids=[claim.job_id], code=error.code, message=error.message)
+    m.SUBMISSIONS.labels("accepted", "").inc(len(accepted))
+    for _, error in failed:
+        m.SUBMISSIONS.labels("failed", error.code).inc()
     for claim in accepted:
         log.info(
             "submitted",
@@ -215,6 +252,7 @@ def _retry_later(
                     code="retriesExhausted",
                     message=f"gave up after {attempts} attempts: {message}",
                 )
+        m.SUBMISSIONS.labels("failed", "retriesExhausted").inc(sum(map(len, spent.values())))
         log.warning(
             "submission failed for good",
             extra={"jobs": sum(map(len, spent.values())), "error": message},
@@ -228,6 +266,8 @@ def _retry_later(
         retry_after=retry_after,
     )
     job_ids = [claim.job_id for claim in again]
+    m.SUBMISSIONS.labels("retried", code).inc(len(job_ids))
+    m.RETRIES.labels(code).inc(len(job_ids))
     with transaction(runtime.sessions) as session:
         jobs.release(
             session,

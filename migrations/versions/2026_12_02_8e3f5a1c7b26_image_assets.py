@@ -6,7 +6,7 @@ that exist when this runs become pending too, and the workers try to copy them w
 still work (an expired link ends `failed` with its reason).
 
 Revision ID: 8e3f5a1c7b26
-Revises: d2b7c5e91a38
+Revises: 53b18847f30d
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "8e3f5a1c7b26"
-down_revision: str | None = "d2b7c5e91a38"
+down_revision: str | None = "53b18847f30d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

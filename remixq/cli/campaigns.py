@@ -19,6 +19,8 @@ from remixq.errors import FieldError, InvalidInput
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from sqlalchemy.orm import Session
+
     from remixq.budgets import Keep
     from remixq.config import Settings
     from remixq.pricing import PriceTable
@@ -238,32 +240,13 @@ def _campaign_name(settings: Settings, campaign_id: int) -> str | None:
 
 
 def _print_estimate(new_jobs: list[NewJob], table: PriceTable, *, as_json: bool) -> None:
-    """The dry run's answer: jobs, images and estimated cost, per model and per variant."""
-    import uuid
+    """The dry run's answer: jobs, images and estimated cost, per model and per variant (the
+    API's POST /api/v1/estimates answers the same document, without `price_table`)."""
+    from remixq.estimates import estimate_document, estimate_jobs
 
-    from remixq.pricing import estimate_all
-    from remixq.providers.runware import build_task
-    from remixq.reports import money
-    from remixq.specs import variant_label
-
-    stored = (
-        (build_task(new.request, task_uuid=str(uuid.uuid4()), webhook_url=None), new.variant)
-        for new in new_jobs
-    )
-    estimate = estimate_all(stored, table, label=variant_label)
+    estimate = estimate_jobs(new_jobs, table)
     if as_json:
-        document = {
-            "jobs": estimate.total.jobs,
-            "images": estimate.total.images,
-            "estimated_cost_usd": money(estimate.total.cost),
-            "by_model": {model: tally.as_json() for model, tally in estimate.by_model.items()},
-            "by_variant": [
-                {"variant": variant, **tally.as_json()}
-                for variant, tally in estimate.by_variant.values()
-            ],
-            "price_table": table.source,
-        }
-        click.echo(json.dumps(document))
+        click.echo(json.dumps(estimate_document(estimate) | {"price_table": table.source}))
         return
     from remixq.cli.tables import print_estimate
 
@@ -284,10 +267,21 @@ def _print_estimate(new_jobs: list[NewJob], table: PriceTable, *, as_json: bool)
     show_default=True,
     help="The most jobs (and superseded attempts) the table lists; 0: all. --json lists all.",
 )
+@click.option(
+    "--by",
+    type=click.Choice(["job", "variant"]),
+    default="job",
+    show_default=True,
+    help="job: each job and its images; variant: one row per variant (a spec's axis values) "
+    "with its jobs by status, images, estimated and spent USD, to compare them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @pass_context
-def status(ctx: Context, campaign: str | None, history: bool, limit: int, as_json: bool) -> None:
-    """Where each job of CAMPAIGN stands, and its cost: the latest attempt of each job.
+def status(
+    ctx: Context, campaign: str | None, history: bool, limit: int, by: str, as_json: bool
+) -> None:
+    """Where each job of CAMPAIGN stands, and its cost: the latest attempt of each job (with
+    --by variant: per variant).
 
     CAMPAIGN is a name, or an id written #12 (a bare 12 is an id only when no campaign is named
     "12"); default: the newest campaign. The totals come from the database's aggregates and the
@@ -303,6 +297,11 @@ def status(ctx: Context, campaign: str | None, history: bool, limit: int, as_jso
         if found is None:
             raise InvalidInput([no_campaign(campaign)])
         head = report_head(session, found)
+        if by == "variant":
+            _print_variants(session, head, as_json=as_json)
+            if head["counts"].get("failed"):
+                sys.exit(EXIT_FAILED_JOBS)
+            return
         jobs = job_views(session, found.id)
         superseded = job_views(session, found.id, superseded=True)
         if as_json:
@@ -317,6 +316,27 @@ def status(ctx: Context, campaign: str | None, history: bool, limit: int, as_jso
             )
     if head["counts"].get("failed"):
         sys.exit(EXIT_FAILED_JOBS)
+
+
+def _print_variants(session: Session, head: dict[str, Any], *, as_json: bool) -> None:
+    """`status --by variant`: the campaign's variants, each with its jobs by status, images and
+    spend."""
+    from remixq.variants import by_variant
+
+    variants = by_variant(session, head["campaign_id"])
+    if as_json:
+        document = {
+            "campaign_id": head["campaign_id"],
+            "name": head["name"],
+            "outcome": head["outcome"],
+            "by": "variant",
+            "variants": [summary.to_json() for summary in variants],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    from remixq.cli.tables import print_variants
+
+    print_variants(head, variants)
 
 
 def _stream_report(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from remixq.config import Settings, load_settings
-from remixq.logs import hide
+from remixq.logs import hide, use_format
 
 
 class Context:
@@ -18,6 +18,7 @@ class Context:
         if self._settings is None:
             self._settings = load_settings()
             hide(*self._settings.configured_secrets())  # never in a log line of this process
+            use_format(self._settings.log_format)  # REMIXQ_LOG_FORMAT, for every line from now
         return self._settings
 
 

@@ -4,32 +4,46 @@ and unreachable services into one readable line instead of a traceback."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
+from pydantic import ValidationError
 
 from remixq.cli.apikeys import apikey
 from remixq.cli.campaigns import replay, retry, status, submit
+from remixq.cli.context import Context
 from remixq.cli.control import cancel, pause, resume
 from remixq.cli.demo import demo
 from remixq.cli.inbox import inbox
 from remixq.cli.reports import campaigns, export
+from remixq.cli.schedules import schedule
 from remixq.cli.schema import db
-from remixq.cli.services import beat, receiver, worker
+from remixq.cli.services import beat, health, receiver, worker
 from remixq.cli.spend import budget, costs
 from remixq.cli.watch import watch
 from remixq.errors import InvalidInput
-from simulator.cli import simulator
+from remixq.logs import configure
+from simulator.cli import LOGGING_HOOK, simulator
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="remixq")
-def cli() -> None:
+@click.pass_context
+def cli(click_ctx: click.Context) -> None:
     """remixq: image-remix campaigns through Runware's Ideogram Remix models.
 
     Configuration comes from the environment (REMIXQ_DATABASE_URL, REMIXQ_BROKER_URL,
     RUNWARE_API_KEY, ...); without any, everything runs embedded: SQLite, a SQLite-backed
     broker and the local simulator.
     """
+    context = click_ctx.ensure_object(Context)
+
+    def configure_logging(level: str | int, *, scrub: Callable[[str], str] | None = None) -> None:
+        # The simulator's way to remixq's logging (it imports nothing of the product).
+        context.settings  # noqa: B018 (reads REMIXQ_LOG_FORMAT and the secrets to hide)
+        configure(level, scrub=scrub)
+
+    click_ctx.meta[LOGGING_HOOK] = configure_logging
 
 
 for _command in (
@@ -37,6 +51,7 @@ for _command in (
     receiver,
     worker,
     beat,
+    health,
     submit,
     status,
     campaigns,
@@ -53,6 +68,7 @@ for _command in (
     costs,
     budget,
     watch,
+    schedule,
 ):
     cli.add_command(_command)
 
@@ -71,6 +87,14 @@ def main() -> None:
         click.echo(f"error: {exc}", err=True)
         for error in exc.errors[1:20]:
             click.echo(f"       {error}", err=True)
+        sys.exit(2)
+    except ValidationError as exc:  # a setting from the environment (remixq.config)
+        from remixq.logs import clean
+
+        for detail in exc.errors()[:20]:
+            name = ".".join(str(part) for part in detail["loc"])
+            shown = "[hidden]" if "KEY" in name or "SECRET" in name else repr(detail["input"])
+            click.echo(clean(f"error: {name}: {shown} is not allowed: {detail['msg']}"), err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 (the edge: one readable line, never a traceback)
         from sqlalchemy.exc import OperationalError

@@ -136,7 +136,7 @@ def _write(
     fields: tuple[str, ...] | None = None,
 ) -> int:
     from remixq.db import json_dumps
-    from remixq.reports import EXPORT_FIELDS
+    from remixq.reports import EXPORT_FIELDS, export_csv_row
 
     count = 0
     if format_ == "jsonl":
@@ -147,13 +147,6 @@ def _write(
     writer = csv.DictWriter(out, fieldnames=fields or EXPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {
-                **row,
-                "parameters": json_dumps(row["parameters"]),
-                "variant": "" if row["variant"] is None else json_dumps(row["variant"]),
-                "nsfw": "" if row["nsfw"] is None else str(row["nsfw"]).lower(),
-            }
-        )
+        writer.writerow(export_csv_row(row))
         count += 1
     return count

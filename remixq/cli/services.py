@@ -1,4 +1,5 @@
-"""The long-running processes: `remixq receiver`, `remixq worker` and `remixq beat`."""
+"""The long-running processes: `remixq receiver`, `remixq worker` and `remixq beat`, and
+`remixq health`, the health check a container runtime runs against one of them."""
 
 from __future__ import annotations
 
@@ -33,15 +34,18 @@ def receiver(
     import logging
 
     from remixq.logs import configure
-    from webhook_receiver.server import serve
+    from webhook_receiver.server import serve, use_multiprocess_metrics
 
     ctx.settings.check_secret()  # before gunicorn starts (create_app checks it in each worker)
+    use_multiprocess_metrics()  # before anything imports prometheus-client
     # Warnings as key=value lines; the REST API's one line per request (naming its key, never
     # the key itself) at INFO. The webhook path logs only what goes wrong.
     configure("WARNING")
     logging.getLogger("remixq.api").setLevel(logging.INFO)
+    log = logging.getLogger("remixq.receiver")
+    log.setLevel(logging.INFO)
     port = port or ctx.settings.receiver_port
-    click.echo(f"remixq receiver listening on http://{host}:{port}", err=True)
+    log.info("remixq receiver listening on http://%s:%d", host, port)
     serve(
         ctx.settings,
         host,
@@ -84,6 +88,7 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
     app = create_celery(settings)
     configure("INFO")
     check_webhook_url(settings)  # a WARNING when the provider's webhooks would not reach us
+    _serve_health(settings, "worker")
     defaults = [
         "--pool=threads",
         "--concurrency=32",
@@ -96,7 +101,7 @@ def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
         # The embedded default is one machine with no operator: its worker schedules the relay
         # and the reconciler itself. With a real broker, run `remixq beat` (one or more) instead.
         defaults += ["--beat", f"--schedule={_beat_schedule_file(settings)}"]
-    app.worker_main(["worker", *defaults, *celery_args])
+    app.worker_main([*_quiet(settings), "worker", *defaults, *celery_args])
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -112,8 +117,50 @@ def beat(ctx: Context, celery_args: tuple[str, ...]) -> None:
     settings = ctx.settings
     settings.check_secret()  # it schedules for workers that cannot work without it
     app = create_celery(settings)
+    _serve_health(settings, "beat")
     defaults = ["--loglevel=INFO", f"--schedule={_beat_schedule_file(settings)}"]
-    app.start(["beat", *defaults, *celery_args])
+    app.start([*_quiet(settings), "beat", *defaults, *celery_args])
+
+
+def _quiet(settings: Settings) -> list[str]:
+    """Celery's start-up banner is printed, not logged: left out when every line must be JSON."""
+    return ["--quiet"] if settings.log_format == "json" else []
+
+
+def _serve_health(settings: Settings, role: str) -> None:
+    """`/healthz` and `/metrics` on REMIXQ_METRICS_PORT (none when unset). Beat also reports
+    the database's gauges (jobs by status, spend): one process per deployment that has them
+    besides the receivers, however many workers run."""
+    if settings.metrics_port is None:
+        return
+    from remixq.db import make_engine
+    from remixq.metrics import DatabaseCollector
+    from worker import health
+
+    if role == "worker":
+        health.serve(settings.metrics_port, health.worker_health, health.registry())
+        return
+    engine = make_engine(settings.database)
+    collector = DatabaseCollector(lambda: engine)
+    health.serve(settings.metrics_port, health.beat_health, health.registry(collector))
+
+
+@click.command()
+@click.argument("url")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds.")
+def health(url: str, timeout: float) -> None:
+    """Exit 0 when URL answers 200, 1 otherwise (one line saying why): the health check of a
+    container runtime, e.g. `remixq health http://127.0.0.1:8701/readyz` for a receiver or
+    `remixq health http://127.0.0.1:9808/healthz` for a worker or beat (REMIXQ_METRICS_PORT)."""
+    import requests
+
+    try:
+        answer = requests.get(url, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"{url}: no answer ({type(exc).__name__})") from None
+    if answer.status_code != 200:
+        raise click.ClickException(f"{url}: HTTP {answer.status_code} {answer.text[:200]}")
+    click.echo(f"{url}: ok")
 
 
 def _beat_schedule_file(settings: Settings) -> Path:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
@@ -34,11 +33,8 @@ def costs(ctx: Context, campaign: str | None, by: str, as_json: bool) -> None:
     """Estimated, reserved and actual spend (USD): what the price table said each job would
     cost, what open jobs may still cost, what the provider reported, and what jobs cost beyond
     their estimates. SQL aggregates: constant memory on campaigns of any size."""
-    from sqlalchemy import select
-
-    from remixq.budgets import Spend, cost_report
+    from remixq.cost_reports import costs as cost_report
     from remixq.db import database
-    from remixq.models import Campaign
     from remixq.reports import find_campaign
     from remixq.submission import no_campaign
 
@@ -49,45 +45,13 @@ def costs(ctx: Context, campaign: str | None, by: str, as_json: bool) -> None:
             if found is None:
                 raise InvalidInput([no_campaign(campaign)])
             campaign_id = found.id
-        rows = cost_report(session, by=by, campaign_id=campaign_id)
-        names: dict[Any, str] = {}
-        if by == "campaign":
-            named = select(Campaign.id, Campaign.name).where(
-                Campaign.id.in_([row.key for row in rows])
-            )
-            names = {row.id: row.name for row in session.execute(named)}
-    total = sum((row.spend for row in rows), Spend())
-    labels = [_label(row.key, by, names) for row in rows]
+        report = cost_report(session, by=by, campaign_id=campaign_id)
     if as_json:
-        answer = {
-            "by": by,
-            "campaign": campaign,
-            "rows": [
-                {"key": _json_key(row.key, by, names), **row.spend.to_json()}
-                | ({"campaign_id": row.key} if by == "campaign" else {})
-                for row in rows
-            ],
-            "total": total.to_json(),
-        }
-        click.echo(json.dumps(answer, indent=2))
+        click.echo(json.dumps(report.to_json(campaign), indent=2))
         return
     from remixq.cli.tables import print_costs
 
-    print_costs(by, list(zip(labels, [row.spend for row in rows], strict=True)), total)
-
-
-def _label(key: Any, by: str, names: dict[Any, str]) -> str:
-    if by == "campaign":
-        return f"{names.get(key, '?')} (#{key})"
-    if key is None:
-        return "(none)"
-    if isinstance(key, dict):
-        return ", ".join(f"{k}={json.dumps(v)}" for k, v in key.items())
-    return str(key)
-
-
-def _json_key(key: Any, by: str, names: dict[Any, str]) -> Any:
-    return names.get(key) if by == "campaign" else key
+    print_costs(by, [(line.label, line.spend) for line in report.lines], report.total)
 
 
 @click.command()

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from remixq.budgets import Spend
 from remixq.reports import money
+from remixq.specs import variant_label, variant_text
 
 _STYLES = {
     "completed": "green",
@@ -178,6 +179,43 @@ def print_costs(
     console.print(table)
 
 
+def print_variants(
+    head: dict[str, Any], variants: list[Any], console: Console | None = None
+) -> None:
+    """`status --by variant`: one row per variant (`remixq.variants.VariantSummary`, its axis
+    values or its explicit job), its latest attempts by status, its images and USD (every
+    attempt), then the campaign's totals."""
+    console = console or Console()
+    title = f"campaign {head['name']} (id {head['campaign_id']}) by variant"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("variant", overflow="fold")
+    table.add_column("jobs by status", overflow="fold")
+    table.add_column("images", justify="right", no_wrap=True)
+    for column in ("estimated", "spent USD", "overrun"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for summary in variants:
+        by_status = ", ".join(
+            f"[{_STYLES[status]}]{n} {status}[/]" if status in _STYLES else f"{n} {status}"
+            for status, n in sorted(summary.counts.items())
+        )
+        figures = summary.spend
+        overrun = money(figures.overrun)
+        table.add_row(
+            "(none)" if summary.variant is None else variant_text(summary.variant),
+            by_status,
+            str(figures.images),
+            money(figures.estimated),
+            money(figures.spent),
+            f"[red]{overrun}[/]" if figures.overrun else overrun,
+        )
+    console.print(table)
+    total = sum(head["counts"].values())
+    console.print(
+        f"{len(variants)} variants, {total} jobs; {head['images']} images; "
+        f"total cost [bold]{head['cost_usd']} USD[/]"
+    )
+
+
 def _minute(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -193,6 +231,8 @@ def _jobs_table(title: str, jobs: list[dict[str, Any]]) -> Table:
         lines = [f"{status} {job['results_received']}/{job['results_expected']}", job["model"]]
         if job.get("retry_of"):
             lines.append("a retry")
+        if job.get("variant") is not None:
+            lines.append(variant_text(job["variant"]))
         table.add_row(job["task_uuid"], "\n".join(lines), job["cost_usd"])
         if job.get("retried_as"):
             table.add_row(f"→ {job['retried_as']}", "its retry", "")
@@ -209,8 +249,6 @@ def _jobs_table(title: str, jobs: list[dict[str, Any]]) -> Table:
 def print_estimate(estimate: Any, source: str, console: Console | None = None) -> None:
     """A dry run's figures (`remixq.pricing.Estimate`): one table per model, one per variant
     (its axis values, or its explicit job), then the totals and where the prices came from."""
-    from remixq.specs import variant_label
-
     console = console or Console()
     by_model = Table(title="by model", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     by_model.add_column("model", no_wrap=True)

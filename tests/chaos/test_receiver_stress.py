@@ -89,7 +89,9 @@ def test_database_unavailable_answers_503(tmp_path: Path) -> None:
             assert response.status_code == 503
             assert response.headers["Retry-After"] and response.elapsed.total_seconds() < 1
             assert response.json()["error"] == "database_unavailable"
-            assert http.get(f"{stack.receiver_url}/healthz", timeout=30).status_code == 503
+            unready = http.get(f"{stack.receiver_url}/readyz", timeout=30)
+            assert unready.status_code == 503 and unready.json()["database"] != "ok"
+            assert http.get(f"{stack.receiver_url}/healthz", timeout=30).status_code == 200
             retried = result_item(job.task_uuid, "0.06")
             assert post(http, url, retried)[0] == 503
 

@@ -87,6 +87,10 @@ def test_every_route_but_the_document_needs_a_live_key(
         ("GET", f"/campaigns/{campaign['id']}/images"),
         ("POST", "/campaigns"),
         ("POST", f"/campaigns/{campaign['id']}/cancel"),
+        ("POST", "/estimates"),
+        ("GET", "/costs"),
+        ("PATCH", f"/campaigns/{campaign['id']}"),
+        ("POST", f"/campaigns/{campaign['id']}/jobs"),
     ]:
         response = anonymous.request(method, path)
         assert_error(response, 401, "unauthorized")

@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -134,10 +133,10 @@ def test_cancel_with_jobs_in_flight_submits_nothing_more_and_keeps_late_results(
         assert len(first) < len(lines)
         # The queue still held messages for the cancelled jobs: once the worker has taken them
         # all (and submitted none), the provider has accepted nothing more.
-        broker = redis.Redis.from_url(stack.env["REMIXQ_BROKER_URL"])
         wait_until(
-            lambda: broker.llen(QUEUE) == 0 and not broker.hlen("unacked"),
+            lambda: stack.broker_holds_nothing(QUEUE),
             timeout=60,
+            interval=0.5,
             what="the submission queue to drain",
         )
         assert accepted() == first

@@ -1,6 +1,6 @@
-"""The relay and the reconciler only run if something schedules them: `remixq beat` on a real
-broker, the worker itself on the embedded default. Without either, a dropped webhook or a lost
-message would wait forever."""
+"""The relay, the reconciler and the schedules' rounds only run if something schedules them:
+`remixq beat` on a real broker, the worker itself on the embedded default. Without either, a
+dropped webhook, a lost message or a schedule's occurrence would wait forever."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from remixq.cli import cli
 from remixq.cli.processes import start, wait_until
 from tests.support.stack import private_redis
-from worker.names import PERIODIC_QUEUE, RECONCILE_TASK, RELAY_TASK
+from worker.names import PERIODIC_QUEUE, RECONCILE_TASK, RELAY_TASK, SCHEDULES_TASK
 
 
 @pytest.mark.parametrize("broker", [None, "redis://127.0.0.1:1/0"])
@@ -44,6 +44,7 @@ def test_beat_publishes_the_relay_and_the_reconciler(tmp_path: Path) -> None:
             "REMIXQ_BROKER_URL": server.url(0),
             "REMIXQ_RELAY_INTERVAL": "0.2",
             "REMIXQ_RECONCILE_INTERVAL": "0.2",
+            "REMIXQ_SCHEDULE_INTERVAL": "0.2",
         }
         beat = start("beat", ["beat"], env=env, log_dir=tmp_path / "logs", new_session=True)
         queue = redis.Redis(port=server.port)
@@ -56,9 +57,9 @@ def test_beat_publishes_the_relay_and_the_reconciler(tmp_path: Path) -> None:
 
         try:
             wait_until(
-                lambda: {RELAY_TASK, RECONCILE_TASK} <= scheduled(),
+                lambda: {RELAY_TASK, RECONCILE_TASK, SCHEDULES_TASK} <= scheduled(),
                 timeout=30,
-                what="the relay and the reconciler on the broker",
+                what="the relay, the reconciler and the schedules' round on the broker",
             )
         finally:
             assert beat.stop(30) == 0

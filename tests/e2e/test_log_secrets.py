@@ -1,12 +1,16 @@
 """Every log line of an end-to-end run, read for secrets: no webhook token, webhook secret, API
-key or upload-URL query appears in the output of any process (simulator, receiver, worker with
-its embedded beat) or of the CLI, although the run goes through each path that used to print
+key or upload-URL query appears in the output of any process (simulator, receiver and its
+writer, worker, beat) or of the CLI, although the run goes through each path that used to print
 them: gunicorn's invalid-request lines with a real token in the
 URI, the simulator's given-up webhooks and failed uploads, the worker's provider calls with a
-key, and the reconciler's polls. Also: the embedded default's files end owner-only."""
+key, and the reconciler's polls. Twice: in plain lines on the embedded default (whose worker
+runs beat; its files end owner-only), and in JSON lines (REMIXQ_LOG_FORMAT=json, every line of
+every process a JSON object) on PostgreSQL with a `remixq beat` of its own and gunicorn's access
+log on, in a format given through GUNICORN_CMD_ARGS that prints each request's path and query."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import stat
@@ -29,19 +33,33 @@ SECRET = "e2e-log-scan-secret-8c2d7f10b4a9"
 SIGNATURE = "X-Amz-Signature=9e1b7c3d5f"
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+# gunicorn's access log, as an operator may configure it: the path and the query of each request.
+ACCESS_FORMAT = "%(r)s %(s)s path=%(U)s query=%(q)s"
+
+
+@pytest.fixture(params=["plain", "json"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    env = {
+        "REMIXQ_WEBHOOK_SECRET": SECRET,
+        "REMIXQ_RECONCILE_AFTER": "1",
+        "REMIXQ_RECONCILE_INTERVAL": "1",
+        "REMIXQ_RELAY_INTERVAL": "1",
+    }
+    json_lines = request.param == "json"
+    if json_lines:
+        env |= {
+            "REMIXQ_LOG_FORMAT": "json",
+            "REMIXQ_ACCESS_LOG": "1",
+            "GUNICORN_CMD_ARGS": f"--access-logformat '{ACCESS_FORMAT}'",
+        }
     with running_stack(
         tmp_path,
-        backend="sqlite",  # the embedded default: its files are checked too
+        # plain: the embedded default, whose files are checked too
+        backend="postgresql" if json_lines else "sqlite",
         sim_args=("--api-key", API_KEY, "--latency-ms", "20"),
-        env={
-            "REMIXQ_WEBHOOK_SECRET": SECRET,
-            "REMIXQ_RECONCILE_AFTER": "1",
-            "REMIXQ_RECONCILE_INTERVAL": "1",
-            "REMIXQ_RELAY_INTERVAL": "1",
-        },
+        env=env,
         processes=("simulator", "receiver"),
+        beat=json_lines,
     ) as running:
         # The worker talks to the simulator as to Runware: with a key, which the simulator
         # requires (--api-key), so a run that did not send it would not complete.
@@ -142,6 +160,16 @@ def test_no_secret_in_any_log_line(stack: Stack) -> None:
     )
     stack.check_alive()
     text = written() + "\n".join(cli_output)
+    json_lines = stack.env.get("REMIXQ_LOG_FORMAT") == "json"
+    if json_lines:  # every line of every process is one JSON object
+        for path in sorted(logs.glob("*.log")):
+            for line in path.read_text(errors="replace").splitlines():
+                if line.strip():
+                    assert isinstance(json.loads(line), dict), f"{path.name}: {line[:200]}"
+        names = {p.stem for p in logs.glob("*.log")}
+        assert {"simulator", "receiver", "worker", "beat"} <= names
+        # gunicorn's access lines are there, the webhook's path without its token
+        assert re.search(rf"path=/webhooks/runware/{job.task_uuid}/\[redacted\]", text)
 
     with stack.engine.connect() as connection:
         task_uuids = [row[0] for row in connection.exec_driver_sql("SELECT task_uuid FROM jobs")]
@@ -163,6 +191,8 @@ def test_no_secret_in_any_log_line(stack: Stack) -> None:
     assert re.search(r"webhook for task \S+ to http://127\.0\.0\.1:\d+/\.\.\. given up", text)
     assert re.search(r"upload to http://127\.0\.0\.1:\d+/\.\.\. failed", text)
 
+    if json_lines:
+        return
     # The embedded default's files: the folder and the databases, owner-only.
     data = stack.tmp / "data"
     assert stat.S_IMODE(data.stat().st_mode) == 0o700

@@ -1,6 +1,7 @@
 """A matrix spec end to end with real processes (simulator, worker, receiver, PostgreSQL +
 Redis): the dry run's estimate, made with the default price table, is exactly what the
-simulator charged and what the ledger stored, in all and per variant."""
+simulator charged and what the ledger stored, in all and per variant; `remixq costs` (and the
+API's /costs, the same document) equals the sum of the images' costs, to the last digit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.images import png_bytes
 from tests.support.stack import running_stack
@@ -79,3 +81,31 @@ def test_the_dry_run_estimate_is_what_the_matrix_cost(tmp_path: Path) -> None:
             for group in estimate["by_variant"]
         }
         assert dict(by_variant) == expected
+
+        # remixq costs: spent is the sum of the images' costs exactly, estimated the dry run's,
+        # nothing reserved or overrun; per variant, each spent what its estimate said.
+        costs = json.loads(stack.run_cli("costs", "--campaign", "tins-e2e", "--json").stdout)
+        total = costs["total"]
+        assert Decimal(total["spent_usd"]) == stored
+        assert total["estimated_usd"] == estimate["estimated_cost_usd"]
+        assert (total["reserved_usd"], total["overrun_usd"]) == ("0.00", "0.00")
+        assert total["images"] == 27
+        by_variant_costs = json.loads(
+            stack.run_cli("costs", "--campaign", "tins-e2e", "--by", "variant", "--json").stdout
+        )
+        spent = {
+            json.dumps(row["key"], sort_keys=True): Decimal(row["spent_usd"])
+            for row in by_variant_costs["rows"]
+        }
+        assert spent == expected
+
+        # The receiver's API answers the same report.
+        made_key = json.loads(stack.run_cli("apikey", "create", "e2e", "--json").stdout)
+        answer = requests.get(
+            f"{stack.receiver_url}/api/v1/costs",
+            params={"campaign": made["campaign_id"], "by": "variant"},
+            headers={"Authorization": f"Bearer {made_key['key']}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == by_variant_costs | {"campaign": made["campaign_id"]}

@@ -40,6 +40,7 @@ from remixq.cli.processes import wait_until
 from remixq.models import Job, WebhookEvent
 from remixq.states import FINAL
 from simulator import assumptions
+from tests.support.rabbitmq import private_rabbitmq
 from tests.support.stack import Stack, private_redis, running_stack
 
 # `reliability(scenario, title, figures)`: the chaos fixture that adds a row to the report.
@@ -102,11 +103,13 @@ def chaos_stack(
     processes: tuple[str, ...] = ("simulator", "receiver", "worker"),
     beat: bool = True,
     timing: str = "fast",
+    broker: str = "redis",
 ) -> Iterator[tuple[Stack, Any]]:
-    """The real processes on PostgreSQL and a private Redis (yielded too, to be restarted), or
-    on the embedded default (`backend="sqlite"`: no Redis, yielded as None; the worker runs
-    beat itself, so `beat` adds no process). `timing="defaults"` keeps the relay, reconciler
-    and claim settings at their defaults (`RECOVERY_SETTINGS`)."""
+    """The real processes on PostgreSQL and a private Redis, or a private RabbitMQ node with
+    `broker="rabbitmq"` (yielded too, to be restarted; the provider limit stays in the test
+    Redis then), or on the embedded default (`backend="sqlite"`: no broker server, yielded as
+    None; the worker runs beat itself, so `beat` adds no process). `timing="defaults"` keeps
+    the relay, reconciler and claim settings at their defaults (`RECOVERY_SETTINGS`)."""
     assert timing in ("fast", "defaults"), timing
     settings = {**(FAST_SETTINGS if timing == "fast" else DEFAULT_TIMING), **(env or {})}
     if backend == "sqlite":
@@ -120,13 +123,16 @@ def chaos_stack(
             stack.timing = timing
             yield stack, None
         return
+    private = (
+        private_rabbitmq() if broker == "rabbitmq" else private_redis(tmp / "redis")
+    )
     with (
-        private_redis(tmp / "redis") as broker,
+        private as server,
         running_stack(
             tmp,
             backend="postgresql",
             database="chaos",
-            broker_url=broker.url(0),
+            broker_url=server.url(),
             sim_args=knob_args(knobs or {}),
             env=settings,
             processes=processes,
@@ -134,7 +140,7 @@ def chaos_stack(
         ) as stack,
     ):
         stack.timing = timing
-        yield stack, broker
+        yield stack, server
 
 
 @dataclass

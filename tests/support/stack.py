@@ -1,5 +1,9 @@
 """A running remixq: the real simulator, receiver, worker (and beat) as subprocesses, on
-PostgreSQL and Redis or on the embedded default (SQLite and the SQLite broker).
+PostgreSQL and Redis or RabbitMQ, or on the embedded default (SQLite and the SQLite broker).
+
+The broker of a PostgreSQL stack is Redis unless REMIXQ_TEST_BROKER=rabbitmq (`make test` runs
+the end-to-end tests once more so: tests/support/rabbitmq.py); with RabbitMQ the provider
+limit stays global, in the test Redis (REMIXQ_REDIS_URL).
 
 The end-to-end tests start it as is; the chaos suite also stops, kills and restarts single
 processes (each in its own process group, so a SIGKILL takes gunicorn's workers too), runs on a
@@ -37,6 +41,13 @@ from remixq.db import make_engine
 from remixq.models import Campaign, Job
 from remixq.states import FINAL
 from tests.support.databases import broker_redis_url, recreate_pg_database, scratch_pg_url
+from tests.support.rabbitmq import amqp_broker_url, queue_counts
+
+BROKERS = ("redis", "rabbitmq")
+# The broker of the end-to-end stacks on PostgreSQL (`make test` runs them on each).
+TEST_BROKER = os.environ.get("REMIXQ_TEST_BROKER", "redis")
+if TEST_BROKER not in BROKERS:
+    raise ValueError(f"REMIXQ_TEST_BROKER={TEST_BROKER!r} is not one of {', '.join(BROKERS)}")
 
 __all__ = ["RedisServer", "Stack", "private_redis", "running_stack"]
 
@@ -198,6 +209,14 @@ class Stack:
             assert found is not None
             return found
 
+    def broker_holds_nothing(self, queue: str) -> bool:
+        """No message of `queue` waits on the broker or is held by a worker unacknowledged."""
+        url = self.env["REMIXQ_BROKER_URL"]
+        if url.startswith("amqp"):
+            return queue_counts(url, queue) == (0, 0)
+        broker = redis.Redis.from_url(url)
+        return broker.llen(queue) == 0 and not broker.hlen("unacked")
+
     # -- the simulator --------------------------------------------------------------------------
 
     def sim_stats(self, *, tasks: bool = True) -> dict[str, Any]:
@@ -221,14 +240,16 @@ def running_stack(
     worker_args: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
     broker_url: str | None = None,
+    broker: str | None = None,
     database: str = "e2e",
     processes: Sequence[str] = STACK_PROCESSES,
     beat: bool = False,
     receiver_workers: int = 2,
 ) -> Iterator[Stack]:
     """Start the stack; `env` adds settings, `broker_url` replaces the shared Redis' db 14
-    (PostgreSQL only), `processes` picks which of simulator/receiver/worker run, `beat` adds a
-    `remixq beat` (the worker embeds none on a real broker)."""
+    or the test process's RabbitMQ vhost (PostgreSQL only), `broker` picks which of them
+    (REMIXQ_TEST_BROKER by default), `processes` picks which of simulator/receiver/worker run,
+    `beat` adds a `remixq beat` (the worker embeds none on a real broker)."""
     sim_port, receiver_port = free_port(), stable_port()
     settings = {
         "REMIXQ_DATA_DIR": str(tmp / "data"),
@@ -242,10 +263,17 @@ def running_stack(
     if backend == "postgresql":
         db_url = scratch_pg_url(database)
         recreate_pg_database(db_url)
+        broker = broker or TEST_BROKER
+        if broker_url is None and broker == "rabbitmq":
+            broker_url = amqp_broker_url()
         if broker_url is None:
             broker_url = broker_redis_url()
             redis.Redis.from_url(broker_url).flushdb()
         settings |= {"REMIXQ_DATABASE_URL": db_url, "REMIXQ_BROKER_URL": broker_url}
+        if broker_url.startswith("amqp") and "REMIXQ_REDIS_URL" not in settings:
+            limit_url = broker_redis_url()  # the provider limit's home, global as in production
+            redis.Redis.from_url(limit_url).flushdb()
+            settings["REMIXQ_REDIS_URL"] = limit_url
     else:
         db_url = f"sqlite:///{tmp / 'data' / 'remixq.sqlite'}"
         (tmp / "data").mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """The REST API under /api/v1, served by the receiver's app: API keys (remixq.apikeys),
-campaigns created from Runware requests, read, paged and controlled, and the OpenAPI document
-generated from the same typed schemas that validate the requests."""
+campaigns created from Runware requests, read, paged and controlled, the schedules that make
+campaigns (api.schedules), and the OpenAPI document generated from the same typed schemas that
+validate the requests."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from webhook_receiver.api import schedules  # noqa: F401 (adds its routes to the blueprint)
 from webhook_receiver.api.errors import PREFIX, http_error
 from webhook_receiver.api.routes import bp
 from webhook_receiver.api.spec import spec

@@ -5,6 +5,8 @@ is read."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
@@ -16,6 +18,20 @@ from webhook_receiver.state import state
 log = logging.getLogger("remixq.api")
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def changes_nothing(view: View) -> View:
+    """Mark a view that a read-only key may call whatever its method: a POST that only
+    computes (an estimate) changes nothing. Put it above the route's other decorators but
+    the route's own."""
+    view.changes_nothing = True  # type: ignore[attr-defined]
+    return view
+
+
+def _reads() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return request.method in READS or getattr(view, "changes_nothing", False)
 
 
 def authenticate() -> None:
@@ -33,7 +49,7 @@ def authenticate() -> None:
     if caller is None:
         raise ApiError(401, "unauthorized", "the API key is not valid (unknown or revoked)")
     g.api_key = caller
-    if request.method not in READS and caller.read_only:
+    if caller.read_only and not _reads():
         log.info("api refused read-only key", extra={"key_name": caller.name})
         raise ApiError(403, "forbidden", f"API key {caller.name!r} is read-only")
     limit = receiver.settings.api_max_body_bytes

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
-from pydantic import ValidationError
 from spectree import Response as Responses
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,26 +16,25 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from remixq.assets.thumbnails import thumbnail
 from remixq.control import cancel_campaign, pause_campaign, resume_campaign, retry_campaign
-from remixq.db import json_dumps, json_loads, transaction
+from remixq.db import json_dumps, transaction
 from remixq.errors import FieldError, InvalidInput
-from remixq.idempotency import MAX_KEY_CHARS, IdempotencyKeyReused, request_digest
+from remixq.idempotency import IdempotencyKeyReused, request_digest
 from remixq.models import Image
-from remixq.producing import NewJob
 from remixq.reports import export_rows, images_page, jobs_page
-from remixq.specs import parse_spec, read_spec
 from remixq.states import AssetStatus
 from remixq.submission import CampaignNameTaken, create_and_enqueue, hand_over
-from remixq.url_policy import UrlPolicy
-from webhook_receiver.api import cursors, errors, schemas, views
+from webhook_receiver.api import bodies, cursors, errors, schemas, spending, views
 from webhook_receiver.api.auth import authenticate, caller
 from webhook_receiver.api.errors import ApiError
-from webhook_receiver.api.spec import problems, spec
+from webhook_receiver.api.spec import spec
 from webhook_receiver.state import state
 
 log = logging.getLogger("remixq.api")
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate)
 errors.register(bp)
+# Nested: the key check, the request log and the error documents below apply to its routes.
+bp.register_blueprint(spending.bp)
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one names nothing (and PostgreSQL would refuse it)
 
 
@@ -54,11 +51,6 @@ ERRORS = {
     "HTTP_422": schemas.ErrorBody,
 }
 WRITE_ERRORS = {**ERRORS, "HTTP_403": schemas.ErrorBody, "HTTP_413": schemas.ErrorBody}
-MAX_ERRORS_SHOWN = 1000
-
-
-def _sessions() -> Any:
-    return state(current_app).api_sessions
 
 
 @bp.after_request
@@ -108,12 +100,13 @@ def create_campaign() -> tuple[Response, int]:
     is allowed); nothing is stored if anything is wrong. An `Idempotency-Key` header makes a
     retry answer with the campaign the first request made (200), never a second one.
     """
-    body = _json_body()
-    name, new_jobs, budget = _campaign_request(body)
-    key = _idempotency_key()
+    body = bodies.json_body()
+    new_jobs, budget = bodies.read_jobs(body, schemas.CampaignCreate)
+    name = str(body["name"])
+    key = bodies.idempotency_key()
     try:
         created = create_and_enqueue(
-            _sessions(),
+            bodies.sessions(),
             name=name,
             new_jobs=new_jobs,
             enqueue=state(current_app).enqueue,
@@ -143,78 +136,13 @@ def create_campaign() -> tuple[Response, int]:
                 "key_name": caller().name,
             },
         )
-    with transaction(_sessions()) as session:
+    with transaction(bodies.sessions()) as session:
         found = views.campaign(session, created.campaign_id)
-    response = _json(found)
+    response = bodies.json_response(found)
     response.headers["Location"] = url_for("api.get_campaign", campaign_id=created.campaign_id)
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response, 200 if created.replayed else 201
-
-
-def _json_body() -> Any:
-    if not request.is_json:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"send a JSON body (Content-Type: application/json), not {request.mimetype!r}",
-        )
-    data = request.get_data(cache=True)
-    try:
-        return json_loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput([FieldError("(body)", None, f"a JSON document ({exc})")]) from None
-
-
-def _campaign_request(body: Any) -> tuple[str, list[NewJob], Decimal | None]:
-    """The name, the validated jobs (a spec's expanded) and the budget; every error of the
-    body at once."""
-    errors: list[FieldError] = []
-    try:
-        schemas.CampaignCreate.model_validate(body)
-    except ValidationError as exc:
-        errors.extend(problems(exc))
-    new_jobs: list[NewJob] = []
-    budget = None
-    jobs = body.get("jobs") if isinstance(body, dict) else None
-    if isinstance(body, dict) and (jobs is None or isinstance(jobs, list)):
-        settings = state(current_app).settings
-        try:
-            parsed = parse_spec(body, ignore=("allow_large",))
-            budget = parsed.budget_usd
-            # Over HTTP no local file is read (local_images None): an image field must hold a
-            # UUID, an http(s) URL, a data URI or base64.
-            new_jobs = read_spec(
-                parsed,
-                local_images=None,
-                urls=UrlPolicy(refuse_private=settings.refuse_private_urls),
-                max_jobs=settings.max_matrix_jobs,
-                allow_large=body.get("allow_large") is True,
-                hard_max=schemas.MAX_JOBS,
-            )
-        except InvalidInput as exc:
-            known = {(e.field, e.location) for e in errors}
-            errors.extend(e for e in exc.errors if (e.field, e.location) not in known)
-    if errors:
-        if len(errors) > MAX_ERRORS_SHOWN:
-            errors = errors[:MAX_ERRORS_SHOWN]
-        raise InvalidInput(errors)
-    return str(body["name"]), new_jobs, budget
-
-
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    if not 1 <= len(key) <= MAX_KEY_CHARS or not key.isprintable():
-        raise InvalidInput(
-            [FieldError("Idempotency-Key", key, f"1 to {MAX_KEY_CHARS} printable characters")]
-        )
-    return key
-
-
-def _json(model: Any) -> Response:
-    return current_app.response_class(model.model_dump_json(), mimetype="application/json")
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -224,9 +152,9 @@ def _json(model: Any) -> Response:
 @spec.validate(resp=Responses(HTTP_200=schemas.Campaign, **ERRORS), tags=["campaigns"])
 def get_campaign(campaign_id: int) -> Response:
     """One campaign: jobs by status, images, cost, times, the key that created it."""
-    with transaction(_sessions()) as session:
+    with transaction(bodies.sessions()) as session:
         found = views.campaign(session, campaign_id)
-    return _json(found)
+    return bodies.json_response(found)
 
 
 def _page_query() -> Any:
@@ -245,10 +173,10 @@ def list_campaigns() -> Response:
     """Campaigns by id, a page at a time (`next_cursor` is null on the last page)."""
     query = _page_query()
     after = cursors.decode(query.cursor)
-    with transaction(_sessions()) as session:
+    with transaction(bodies.sessions()) as session:
         rows = views.campaigns(session, after_id=after, limit=query.limit + 1)
     count, next_cursor = cursors.page([row.id for row in rows], query.limit)
-    return _json(schemas.CampaignPage(items=rows[:count], next_cursor=next_cursor))
+    return bodies.json_response(schemas.CampaignPage(items=rows[:count], next_cursor=next_cursor))
 
 
 @bp.get("/campaigns/<int:campaign_id>/jobs")
@@ -260,12 +188,12 @@ def list_jobs(campaign_id: int) -> Response:
     query = _page_query()
     after = cursors.decode(query.cursor)
     status = query.status.value if query.status is not None else None
-    with transaction(_sessions()) as session:
+    with transaction(bodies.sessions()) as session:
         views.require_campaign(session, campaign_id)
         rows = jobs_page(session, campaign_id, status=status, after_id=after, limit=query.limit + 1)
         count, next_cursor = cursors.page([row.id for row in rows], query.limit)
         items = [views.job(row) for row in rows[:count]]
-    return _json(schemas.JobPage(items=items, next_cursor=next_cursor))
+    return bodies.json_response(schemas.JobPage(items=items, next_cursor=next_cursor))
 
 
 @bp.get("/campaigns/<int:campaign_id>/images")
@@ -276,7 +204,7 @@ def list_images(campaign_id: int) -> Response:
     """The campaign's stored images (every attempt's), by job then image, a page at a time."""
     query = _page_query()
     after = cursors.decode(query.cursor)
-    with transaction(_sessions()) as session:
+    with transaction(bodies.sessions()) as session:
         views.require_campaign(session, campaign_id)
         if after is not None and session.get(Image, after) is None:
             raise InvalidInput(
@@ -285,7 +213,7 @@ def list_images(campaign_id: int) -> Response:
         rows = images_page(session, campaign_id, after_id=after, limit=query.limit + 1)
         count, next_cursor = cursors.page([image.id for image, _ in rows], query.limit)
         items = [views.image(image, job) for image, job in rows[:count]]
-    return _json(schemas.ImagePage(items=items, next_cursor=next_cursor))
+    return bodies.json_response(schemas.ImagePage(items=items, next_cursor=next_cursor))
 
 
 @bp.get("/images/<uuid:image_uuid>/content")
@@ -301,7 +229,7 @@ def image_content(image_uuid: UUID) -> Response | WerkzeugResponse:
     immutable. 409 `asset_not_stored` (with `asset_status` and `reason`) while the copy is
     pending, or when it failed or was refused."""
     size = _page_query().size
-    with transaction(_sessions()) as session:
+    with transaction(bodies.sessions()) as session:
         image = session.scalar(select(Image).where(Image.image_uuid == str(image_uuid)))
     if image is None:
         raise ApiError(404, "not_found", f"no image has UUID {image_uuid}")
@@ -352,7 +280,7 @@ CONTROL_RESPONSES = Responses(
 
 def _control(campaign_id: int, act: Callable[[Session], tuple[int, list[int]]]) -> Response:
     """Run one control in a transaction, hand the jobs it returns to the broker, answer."""
-    sessions = _sessions()
+    sessions = bodies.sessions()
     with transaction(sessions) as session:
         views.require_campaign(session, campaign_id)
         touched, to_enqueue = act(session)
@@ -368,7 +296,7 @@ def _control(campaign_id: int, act: Callable[[Session], tuple[int, list[int]]]) 
     )
     with transaction(sessions) as session:
         found = views.campaign(session, campaign_id)
-    return _json(
+    return bodies.json_response(
         schemas.ControlResult(
             campaign=found,
             jobs=touched,
@@ -440,7 +368,7 @@ def export(campaign_id: int) -> Response:
     image: campaign, job, taskUUID, status, model, prompt, parameters, variant, image UUID, URL,
     seed, NSFW flag, cost. Streamed in keyset batches: constant memory whatever the campaign's
     size."""
-    sessions = _sessions()
+    sessions = bodies.sessions()
     with transaction(sessions) as session:
         views.require_campaign(session, campaign_id)
 

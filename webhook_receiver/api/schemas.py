@@ -4,7 +4,7 @@ shape what goes out, and are what the OpenAPI document is generated from (spectr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -16,14 +16,13 @@ MAX_PAGE = PAGE_MAX // 2  # a page is read as limit + 1 rows, to know whether mo
 DEFAULT_PAGE = 100
 
 
-class CampaignCreate(BaseModel):
-    """A new campaign: Runware requests, each exactly what one line of a JSONL campaign file
-    holds (a Runware imageInference request without the delivery fields); or a spec of them,
-    as a YAML or JSON spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
+class JobsBody(BaseModel):
+    """Runware requests, each exactly what one line of a JSONL campaign file holds (a Runware
+    imageInference request without the delivery fields); or a spec of them, as a YAML or JSON
+    spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="Unique among campaigns.")
     jobs: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=MAX_JOBS,
@@ -51,6 +50,49 @@ class CampaignCreate(BaseModel):
         False,
         description="Accept a matrix making more jobs than REMIXQ_MAX_MATRIX_JOBS (never more "
         f"than {MAX_JOBS:,} in one request).",
+    )
+
+
+class CampaignCreate(JobsBody):
+    """A new campaign: Runware requests, each exactly what one line of a JSONL campaign file
+    holds (a Runware imageInference request without the delivery fields); or a spec of them,
+    as a YAML or JSON spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
+
+    name: str = Field(min_length=1, max_length=200, description="Unique among campaigns.")
+
+
+class EstimateRequest(JobsBody):
+    """What a campaign would cost: the body of a create (its name may be left out), validated
+    and expanded the same way; nothing is stored."""
+
+    name: str | None = Field(
+        None, min_length=1, max_length=200, description="Optional: nothing is named or stored."
+    )
+    budget_usd: str | float | None = Field(
+        None, description="Checked as a create checks it; the estimate does not depend on it."
+    )
+
+
+class JobsAdd(JobsBody):
+    """More jobs for an existing campaign: Runware requests or a spec of them, as a create
+    holds them, without a name (the campaign is the one in the path)."""
+
+    budget_usd: str | float | None = Field(
+        None,
+        description='The campaign\'s budget from now on, in USD ("30.00"), set in the same '
+        "transaction; left out, the campaign keeps its own. The new jobs' estimates are "
+        "reserved against it: what does not fit is refused whole (409 budget_exceeded).",
+    )
+
+
+class BudgetChange(BaseModel):
+    """A campaign's new budget: `{"budget_usd": "30.00"}`, or null for no budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget_usd: str | float | None = Field(
+        description='USD, a decimal string ("30.00") or a number above 0; null: no budget. '
+        "Never below what the campaign has reserved and spent already (409 budget_exceeded)."
     )
 
 
@@ -88,6 +130,81 @@ class Campaign(BaseModel):
 class CampaignPage(BaseModel):
     items: list[Campaign]
     next_cursor: str | None = None
+
+
+class JobsAdded(BaseModel):
+    """Jobs added to a campaign: the campaign after it, and how many jobs were added."""
+
+    campaign: Campaign
+    jobs: int = Field(description="Jobs added (by the first request, on a replay).")
+    enqueued: bool = Field(True, description="False when the broker could not take them yet.")
+    broker_error: str | None = None
+
+
+class Tally(BaseModel):
+    jobs: int
+    images: int
+    estimated_cost_usd: str = Field(description='Exact decimal string, e.g. "0.54".')
+
+
+class VariantTally(Tally):
+    variant: dict[str, Any] | None = Field(
+        description='A spec\'s axis values (dotted path -> value), {"job": i} for its explicit '
+        "job i, null for a plain request."
+    )
+
+
+class Estimate(BaseModel):
+    """What the jobs should cost by the price table (REMIXQ_PRICE_TABLE): the same document
+    as `remixq submit FILE --dry-run --json`, without `price_table`."""
+
+    jobs: int
+    images: int
+    estimated_cost_usd: str = Field(description='Exact decimal string, e.g. "0.54".')
+    by_model: dict[str, Tally] = Field(description="Per model id.")
+    by_variant: list[VariantTally] = Field(description="Per variant, in order of appearance.")
+
+
+# remixq.budgets.COST_GROUPS, spelled for the document (a test holds them equal).
+CostBy = Literal["campaign", "model", "day", "variant"]
+
+
+class CostQuery(BaseModel):
+    by: CostBy = Field(
+        "campaign",
+        description="Group by campaign, model, UTC day (jobs on the day stored, images on the "
+        "day they came) or variant (a spec's axis values; null for plain requests).",
+    )
+    campaign: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="Only this campaign (its id); default: all."
+    )
+
+
+class Spend(BaseModel):
+    jobs: int = Field(description="Every attempt.")
+    images: int
+    estimated_usd: str = Field(description="The price table's estimates of the jobs.")
+    reserved_usd: str = Field(description="What open jobs may still cost.")
+    spent_usd: str = Field(description="What the images cost (the provider's reported costs).")
+    overrun_usd: str = Field(description="What jobs cost beyond their estimates.")
+
+
+class CostRow(Spend):
+    key: Any = Field(
+        description="The group: a campaign's name, a model id, a UTC day (YYYY-MM-DD), or a "
+        "variant (an object; null for plain requests)."
+    )
+    campaign_id: int | None = Field(None, description="By campaign: the campaign's id.")
+
+
+class CostReport(BaseModel):
+    """Estimated, reserved, spent and overrun USD per group and in all: the same document as
+    `remixq costs --json` (`campaign` is the id asked for)."""
+
+    by: CostBy
+    campaign: int | None = None
+    rows: list[CostRow]
+    total: Spend
 
 
 class JobError(BaseModel):
@@ -203,3 +320,137 @@ class CreateHeaders(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     idempotency_key: str | None = Field(None, alias="Idempotency-Key", min_length=1, max_length=200)
+
+
+# -- schedules --------------------------------------------------------------------------------
+
+
+class ScheduleFile(BaseModel):
+    """A campaign file's text, as `remixq schedule add --file` stores it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The file's name: its suffix is its format (.jsonl, .ndjson, .csv, or a "
+        ".yaml, .yml or .json spec).",
+        examples=["tins.yaml"],
+    )
+    content: str = Field(description="The file's text (at most 16 MiB).")
+
+
+_SPEC = (
+    "A spec as POST /campaigns takes it (`defaults`, `matrix`, `jobs`, `budget_usd`), stored as "
+    "JSON; give `spec` or `file`."
+)
+_FILE = "A campaign file's name and text; give `spec` or `file`."
+_CRON = 'Cron expression of five fields (e.g. "0 9 * * MON") or @daily, @hourly...'
+_TIMEZONE = "IANA time zone the expression is read in (daylight-saving changes handled)."
+_CATCH_UP = (
+    "Missed occurrences (no beat ran at their time): skip, latest (fire the most recent) or "
+    "all (up to catch_up_max)."
+)
+_CATCH_UP_MAX = "The most missed occurrences `all` fires (1-1000)."
+_BUDGET = (
+    "Each occurrence's campaign's budget in USD (a decimal string or number); default: the "
+    "spec's budget_usd, if any."
+)
+
+
+class ScheduleCreate(BaseModel):
+    """A new schedule: each occurrence of `cron` in `timezone` makes one campaign from the
+    stored spec or file, named NAME@<occurrence time>."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="Letters, digits, . _ -")
+    cron: str = Field(min_length=1, max_length=200, description=_CRON)
+    timezone: str = Field("UTC", max_length=64, description=_TIMEZONE)
+    catch_up: str = Field("latest", max_length=10, description=_CATCH_UP)
+    catch_up_max: int | None = Field(None, description=_CATCH_UP_MAX)
+    budget_usd: str | float | None = Field(None, description=_BUDGET)
+    spec: dict[str, Any] | None = Field(None, description=_SPEC)
+    file: ScheduleFile | None = Field(None, description=_FILE)
+
+
+class ScheduleUpdate(BaseModel):
+    """What changes (the rest stays): checked whole as a create is; a new cron or time zone
+    starts again from the first occurrence after now. `budget_usd: null` removes the budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(None, min_length=1, max_length=200, description=_CRON)
+    timezone: str | None = Field(None, max_length=64, description=_TIMEZONE)
+    catch_up: str | None = Field(None, max_length=10, description=_CATCH_UP)
+    catch_up_max: int | None = Field(None, description=_CATCH_UP_MAX)
+    budget_usd: str | float | None = Field(None, description=_BUDGET)
+    spec: dict[str, Any] | None = Field(None, description=_SPEC)
+    file: ScheduleFile | None = Field(None, description=_FILE)
+
+
+class Occurrence(BaseModel):
+    """One occurrence of a schedule: fired (its campaign, with its status and figures) or
+    skipped (and why)."""
+
+    id: int
+    occurrence_at: datetime = Field(description="On the schedule's clock, with its offset.")
+    occurrence_at_utc: datetime
+    status: str = Field(description='"fired" or "skipped".')
+    reason: str | None = None
+    campaign_id: int | None = None
+    campaign: str | None = Field(None, description="The campaign's name, NAME@<time>.")
+    campaign_status: str | None = Field(
+        None, description="running, completed, failed or cancelled."
+    )
+    jobs: int | None = None
+    images: int | None = None
+    cost_usd: str | None = None
+
+
+class OccurrencePage(BaseModel):
+    items: list[Occurrence]
+    next_cursor: str | None = None
+
+
+class Schedule(BaseModel):
+    """A schedule: its definition, its next occurrence (null while paused), its last recorded
+    one, and how many it fired and skipped."""
+
+    id: int
+    name: str
+    cron: str
+    timezone: str
+    catch_up: str
+    catch_up_max: int
+    budget_usd: str | None = None
+    file: str = Field(description="The stored file's name (spec.json for an API spec).")
+    paused: bool
+    paused_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    next_occurrence_at: datetime | None = None
+    last_fired_at: datetime | None = None
+    last_occurrence: Occurrence | None = None
+    fired: int
+    skipped: int
+
+
+class SchedulePage(BaseModel):
+    items: list[Schedule]
+    next_cursor: str | None = None
+
+
+class ScheduleRun(BaseModel):
+    """The occurrence `run` fired now, its campaign, and whether its jobs reached the broker."""
+
+    schedule: Schedule
+    occurrence: Occurrence
+    enqueued: bool = True
+    broker_error: str | None = None
+
+
+class ScheduleRemoved(BaseModel):
+    name: str
+    removed: bool = True
+    occurrences: int = Field(description="How many occurrences its history held.")

@@ -60,7 +60,8 @@ spec = SpecTree(
     title="remixq API",
     description=(
         "Campaigns of Runware Ideogram Remix jobs: create, list, inspect, page through jobs"
-        " and images, cancel, pause, resume, retry. Every route but this document needs"
+        " and images, cancel, pause, resume, retry; estimate what a campaign would cost,"
+        " report spend, change a budget, add jobs under it. Every route but this document needs"
         " `Authorization: Bearer <API key>` (`remixq apikey create NAME`). Errors are"
         ' `{"error": {"code", "message", ...}}`.'
     ),

@@ -2,8 +2,11 @@
 campaign at once; a watcher reads the campaign's reservation all along. Reserved never passes
 the budget, the accepted estimates add up exactly, and so do the settled costs.
 
-Checked once by hand to fail without the lock (remixq.budgets.lock reading without FOR NO KEY
-UPDATE): on PostgreSQL the producers then reserved past the budget."""
+Whether a race shows is up to the scheduler, so the lock itself is tested apart, step by step
+on PostgreSQL: a second producer waits for the first's transaction, then sees its reservation
+and is refused. Without the lock (remixq.budgets.lock reading without FOR NO KEY UPDATE) it
+waits for nothing and stores past the budget: that test fails every time, and the race above
+reserved past the budget too when it was tried."""
 
 from __future__ import annotations
 
@@ -15,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from remixq import budgets, jobs, producing
 from remixq.budgets import BudgetExceeded
+from remixq.cli.processes import wait_until
 from remixq.db import make_engine, make_sessionmaker, transaction
 from remixq.examples import campaign_lines
 from remixq.ingest import ingest
@@ -143,3 +147,60 @@ def test_concurrent_producers_never_reserve_past_the_budget(shared: Engine) -> N
 def _job_ids(sessions: sessionmaker[Session], campaign_id: int) -> list[int]:
     with sessions() as session:
         return list(session.scalars(select(Job.id).where(Job.campaign_id == campaign_id)))
+
+
+def test_a_second_producer_waits_for_the_first_and_sees_its_reservation(pg_url: str) -> None:
+    engine = make_engine(pg_url, pool_size=3)
+    sessions = make_sessionmaker(engine)
+    try:
+        with transaction(sessions) as session:
+            made = producing.get_or_create_campaign(
+                session, name=f"lock-{uuid.uuid4()}", source="lock", budget_usd=Decimal("0.10")
+            )
+            campaign_id = made.id
+        first = sessions()
+        first.begin()
+        producing.create_jobs(
+            first, campaign=first.get_one(Campaign, campaign_id), new_jobs=new_jobs(1)
+        )  # 0.06 reserved, not committed yet: the campaign's row stays locked
+        holder = first.scalar(text("SELECT pg_backend_pid()"))
+        outcome: list[object] = []
+
+        def second() -> None:
+            try:
+                with transaction(sessions) as session:
+                    of = session.get_one(Campaign, campaign_id)
+                    outcome.append(
+                        producing.create_jobs(session, campaign=of, new_jobs=new_jobs(1))
+                    )
+            except BudgetExceeded as exc:
+                outcome.append(exc)
+
+        def waiting_for_the_first() -> bool:
+            with engine.connect() as connection:
+                blocked = connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE :holder = ANY(pg_blocking_pids(pid))"
+                    ),
+                    {"holder": holder},
+                )
+            return bool(blocked) or bool(outcome)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        try:
+            wait_until(waiting_for_the_first, timeout=30, what="the second producer to wait")
+            assert not outcome, f"the second producer did not wait for the lock: {outcome}"
+        finally:
+            first.commit()
+            first.close()
+            thread.join(30)
+        [refused] = outcome
+        assert isinstance(refused, BudgetExceeded), refused
+        assert refused.detail()["reserved_usd"] == "0.06"  # it saw the first's reservation
+        with sessions() as session:
+            figures = budgets.campaign_spend(session, [campaign_id])[campaign_id]
+        assert (figures.jobs, figures.reserved) == (1, PRICE)
+    finally:
+        engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -326,3 +327,20 @@ def test_beat_help_agrees_with_the_readme_that_several_beats_are_safe() -> None:
     assert "Run one per deployment" not in result.output
     readme = (Path(__file__).parents[3] / "README.md").read_text()
     assert "several are safe" in readme
+
+
+def test_a_bad_setting_is_one_line_naming_it_and_what_is_allowed(tmp_path: Path) -> None:
+    done = remixq(tmp_path, "campaigns", env={"REMIXQ_LOG_FORMAT": "xml"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "error: REMIXQ_LOG_FORMAT: 'xml' is not allowed: Input should be 'plain' or 'json'"
+    )
+
+
+def test_health_exits_1_with_one_line_when_nothing_answers(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/healthz"
+    done = remixq(tmp_path, "health", url)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"Error: {url}: no answer (ConnectionError)"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,41 @@ def test_variants_show_in_status_and_export(tmp_path: Path) -> None:
     exported = remixq(tmp_path, "export", "spring-tins", "--format", "csv").stdout
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert json.loads(rows[0]["variant"]) == variants[0]
+
+
+def test_status_by_variant_compares_the_variants(tmp_path: Path) -> None:
+    path = spec_dir(tmp_path)
+    assert remixq(tmp_path, "submit", str(path)).returncode == 0
+    done = remixq(tmp_path, "status", "spring-tins", "--by", "variant", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["name"], report["by"]) == ("spring-tins", "variant")
+    rows = report["variants"]
+    assert len(rows) == 9 and rows[-1]["variant"] == {"job": 0}
+    assert rows[0] == {
+        "variant": {
+            "positivePrompt": "a tea tin, autumn palette",
+            "inputs.referenceImages": ["tins/green.png"],
+            "providerSettings.ideogram.renderingSpeed": "TURBO",
+        },
+        "jobs": 1,
+        "counts": {"queued": 1},
+        "images": 0,
+        "estimated_usd": "0.06",  # 2 images at TURBO
+        "reserved_usd": "0.06",
+        "spent_usd": "0.00",
+        "overrun_usd": "0.00",
+    }
+    assert sum(Decimal(row["estimated_usd"]) for row in rows) == Decimal("1.02")  # the dry run
+
+    table = remixq(tmp_path, "status", "spring-tins", "--by", "variant", env={"COLUMNS": "200"})
+    assert table.returncode == 0, table.stderr
+    assert "campaign spring-tins (id 1) by variant" in table.stdout
+    assert (
+        'positivePrompt="a tea tin, autumn palette", inputs.referenceImages=["tins/green.png"],'
+        ' providerSettings.ideogram.renderingSpeed="TURBO"'
+    ) in table.stdout
+    assert "9 variants, 9 jobs; 0 images" in table.stdout
+    # Each job's row in the plain table names its variant too.
+    jobs_table = remixq(tmp_path, "status", "spring-tins", env={"COLUMNS": "200"}).stdout
+    assert "job=0" in jobs_table and 'renderingSpeed="QUALITY"' in jobs_table

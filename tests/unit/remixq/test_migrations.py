@@ -13,7 +13,7 @@ from tests.support.databases import recreate_pg_database, scratch_pg_url
 
 TABLES = {
     "campaigns", "jobs", "images", "webhook_events", "api_keys", "idempotency_keys",
-    "alembic_version",
+    "schedules", "schedule_occurrences", "alembic_version",
 }  # fmt: skip
 INBOX_REVISION_BEFORE = "eaff8d262289"  # the revision before the inbox statuses were narrowed
 

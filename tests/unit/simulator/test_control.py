@@ -47,12 +47,15 @@ def test_refused_patches_change_nothing(client: FlaskClient) -> None:
 
 def test_stats_shape(client: FlaskClient) -> None:
     stats = client.get("/_control/stats").json
-    assert set(stats) == {*GLOBAL_COUNTERS, "cost_total", "faults", "webhooks", "uploads", "tasks"}
+    assert set(stats) == {
+        *GLOBAL_COUNTERS,
+        *("cost_total", "faults", "webhooks", "uploads", "tasks", "requests_per_second"),
+    }
     assert set(stats["faults"]) == set(FAULT_KINDS)
     assert set(stats["webhooks"]) == set(WEBHOOK_EVENTS)
     assert set(stats["uploads"]) == set(UPLOAD_EVENTS)
     assert stats["cost_total"] == "0.0000" and stats["tasks"] == {}
-    assert "tasks" not in client.get("/_control/stats?tasks=0").json
+    assert not {"tasks", "requests_per_second"} & set(client.get("/_control/stats?tasks=0").json)
 
 
 def test_counters_add_up(client: FlaskClient) -> None:
@@ -68,6 +71,7 @@ def test_counters_add_up(client: FlaskClient) -> None:
     assert stats["results_generated"] == 4
     assert stats["cost_total"] == "0.2100"  # 3 x 0.06 + 0.03
     assert stats["get_response_calls"] == 1
+    assert sum(stats["requests_per_second"].values()) == 3  # every POST /v1, by second
     assert stats["tasks"][first["taskUUID"]] == {
         "attempts": 2,
         "accepted": 1,

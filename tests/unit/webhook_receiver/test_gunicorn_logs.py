@@ -4,15 +4,17 @@ when a request line is malformed (the real server's lines: tests/e2e/test_log_se
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
+import pytest
 from gunicorn.config import Config
 
-from remixq.logs import KeyValueFormatter
+from remixq.logs import KeyValueFormatter, use_format
 from remixq.security import REDACTED, webhook_token, webhook_url
 from webhook_receiver.gunicorn_logs import RedactingLogger
-from webhook_receiver.server import gunicorn_options
+from webhook_receiver.server import _Gunicorn, gunicorn_options
 
 TASK = "5f0c8e1a-1111-4111-8111-111111111111"
 TOKEN = webhook_token(b"unit-secret", TASK)
@@ -61,3 +63,32 @@ def test_setting_up_again_keeps_one_filter_and_our_loggers_get_the_redacting_han
     # The receiver's own loggers (Flask's app logger, the writer's) reach the key=value handler.
     root = logging.getLogger()
     assert any(isinstance(h.formatter, KeyValueFormatter) for h in root.handlers)
+
+
+def test_gunicorn_cmd_args_are_honoured_but_not_for_what_the_receiver_needs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "GUNICORN_CMD_ARGS",
+        "--graceful-timeout 61 --access-logformat '%(r)s %(s)s' --worker-class sync"
+        " --logger-class gunicorn.glogging.Logger",
+    )
+    options = gunicorn_options("127.0.0.1", 0, access_log=True)
+    cfg = _Gunicorn(lambda: None, options).cfg
+    assert cfg.graceful_timeout == 61 and cfg.access_log_format == "%(r)s %(s)s"
+    assert cfg.accesslog == "-"  # REMIXQ_ACCESS_LOG: on stderr, redacted
+    assert cfg.settings["worker_class"].get() is options["worker_class"]  # slow-client guards
+    assert cfg.logger_class is RedactingLogger  # never a logger that prints tokens
+
+
+def test_gunicorns_own_lines_take_the_chosen_format(tmp_path: Path, root_restored: None) -> None:
+    use_format("json")
+    try:
+        logger, log_file = _logger(tmp_path)
+        logger.warning("Invalid request from ip=127.0.0.1: %s", f"bad line {PATH}")
+    finally:
+        use_format("plain")
+    (line,) = log_file.read_text().splitlines()
+    record = json.loads(line)
+    assert record["logger"] == "gunicorn.error" and TOKEN not in line
+    assert record["message"].endswith(f"/webhooks/runware/{TASK}/{REDACTED}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from tests.support.databases import REDIS_URL
-from worker.ratelimit import LimitTimeout, LocalLimit, ProviderLimit, RedisLimit
+from worker.ratelimit import PACE_MARGIN, LimitTimeout, LocalLimit, ProviderLimit, RedisLimit
 
 LEASE = 60.0  # longer than any call of these tests
 
@@ -40,7 +41,7 @@ def make_limit(request: pytest.FixtureRequest) -> MakeLimit:
     return factory
 
 
-def test_rate_is_bounded_by_burst_plus_rate_times_elapsed(make_limit: MakeLimit) -> None:
+def test_rate_is_bounded_by_the_rate_times_elapsed(make_limit: MakeLimit) -> None:
     limit = make_limit(rate=20, max_in_flight=100)
     start = time.monotonic()
     granted = 0
@@ -48,8 +49,36 @@ def test_rate_is_bounded_by_burst_plus_rate_times_elapsed(make_limit: MakeLimit)
         with limit.permit(timeout=5):
             granted += 1
     elapsed = time.monotonic() - start
-    assert granted <= 20 + 20 * elapsed + 1
-    assert granted >= 20  # the burst at least
+    assert granted <= 20 * elapsed + 1
+    # Calls do get through at the pace (half of it at least: a loaded host oversleeps).
+    assert granted >= 20 * elapsed / (1 + PACE_MARGIN) / 2
+
+
+def test_no_second_ever_holds_more_calls_than_the_rate(make_limit: MakeLimit) -> None:
+    """Calls as fast as granted: a token bucket let twice the rate through within one second
+    (the full bucket, then its refill); the pace never more than the rate."""
+    limit = make_limit(rate=10, max_in_flight=100)
+    granted: list[float] = []
+    start = time.monotonic()
+    while time.monotonic() - start < 2.5:
+        with limit.permit(timeout=5):
+            granted.append(time.monotonic())
+    worst = max(sum(1 for t in granted if s <= t < s + 1.0) for s in granted)
+    assert worst <= 10
+    assert len(granted) >= 2.5 * 10 / (1 + PACE_MARGIN) / 2  # the pace, a loaded host's half
+
+
+def test_a_slot_taken_unpaced_leaves_the_pace_to_the_call(make_limit: MakeLimit) -> None:
+    """The worker takes its place in flight before it claims its jobs, and the call's turn at
+    the rate just before the call: the turns keep the pace, whenever the slots were had."""
+    limit = make_limit(rate=10, max_in_flight=100)
+    turns = []
+    with limit.permit(timeout=5, paced=False), limit.permit(timeout=5, paced=False):
+        for _ in range(4):
+            limit.pace(timeout=5)
+            turns.append(time.monotonic())
+    gaps = [b - a for a, b in itertools.pairwise(turns)]
+    assert min(gaps) >= (1 + PACE_MARGIN) / 10 - 0.01
 
 
 def test_concurrency_never_exceeds_the_cap(make_limit: MakeLimit) -> None:

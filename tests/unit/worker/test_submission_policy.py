@@ -38,6 +38,7 @@ from worker.names import SUBMIT_TASK
 from worker.periodic import probe_account
 from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
+from worker.tasks import MAX_COUNTDOWN
 
 MAX_RETRIES = 3
 PUBLIC_URL = "https://hooks.example.test/rq"
@@ -203,6 +204,18 @@ def test_a_per_task_transient_error_retries_that_job_with_its_task_uuid(worker: 
     assert busy_after.enqueued_at is not None
     assert busy_after.enqueued_at > utcnow()  # not before the retry is due
     assert pause_left(worker.settings) == 0  # one task's refusal does not slow everyone down
+
+
+def test_a_long_retry_after_is_waited_in_several_countdowns_of_15_minutes_at_most(
+    worker: Worker,
+) -> None:
+    """Celery holds a retry's message unacknowledged until it is due: RabbitMQ closes the
+    channel of a consumer that holds one past its consumer_timeout (30 min by default)."""
+    (job,) = worker.new_jobs(1)
+    worker.answer(reply(429, {"errors": [error("busy")]}, headers={"Retry-After": "7200"}))
+    with pytest.raises(Retry) as retried:
+        worker.attempt([job.id])
+    assert retried.value.when == MAX_COUNTDOWN == 900
 
 
 THROTTLED = [
