@@ -48,6 +48,10 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
         private_sqlite(settings.broker)  # owner-only, like the database (remixq.files)
         use_fast_sqlalchemy_transport()
         transport_options = {}  # all of them would go to create_engine
+    elif settings.broker.startswith(("redis://", "rediss://")):
+        from worker.broker import use_resilient_redis_transport
+
+        use_resilient_redis_transport()  # a worker survives its Redis going away
     app.conf.update(
         task_default_queue=QUEUE,
         # A worker consumes all three; beat routes its ticks to the second (worker.periodic),
@@ -67,10 +71,8 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
-        # Celery's consumer, reconnecting after any broker loss (worker.consumer says why), and
-        # a bootstep that follows its connection for the health check; beat's scheduler that
+        # A consumer bootstep follows its connection for the health check; beat's scheduler
         # remembers its last tick, and wakes at least every BEAT_MAX_LOOP seconds.
-        worker_consumer="worker.consumer:Consumer",
         beat_scheduler="worker.health:TickingScheduler",
         beat_max_loop_interval=health.BEAT_MAX_LOOP,
         enable_utc=True,

@@ -17,20 +17,20 @@ PACE_TIMEOUT = 15.0
 
 @contextmanager
 def waited_permit(runtime: Runtime, timeout: float = 300.0) -> Iterator[None]:
-    """A place among the calls in flight of the shared provider limit, once no pause holds the
-    callers back; its wait measured. The call's turn at the rate is `provider_call`'s."""
+    """A permit of the shared provider limit (a place in flight and a turn at the pace, once no
+    pause holds the callers back), taken before the claim; its wait measured."""
     started = time.monotonic()
-    with runtime.limit.permit(timeout, paced=False):
+    with runtime.limit.permit(timeout):
         m.LIMIT_WAIT_SECONDS.observe(time.monotonic() - started)
         yield
 
 
 @contextmanager
 def provider_call(runtime: Runtime, operation: str) -> Iterator[None]:
-    """The call's turn at the rate, taken just before it (the provider counts arrivals: work
-    done between the turn and the call, a claim's transaction, would move the call later by
-    uneven amounts), then the call timed, by operation and outcome. Raises LimitTimeout when
-    no turn comes within PACE_TIMEOUT."""
+    """The call's turn to be sent, taken just before it (the provider counts arrivals: work
+    done since the permit, a claim's transaction, moved calls later by uneven amounts), then
+    the call timed, by operation and outcome. Raises LimitTimeout when no turn comes within
+    PACE_TIMEOUT (worker.ratelimit)."""
     waited = time.monotonic()
     runtime.limit.pace(PACE_TIMEOUT)
     m.LIMIT_WAIT_SECONDS.observe(time.monotonic() - waited)

@@ -10,12 +10,19 @@ there the same rules hold per process.
 
 A pace, not a token bucket: a bucket holding a second's worth of tokens let twice the rate
 through within one second (the full bucket spent at once, then its refill), which a provider
-counting calls per second sees as a breach (tests/e2e/test_scale_out.py saw 9 calls in a
-second at 8 per second with a window instead). The provider counts arrivals, which the
-network and the callers' scheduling delay unevenly, and a burst of calls sent at once is
-delayed most: calls spread evenly, a tenth of the interval apart more than the rate needs,
-keep to the limit as the provider counts while the slowest is up to a tenth of a second later
-than the others. It costs a tenth of the throughput at the limit: 100 per second is ~91.
+counting calls per second sees as a breach. The provider counts arrivals, which the network and
+the callers' scheduling delay unevenly, and a burst of calls sent at once is delayed most:
+calls spread evenly, a tenth of the interval apart more than the rate needs, keep to the limit
+as the provider counts while the slowest is up to a tenth of a second later than the others.
+It costs a tenth of the throughput at the limit: 100 per second is ~91.
+
+Each call takes two turns at the pace. The first with its place in flight (`permit`), before
+its jobs are claimed: no more jobs are claimed than can be sent, so a claim never waits with
+its jobs taken, and sees what the calls before it did (the overrun that holds a campaign at
+its budget). The second just before the call is sent (`pace`, on a pace of its own): whatever
+the claim's transaction took (tens of milliseconds, more on a loaded host), the calls leave
+spaced at the rate (tests/e2e/test_scale_out.py counted 13 calls in one second at 8 per second
+with the first turn alone).
 """
 
 from __future__ import annotations
@@ -52,9 +59,7 @@ class LimitTimeout(Exception):
 
 
 class ProviderLimit(Protocol):
-    def permit(
-        self, timeout: float = 300.0, *, paced: bool = True
-    ) -> AbstractContextManager[None]: ...
+    def permit(self, timeout: float = 300.0) -> AbstractContextManager[None]: ...
 
     def pace(self, timeout: float = 300.0) -> None: ...
 
@@ -123,6 +128,7 @@ class RedisLimit:
         # lease after which a submission's claim is taken over (REMIXQ_CLAIM_LEASE).
         self.lease_ms = int(lease_seconds * 1000)
         self.keys = [f"{prefix}:window", f"{prefix}:inflight", f"{prefix}:pause"]
+        self.send_keys = [f"{prefix}:sends", f"{prefix}:inflight", f"{prefix}:pause"]
         self._acquire = client.register_script(_ACQUIRE)
         self._fallback = LocalLimit(rate=rate, max_in_flight=max_in_flight)
 
@@ -135,19 +141,19 @@ class RedisLimit:
         )
 
     @contextmanager
-    def permit(self, timeout: float = 300.0, *, paced: bool = True) -> Iterator[None]:
-        """A place among the calls in flight (after any pause), and the call's pace unless
-        `paced` is False: then the caller takes it with `pace`, just before its call."""
+    def permit(self, timeout: float = 300.0) -> Iterator[None]:
+        """A place among the calls in flight and a turn at the pace, once no pause holds the
+        callers back: taken before the call's jobs are claimed."""
         token = uuid.uuid4().hex
         try:
-            self._take(token, timeout, "both" if paced else "slot")
+            self._take(self.keys, token, timeout, "both")
         except redis.RedisError as exc:
             # The limit's store is down (often the broker too): keep each process within the
             # same limits on its own rather than stop submitting altogether.
             log.warning(
                 "provider limit store unreachable; limiting per process", extra={"error": str(exc)}
             )
-            with self._fallback.permit(timeout, paced=paced):
+            with self._fallback.permit(timeout):
                 yield
             return
         try:
@@ -157,14 +163,14 @@ class RedisLimit:
                 self.redis.zrem(self.keys[1], token)
 
     def pace(self, timeout: float = 300.0) -> None:
-        """Wait for the next call's turn at the rate, just before the call (a pause is waited
-        for with the slot: a caller holding one is already under way)."""
+        """The call's turn to be sent, just before it is (module docstring); no pause is waited
+        for here: a caller holding a permit is already under way."""
         try:
-            self._take(uuid.uuid4().hex, timeout, "pace")
+            self._take(self.send_keys, uuid.uuid4().hex, timeout, "pace")
         except redis.RedisError:
             self._fallback.pace(timeout)
 
-    def _take(self, token: str, timeout: float, mode: str) -> None:
+    def _take(self, keys: list[str], token: str, timeout: float, mode: str) -> None:
         deadline = time.monotonic() + timeout
         calls, seconds = window_of(self.rate)
         args: list[float | int | str] = [
@@ -175,7 +181,7 @@ class RedisLimit:
             self.lease_ms,
             mode,
         ]
-        while (answer := int(self._acquire(keys=self.keys, args=args))) != 0:
+        while (answer := int(self._acquire(keys=keys, args=args))) != 0:
             wait = answer / 1000 if answer > 0 else -answer / 1_000_000
             if time.monotonic() + wait > deadline:
                 raise LimitTimeout(f"no provider permit within {timeout:.0f}s")
@@ -207,39 +213,40 @@ class LocalLimit:
         self._calls, self._window = window_of(rate)
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._lock = threading.Lock()
-        self._granted: deque[float] = deque()
+        self._turns: deque[float] = deque()  # the permits' turns
+        self._sends: deque[float] = deque()  # the sends' turns
         self._paused_until = 0.0
 
-    def _wait(self, *, slot: bool, paced: bool) -> float:
+    def _wait(self, turns: deque[float], *, after_pause: bool) -> float:
         with self._lock:
             now = time.monotonic()
-            if slot and now < self._paused_until:
+            if after_pause and now < self._paused_until:
                 return self._paused_until - now
-            if not paced:
-                return 0.0
-            while self._granted and self._granted[0] <= now - self._window:
-                self._granted.popleft()
-            if len(self._granted) >= self._calls:
-                return max(0.001, self._granted[0] + self._window - now)
-            self._granted.append(now)
+            while turns and turns[0] <= now - self._window:
+                turns.popleft()
+            if len(turns) >= self._calls:
+                return max(0.001, turns[0] + self._window - now)
+            turns.append(now)
             return 0.0
 
     @contextmanager
-    def permit(self, timeout: float = 300.0, *, paced: bool = True) -> Iterator[None]:
+    def permit(self, timeout: float = 300.0) -> Iterator[None]:
         deadline = time.monotonic() + timeout
         if not self._slots.acquire(timeout=timeout):
             raise LimitTimeout(f"no provider permit within {timeout:.0f}s")
         try:
-            self._until_turn(deadline, timeout, slot=True, paced=paced)
+            self._until_turn(self._turns, deadline, timeout, after_pause=True)
             yield
         finally:
             self._slots.release()
 
     def pace(self, timeout: float = 300.0) -> None:
-        self._until_turn(time.monotonic() + timeout, timeout, slot=False, paced=True)
+        self._until_turn(self._sends, time.monotonic() + timeout, timeout, after_pause=False)
 
-    def _until_turn(self, deadline: float, timeout: float, *, slot: bool, paced: bool) -> None:
-        while (wait := self._wait(slot=slot, paced=paced)) > 0:
+    def _until_turn(
+        self, turns: deque[float], deadline: float, timeout: float, *, after_pause: bool
+    ) -> None:
+        while (wait := self._wait(turns, after_pause=after_pause)) > 0:
             if time.monotonic() + wait > deadline:
                 raise LimitTimeout(f"no provider permit within {timeout:.0f}s")
             time.sleep(min(wait, MAX_WAIT_STEP))

@@ -87,7 +87,8 @@ def test_broker_restarted_mid_campaign(tmp_path: Path, reliability: Recorder, br
     REMIXQ_RELAY_QUEUED_STALE. RabbitMQ's application is stopped and started (`rabbitmqctl
     stop_app` / `start_app`): every connection is cut, its durable queues keep their messages
     and give back the unacknowledged ones. Celery 5.7's worker used to stop on such a loss with
-    "Unrecoverable error" about one Redis restart in two (worker.consumer says why)."""
+    "Unrecoverable error" about one Redis restart in two (worker.broker.RedisChannel says
+    why)."""
     # Submissions spread over 5 s at least (100 requests at 20/s), results over 0.5-5.5 s: the
     # outage strikes while much of the campaign is queued or on its way, however fast the host.
     knobs = {"submit_latency_ms": 300, **STREAM_KNOBS}

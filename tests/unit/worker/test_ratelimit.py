@@ -68,13 +68,13 @@ def test_no_second_ever_holds_more_calls_than_the_rate(make_limit: MakeLimit) ->
     assert len(granted) >= 2.5 * 10 / (1 + PACE_MARGIN) / 2  # the pace, a loaded host's half
 
 
-def test_a_slot_taken_unpaced_leaves_the_pace_to_the_call(make_limit: MakeLimit) -> None:
-    """The worker takes its place in flight before it claims its jobs, and the call's turn at
-    the rate just before the call: the turns keep the pace, whenever the slots were had."""
+def test_the_sends_keep_the_pace_whenever_the_permits_were_had(make_limit: MakeLimit) -> None:
+    """A worker takes its permit before it claims its jobs, and its turn to send just before
+    the call: the sends keep the pace, however the claims between spread them."""
     limit = make_limit(rate=10, max_in_flight=100)
     turns = []
-    with limit.permit(timeout=5, paced=False), limit.permit(timeout=5, paced=False):
-        for _ in range(4):
+    with limit.permit(timeout=5), limit.permit(timeout=5):  # two permits taken...
+        for _ in range(4):  # ...then sends bunched together
             limit.pace(timeout=5)
             turns.append(time.monotonic())
     gaps = [b - a for a, b in itertools.pairwise(turns)]
