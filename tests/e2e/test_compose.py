@@ -211,7 +211,17 @@ def test_the_compose_services_run_a_campaign_as_local_processes(tmp_path: Path) 
                        what="the campaign through the compose services")  # fmt: skip
 
             receiver = f"http://127.0.0.1:{run.local_port('receiver', 8701)}"
-            page = requests.get(f"{receiver}/metrics", timeout=10).text
+
+            def receiver_page() -> str:
+                return requests.get(f"{receiver}/metrics", timeout=10).text
+
+            # The database gauges are read at most once per cache period (remixq.metrics): an
+            # earlier scrape's figures may stand until it ends.
+            wait_until(
+                lambda: _metric(receiver_page(), "remixq_jobs", status="completed") == len(lines),
+                timeout=30, interval=0.5, what="the receiver's jobs gauge",
+            )  # fmt: skip
+            page = receiver_page()
             assert _metric(page, "remixq_webhooks_total", outcome="stored") >= len(lines)
             assert _metric(page, "remixq_jobs", status="completed") == len(lines)
             worker = requests.get(
@@ -220,10 +230,12 @@ def test_the_compose_services_run_a_campaign_as_local_processes(tmp_path: Path) 
             assert _metric(worker, "remixq_submissions_total", outcome="accepted", code="") == len(
                 lines
             )
-            beat = requests.get(
-                f"http://127.0.0.1:{run.local_port('beat', 9808)}/metrics", timeout=10
-            ).text
-            assert _metric(beat, "remixq_jobs", status="completed") == len(lines)
+            beat_url = f"http://127.0.0.1:{run.local_port('beat', 9808)}/metrics"
+            wait_until(
+                lambda: _metric(requests.get(beat_url, timeout=10).text, "remixq_jobs",
+                                status="completed") == len(lines),
+                timeout=30, interval=0.5, what="beat's jobs gauge",
+            )  # fmt: skip
 
             # Celery's own tools attach through the module-level app.
             inspect = subprocess.run(
