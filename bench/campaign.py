@@ -109,10 +109,13 @@ def run_campaign(
     backend: str = "postgres",
     simulator_args: tuple[str, ...] = (),
     assets: bool = False,
+    assets_worker: bool = True,
 ) -> CampaignResult:
-    """`assets`: the images' copies are made too (on PostgreSQL + Redis), by a worker of their
-    own (`-Q remixq.assets`, so that its CPU is theirs) with `remixq beat` sweeping; the clock
-    then also runs to the last copy stored."""
+    """`assets`: the images' copies are made too, with `remixq beat` sweeping (the embedded
+    default's worker runs beat itself), and the clock also runs to the last copy stored. The
+    copies are made by a worker of their own (`-Q remixq.assets`, so that its CPU is theirs),
+    or with `assets_worker=False` by the one worker, serving every queue, as deployed by
+    default."""
     sim_port, receiver_port = free_port(), free_port()
     process_env = env.env(
         REMIXQ_SIMULATOR_PORT=str(sim_port), REMIXQ_RECEIVER_PORT=str(receiver_port)
@@ -149,7 +152,8 @@ def run_campaign(
             log_dir=env.logs,
             new_session=True,
         )
-        queues = ("-Q", "remixq,remixq.periodic") if assets else ()
+        own_assets_worker = assets and assets_worker
+        queues = ("-Q", "remixq,remixq.periodic") if own_assets_worker else ()
         started["worker"] = start(
             f"c-worker-{sim_port}",
             ["worker", "--loglevel", "WARNING", *queues, *worker_args],
@@ -157,7 +161,7 @@ def run_campaign(
             log_dir=env.logs,
             new_session=True,
         )
-        if assets:
+        if own_assets_worker:
             started["assets worker"] = start(
                 f"c-assets-worker-{sim_port}",
                 ["worker", "--loglevel", "WARNING", "-Q", "remixq.assets", "-n", "assets@%h"],
@@ -165,14 +169,14 @@ def run_campaign(
                 log_dir=env.logs,
                 new_session=True,
             )
-            if backend != "embedded":
-                started["beat"] = start(
-                    f"c-beat-{sim_port}",
-                    ["beat", "--loglevel", "WARNING"],
-                    env=process_env,
-                    log_dir=env.logs,
-                    new_session=True,
-                )
+        if assets and backend != "embedded":
+            started["beat"] = start(
+                f"c-beat-{sim_port}",
+                ["beat", "--loglevel", "WARNING"],
+                env=process_env,
+                log_dir=env.logs,
+                new_session=True,
+            )
         alive = list(started.values())
         wait_until(
             lambda: _http_ok(f"http://127.0.0.1:{sim_port}/_control/stats"),
