@@ -23,15 +23,17 @@ countdown), each carrying up to `batch` jobs:
 - when the broker cannot tell (`broker_messages` answers None), every stale queued job is
   lost, as before this rule.
 
-Messages that carry no queued job (duplicates, jobs already claimed) make the broker look
-fuller than it is, so a lost message can hide behind them until the backlog drains; it is then
-found within `queued_stale`. The converse mistake, publishing a waiting job again, is what this
-rule keeps rare.
+A held message counts only while it carries a queued job (`queued_among`: the broker reads
+the ids of the messages delivered within `queued_stale`, a number bounded by the delivery rate).
+Waiting messages are counted, not read (a backlog can be long): those that carry no queued job
+(duplicates, jobs already claimed) make the broker look fuller than it is, so a lost message can
+hide behind them until the backlog drains; it is then found within `queued_stale`. The converse
+mistake, publishing a waiting job again, is what this rule keeps rare.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -89,6 +91,22 @@ def take_lost_jobs(
     jobs.release_expired_claims(session, job_ids=ids)  # their worker died mid-submission
     jobs.mark_enqueued(session, job_ids=ids)  # pending ones move to queued, all re-stamped
     return ids
+
+
+def queued_among(session: Session, job_ids: Collection[int]) -> set[int]:
+    """Those of `job_ids` still queued: what a message the broker holds still carries."""
+    ids = sorted(job_ids)
+    queued: set[int] = set()
+    for start in range(0, len(ids), 1000):
+        queued.update(
+            session.scalars(
+                select(Job.id).where(
+                    Job.id.in_(ids[start : start + 1000]),
+                    Job.status == JobStatus.QUEUED.value,
+                )
+            )
+        )
+    return queued
 
 
 def _unaccounted(session: Session, broker_messages: Callable[[], int | None], batch: int) -> int:

@@ -23,8 +23,11 @@ embedded default"):
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
 from queue import Empty
@@ -157,19 +160,30 @@ def use_fast_sqlalchemy_transport() -> None:
     TRANSPORT_ALIASES["sqlalchemy"] = f"{__name__}:Transport"
 
 
-def messages_held(app: Celery, queue: str, *, held_within: timedelta) -> int | None:
+def messages_held(
+    app: Celery,
+    queue: str,
+    *,
+    held_within: timedelta,
+    carrying: Callable[[set[int]], set[int]] | None = None,
+) -> int | None:
     """Messages the broker holds for `queue`: those waiting in it, plus those delivered to a
     worker within `held_within` and not acknowledged yet (prefetched, running under a late ack,
     or waiting for a retry's countdown, which Celery holds unacknowledged until it is due).
     None when the transport cannot tell (then the relay keeps its age-only rule).
+
+    `carrying`, given the job ids that delivered messages carry, answers those still waiting for
+    a message (the relay's queued jobs): a delivered message is counted only while it carries
+    one. Without it a finished message, or a duplicate, counts until `held_within` has passed,
+    and a lost message could hide behind the ones delivered after it for as long as deliveries
+    went on (the relay re-publishing a dead worker's jobs delivers a burst of them).
 
     A message held for longer than `held_within` is presumed to belong to a dead worker: Redis
     would only give it back after its visibility timeout, an hour, and the embedded broker never.
 
     Redis: the queue's list, plus kombu's unacknowledged deliveries routed to the queue.
     The embedded broker: the queue's visible rows, plus its rows delivered within `held_within`;
-    kombu keeps delivered rows after their ack, so those include finished messages too, which
-    only errs towards patience.
+    kombu keeps delivered rows after their ack (`carrying` tells the finished ones).
     RabbitMQ (AMQP): the messages ready in the queue only. AMQP does not tell how many a
     consumer holds unacknowledged (the management API would), so a job whose message a worker
     has held longer than `held_within` (a long prefetch, a retry's countdown) may be published
@@ -181,11 +195,35 @@ def messages_held(app: Celery, queue: str, *, held_within: timedelta) -> int | N
         channel = connection.default_channel
         if isinstance(channel, redis_transport.Channel):
             after = time.time() - held_within.total_seconds()
-            return _waiting(channel, queue) + _unacked_since(channel, queue, after)
-        if isinstance(channel, sqlalchemy_transport.Channel):
+            held = _unacked_since(channel, queue, after)
+        elif isinstance(channel, sqlalchemy_transport.Channel):
             since = datetime.now() - held_within  # noqa: DTZ005  kombu's times are local, naive
-            return _waiting(channel, queue) + _delivered_since(channel, queue, since)
-        return None
+            held = _delivered_since(channel, queue, since)
+        else:
+            return None
+        return _waiting(channel, queue) + _still_carrying(held, carrying)
+
+
+def _still_carrying(
+    messages: list[dict[str, Any]], carrying: Callable[[set[int]], set[int]] | None
+) -> int:
+    if carrying is None or not messages:
+        return len(messages)
+    carried = [set(job_ids(message)) for message in messages]
+    waiting = carrying(set().union(*carried))
+    return sum(1 for ids in carried if ids & waiting)
+
+
+def job_ids(message: dict[str, Any]) -> list[int]:
+    """The job ids a submission message carries (Celery's protocol 2 body, `[args, kwargs,
+    embed]`, the ids its first argument); none for a body that is not one."""
+    try:
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        return [int(job_id) for job_id in json.loads(body)[0][0]]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return []
 
 
 def _ready(connection: Any, queue: str) -> int:
@@ -208,31 +246,35 @@ def _waiting(channel: object, queue: str) -> int:
     return int(declared.message_count)
 
 
-def _unacked_since(channel: redis_transport.Channel, queue: str, since: float) -> int:
+def _unacked_since(channel: redis_transport.Channel, queue: str, since: float) -> list[Any]:
     # kombu indexes each unacknowledged delivery by its time, and keeps the message with its
     # routing key (the queue's name here) beside it; what workers hold is bounded by their
     # prefetch, so reading it all is cheap.
     client = channel.client
     tags = client.zrangebyscore(channel.unacked_index_key, since, "+inf")
     if not tags:
-        return 0
+        return []
     held = client.hmget(channel.unacked_key, tags)
-    return sum(1 for entry in held if entry is not None and loads(entry)[2] == queue)
+    entries = [loads(entry) for entry in held if entry is not None]
+    return [message for message, _exchange, routing_key in entries if routing_key == queue]
 
 
-def _delivered_since(channel: sqlalchemy_transport.Channel, queue: str, since: datetime) -> int:
+def _delivered_since(
+    channel: sqlalchemy_transport.Channel, queue: str, since: datetime
+) -> list[Any]:
     # kombu stamps a row's `timestamp` (sent_at) with its local clock on every update, the
-    # delivery that hides it included.
+    # delivery that hides it included. The rows are those delivered within `since`: bounded by
+    # the delivery rate, not by the backlog.
     message, queue_row = channel.message_cls, channel.queue_cls
     found = channel.session.query(queue_row).filter(queue_row.name == queue).first()
     if found is None:
-        return 0
-    count = (
-        channel.session.query(message)
+        return []
+    payloads = (
+        channel.session.query(message.payload)
         .filter(message.queue_id == found.id)
         .filter(message.visible.is_(False))
         .filter(message.sent_at >= since)
-        .count()
+        .all()
     )
     channel.session.commit()  # end the read, so that SQLite's writers are not held back
-    return int(count)
+    return [loads(payload) for (payload,) in payloads]

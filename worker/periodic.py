@@ -116,7 +116,12 @@ def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
             pending_grace=timedelta(seconds=settings.relay_pending_grace),
             queued_stale=queued_stale,
             claim_lease=timedelta(seconds=settings.claim_lease_seconds),
-            broker_messages=lambda: messages_held(app, QUEUE, held_within=queued_stale),
+            broker_messages=lambda: messages_held(
+                app,
+                QUEUE,
+                held_within=queued_stale,
+                carrying=lambda job_ids: relay.queued_among(session, job_ids),
+            ),
             batch=settings.submit_batch,
         )
     if ids:
