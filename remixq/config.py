@@ -108,6 +108,24 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(128, gt=0, validation_alias=_env("REMIXQ_MAX_IN_FLIGHT"))
     redis_url: str | None = Field(None, validation_alias=_env("REMIXQ_REDIS_URL"))
 
+    # Native (synchronous) provider calls: Ideogram's own API (remixq.native, worker.native).
+    # Calls in flight at once per worker process serving the native queue: each holds a thread
+    # for the whole generation (seconds to tens of seconds), on a pool of its own.
+    native_concurrency: int = Field(
+        8, ge=1, le=256, validation_alias=_env("REMIXQ_NATIVE_CONCURRENCY")
+    )
+    # What a call whose answer was lost (a timeout after sending, a worker that died mid-call)
+    # becomes: "fail" (the job fails with code possiblyCharged; `remixq retry` is a conscious
+    # second charge) or "retry" (called again at once, accepting a possible second charge).
+    ideogram_lost_answer: Literal["fail", "retry"] = Field(
+        "fail", validation_alias=_env("REMIXQ_IDEOGRAM_LOST_ANSWER")
+    )
+    # Calls per second to Ideogram's API, across workers (the shared limiter, as REMIXQ_RATE_LIMIT
+    # is Runware's): its own budget, so neither provider's backlog slows the other's calls.
+    ideogram_rate_limit: float = Field(
+        10.0, gt=0, validation_alias=_env("REMIXQ_IDEOGRAM_RATE_LIMIT")
+    )
+
     # Receiver.
     max_webhook_bytes: int = Field(
         1_048_576, gt=0, validation_alias=_env("REMIXQ_MAX_WEBHOOK_BYTES")
@@ -332,6 +350,13 @@ class Settings(BaseSettings):
     def api_key(self) -> str:
         # The simulator accepts any non-empty key; a real key is never logged or shown.
         return self.runware_api_key.get_secret_value() if self.runware_api_key else "simulator"
+
+    @property
+    def native_claim_lease_seconds(self) -> float:
+        """The claim lease of a native (synchronous) call: the call's own timeout
+        (REMIXQ_IDEOGRAM_TIMEOUT) plus REMIXQ_CLAIM_LEASE, so that a live worker's call is never
+        taken for a dead worker's (whose expired claim is a lost answer: remixq.native)."""
+        return self.ideogram_timeout + self.claim_lease_seconds
 
     @property
     def webhook_base_url(self) -> str:
