@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from remixq import budgets
 from remixq.db import utcnow
 from remixq.models import Campaign, Job
+from remixq.provider_kinds import sync_providers
 from remixq.states import Event, JobStatus, PausedBy, sources, target
 
 log = logging.getLogger("remixq.budgets")
@@ -127,8 +128,6 @@ def claim(session: Session, *, job_ids: Sequence[int], lease: timedelta) -> list
     safe because the task keeps its taskUUID (a second submission gets conflictTaskUUID).
     A synchronous provider's job is never taken here (`remixq.native.claim` takes it).
     """
-    from remixq.native import sync_providers  # it builds on this module
-
     hold_over_budget(session, job_ids=job_ids)
     now = utcnow()
     rows = session.connection().execute(

@@ -35,7 +35,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
@@ -45,6 +44,7 @@ from remixq import jobs
 from remixq.db import json_dumps, utcnow
 from remixq.ingest import DEFAULT_LIMITS, Limits, Outcome, ingest
 from remixq.models import Job
+from remixq.provider_kinds import estimated_cost_providers, sync_providers
 from remixq.states import Event, JobStatus, sources
 
 # The inbox's source of a synchronous answer (a webhook's is "webhook", a poll's "poll").
@@ -57,29 +57,6 @@ INCOMPLETE_ANSWER = "incompleteAnswer"
 IMAGE_NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4d53-9f8e-4b7e2c1d0a11")
 
 LostAnswerPolicy = Literal["fail", "retry"]
-
-
-@cache
-def sync_providers() -> frozenset[str]:
-    """The providers answered synchronously (`delivery` "sync"): their jobs go to the native
-    queue, never to getResponse polling."""
-    from remixq.providers import PROVIDERS
-
-    return frozenset(name for name, p in PROVIDERS.items() if p.delivery == "sync")
-
-
-@cache
-def estimated_cost_providers() -> frozenset[str]:
-    """The providers whose answers carry no cost: every cost of their jobs is the price
-    table's estimate, and reports say so. A provider may say it with `reports_cost`; one
-    answering synchronously is presumed not to (Ideogram's API returns no cost)."""
-    from remixq.providers import PROVIDERS
-
-    return frozenset(
-        name
-        for name, p in PROVIDERS.items()
-        if not getattr(p, "reports_cost", p.delivery != "sync")
-    )
 
 
 def is_native(provider: str) -> bool:

@@ -122,6 +122,11 @@ class Campaign(BaseModel):
     )
     spent_usd: str = Field("0.00", description="What the images cost (as cost_usd).")
     overrun_usd: str = Field("0.00", description="What jobs cost beyond their estimates.")
+    spent_estimated_usd: str = Field(
+        "0.00",
+        description="The part of spent_usd that is the price table's estimate: the costs of a"
+        " provider whose answers carry none (Ideogram's own API).",
+    )
     budget_left_usd: str | None = Field(
         None, description="Budget less spent and reserved (negative after an overrun)."
     )
@@ -185,8 +190,14 @@ class Spend(BaseModel):
     images: int
     estimated_usd: str = Field(description="The price table's estimates of the jobs.")
     reserved_usd: str = Field(description="What open jobs may still cost.")
-    spent_usd: str = Field(description="What the images cost (the provider's reported costs).")
+    spent_usd: str = Field(
+        description="What the images cost (the provider's reported costs, and the price table's"
+        " for a provider that reports none: spent_estimated_usd)."
+    )
     overrun_usd: str = Field(description="What jobs cost beyond their estimates.")
+    spent_estimated_usd: str = Field(
+        "0.00", description="The part of spent_usd that is the price table's estimate."
+    )
 
 
 class CostRow(Spend):
@@ -216,10 +227,16 @@ class Job(BaseModel):
     id: int
     task_uuid: str
     status: JobStatus
+    provider: str = Field("runware", description='"runware" or "ideogram" (its own API).')
     model: str
     results_expected: int
     results_received: int
     attempts: int
+    lost_answers: int = Field(
+        0,
+        description="Synchronous calls whose answer was lost: each may have been charged"
+        " (error code possiblyCharged).",
+    )
     error: JobError | None = None
     retry_of: int | None = Field(None, description="Id of the failed job this one retries.")
     variant: dict[str, Any] | None = Field(
@@ -243,6 +260,10 @@ class Image(BaseModel):
     seed: int | None = None
     nsfw: bool | None = None
     cost_usd: str | None = None
+    cost_estimated: bool = Field(
+        False,
+        description="cost_usd is the price table's estimate (the provider reports no cost).",
+    )
     job_id: int
     task_uuid: str
     created_at: datetime

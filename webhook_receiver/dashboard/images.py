@@ -20,6 +20,7 @@ from PIL import UnidentifiedImageError
 from sqlalchemy import select
 
 from remixq.budgets import usd
+from remixq.provider_kinds import estimated_cost_providers
 from remixq.db import transaction
 from remixq.models import Image, Job
 from webhook_receiver.dashboard import stored_assets
@@ -83,7 +84,8 @@ def job_card(job: Job) -> dict[str, Any]:
         "task_uuid": str(job.task_uuid),
         "status": job.status,
         "model": job.model,
-        "prompt": body.get("positivePrompt"),
+        "provider": job.provider,
+        "prompt": body.get("positivePrompt", body.get("prompt")),
         "variant": job.variant,
         "error": error,
         "attempts": job.attempts,
@@ -94,6 +96,7 @@ def job_card(job: Job) -> dict[str, Any]:
         "images": images,
         "unsafe": any(image["nsfw"] for image in images),
         "cost": usd(cost),
+        "cost_estimated": job.provider in estimated_cost_providers(),
     }
 
 
