@@ -28,8 +28,9 @@ DEFAULT_RECEIVER_PORT = 8701
 DEFAULT_MAX_IMAGE_COST = Decimal(10)
 DEFAULT_INBOX_MAX_PER_TASK = 96
 DEFAULT_MAX_MATRIX_JOBS = 10_000
-# The provider image hosts the documentation shows (../shared/spec: every example's imageURL).
-DEFAULT_IMAGE_HOSTS = ("im.runware.ai",)
+# The provider image hosts the documentation shows (../shared/spec: every example's imageURL,
+# and Ideogram's own API's example url, runware-platform.md §9).
+DEFAULT_IMAGE_HOSTS = ("im.runware.ai", "ideogram.ai")
 
 
 def _env(name: str) -> AliasChoices:

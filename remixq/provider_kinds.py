@@ -4,9 +4,8 @@ import without importing one another.
 
 A provider is synchronous when its `delivery` is "sync" (Ideogram's own API): its jobs go to
 the native queue (remixq.native), never to getResponse polling. Its costs are estimates when
-its answers carry none: a provider may say so with `reports_cost`; a synchronous one is
-presumed not to report any (Ideogram's API returns no cost), so every report marks its costs
-as the price table's (`spent_estimated_usd`, `cost_estimated`).
+its answers carry none (`reports_cost` false: Ideogram's API returns no cost), so every report
+marks its costs as the price table's (`spent_estimated_usd`, `cost_estimated`).
 """
 
 from __future__ import annotations
@@ -25,8 +24,4 @@ def sync_providers() -> frozenset[str]:
 def estimated_cost_providers() -> frozenset[str]:
     from remixq.providers import PROVIDERS
 
-    return frozenset(
-        name
-        for name, p in PROVIDERS.items()
-        if not getattr(p, "reports_cost", p.delivery != "sync")
-    )
+    return frozenset(name for name, p in PROVIDERS.items() if not p.reports_cost)

@@ -120,7 +120,7 @@ class Runtime:
         client = getattr(self._local, "ideogram", None)
         if client is None:
             client = IdeogramClient(
-                base_url=self.settings.ideogram_api_url,
+                base_url=self.settings.ideogram_url,
                 api_key=self.settings.ideogram_key,
                 timeout=self.settings.ideogram_timeout,
                 session=self._http_session() if self._http_session else None,
