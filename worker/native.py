@@ -39,7 +39,7 @@ from remixq.providers.errors import (
     TransientError,
 )
 from worker import assets
-from worker.names import NATIVE_QUEUE, NATIVE_TASK
+from worker.names import NATIVE_TASK
 from worker.observed import PACE_TIMEOUT
 from worker.ratelimit import LimitTimeout
 from worker.runtime import Runtime
@@ -66,7 +66,7 @@ def call(task: Task, app: Celery, runtime: Runtime, job_id: int) -> dict[str, An
         with _permit(runtime):
             return _claim_and_call(task, app, runtime, job_id)
     except LimitTimeout:
-        raise task.retry(args=[job_id], countdown=1, max_retries=None, queue=NATIVE_QUEUE) from None
+        raise task.retry(args=[job_id], countdown=1, max_retries=None) from None
 
 
 @contextmanager
@@ -92,7 +92,14 @@ def _claim_and_call(task: Task, app: Celery, runtime: Runtime, job_id: int) -> d
 
 
 def _call(task: Task, app: Celery, runtime: Runtime, claim: NativeClaim) -> dict[str, Any]:
-    runtime.native_limit.pace(PACE_TIMEOUT)  # before the call is recorded: nothing sent yet
+    try:
+        runtime.native_limit.pace(PACE_TIMEOUT)  # before the call is recorded: nothing sent
+    except LimitTimeout as exc:
+        with transaction(runtime.sessions) as session:
+            native.release(
+                session, claim=claim, code="rateLimitWait", message=str(exc), retry_at=utcnow()
+            )
+        raise task.retry(args=[claim.job_id], countdown=1, max_retries=None) from None
     with transaction(runtime.sessions) as session:
         if not native.mark_sent(session, claim=claim):
             log.info("the claim was taken over before the call; nothing sent")
@@ -193,7 +200,7 @@ def _retry_later(
     m.NATIVE_CALLS.labels(claim.provider, "retried").inc()
     m.RETRIES.labels(code).inc()
     log.info("transient failure, retrying", extra={"delay": round(delay, 2), "error": str(exc)})
-    raise task.retry(args=[claim.job_id], countdown=delay, max_retries=None, queue=NATIVE_QUEUE)
+    raise task.retry(args=[claim.job_id], countdown=delay, max_retries=None)
 
 
 def lost(task: Task | None, runtime: Runtime, call: NativeClaim | LostCall, *, why: str) -> dict[str, Any]:
@@ -220,6 +227,6 @@ def lost(task: Task | None, runtime: Runtime, call: NativeClaim | LostCall, *, w
         extra={"code": native.POSSIBLY_CHARGED, "action": outcome.action, "error": why},
     )
     if outcome.action == "retry" and task is not None:
-        raise task.retry(args=[call.job_id], countdown=0, max_retries=None, queue=NATIVE_QUEUE)
+        raise task.retry(args=[call.job_id], countdown=0, max_retries=None)
     return {"lost": 1, "action": outcome.action}
 

@@ -115,9 +115,14 @@ def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
     native_lease = timedelta(seconds=settings.native_claim_lease_seconds)
     with transaction(runtime.sessions) as session:
         lost_calls = native.take_lost_calls(session, lease=native_lease)
+    again = []  # the lost answers the policy calls again (REMIXQ_IDEOGRAM_LOST_ANSWER=retry)
     for call in lost_calls:  # their workers died mid-call: the lost-answer policy, not a relay
         with logs.bound(job_id=call.job_id, task_uuid=call.task_uuid):
-            worker_native.lost(None, runtime, call, why="its worker stopped mid-call")
+            done = worker_native.lost(None, runtime, call, why="its worker stopped mid-call")
+        if done.get("action") == "retry":
+            again.append(call.job_id)
+    if again:
+        publish(app, again, batch=1, native_ids=set(again))
     with transaction(runtime.sessions) as session:
         ids = relay.take_lost_jobs(
             session,
