@@ -23,7 +23,7 @@ it received are stored all the same (they were paid for), as a late webhook's ar
 
 The provider returns no cost: each image's cost is the price table's (the provider's
 `estimate` for the request, divided among its images), and every report marks the costs of
-such providers as estimated (`ESTIMATED_COST`). An image the provider withheld as unsafe
+such providers as estimated (`remixq.provider_kinds`). An image the provider withheld as unsafe
 (`is_image_safe` false) has no URL; it is stored as such (NSFWContent true, no imageURL) and
 costs its share like the others: the generation happened (a documented assumption).
 """
@@ -44,7 +44,7 @@ from remixq import jobs
 from remixq.db import json_dumps, utcnow
 from remixq.ingest import DEFAULT_LIMITS, Limits, Outcome, ingest
 from remixq.models import Job
-from remixq.provider_kinds import estimated_cost_providers, sync_providers
+from remixq.provider_kinds import sync_providers
 from remixq.states import Event, JobStatus, sources
 
 # The inbox's source of a synchronous answer (a webhook's is "webhook", a poll's "poll").
@@ -58,19 +58,20 @@ IMAGE_NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4d53-9f8e-4b7e2c1d0a11")
 
 LostAnswerPolicy = Literal["fail", "retry"]
 
-
-def is_native(provider: str) -> bool:
-    return provider in sync_providers()
+# Assumptions on charging, which Ideogram's page (004) leaves open (each decided once, here):
+# - an image withheld as unsafe (`is_image_safe` false, no URL) is charged like the others: the
+#   generation happened, and the price is per output image;
+UNSAFE_IMAGE_CHARGED = True
+# - an error answer (400/401/403/422/429/5xx) charges nothing: no image was delivered, so a 429
+#   or a 5xx is retried without counting a possible charge;
+ERROR_ANSWER_CHARGED = False
+# - a call sent whose answer never came MAY have been charged (the images may exist): it is
+#   never repeated blindly (REMIXQ_IDEOGRAM_LOST_ANSWER).
 
 
 def native_job() -> ColumnElement[bool]:
     """SQL: the job is a synchronous provider's."""
     return Job.provider.in_(sorted(sync_providers()))
-
-
-def estimated_cost() -> ColumnElement[bool]:
-    """SQL: the job's costs are the price table's estimates (join `jobs`)."""
-    return Job.provider.in_(sorted(estimated_cost_providers()))
 
 
 @dataclass(frozen=True)
@@ -324,7 +325,7 @@ def answer_body(
             "imageUUID": image_uuid(task_uuid, attempt, index),
             "seed": item.seed,
             "NSFWContent": not item.is_image_safe,
-            "cost": cost_per_image,
+            "cost": cost_per_image if item.is_image_safe or UNSAFE_IMAGE_CHARGED else 0,
             "costEstimated": True,
             "provider": provider,
             "attempt": attempt,

@@ -30,6 +30,7 @@ from remixq import metrics as m
 from remixq import native
 from remixq.db import make_engine, transaction, utcnow
 from remixq.models import Image, Job, WebhookEvent
+from remixq.pricing import PriceTable
 from remixq.providers.ideogram.client import RemixAnswer, RemixItem
 from tests.support.images import png_bytes
 from tests.support.simulator import LiveSimulator, wait_for
@@ -43,7 +44,7 @@ from simulator.config import SimulatorConfig
 
 MAX_RETRIES = 2
 TIMEOUT = 2.0  # REMIXQ_IDEOGRAM_TIMEOUT: a held answer is lost after this
-PRICE_TURBO = Decimal("0.05")  # ideogram-v3-remix at TURBO in the default price table
+PRICE_TURBO = PriceTable.default().price("ideogram-v3-remix", "TURBO")  # 0.03 USD per image
 
 
 @pytest.fixture(scope="module")
