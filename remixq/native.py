@@ -99,9 +99,7 @@ class LostCall:
     sent_at: datetime
 
 
-def claim(
-    session: Session, *, job_id: int, lease: timedelta
-) -> NativeClaim | LostCall | None:
+def claim(session: Session, *, job_id: int, lease: timedelta) -> NativeClaim | LostCall | None:
     """Take a pending or queued native job for a call (an attempt counted), or one whose
     claim expired before its call was sent. A claim that expired after its call was sent is a
     lost answer: returned as `LostCall`, not taken. None: not claimable (taken, done, paused,
@@ -146,7 +144,11 @@ def claim(
         .returning(Job.task_uuid, Job.request, Job.attempts, Job.campaign_id)
     ).one()
     return NativeClaim(
-        job_id, str(taken.task_uuid), row.provider, taken.request, taken.attempts,
+        job_id,
+        str(taken.task_uuid),
+        row.provider,
+        taken.request,
+        taken.attempts,
         taken.campaign_id,
     )
 
@@ -164,7 +166,7 @@ def mark_sent(session: Session, *, claim: NativeClaim) -> bool:
     """Record that the call is about to be sent (commit before sending); False when the claim
     is no longer this worker's (then nothing may be sent)."""
     now = utcnow()
-    result = session.execute(
+    result = session.connection().execute(
         update(Job)
         .where(_mine(claim.job_id, claim.attempts))
         .values(call_sent_at=now, updated_at=now)
@@ -177,7 +179,7 @@ def release(
 ) -> bool:
     """A transient failure with nothing charged (a 429, a 5xx, no connection): back to the
     queue for a later attempt, the error kept for the record."""
-    result = session.execute(
+    result = session.connection().execute(
         update(Job)
         .where(_mine(claim.job_id, claim.attempts))
         .values(
@@ -197,7 +199,7 @@ def fail(session: Session, *, claim: NativeClaim, code: str, message: str) -> bo
     """A final failure of this claim's call (a 422 with the provider's message, a 400, the
     attempts spent)."""
     now = utcnow()
-    result = session.execute(
+    result = session.connection().execute(
         update(Job)
         .where(_mine(claim.job_id, claim.attempts))
         .values(
@@ -290,9 +292,7 @@ def take_lost_calls(session: Session, *, lease: timedelta, limit: int = 1000) ->
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    return [
-        LostCall(r.id, str(r.task_uuid), r.provider, r.attempts, r.call_sent_at) for r in rows
-    ]
+    return [LostCall(r.id, str(r.task_uuid), r.provider, r.attempts, r.call_sent_at) for r in rows]
 
 
 def image_uuid(task_uuid: str, attempt: int, index: int) -> str:

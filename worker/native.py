@@ -203,7 +203,9 @@ def _retry_later(
     raise task.retry(args=[claim.job_id], countdown=delay, max_retries=None)
 
 
-def lost(task: Task | None, runtime: Runtime, call: NativeClaim | LostCall, *, why: str) -> dict[str, Any]:
+def lost(
+    task: Task | None, runtime: Runtime, call: NativeClaim | LostCall, *, why: str
+) -> dict[str, Any]:
     """A call whose answer never came: counted (it may have been charged), then the policy
     (REMIXQ_IDEOGRAM_LOST_ANSWER). With "retry", `task` (when given) calls again at once; the
     relay, without one, publishes the job."""
@@ -229,4 +231,3 @@ def lost(task: Task | None, runtime: Runtime, call: NativeClaim | LostCall, *, w
     if outcome.action == "retry" and task is not None:
         raise task.retry(args=[call.job_id], countdown=0, max_retries=None)
     return {"lost": 1, "action": outcome.action}
-

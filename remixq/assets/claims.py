@@ -32,8 +32,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from remixq.assets.verify import Verified, expected_format
-from remixq.provider_kinds import sync_providers
 from remixq.models import Image, Job
+from remixq.provider_kinds import sync_providers
 from remixq.states import AssetStatus
 
 # The result item's fields that hold an inline output (outputType base64Data, dataURI).
@@ -143,7 +143,9 @@ def claim(
                 inline=inline,
                 # A synchronous provider (Ideogram's own API) names no output format: any.
                 expected_format=(
-                    "" if provider in sync_providers() else expected_format(request.get("outputFormat"))
+                    ""
+                    if provider in sync_providers()
+                    else expected_format(request.get("outputFormat"))
                 ),
                 expires_at=image.created_at + lifetime,
                 raw_without_inline=(

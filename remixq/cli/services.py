@@ -149,9 +149,9 @@ def _start_native_pool() -> None:
             pr_set_pdeathsig = 1
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
-    child = subprocess.Popen(  # noqa: S603 (our own command line)
+    child = subprocess.Popen(
         [sys.executable, "-m", "remixq.cli", "worker", "--serve", "native"],
-        preexec_fn=die_with_parent,  # noqa: PLW1509 (only prctl, before exec)
+        preexec_fn=die_with_parent,
     )
 
     def stop() -> None:

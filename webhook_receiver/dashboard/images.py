@@ -20,9 +20,9 @@ from PIL import UnidentifiedImageError
 from sqlalchemy import select
 
 from remixq.budgets import usd
-from remixq.provider_kinds import estimated_cost_providers
 from remixq.db import transaction
 from remixq.models import Image, Job
+from remixq.provider_kinds import estimated_cost_providers
 from webhook_receiver.dashboard import stored_assets
 from webhook_receiver.dashboard.blueprint import bp
 from webhook_receiver.state import state

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -32,6 +31,7 @@ from remixq.db import make_engine, transaction, utcnow
 from remixq.models import Image, Job, WebhookEvent
 from remixq.pricing import PriceTable
 from remixq.providers.ideogram.client import RemixAnswer, RemixItem
+from simulator.config import SimulatorConfig
 from tests.support.images import png_bytes
 from tests.support.simulator import LiveSimulator, wait_for
 from tests.support.worker import worker_settings
@@ -40,7 +40,6 @@ from worker.names import NATIVE_TASK
 from worker.periodic import relay_lost_jobs
 from worker.ratelimit import RedisLimit
 from worker.runtime import Runtime
-from simulator.config import SimulatorConfig
 
 MAX_RETRIES = 2
 TIMEOUT = 2.0  # REMIXQ_IDEOGRAM_TIMEOUT: a held answer is lost after this
@@ -339,9 +338,7 @@ def test_a_replayed_answer_stores_nothing_twice(worker: Native) -> None:
     assert (unsafe.image_url, unsafe.nsfw, unsafe.raw["isImageSafe"]) == (None, True, False)
     assert worker.job(job.id).status == "completed"
     with Session(worker.runtime.engine) as session:
-        total = session.scalar(
-            select(func.sum(Image.cost)).where(Image.job_id == job.id)
-        )
+        total = session.scalar(select(func.sum(Image.cost)).where(Image.job_id == job.id))
         kept = session.scalar(
             select(func.count()).select_from(WebhookEvent)
             .where(WebhookEvent.task_uuid == job.task_uuid)
