@@ -158,7 +158,15 @@ def worker(
     runtime = Runtime(settings)
     app = create_celery(settings, runtime=runtime)
     found = Native(runtime, app, simulator)
-    found.faults(ideogram_latency_ms=0)
+    found.faults(  # whatever an earlier test of the module set
+        ideogram_latency_ms=0,
+        ideogram_429_rate=0.0,
+        ideogram_5xx_rate=0.0,
+        ideogram_422_rate=0.0,
+        ideogram_lost_answer_rate=0.0,
+        ideogram_unsafe_rate=0.0,
+        retry_after_s=None,
+    )
     try:
         yield found
     finally:
@@ -245,7 +253,7 @@ def test_a_lost_answer_marks_the_job_possibly_charged_and_fails_it(worker: Nativ
 
 @pytest.mark.parametrize("worker", ["retry"], indirect=True)
 def test_with_the_retry_policy_a_lost_answer_is_called_again(worker: Native) -> None:
-    worker.faults(ideogram_lost_answer_rate=1.0, ideogram_lost_answer_mode="cut")
+    worker.faults(ideogram_lost_answer_rate=1.0, ideogram_lost_answer_mode="close")
     job = worker.new_job(num_images=1)
 
     with pytest.raises(Retry) as retried:
