@@ -114,6 +114,7 @@ def test_a_campaign_mixing_both_providers_completes_with_exact_images_and_costs(
     )
     assert Decimal(stats["cost_total"]) == runware_spent  # the simulator's Runware charges
     native_spent = 9 * price("TURBO")
+    assert Decimal(ideogram["cost"]) == native_spent  # the price table matches what it charged
 
     report = costs(stack, "mixed")
     assert Decimal(report["total"]["spent_usd"]) == runware_spent + native_spent
