@@ -158,3 +158,84 @@ def test_unsafe_results_are_stored_without_a_url_and_cost_their_share(stack: Sta
     assert {image.asset_status for image in job.images} == {"failed"}
     assert all("unsafe" in (image.asset_reason or "") for image in job.images)
     assert stack.sim_stats()["providers"]["ideogram"]["charged"] == 1
+
+
+@pytest.fixture
+def faulty(tmp_path: Path) -> Iterator[Stack]:
+    """A stack whose native calls time out after 2 s, and whose claims of a dead worker's call
+    expire 2 s later (REMIXQ_IDEOGRAM_TIMEOUT + REMIXQ_CLAIM_LEASE), with beat's relay every
+    second."""
+    with running_stack(
+        tmp_path,
+        backend="postgresql",
+        sim_args=("--latency-ms", "20"),
+        env={
+            "REMIXQ_IDEOGRAM_TIMEOUT": "2",
+            "REMIXQ_CLAIM_LEASE": "2",
+            "REMIXQ_RELAY_INTERVAL": "1",
+            "REMIXQ_SUBMIT_MAX_RETRIES": "3",
+        },
+        beat=True,
+    ) as running:
+        (running.tmp / "tin.png").write_bytes(png_bytes((16, 16)))
+        yield running
+
+
+def ideogram_calls(stack: Stack) -> tuple[int, int]:
+    found = stack.sim_stats(tasks=False)["providers"]["ideogram"]
+    return int(found["calls"]), int(found["charged"])
+
+
+def test_422_429_and_lost_answers_behave_as_documented(faulty: Stack) -> None:
+    faulty.set_faults(ideogram_422_rate=1.0)
+    (job,) = faulty.wait_final(faulty.submit([{**IDEOGRAM, "prompt": "a tin, refused"}], "refused"))
+    assert (job.status, job.error_code, job.images) == ("failed", "safetyRejected", [])
+    assert "safety" in (job.error_message or "").lower()
+    assert ideogram_calls(faulty) == (1, 0)
+
+    # Two 429s, then an answer: retried with backoff, charged once.
+    faulty.set_faults(ideogram_422_rate=0.0, ideogram_429_rate=1.0, retry_after_s=1)
+    campaign_id = faulty.submit([{**IDEOGRAM, "prompt": "a tin, throttled"}], "throttled")
+    wait_until(lambda: ideogram_calls(faulty)[0] >= 3, timeout=30, what="two 429s")
+    faulty.set_faults(ideogram_429_rate=0.0)
+    (job,) = faulty.wait_final(campaign_id)
+    assert (job.status, len(job.images), job.lost_answers) == ("completed", 3, 0)
+    calls, charged = ideogram_calls(faulty)
+    assert charged == 1 and calls == job.attempts + 1  # + the 422's call
+
+    # An answer held past the client's timeout: possibly charged, failed (the default policy).
+    faulty.set_faults(ideogram_lost_answer_rate=1.0, ideogram_lost_answer_mode="hold",
+                      ideogram_lost_answer_hold_s=4)  # fmt: skip
+    (job,) = faulty.wait_final(faulty.submit([{**IDEOGRAM, "prompt": "a tin, lost"}], "lost"))
+    assert (job.status, job.error_code, job.lost_answers, job.images) == (
+        "failed", "possiblyCharged", 1, []
+    )  # fmt: skip
+    assert ideogram_calls(faulty)[1] == 2  # Ideogram did the work: it may have charged
+    status = json.loads(faulty.run_cli("status", "lost", "--json", check=False).stdout)
+    assert status["jobs"][0]["lost_answers"] == 1
+    assert status["jobs"][0]["error"]["code"] == "possiblyCharged"
+
+    # A retry is a person's conscious choice: a new job, called once more.
+    faulty.set_faults(ideogram_lost_answer_rate=0.0)
+    faulty.run_cli("retry", "lost")
+    jobs = faulty.wait_final(job.campaign_id or 0)
+    assert [(j.status, len(j.images)) for j in jobs] == [("failed", 0), ("completed", 3)]
+    assert ideogram_calls(faulty)[1] == 3
+
+
+def test_a_worker_killed_mid_call_leaves_a_possibly_charged_job(faulty: Stack) -> None:
+    faulty.set_faults(ideogram_latency_ms=1500)
+    campaign_id = faulty.submit([{**IDEOGRAM, "prompt": "a tin, killed"}], "killed")
+
+    def in_flight() -> bool:
+        (job,) = faulty.jobs(campaign_id)
+        return job.call_sent_at is not None
+
+    wait_until(in_flight, timeout=30, interval=0.05, what="the call to be sent")
+    faulty.kill("worker")  # its native pool with it, mid-call
+    faulty.start("worker")
+
+    (job,) = faulty.wait_final(campaign_id)
+    assert (job.status, job.error_code, job.lost_answers) == ("failed", "possiblyCharged", 1)
+    assert "may have been charged" in (job.error_message or "")
+    assert ideogram_calls(faulty) == (1, 1)  # called once, never again blindly
