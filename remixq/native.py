@@ -116,7 +116,9 @@ def claim(session: Session, *, job_id: int, lease: timedelta) -> NativeClaim | L
             Job.call_sent_at,
             Job.attempts,
         )
-        .where(Job.id == job_id, jobs.not_paused())
+        # Only a synchronous provider's job: a message naming another (a stale one, a wrong
+        # route) takes nothing, so a Runware task is never sent to Ideogram.
+        .where(Job.id == job_id, native_job(), jobs.not_paused())
         .with_for_update()
     ).one_or_none()
     if row is None:

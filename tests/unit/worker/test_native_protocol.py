@@ -397,3 +397,15 @@ def test_a_429_past_the_jobs_retries_fails_it(worker: Native) -> None:
 
     assert worker.attempt(job.id) == {"failed": 1, "code": "retriesExhausted"}
     assert worker.job(job.id).attempts == MAX_RETRIES + 1
+
+
+def test_a_runware_job_is_never_sent_to_ideogram(worker: Native) -> None:
+    job = worker.new_job()
+    with transaction(worker.runtime.sessions) as session:  # a stale message's id, now Runware's
+        session.execute(update(Job).where(Job.id == job.id).values(provider="runware"))
+
+    assert worker.attempt(job.id) == {"skipped": 1}
+
+    after = worker.job(job.id)
+    assert (after.status, after.attempts) == ("queued", 0)
+    assert ideogram_stats(worker.stats())["calls"] == 0
