@@ -24,6 +24,7 @@ from remixq.budgets import Spend, campaign_spend, usd
 from remixq.db import json_dumps
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
+from remixq.providers import DEFAULT_PROVIDER, provider_for
 from remixq.states import OPEN, AssetStatus, JobStatus
 
 PAGE_MAX = 1000  # the most items one page may ask for
@@ -459,8 +460,6 @@ def images_page(
     return [(image, job) for image, job in session.execute(query)]
 
 
-# What an export row calls the request's fields it lists apart from its parameters.
-_NOT_PARAMETERS = ("taskType", "taskUUID", "model", "positivePrompt", "webhookURL")
 EXPORT_FIELDS = (
     "campaign_id",
     "campaign",
@@ -523,6 +522,7 @@ def export_rows(
         Image.width,
         Image.height,
         Image.storage_key,
+        Job.provider,
     )
     after: tuple[int, int] | None = None
     while True:
@@ -536,6 +536,7 @@ def export_rows(
             return
         for row in rows:
             request = row[4] or {}
+            provider = provider_for(row[20] or DEFAULT_PROVIDER)
             yield {
                 "campaign_id": campaign_id,
                 "campaign": name,
@@ -543,8 +544,8 @@ def export_rows(
                 "task_uuid": str(row[1]),
                 "status": row[2],
                 "model": row[3],
-                "prompt": request.get("positivePrompt"),
-                "parameters": {k: v for k, v in request.items() if k not in _NOT_PARAMETERS},
+                "prompt": provider.prompt_of(request),
+                "parameters": provider.parameters_of(request),
                 "variant": row[6],
                 "image_uuid": str(row[7]),
                 "image_url": row[8],

@@ -97,7 +97,9 @@ def test_a_bad_ideogram_line_is_located_and_explained() -> None:
 
 def test_an_unknown_provider_is_refused_with_the_names_allowed() -> None:
     with pytest.raises(InvalidInput) as caught:
-        read_campaign_text(jsonl({**RUNWARE, "provider": "midjourney"}), "x.jsonl", local_images=None)
+        read_campaign_text(
+            jsonl({**RUNWARE, "provider": "midjourney"}), "x.jsonl", local_images=None
+        )
     assert caught.value.errors == [
         FieldError("provider", "midjourney", "one of runware, ideogram", "line 1")
     ]
@@ -129,14 +131,13 @@ def test_an_api_body_never_reads_a_local_file() -> None:
 
 def test_an_image_url_is_held_to_the_url_policy() -> None:
     policy = UrlPolicy(refuse_private=True, resolve=lambda _host: ["127.0.0.1"])
-    with pytest.raises(InvalidInput, match="image: 'https://img.example.test/a.png'"):
+    with pytest.raises(InvalidInput, match=r"image: 'https://img\.example\.test/a\.png'"):
         read_requests([line(image="https://img.example.test/a.png")], urls=policy)
 
 
 def test_a_csv_row_names_its_provider() -> None:
     text = (
-        "provider,prompt,image,num_images,style_codes\n"
-        f'ideogram,123,{PNG},2,1A2B3C4D|DEADBEEF\n'
+        f'provider,prompt,image,num_images,style_codes\nideogram,123,"{PNG}",2,1A2B3C4D|DEADBEEF\n'
     )
     (new,) = read_campaign_text(text, "c.csv", local_images=None)
     stored = provider_for(new.provider).build_task(new.request, task_uuid=str(uuid.uuid4()))
