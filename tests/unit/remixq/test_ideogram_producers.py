@@ -19,9 +19,10 @@ from remixq.campaigns import read_campaign, read_campaign_text, read_requests
 from remixq.errors import FieldError, InvalidInput
 from remixq.estimates import estimate_jobs
 from remixq.examples import campaign_lines
-from remixq.models import Job
+from remixq.models import Image, Job
 from remixq.pricing import PriceTable
 from remixq.providers import PROVIDERS, provider_for
+from remixq.reports import export_rows
 from remixq.specs import parse_spec, read_spec
 from remixq.states import JobStatus
 from remixq.url_policy import UrlPolicy
@@ -191,3 +192,22 @@ def test_a_retry_keeps_the_provider_and_the_request(session: Session) -> None:
     retry = session.get_one(Job, retry_id)
     assert (retry.provider, retry.model, retry.request) == ("ideogram", job.model, job.request)
     assert retry.task_uuid != job.task_uuid and retry.estimated_cost == Decimal("0.12")
+
+
+def test_an_export_reads_each_jobs_prompt_where_its_provider_keeps_it(session: Session) -> None:
+    runware, ideogram = store(
+        session, read_requests([RUNWARE, line(num_images=1, seed=9, rendering_speed="TURBO")])
+    )
+    for job in (runware, ideogram):
+        session.add(
+            Image(job_id=job.id, image_uuid=str(uuid.uuid4()), image_url="https://x.test/i.png",
+                  seed=1, raw={})
+        )  # fmt: skip
+    session.flush()
+    rows = {row["job_id"]: row for row in export_rows(session, ideogram.campaign_id)}
+    assert rows[runware.id]["prompt"] == RUNWARE["positivePrompt"]
+    assert "positivePrompt" not in rows[runware.id]["parameters"]
+    assert rows[ideogram.id]["prompt"] == "A seaside ticket booth"
+    assert rows[ideogram.id]["model"] == "ideogram-v3-remix"
+    parameters = {"image": PNG, "num_images": 1, "seed": 9, "rendering_speed": "TURBO"}
+    assert rows[ideogram.id]["parameters"] == parameters
