@@ -466,6 +466,7 @@ EXPORT_FIELDS = (
     "job_id",
     "task_uuid",
     "status",
+    "provider",
     "model",
     "prompt",
     "parameters",
@@ -475,6 +476,7 @@ EXPORT_FIELDS = (
     "seed",
     "nsfw",
     "cost_usd",
+    "cost_estimated",
     "asset_status",
     "asset_reason",
     "sha256",
@@ -489,9 +491,11 @@ def export_rows(
     session: Session, campaign_id: int, *, batch: int = 1000, storage_keys: bool = False
 ) -> Iterator[dict[str, Any]]:
     """One dict per stored image of the campaign (every attempt: each was paid for), with
-    `EXPORT_FIELDS`: the campaign, the job and its taskUUID, the model, the prompt and the
-    other parameters of the request, its variant (a spec's axis values, or None), the image's
-    UUID, URL, seed, NSFW flag and cost (a decimal string), and its asset's status, reason,
+    `EXPORT_FIELDS`: the campaign, the job and its taskUUID, its provider and model, the prompt
+    and the other parameters of the request (read where its provider keeps them), its variant
+    (a spec's axis values, or None), the image's UUID, URL, seed, NSFW flag and cost (a decimal
+    string; `cost_estimated` when its provider reports none and the cost is the price table's
+    estimate), and its asset's status, reason,
     SHA-256, size, content type and dimensions (`storage_keys`: also where the bytes are, for
     `remixq export --images`). Read in keyset batches of `batch`
     images as plain rows: memory stays constant whatever the campaign's size. An unknown
@@ -543,6 +547,7 @@ def export_rows(
                 "job_id": row[0],
                 "task_uuid": str(row[1]),
                 "status": row[2],
+                "provider": provider.name,
                 "model": row[3],
                 "prompt": provider.prompt_of(request),
                 "parameters": provider.parameters_of(request),
@@ -552,6 +557,8 @@ def export_rows(
                 "seed": row[9],
                 "nsfw": row[10],
                 "cost_usd": money(row[11]) if row[11] is not None else None,
+                # A provider that reports no cost (Ideogram's own API): the price table's.
+                "cost_estimated": not provider.reports_cost,
                 **dict(zip(EXPORT_FIELDS[-7:], row[12:19], strict=True)),
                 **({"storage_key": row[19]} if storage_keys else {}),
             }
@@ -567,6 +574,7 @@ def export_csv_row(row: dict[str, Any]) -> dict[str, Any]:
         "parameters": json_dumps(row["parameters"]),
         "variant": "" if row["variant"] is None else json_dumps(row["variant"]),
         "nsfw": "" if row["nsfw"] is None else str(row["nsfw"]).lower(),
+        "cost_estimated": str(row["cost_estimated"]).lower(),
     }
 
 

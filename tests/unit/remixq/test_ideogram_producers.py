@@ -209,5 +209,10 @@ def test_an_export_reads_each_jobs_prompt_where_its_provider_keeps_it(session: S
     assert "positivePrompt" not in rows[runware.id]["parameters"]
     assert rows[ideogram.id]["prompt"] == "A seaside ticket booth"
     assert rows[ideogram.id]["model"] == "ideogram-v3-remix"
+    assert (rows[runware.id]["provider"], rows[runware.id]["cost_estimated"]) == ("runware", False)
+    assert (rows[ideogram.id]["provider"], rows[ideogram.id]["cost_estimated"]) == (
+        "ideogram",
+        True,
+    )
     parameters = {"image": PNG, "num_images": 1, "seed": 9, "rendering_speed": "TURBO"}
     assert rows[ideogram.id]["parameters"] == parameters
