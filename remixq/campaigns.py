@@ -28,12 +28,13 @@ from remixq.url_policy import UrlPolicy
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 SUFFIXES = (".jsonl", ".ndjson", ".csv")
-# Every provider's image fields (a local path in them is inlined as a data URI).
-IMAGE_FIELDS = frozenset().union(*(p.image_fields for p in PROVIDERS.values()))
-# CSV cells are text; these stay text even when they look like numbers or JSON.
-TEXT_FIELDS = frozenset({PROVIDER_FIELD}).union(*(p.text_fields for p in PROVIDERS.values()))
-# In CSV, a list of images may be written as "a.png|b.png" instead of a JSON array.
-LIST_FIELDS = frozenset().union(*(p.list_fields for p in PROVIDERS.values()))
+# CSV cells are text; these (every provider's) stay text even when they look like numbers or JSON.
+TEXT_FIELDS = frozenset(
+    {PROVIDER_FIELD, *(name for p in PROVIDERS.values() for name in p.text_fields)}
+)
+# In CSV, a list (of images, of style codes) may be written as "a.png|b.png" instead of a JSON
+# array.
+LIST_FIELDS = frozenset(name for p in PROVIDERS.values() for name in p.list_fields)
 
 
 # What a Runware image field may hold where no local file is read (a request that came over

@@ -54,9 +54,7 @@ class Settings(BaseSettings):
     )
     ideogram_api_key: SecretStr | None = Field(None, validation_alias=_env("IDEOGRAM_API_KEY"))
     # A call blocks until its images exist (seconds to tens of seconds): a generous read timeout.
-    ideogram_timeout: float = Field(
-        120.0, gt=0, validation_alias=_env("REMIXQ_IDEOGRAM_TIMEOUT")
-    )
+    ideogram_timeout: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_IDEOGRAM_TIMEOUT"))
     public_url: str | None = Field(None, validation_alias=_env("REMIXQ_PUBLIC_URL"))
     webhook_secret: SecretStr | None = Field(None, validation_alias=_env("REMIXQ_WEBHOOK_SECRET"))
     production: bool = Field(False, validation_alias=_env("REMIXQ_PRODUCTION"))
@@ -383,9 +381,7 @@ class Settings(BaseSettings):
     @property
     def ideogram_key(self) -> str:
         # The simulator accepts any non-empty key; a real key is never logged or shown.
-        return (
-            self.ideogram_api_key.get_secret_value() if self.ideogram_api_key else "simulator"
-        )
+        return self.ideogram_api_key.get_secret_value() if self.ideogram_api_key else "simulator"
 
     @property
     def native_claim_lease_seconds(self) -> float:

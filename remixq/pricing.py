@@ -38,6 +38,7 @@ from remixq.errors import FieldError, InvalidInput
 from remixq.providers import PROVIDERS, provider_for
 from remixq.providers.runware.provider import DEFAULT_SPEED_PRICES as RUNWARE_SPEED_PRICES
 from remixq.providers.runware.provider import SPEEDS as RUNWARE_SPEEDS
+
 # Runware's readings of a stored task, importable from here as before.
 from remixq.providers.runware.provider import number_results as number_results
 from remixq.providers.runware.provider import rendering_speed as rendering_speed

@@ -25,6 +25,7 @@ from remixq.db import json_dumps
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
 from remixq.provider_kinds import estimated_cost_providers
+from remixq.providers import DEFAULT_PROVIDER, provider_for
 from remixq.states import OPEN, AssetStatus, JobStatus
 
 PAGE_MAX = 1000  # the most items one page may ask for
@@ -468,8 +469,6 @@ def images_page(
     return [(image, job) for image, job in session.execute(query)]
 
 
-# What an export row calls the request's fields it lists apart from its parameters.
-_NOT_PARAMETERS = ("taskType", "taskUUID", "model", "positivePrompt", "prompt", "webhookURL")
 EXPORT_FIELDS = (
     "campaign_id",
     "campaign",
@@ -501,9 +500,11 @@ def export_rows(
     session: Session, campaign_id: int, *, batch: int = 1000, storage_keys: bool = False
 ) -> Iterator[dict[str, Any]]:
     """One dict per stored image of the campaign (every attempt: each was paid for), with
-    `EXPORT_FIELDS`: the campaign, the job and its taskUUID, the model, the prompt and the
-    other parameters of the request, its variant (a spec's axis values, or None), the image's
-    UUID, URL, seed, NSFW flag and cost (a decimal string), and its asset's status, reason,
+    `EXPORT_FIELDS`: the campaign, the job and its taskUUID, its provider and model, the prompt
+    and the other parameters of the request (read where its provider keeps them), its variant
+    (a spec's axis values, or None), the image's UUID, URL, seed, NSFW flag and cost (a decimal
+    string; `cost_estimated` when its provider reports none and the cost is the price table's
+    estimate), and its asset's status, reason,
     SHA-256, size, content type and dimensions (`storage_keys`: also where the bytes are, for
     `remixq export --images`). Read in keyset batches of `batch`
     images as plain rows: memory stays constant whatever the campaign's size. An unknown
@@ -548,23 +549,25 @@ def export_rows(
             return
         for row in rows:
             request = row[4] or {}
+            provider = provider_for(row[20] or DEFAULT_PROVIDER)
             yield {
                 "campaign_id": campaign_id,
                 "campaign": name,
                 "job_id": row[0],
                 "task_uuid": str(row[1]),
                 "status": row[2],
-                "provider": row[20],
+                "provider": provider.name,
                 "model": row[3],
-                "prompt": request.get("positivePrompt", request.get("prompt")),
-                "parameters": {k: v for k, v in request.items() if k not in _NOT_PARAMETERS},
+                "prompt": provider.prompt_of(request),
+                "parameters": provider.parameters_of(request),
                 "variant": row[6],
                 "image_uuid": str(row[7]),
                 "image_url": row[8],
                 "seed": row[9],
                 "nsfw": row[10],
                 "cost_usd": money(row[11]) if row[11] is not None else None,
-                "cost_estimated": row[20] in estimated_cost_providers(),
+                # A provider that reports no cost (Ideogram's own API): the price table's.
+                "cost_estimated": not provider.reports_cost,
                 **dict(zip(EXPORT_FIELDS[-7:], row[12:19], strict=True)),
                 **({"storage_key": row[19]} if storage_keys else {}),
             }

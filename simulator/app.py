@@ -1,9 +1,10 @@
 """Flask application factory of the simulator.
 
-``create_app(config)`` builds one ``Simulator`` (all state lives in it, in memory) and mounts three
-blueprints: the Runware-compatible API (``POST /v1``, ``GET /images/...``), Ideogram's own Remix
-API (``POST /v1/ideogram-v3/remix``, ``simulator.ideogram``, sharing the same state and image
-host) and the control API (``/_control/...``). Nothing happens at import time; background threads start on first use.
+``create_app(config)`` builds one ``Simulator`` (all state lives in it, in memory) and mounts
+three blueprints: the Runware-compatible API (``POST /v1``, ``GET /images/...``), Ideogram's
+own Remix API (``POST /v1/ideogram-v3/remix``, ``simulator.ideogram``, sharing the same state
+and image host) and the control API (``/_control/...``). Nothing happens at import time;
+background threads start on first use.
 """
 
 from __future__ import annotations

@@ -248,7 +248,11 @@ def validate(form: MultiDict[str, str], files: MultiDict[str, FileStorage]) -> d
     if not prompt:
         raise Invalid("prompt is required and must not be empty.")
     fields["prompt"] = prompt
-    for name, low, high in (("image_weight", 1, 100), ("seed", 0, A.SEED_MAX), ("num_images", 1, 8)):
+    for name, low, high in (
+        ("image_weight", 1, 100),
+        ("seed", 0, A.SEED_MAX),
+        ("num_images", 1, 8),
+    ):
         if name in form:
             fields[name] = _integer(name, form[name], low, high)
     for name, allowed in (
@@ -283,7 +287,9 @@ def validate(form: MultiDict[str, str], files: MultiDict[str, FileStorage]) -> d
             )
         fields["style_codes"] = codes
     styles = files.getlist("style_reference_images")
-    total = sum(_check_image("style_reference_images", f, A.IDEOGRAM_IMAGE_MAX_BYTES) for f in styles)
+    total = sum(
+        _check_image("style_reference_images", f, A.IDEOGRAM_IMAGE_MAX_BYTES) for f in styles
+    )
     if total > A.IDEOGRAM_IMAGE_MAX_BYTES:
         raise Invalid("style_reference_images may total at most 10MB.")
     characters = files.getlist("character_reference_images")
@@ -291,8 +297,13 @@ def validate(form: MultiDict[str, str], files: MultiDict[str, FileStorage]) -> d
     if len(characters) > A.IDEOGRAM_CHARACTER_REFERENCES_MAX:
         raise Invalid("character_reference_images: only 1 image is supported.")
     if masks and len(masks) != len(characters):
-        raise Invalid("character_reference_images_mask needs one mask per character reference image.")
-    for name, parts in (("character_reference_images", characters), ("character_reference_images_mask", masks)):
+        raise Invalid(
+            "character_reference_images_mask needs one mask per character reference image."
+        )
+    for name, parts in (
+        ("character_reference_images", characters),
+        ("character_reference_images_mask", masks),
+    ):
         for part in parts:
             _check_image(name, part, A.IDEOGRAM_IMAGE_MAX_BYTES)
     return fields
@@ -312,8 +323,10 @@ def _palette(text: str) -> dict[str, Any]:
         palette = json.loads(text)
     except ValueError:
         raise Invalid("color_palette must be a JSON object.") from None
-    if not isinstance(palette, dict) or len({"name", "members"} & set(palette)) != 1 or (
-        set(palette) - {"name", "members"}
+    if (
+        not isinstance(palette, dict)
+        or len({"name", "members"} & set(palette)) != 1
+        or (set(palette) - {"name", "members"})
     ):
         raise Invalid("color_palette must have EITHER name OR members.")
     if "name" in palette:
@@ -330,8 +343,10 @@ def _palette(text: str) -> dict[str, Any]:
         if not isinstance(hex_value, str) or not _HEX_COLOUR.fullmatch(hex_value):
             raise Invalid("color_palette.members[].color_hex must be a #RRGGBB colour.")
         weight = member.get("color_weight", 0.5)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not (
-            A.IDEOGRAM_COLOR_WEIGHT_MIN <= weight <= 1
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not (A.IDEOGRAM_COLOR_WEIGHT_MIN <= weight <= 1)
         ):
             raise Invalid("color_palette.members[].color_weight must be >= 0.05 and <= 1.")
     return palette
@@ -342,8 +357,7 @@ def _check_image(name: str, part: FileStorage, limit: int) -> int:
     if len(data) > limit:
         raise Invalid(f"{name}: the image exceeds the maximum size of 10MB.")
     if not (
-        data.startswith(b"\xff\xd8\xff")
-        or data.startswith(b"\x89PNG\r\n\x1a\n")
+        data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"))
         or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
     ):
         raise Invalid(f"{name}: only JPEG, WebP and PNG formats are supported.")

@@ -176,7 +176,9 @@ class Stats:
                     "charged": state.counters["tasks_accepted"],
                 },
                 "ideogram": {
-                    **{key: state.ideogram[key] for key in ("calls", "charged", "images", "unsafe")},
+                    **{
+                        key: state.ideogram[key] for key in ("calls", "charged", "images", "unsafe")
+                    },
                     "cost": str(state.ideogram_cost.quantize(Decimal("0.0001"))),
                 },
             }

@@ -36,7 +36,7 @@ def request(**changes: Any) -> dict[str, Any]:
 
 
 def line(**changes: Any) -> dict[str, Any]:
-    """A campaign line for the native API: ``request(**changes)`` with ``"provider": "ideogram"``."""
+    """A campaign line for the native API: ``request(**changes)`` and ``"provider": "ideogram"``."""
     return {"provider": "ideogram", **request(**changes)}
 
 

@@ -17,18 +17,19 @@ DEFAULT_PAGE = 100
 
 
 class JobsBody(BaseModel):
-    """Runware requests, each exactly what one line of a JSONL campaign file holds (a Runware
-    imageInference request without the delivery fields); or a spec of them, as a YAML or JSON
-    spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
+    """Requests, each exactly what one line of a JSONL campaign file holds (a Runware
+    imageInference request without the delivery fields, or, with `"provider": "ideogram"`, a
+    request of Ideogram's own Remix API in its field names); or a spec of them, as a YAML or
+    JSON spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
 
     model_config = ConfigDict(extra="forbid")
 
     jobs: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=MAX_JOBS,
-        description="Runware imageInference requests, as the lines of a JSONL campaign file; "
-        "in a spec, each is merged over `defaults` (objects key by key). At least one job, or "
-        "a matrix.",
+        description="Requests, as the lines of a JSONL campaign file: Runware imageInference "
+        'requests, or Ideogram Remix requests with "provider": "ideogram"; in a spec, each is '
+        "merged over `defaults` (objects key by key). At least one job, or a matrix.",
     )
     defaults: dict[str, Any] | None = Field(
         None, description="A spec's fields every job starts from (matrix and explicit jobs)."

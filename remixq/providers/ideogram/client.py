@@ -168,7 +168,9 @@ class IdeogramClient:
                 for index, item in enumerate(values):
                     where = name if not isinstance(value, list) else f"{name}[{index}]"
                     image = self._image(where, item)
-                    files.append((name, (image.filename(f"{name}-{index}"), image.data, image.mime_type)))
+                    files.append(
+                        (name, (image.filename(f"{name}-{index}"), image.data, image.mime_type))
+                    )
             elif name in A.LIST_FORM_FIELDS and isinstance(value, list):
                 fields.extend((name, str(item)) for item in value)
             elif name in A.JSON_FORM_FIELDS:
@@ -215,7 +217,9 @@ class IdeogramClient:
                     raise BadRequest(f"{where}: {shown} answered HTTP {response.status_code}")
                 return _bounded(response.iter_content(64 * 1024), where)
         except requests.RequestException as exc:
-            raise ConnectionFailed(f"{where}: fetching {shown} failed: {type(exc).__name__}") from None
+            raise ConnectionFailed(
+                f"{where}: fetching {shown} failed: {type(exc).__name__}"
+            ) from None
 
     # --- answers ----------------------------------------------------------------------------
 
@@ -241,7 +245,9 @@ class IdeogramClient:
         message = f"{reason}: {said}" if said else reason
         if status == 422:
             # The text the provider gave, as is: it is what the job fails with.
-            return SafetyRejected(said or "the prompt or an image failed the safety check", status=status)
+            return SafetyRejected(
+                said or "the prompt or an image failed the safety check", status=status
+            )
         retry_after = _retry_after(response.headers.get("Retry-After"))
         if status == 429:
             return RateLimited(message, status=status, retry_after=retry_after)
@@ -320,7 +326,9 @@ def _item(item: Mapping[str, Any], index: int) -> RemixItem:
 
     safe, seed = item.get("is_image_safe"), item.get("seed")
     if not isinstance(safe, bool):
-        raise UnexpectedResponse(f"HTTP 200: data[{index}].is_image_safe is not a boolean", status=200)
+        raise UnexpectedResponse(
+            f"HTTP 200: data[{index}].is_image_safe is not a boolean", status=200
+        )
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise UnexpectedResponse(f"HTTP 200: data[{index}].seed is not an integer", status=200)
     url = text("url", required=False)

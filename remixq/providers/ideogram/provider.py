@@ -54,8 +54,19 @@ class IdeogramProvider:
         del task_uuid
         return dict(task)
 
-    def model_of(self, task: Mapping[str, Any]) -> str:
+    def model_of(self, task: Mapping[str, Any]) -> str:  # noqa: ARG002 (one model)
         return A.MODEL_ID
+
+    def prompt_of(self, task: Mapping[str, Any]) -> str | None:
+        prompt = task.get("prompt")
+        return prompt if isinstance(prompt, str) else None
+
+    def parameters_of(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in task.items() if k != "prompt"}
+
+    def source_image_of(self, task: Mapping[str, Any]) -> str | None:
+        image = task.get("image")
+        return image if isinstance(image, str) else None
 
     def number_results(self, task: Mapping[str, Any]) -> int:
         value = task.get("num_images", 1)

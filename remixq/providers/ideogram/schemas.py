@@ -240,7 +240,7 @@ class RemixRequest(_Strict):
                 min_length=1,
                 max_length=A.STYLE_CODES_MAX,
                 description=f"a list of 1 to {A.STYLE_CODES_MAX} codes of 8 hexadecimal "
-                "characters, e.g. [\"1A2B3C4D\"]",
+                'characters, e.g. ["1A2B3C4D"]',
             ),
         ]
         | None
@@ -420,22 +420,19 @@ def _allowed(loc: Sequence[str | int]) -> str:
             return item.description
     if isinstance(bare, type) and issubclass(bare, BaseModel):
         return "an object with the fields " + ", ".join(_fields_of(bare))
-    return "see Ideogram's Remix page"  # every field has a description; pinned by a test
+    return "see Ideogram's Remix page"  # not reached: every field has a description
 
 
 def _unknown(loc: Sequence[str | int]) -> str:
     name = str(loc[-1])
     if len(loc) == 1 and name in _RUNWARE_NAMES:
-        return (
-            f"`{name}` is a Runware field; with provider ideogram use {_RUNWARE_NAMES[name]}"
-        )
-    parent: Any = RemixRequest if len(loc) == 1 else None
-    if len(loc) > 1:
-        parent = {
-            ("color_palette",): ColorPalette,
-        }.get(tuple(p for p in loc[:-1] if isinstance(p, str)))
-        if tuple(p for p in loc[:-1] if isinstance(p, str)) == ("color_palette", "members"):
-            parent = PaletteMember
+        return f"`{name}` is a Runware field; with provider ideogram use {_RUNWARE_NAMES[name]}"
+    parents: dict[tuple[str, ...], type[BaseModel]] = {
+        (): RemixRequest,
+        ("color_palette",): ColorPalette,
+        ("color_palette", "members"): PaletteMember,
+    }
+    parent = parents.get(tuple(part for part in loc[:-1] if isinstance(part, str)))
     allowed = ", ".join(_fields_of(parent)) if parent is not None else "none"
     return f"unknown field for provider ideogram; allowed here: {allowed}"
 

@@ -26,6 +26,8 @@ DEFAULT_SPEED_PRICES: Mapping[str, Decimal] = {
     "DEFAULT": Decimal("0.06"),
     "QUALITY": Decimal("0.09"),
 }
+# What an export lists apart from a task's parameters.
+_NOT_PARAMETERS = frozenset({"taskType", "taskUUID", "model", "positivePrompt", "webhookURL"})
 # The one model that keeps its rendering speed in ``settings`` instead of providerSettings.
 _SETTINGS_SPEED_MODELS = frozenset({"ideogram:4@remix"})
 
@@ -71,7 +73,15 @@ class RunwareProvider:
     )
     # CSV cells are text; these stay text even when they look like numbers or JSON.
     text_fields = frozenset(
-        {"positivePrompt", "negativePrompt", "model", "taskUUID", "taskType", "uploadEndpoint", "styleCode"}
+        {
+            "positivePrompt",
+            "negativePrompt",
+            "model",
+            "taskUUID",
+            "taskType",
+            "uploadEndpoint",
+            "styleCode",
+        }
     )
     # In CSV, a list of images may be written as "a.png|b.png" instead of a JSON array.
     list_fields = frozenset(
@@ -105,6 +115,24 @@ class RunwareProvider:
 
     def model_of(self, task: Mapping[str, Any]) -> str:
         return str(task.get("model"))
+
+    def prompt_of(self, task: Mapping[str, Any]) -> str | None:
+        prompt = task.get("positivePrompt")
+        return prompt if isinstance(prompt, str) else None
+
+    def parameters_of(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in task.items() if k not in _NOT_PARAMETERS}
+
+    def source_image_of(self, task: Mapping[str, Any]) -> str | None:
+        # The first of inputs.referenceImages (1.0 and 3.0 Remix) or inputs.seedImage (4.0).
+        inputs = task.get("inputs")
+        if not isinstance(inputs, Mapping):
+            return None
+        refs = inputs.get("referenceImages")
+        if isinstance(refs, list) and refs and isinstance(refs[0], str):
+            return refs[0]
+        seed = inputs.get("seedImage")
+        return seed if isinstance(seed, str) else None
 
     def number_results(self, task: Mapping[str, Any]) -> int:
         return number_results(task)

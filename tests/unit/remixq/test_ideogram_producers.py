@@ -19,9 +19,10 @@ from remixq.campaigns import read_campaign, read_campaign_text, read_requests
 from remixq.errors import FieldError, InvalidInput
 from remixq.estimates import estimate_jobs
 from remixq.examples import campaign_lines
-from remixq.models import Job
+from remixq.models import Image, Job
 from remixq.pricing import PriceTable
 from remixq.providers import PROVIDERS, provider_for
+from remixq.reports import export_rows
 from remixq.specs import parse_spec, read_spec
 from remixq.states import JobStatus
 from remixq.url_policy import UrlPolicy
@@ -97,7 +98,9 @@ def test_a_bad_ideogram_line_is_located_and_explained() -> None:
 
 def test_an_unknown_provider_is_refused_with_the_names_allowed() -> None:
     with pytest.raises(InvalidInput) as caught:
-        read_campaign_text(jsonl({**RUNWARE, "provider": "midjourney"}), "x.jsonl", local_images=None)
+        read_campaign_text(
+            jsonl({**RUNWARE, "provider": "midjourney"}), "x.jsonl", local_images=None
+        )
     assert caught.value.errors == [
         FieldError("provider", "midjourney", "one of runware, ideogram", "line 1")
     ]
@@ -129,14 +132,13 @@ def test_an_api_body_never_reads_a_local_file() -> None:
 
 def test_an_image_url_is_held_to_the_url_policy() -> None:
     policy = UrlPolicy(refuse_private=True, resolve=lambda _host: ["127.0.0.1"])
-    with pytest.raises(InvalidInput, match="image: 'https://img.example.test/a.png'"):
+    with pytest.raises(InvalidInput, match=r"image: 'https://img\.example\.test/a\.png'"):
         read_requests([line(image="https://img.example.test/a.png")], urls=policy)
 
 
 def test_a_csv_row_names_its_provider() -> None:
     text = (
-        "provider,prompt,image,num_images,style_codes\n"
-        f'ideogram,123,{PNG},2,1A2B3C4D|DEADBEEF\n'
+        f'provider,prompt,image,num_images,style_codes\nideogram,123,"{PNG}",2,1A2B3C4D|DEADBEEF\n'
     )
     (new,) = read_campaign_text(text, "c.csv", local_images=None)
     stored = provider_for(new.provider).build_task(new.request, task_uuid=str(uuid.uuid4()))
@@ -190,3 +192,27 @@ def test_a_retry_keeps_the_provider_and_the_request(session: Session) -> None:
     retry = session.get_one(Job, retry_id)
     assert (retry.provider, retry.model, retry.request) == ("ideogram", job.model, job.request)
     assert retry.task_uuid != job.task_uuid and retry.estimated_cost == Decimal("0.12")
+
+
+def test_an_export_reads_each_jobs_prompt_where_its_provider_keeps_it(session: Session) -> None:
+    runware, ideogram = store(
+        session, read_requests([RUNWARE, line(num_images=1, seed=9, rendering_speed="TURBO")])
+    )
+    for job in (runware, ideogram):
+        session.add(
+            Image(job_id=job.id, image_uuid=str(uuid.uuid4()), image_url="https://x.test/i.png",
+                  seed=1, raw={})
+        )  # fmt: skip
+    session.flush()
+    rows = {row["job_id"]: row for row in export_rows(session, ideogram.campaign_id)}
+    assert rows[runware.id]["prompt"] == RUNWARE["positivePrompt"]
+    assert "positivePrompt" not in rows[runware.id]["parameters"]
+    assert rows[ideogram.id]["prompt"] == "A seaside ticket booth"
+    assert rows[ideogram.id]["model"] == "ideogram-v3-remix"
+    assert (rows[runware.id]["provider"], rows[runware.id]["cost_estimated"]) == ("runware", False)
+    assert (rows[ideogram.id]["provider"], rows[ideogram.id]["cost_estimated"]) == (
+        "ideogram",
+        True,
+    )
+    parameters = {"image": PNG, "num_images": 1, "seed": 9, "rendering_speed": "TURBO"}
+    assert rows[ideogram.id]["parameters"] == parameters

@@ -45,7 +45,7 @@ def client_for(
 ) -> IdeogramClient:
     session = requests.Session()
     if sent is not None:  # every request as it went on the wire
-        session.hooks["response"].append(lambda r, *a, **k: sent.append(r.request))
+        session.hooks["response"].append(lambda r, *_a, **_k: sent.append(r.request))
     return IdeogramClient(base_url=live_url, api_key=key, timeout=timeout, session=session)
 
 
@@ -128,7 +128,7 @@ def test_an_https_image_is_fetched_and_sent_as_a_file(make_live: MakeLive) -> No
 
     image_host.mount("https://", Host())
     sent: list[requests.PreparedRequest] = []
-    image_host.hooks["response"].append(lambda r, *a, **k: sent.append(r.request))
+    image_host.hooks["response"].append(lambda r, *_a, **_k: sent.append(r.request))
     client = IdeogramClient(base_url=live.url, api_key=KEY, timeout=10, session=image_host)
     client.remix(stored(image="https://assets.example.test/in.png"))
     fetched, posted = sent
@@ -140,7 +140,8 @@ def test_an_image_url_refused_by_the_policy_is_never_fetched(make_live: MakeLive
     live = make_live()
     policy = UrlPolicy(refuse_private=True, resolve=lambda _host: ["10.0.0.7"])
     client = IdeogramClient(base_url=live.url, api_key=KEY, timeout=10, urls=policy)
-    with pytest.raises(BadRequest, match="image: https://assets.example.test/in.png is refused"):
+    refused = r"image: https://assets\.example\.test/in\.png is refused"
+    with pytest.raises(BadRequest, match=refused):
         client.remix(stored(image="https://assets.example.test/in.png"))
     assert stats(live)["providers"]["ideogram"]["calls"] == 0
 
@@ -206,7 +207,7 @@ def test_an_answer_held_past_the_timeout_is_lost_and_was_charged(make_live: Make
         ideogram_lost_answer_mode="hold",
         ideogram_lost_answer_hold_s=3.0,
     )
-    with pytest.raises(AnswerLost, match="within 0.5s"):
+    with pytest.raises(AnswerLost, match=r"within 0\.5s"):
         client_for(live.url, timeout=0.5).remix(stored())
     assert stats(live)["providers"]["ideogram"]["charged"] == 1
 

@@ -171,9 +171,7 @@ def test_resolution_and_aspect_ratio_exclude_each_other() -> None:
     assert "either resolution or aspect_ratio" in error.allowed
 
 
-@pytest.mark.parametrize(
-    "other", [{"style_reference_images": [PNG]}, {"style_type": "GENERAL"}]
-)
+@pytest.mark.parametrize("other", [{"style_reference_images": [PNG]}, {"style_type": "GENERAL"}])
 def test_style_codes_exclude_style_references_and_style_type(other: dict[str, Any]) -> None:
     parse_request(request(style_codes=["1A2B3C4D", "deadbeef"]))
     parse_request(request(**other))
@@ -192,9 +190,7 @@ def test_style_reference_images_are_bounded_in_total() -> None:
 
 def test_character_masks_go_with_their_references() -> None:
     parse_request(request(character_reference_images=[PNG]))
-    parse_request(
-        request(character_reference_images=[PNG], character_reference_images_mask=[PNG])
-    )
+    parse_request(request(character_reference_images=[PNG], character_reference_images_mask=[PNG]))
     error = only(request(character_reference_images_mask=[PNG]))
     assert error.field == "character_reference_images_mask"
     assert "only together with character_reference_images" in error.allowed
@@ -203,9 +199,7 @@ def test_character_masks_go_with_their_references() -> None:
 def test_a_palette_is_a_preset_or_members_never_both() -> None:
     parse_request(request(color_palette={"name": "EMBER"}))
     parse_request(request(color_palette={"members": [{"color_hex": "#abcdef"}]}))
-    error = only(
-        request(color_palette={"name": "EMBER", "members": [{"color_hex": "#abcdef"}]})
-    )
+    error = only(request(color_palette={"name": "EMBER", "members": [{"color_hex": "#abcdef"}]}))
     assert error.field == "color_palette" and "exactly one of them" in error.allowed
 
 
@@ -235,4 +229,3 @@ def test_every_problem_is_reported_at_once() -> None:
         request(prompt="", num_images=9, resolution="1024x1024", aspect_ratio="1x1", seed=-1)
     )
     assert {e.field for e in errors} == {"prompt", "num_images", "aspect_ratio", "seed"}
-
