@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -96,6 +96,7 @@ def worker(ctx: Context, serve: str, celery_args: tuple[str, ...]) -> None:
     from worker.app import MAIN_QUEUES, create_celery
     from worker.checks import check_webhook_url
     from worker.names import NATIVE_QUEUE
+    from worker.pools import native_pool_beside
 
     settings = ctx.settings
     settings.check_secret()  # every job's webhook URL is made from it
@@ -117,7 +118,7 @@ def worker(ctx: Context, serve: str, celery_args: tuple[str, ...]) -> None:
     check_webhook_url(settings)  # a WARNING when the provider's webhooks would not reach us
     _serve_health(settings, "worker")
     if serve == "all":
-        _native_pool_beside()
+        native_pool_beside()
     defaults = [
         "--pool=threads",
         "--concurrency=32",
@@ -132,53 +133,6 @@ def worker(ctx: Context, serve: str, celery_args: tuple[str, ...]) -> None:
         # and the reconciler itself. With a real broker, run `remixq beat` (one or more) instead.
         defaults += ["--beat", f"--schedule={_beat_schedule_file(settings)}"]
     app.worker_main([*_quiet(settings), "worker", *defaults, *celery_args])
-
-
-def _native_pool_beside() -> None:
-    """`remixq worker --serve native` as a child of this worker: started when this worker
-    starts (Celery's worker_init), stopped when it shuts down (worker_shutdown, or this
-    process's exit), and by the kernel if this one dies first (Linux)."""
-    import atexit
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from celery import signals
-
-    children: list[subprocess.Popen[bytes]] = []
-
-    def die_with_parent() -> None:
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            pr_set_pdeathsig = 1
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    def start(**_: Any) -> None:
-        # A node name of its own: workers on one machine each start one (RabbitMQ refuses a
-        # second consumer of one name's control queue).
-        name = f"--hostname=native-{os.getpid()}@%h"
-        children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "remixq.cli", "worker", "--serve", "native", name],
-                preexec_fn=die_with_parent,  # only prctl, before exec
-            )
-        )
-
-    def stop(**_: Any) -> None:
-        while children:
-            child = children.pop()
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-
-    signals.worker_init.connect(start, sender=None, weak=False)
-    signals.worker_shutdown.connect(stop, weak=False)
-    atexit.register(stop)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
