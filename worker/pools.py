@@ -14,10 +14,14 @@ from typing import Any
 from celery import signals
 
 
-def native_pool_beside() -> None:
+def native_pool_beside(*, metrics_port: int | None) -> None:
     """`remixq worker --serve native` as a child of this worker: started when this worker
     starts (Celery's worker_init), stopped when it shuts down (worker_shutdown, or this
-    process's exit), and by the kernel if this one dies first (Linux)."""
+    process's exit), and by the kernel if this one dies first (Linux). With this worker's
+    /metrics on `metrics_port` (REMIXQ_METRICS_PORT), the child's are on the next port."""
+    env = dict(os.environ)
+    if metrics_port is not None:
+        env["REMIXQ_METRICS_PORT"] = str(metrics_port + 1)
     children: list[subprocess.Popen[bytes]] = []
 
     def die_with_parent() -> None:
@@ -35,6 +39,7 @@ def native_pool_beside() -> None:
             subprocess.Popen(
                 [sys.executable, "-m", "remixq.cli", "worker", "--serve", "native", name],
                 preexec_fn=die_with_parent,  # only prctl, before exec
+                env=env,
             )
         )
 

@@ -113,12 +113,13 @@ def worker(ctx: Context, serve: str, celery_args: tuple[str, ...]) -> None:
             "--without-mingle",
             "--without-heartbeat",
         ]
+        _serve_health(settings, "worker")  # its own /metrics: its calls, lost answers
         app.worker_main([*_quiet(settings), "worker", *defaults, *celery_args])
         return
     check_webhook_url(settings)  # a WARNING when the provider's webhooks would not reach us
     _serve_health(settings, "worker")
     if serve == "all":
-        native_pool_beside()
+        native_pool_beside(metrics_port=settings.metrics_port)
     defaults = [
         "--pool=threads",
         "--concurrency=32",

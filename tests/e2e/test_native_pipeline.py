@@ -8,14 +8,17 @@ twice."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
-from remixq.cli.processes import wait_until
+from remixq.cli.processes import stable_port, wait_until
 from remixq.models import Job
 from remixq.pricing import PriceTable
 from tests.support.images import png_bytes
@@ -160,6 +163,27 @@ def test_unsafe_results_are_stored_without_a_url_and_cost_their_share(stack: Sta
     assert stack.sim_stats()["providers"]["ideogram"]["charged"] == 1
 
 
+def two_free_ports() -> int:
+    """A port free below the ephemeral range whose next one is free too (a worker's /metrics
+    and its native pool's)."""
+    for _ in range(50):
+        port = stable_port()
+        with closing(socket.socket()) as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
+def lost_answers_counted(metrics_url: str) -> float:
+    text = requests.get(metrics_url, timeout=5).text
+    line = 'remixq_provider_answers_lost_total{provider="ideogram"} '
+    found = [row for row in text.splitlines() if row.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
 @pytest.fixture
 def faulty(tmp_path: Path) -> Iterator[Stack]:
     """A stack whose native calls time out after 2 s, and whose claims of a dead worker's call
@@ -178,6 +202,8 @@ def faulty(tmp_path: Path) -> Iterator[Stack]:
         beat=True,
     ) as running:
         (running.tmp / "tin.png").write_bytes(png_bytes((16, 16)))
+        running.stop("worker")  # again with /metrics (beat would take the same port)
+        running.start("worker", REMIXQ_METRICS_PORT=str(two_free_ports()))
         yield running
 
 
@@ -211,6 +237,10 @@ def test_422_429_and_lost_answers_behave_as_documented(faulty: Stack) -> None:
         "failed", "possiblyCharged", 1, []
     )  # fmt: skip
     assert ideogram_calls(faulty)[1] == 2  # Ideogram did the work: it may have charged
+    # Counted by the native pool, on the port after its worker's.
+    port = int(faulty.process_env["worker"]["REMIXQ_METRICS_PORT"]) + 1
+    native_metrics = f"http://127.0.0.1:{port}/metrics"
+    assert lost_answers_counted(native_metrics) == 1
     status = json.loads(faulty.run_cli("status", "lost", "--json", check=False).stdout)
     assert status["jobs"][0]["lost_answers"] == 1
     assert status["jobs"][0]["error"]["code"] == "possiblyCharged"
