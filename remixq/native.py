@@ -219,9 +219,10 @@ def fail(session: Session, *, claim: NativeClaim, code: str, message: str) -> bo
 @dataclass(frozen=True)
 class LostOutcome:
     """What became of a lost answer's job: `failed` (possiblyCharged), `retry` (released, to
-    be called again: the caller publishes it) or `gone` (no longer that claim's: nothing)."""
+    be called again: the caller publishes it), `counted` (its job was cancelled mid-call: only
+    counted) or `gone` (no longer that call's: nothing)."""
 
-    action: Literal["failed", "retry", "gone"]
+    action: Literal["failed", "retry", "counted", "gone"]
     message: str
 
 
@@ -241,13 +242,16 @@ def answer_lost(
     now = utcnow()
     counted = session.execute(
         update(Job)
-        .where(_mine(job_id, attempts), Job.call_sent_at.is_not(None))
+        .where(Job.id == job_id, Job.attempts == attempts, Job.call_sent_at.is_not(None))
         .values(lost_answers=Job.lost_answers + 1, call_sent_at=None, updated_at=now)
-        .returning(Job.lost_answers)
+        .returning(Job.status)
     ).one_or_none()
     if counted is None:
         return LostOutcome("gone", "")
     lost = f"the answer to call {attempts} was lost ({why}); it may have been charged"
+    if counted.status != JobStatus.SUBMITTING.value:
+        # Cancelled mid-call: counted all the same, and the job stays as it is.
+        return LostOutcome("counted", f"{lost}; the job is {counted.status}")
     if policy == "retry" and attempts < max_attempts:
         message = f"{lost}: called again (REMIXQ_IDEOGRAM_LOST_ANSWER=retry)"
         session.execute(
@@ -285,7 +289,8 @@ def take_lost_calls(session: Session, *, lease: timedelta, limit: int = 1000) ->
     rows = session.execute(
         select(Job.id, Job.task_uuid, Job.provider, Job.attempts, Job.call_sent_at)
         .where(
-            Job.status == JobStatus.SUBMITTING.value,
+            # Cancelled mid-call too: its possible charge is counted all the same.
+            Job.status.in_([JobStatus.SUBMITTING.value, JobStatus.CANCELLED.value]),
             Job.claimed_at <= utcnow() - lease,
             Job.call_sent_at.is_not(None),
             native_job(),

@@ -409,3 +409,19 @@ def test_a_runware_job_is_never_sent_to_ideogram(worker: Native) -> None:
     after = worker.job(job.id)
     assert (after.status, after.attempts) == ("queued", 0)
     assert ideogram_stats(worker.stats())["calls"] == 0
+
+
+def test_a_call_lost_after_its_job_was_cancelled_is_counted_and_stays_cancelled(
+    worker: Native,
+) -> None:
+    job = worker.new_job()
+    _died_mid_call(worker, job)
+    with transaction(worker.runtime.sessions) as session:  # cancelled while the call ran
+        session.execute(update(Job).where(Job.id == job.id).values(status="cancelled"))
+    before = lost_count()
+
+    relay_lost_jobs(worker.app, worker.runtime)
+
+    after = worker.job(job.id)
+    assert (after.status, after.lost_answers, after.call_sent_at) == ("cancelled", 1, None)
+    assert lost_count() == before + 1
