@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -46,6 +46,9 @@ from remixq.ingest import DEFAULT_LIMITS, Limits, Outcome, ingest
 from remixq.models import Job
 from remixq.provider_kinds import sync_providers
 from remixq.states import Event, JobStatus, sources
+
+if TYPE_CHECKING:
+    from remixq.providers.ideogram.client import RemixAnswer
 
 # The inbox's source of a synchronous answer (a webhook's is "webhook", a poll's "poll").
 SOURCE = "sync"
@@ -309,7 +312,12 @@ def image_uuid(task_uuid: str, attempt: int, index: int) -> str:
 
 
 def answer_body(
-    task_uuid: str, attempt: int, answer: Any, *, cost_per_image: Decimal, provider: str
+    task_uuid: str,
+    attempt: int,
+    answer: RemixAnswer,
+    *,
+    cost_per_image: Decimal,
+    provider: str,
 ) -> bytes:
     """The answer as the webhook envelope ingestion reads (and a replay reads back): one
     result item per image, with its UUID, URL (none for an unsafe one), seed, NSFW flag (not
@@ -351,7 +359,7 @@ def ingest_answer(
     session: Session,
     *,
     claim: NativeClaim,
-    answer: Any,
+    answer: RemixAnswer,
     cost_per_image: Decimal,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Outcome:

@@ -38,6 +38,7 @@ from remixq.providers.errors import (
     SafetyRejected,
     TransientError,
 )
+from remixq.providers.ideogram.client import RemixAnswer
 from worker import assets
 from worker.names import NATIVE_TASK
 from worker.observed import PACE_TIMEOUT
@@ -122,7 +123,9 @@ def _call(task: Task, app: Celery, runtime: Runtime, claim: NativeClaim) -> dict
     return _store(app, runtime, claim, answer)
 
 
-def _store(app: Celery, runtime: Runtime, claim: NativeClaim, answer: Any) -> dict[str, Any]:
+def _store(
+    app: Celery, runtime: Runtime, claim: NativeClaim, answer: RemixAnswer
+) -> dict[str, Any]:
     """The answer through the webhook path, retried while the database is away (the answer
     was paid for); then the images handed to the asset store at once."""
     settings = runtime.settings
