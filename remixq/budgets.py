@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session
 from remixq.db import MONEY_SCALE, Money
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
+from remixq.provider_kinds import estimated_cost_providers
 from remixq.states import OPEN, JobStatus
 
 _jobs = Job.metadata.tables[Job.__tablename__]
@@ -80,6 +81,9 @@ class Spend:
     reserved: Decimal = ZERO
     spent: Decimal = ZERO
     overrun: Decimal = ZERO
+    # The part of `spent` that is the price table's estimate, not a cost the provider reported
+    # (remixq.provider_kinds: Ideogram's own API returns none).
+    spent_estimated: Decimal = ZERO
 
     @property
     def committed(self) -> Decimal:
@@ -94,6 +98,7 @@ class Spend:
             self.reserved + other.reserved,
             self.spent + other.spent,
             self.overrun + other.overrun,
+            self.spent_estimated + other.spent_estimated,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -104,7 +109,16 @@ class Spend:
             "reserved_usd": usd(self.reserved),
             "spent_usd": usd(self.spent),
             "overrun_usd": usd(self.overrun),
+            "spent_estimated_usd": usd(self.spent_estimated),
         }
+
+
+def _estimated(actual: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`actual` when the job's provider reports no cost (its costs are the price table's)."""
+    return case(
+        (_jobs.c.provider.in_(sorted(estimated_cost_providers())), actual),
+        else_=literal(ZERO, Money),
+    )
 
 
 def _money(value: Any) -> ColumnElement[Decimal]:
@@ -158,6 +172,7 @@ def spend(
             _money(func.coalesce(func.sum(reserved), zero)),
             _money(func.coalesce(func.sum(actual), zero)),
             _money(func.coalesce(func.sum(overrun), zero)),
+            _money(func.coalesce(func.sum(_estimated(actual)), zero)),
         )
         .select_from(_jobs.outerjoin(per_job, per_job.c.job_id == _jobs.c.id))
         .where(where)
@@ -168,8 +183,7 @@ def spend(
     if key is None and rows and not rows[0][1]:
         return {}  # no job: an aggregate without GROUP BY still answers one row
     return {
-        group_key(row[0]): Spend(int(row[1]), int(row[2]), row[3], row[4], row[5], row[6])
-        for row in rows
+        group_key(row[0]): Spend(int(row[1]), int(row[2]), *row[3:8]) for row in rows
     }
 
 
@@ -433,7 +447,12 @@ def _spent_by_image_day(
 ) -> dict[Hashable, Spend]:
     day = _day(_images.c.created_at, dialect).label("day")
     spent = session.execute(
-        select(day, func.count(_images.c.id), _money(func.sum(_images.c.cost)))
+        select(
+            day,
+            func.count(_images.c.id),
+            _money(func.sum(_images.c.cost)),
+            _money(func.sum(_estimated(_images.c.cost))),
+        )
         .join(_jobs, _jobs.c.id == _images.c.job_id)
         .where(where)
         .group_by(day)
@@ -442,10 +461,16 @@ def _spent_by_image_day(
         key: Spend(f.jobs, 0, f.estimated, f.reserved, ZERO, f.overrun)
         for key, f in by_job_day.items()
     }
-    for key, images, cost in spent:
+    for key, images, cost, estimated in spent:
         base = out.get(key, Spend())
         out[key] = Spend(
-            base.jobs, int(images), base.estimated, base.reserved, cost or ZERO, base.overrun
+            base.jobs,
+            int(images),
+            base.estimated,
+            base.reserved,
+            cost or ZERO,
+            base.overrun,
+            estimated or ZERO,
         )
     return out
 

@@ -1,6 +1,9 @@
-"""Campaign files: JSONL (one Runware imageInference request per line) or CSV (one per row).
+"""Campaign files: JSONL (one request per line) or CSV (one per row).
 
-The whole file is validated before anything is stored; every error names its line and field.
+A line is a request of the provider its ``"provider"`` field names (``remixq.providers``;
+default ``runware``: a Runware imageInference request; ``ideogram``: Ideogram's own Remix
+fields), validated by that provider's schema. The whole file is validated before anything is
+stored; every error names its line and field.
 A reference image given as a local file path (relative to the file, confined to its folder and
 the operator's image folders: ``local_images``) is inlined as a data URI. Requests that arrive
 over HTTP go through ``read_requests``, which reads no local file unless told where it may.
@@ -20,38 +23,22 @@ from typing import Any
 from remixq.errors import FieldError, InvalidInput
 from remixq.local_images import ImageRefused, LocalImages
 from remixq.producing import NewJob
-from remixq.providers.runware import is_image_reference, parse_request
+from remixq.providers import DEFAULT_PROVIDER, PROVIDER_FIELD, PROVIDERS, Provider, provider_for
 from remixq.url_policy import UrlPolicy
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 SUFFIXES = (".jsonl", ".ndjson", ".csv")
-IMAGE_FIELDS = (
-    "referenceImages",
-    "seedImage",
-    "styleReferenceImages",
-    "characterReferenceImages",
-    "characterReferenceImagesMask",
+# CSV cells are text; these (every provider's) stay text even when they look like numbers or JSON.
+TEXT_FIELDS = frozenset(
+    {PROVIDER_FIELD, *(name for p in PROVIDERS.values() for name in p.text_fields)}
 )
-# CSV cells are text; these stay text even when they look like numbers or JSON.
-TEXT_FIELDS = {
-    "positivePrompt",
-    "negativePrompt",
-    "model",
-    "taskUUID",
-    "taskType",
-    "uploadEndpoint",
-    "styleCode",
-}
-# In CSV, a list of images may be written as "a.png|b.png" instead of a JSON array.
-LIST_FIELDS = {
-    "referenceImages",
-    "styleReferenceImages",
-    "characterReferenceImages",
-    "characterReferenceImagesMask",
-}
+# In CSV, a list (of images, of style codes) may be written as "a.png|b.png" instead of a JSON
+# array.
+LIST_FIELDS = frozenset(name for p in PROVIDERS.values() for name in p.list_fields)
 
 
-# What an image field may hold where no local file is read (a request that came over HTTP).
+# What a Runware image field may hold where no local file is read (a request that came over
+# HTTP); each provider says it in its own words (Provider.stored_image_text).
 NO_LOCAL_FILES = "a UUID, an http(s) URL, a data URI or base64 (local files are not read here)"
 
 
@@ -168,9 +155,11 @@ def validate_rows(
             errors.append(row.request)
             continue
         try:
-            inlined = _inline_local_images(row.request, local_images, row.location)
-            request = parse_request(inlined, urls=urls)
-            jobs.append(NewJob(request, row.location, row.variant))
+            provider = provider_for(row.request.get(PROVIDER_FIELD, DEFAULT_PROVIDER))
+            body = {k: v for k, v in row.request.items() if k != PROVIDER_FIELD}
+            inlined = _inline_local_images(body, provider, local_images, row.location)
+            request = provider.parse_request(inlined, urls=urls)
+            jobs.append(NewJob(request, row.location, row.variant, provider.name))
         except InvalidInput as exc:
             errors.extend(
                 FieldError(
@@ -255,7 +244,7 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _inline_local_images(
-    row: dict[str, Any], local_images: LocalImages | None, location: str
+    row: dict[str, Any], provider: Provider, local_images: LocalImages | None, location: str
 ) -> dict[str, Any]:
     """Replace local file paths in image fields by data URIs; without ``local_images`` (a
     request from the HTTP API) a value that is not an image reference is refused unread."""
@@ -267,9 +256,14 @@ def _inline_local_images(
         if isinstance(node, list):
             return [visit(v, f"{path}[{i}]") for i, v in enumerate(node)]
         leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
-        if leaf in IMAGE_FIELDS and isinstance(node, str) and not is_image_reference(node):
+        if (
+            leaf in provider.image_fields
+            and isinstance(node, str)
+            and not provider.is_image_reference(node)
+        ):
             if local_images is None:
-                errors.append(FieldError(path, node, NO_LOCAL_FILES, location))
+                allowed = f"{provider.stored_image_text} (local files are not read here)"
+                errors.append(FieldError(path, node, allowed, location))
                 return node
             try:
                 return local_images.data_uri(node)

@@ -21,6 +21,7 @@ from remixq.errors import FieldError, InvalidInput
 from remixq.files import private_dir, tighten
 
 DEFAULT_RUNWARE_API_URL = "https://api.runware.ai/v1"
+DEFAULT_IDEOGRAM_API_URL = "https://api.ideogram.ai"
 DEFAULT_DATA_DIR = Path("remixq-data")
 DEFAULT_SIMULATOR_PORT = 8700
 DEFAULT_RECEIVER_PORT = 8701
@@ -28,8 +29,9 @@ DEFAULT_RECEIVER_PORT = 8701
 DEFAULT_MAX_IMAGE_COST = Decimal(10)
 DEFAULT_INBOX_MAX_PER_TASK = 96
 DEFAULT_MAX_MATRIX_JOBS = 10_000
-# The provider image hosts the documentation shows (../shared/spec: every example's imageURL).
-DEFAULT_IMAGE_HOSTS = ("im.runware.ai",)
+# The provider image hosts the documentation shows (../shared/spec: every example's imageURL,
+# and Ideogram's own API's example url, runware-platform.md §9).
+DEFAULT_IMAGE_HOSTS = ("im.runware.ai", "ideogram.ai")
 
 
 def _env(name: str) -> AliasChoices:
@@ -46,6 +48,13 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(None, validation_alias=_env("REMIXQ_BROKER_URL"))
     runware_api_url: str = Field(DEFAULT_RUNWARE_API_URL, validation_alias=_env("RUNWARE_API_URL"))
     runware_api_key: SecretStr | None = Field(None, validation_alias=_env("RUNWARE_API_KEY"))
+    # Ideogram's own API (provider "ideogram"): without a key, the local simulator stands in.
+    ideogram_api_url: str = Field(
+        DEFAULT_IDEOGRAM_API_URL, validation_alias=_env("IDEOGRAM_API_URL")
+    )
+    ideogram_api_key: SecretStr | None = Field(None, validation_alias=_env("IDEOGRAM_API_KEY"))
+    # A call blocks until its images exist (seconds to tens of seconds): a generous read timeout.
+    ideogram_timeout: float = Field(120.0, gt=0, validation_alias=_env("REMIXQ_IDEOGRAM_TIMEOUT"))
     public_url: str | None = Field(None, validation_alias=_env("REMIXQ_PUBLIC_URL"))
     webhook_secret: SecretStr | None = Field(None, validation_alias=_env("REMIXQ_WEBHOOK_SECRET"))
     production: bool = Field(False, validation_alias=_env("REMIXQ_PRODUCTION"))
@@ -107,6 +116,24 @@ class Settings(BaseSettings):
     rate_limit: float = Field(100.0, gt=0, validation_alias=_env("REMIXQ_RATE_LIMIT"))
     max_in_flight: int = Field(128, gt=0, validation_alias=_env("REMIXQ_MAX_IN_FLIGHT"))
     redis_url: str | None = Field(None, validation_alias=_env("REMIXQ_REDIS_URL"))
+
+    # Native (synchronous) provider calls: Ideogram's own API (remixq.native, worker.native).
+    # Calls in flight at once per worker process serving the native queue: each holds a thread
+    # for the whole generation (seconds to tens of seconds), on a pool of its own.
+    native_concurrency: int = Field(
+        8, ge=1, le=256, validation_alias=_env("REMIXQ_NATIVE_CONCURRENCY")
+    )
+    # What a call whose answer was lost (a timeout after sending, a worker that died mid-call)
+    # becomes: "fail" (the job fails with code possiblyCharged; `remixq retry` is a conscious
+    # second charge) or "retry" (called again at once, accepting a possible second charge).
+    ideogram_lost_answer: Literal["fail", "retry"] = Field(
+        "fail", validation_alias=_env("REMIXQ_IDEOGRAM_LOST_ANSWER")
+    )
+    # Calls per second to Ideogram's API, across workers (the shared limiter, as REMIXQ_RATE_LIMIT
+    # is Runware's): its own budget, so neither provider's backlog slows the other's calls.
+    ideogram_rate_limit: float = Field(
+        10.0, gt=0, validation_alias=_env("REMIXQ_IDEOGRAM_RATE_LIMIT")
+    )
 
     # Receiver.
     max_webhook_bytes: int = Field(
@@ -266,6 +293,7 @@ class Settings(BaseSettings):
         "public_url",
         "redis_url",
         "runware_api_key",
+        "ideogram_api_key",
         "s3_endpoint_url",
         "storage_url",
         "webhook_secret",
@@ -311,11 +339,16 @@ class Settings(BaseSettings):
         """REMIXQ_IMAGE_LOCAL_HOSTS, and the simulator's origin (`host:port`) when it is the
         provider: its image URLs name the address the worker reached it at."""
         hosts = self.image_local_hosts
-        if self.uses_simulator:
-            parts = urlsplit(self.api_url)
+        simulated = [self.api_url] if self.uses_simulator else []
+        if self.ideogram_uses_simulator:
+            simulated.append(self.ideogram_url)
+        for url in simulated:
+            parts = urlsplit(url)
             if parts.hostname:
                 port = parts.port or (443 if parts.scheme == "https" else 80)
-                hosts = (*hosts, f"{parts.hostname.lower()}:{port}")
+                origin = f"{parts.hostname.lower()}:{port}"
+                if origin not in hosts:
+                    hosts = (*hosts, origin)
         return hosts
 
     @property
@@ -334,13 +367,42 @@ class Settings(BaseSettings):
         return self.runware_api_key.get_secret_value() if self.runware_api_key else "simulator"
 
     @property
+    def ideogram_uses_simulator(self) -> bool:
+        return self.ideogram_api_key is None
+
+    @property
+    def ideogram_url(self) -> str:
+        """Ideogram's API base URL (the client adds /v1/ideogram-v3/remix): the local simulator
+        when there is no key and IDEOGRAM_API_URL is left at Ideogram's own."""
+        if self.ideogram_uses_simulator and self.ideogram_api_url == DEFAULT_IDEOGRAM_API_URL:
+            return f"http://127.0.0.1:{self.simulator_port}"
+        return self.ideogram_api_url.rstrip("/")
+
+    @property
+    def ideogram_key(self) -> str:
+        # The simulator accepts any non-empty key; a real key is never logged or shown.
+        return self.ideogram_api_key.get_secret_value() if self.ideogram_api_key else "simulator"
+
+    @property
+    def native_claim_lease_seconds(self) -> float:
+        """The claim lease of a native (synchronous) call: the call's own timeout
+        (REMIXQ_IDEOGRAM_TIMEOUT) plus REMIXQ_CLAIM_LEASE, so that a live worker's call is never
+        taken for a dead worker's (whose expired claim is a lost answer: remixq.native)."""
+        return self.ideogram_timeout + self.claim_lease_seconds
+
+    @property
     def webhook_base_url(self) -> str:
         return (self.public_url or f"http://127.0.0.1:{self.receiver_port}").rstrip("/")
 
     def configured_secrets(self) -> tuple[str, ...]:
         """The API key, the webhook secret and the dashboard's, when set: what no log line may
         show."""
-        values = (self.runware_api_key, self.webhook_secret, self.dashboard_secret)
+        values = (
+            self.runware_api_key,
+            self.ideogram_api_key,
+            self.webhook_secret,
+            self.dashboard_secret,
+        )
         return tuple(value.get_secret_value() for value in values if value is not None)
 
     def secret(self) -> bytes:

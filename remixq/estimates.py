@@ -16,7 +16,7 @@ from typing import Any
 
 from remixq.pricing import Estimate, PriceTable, estimate_all
 from remixq.producing import NewJob
-from remixq.providers.runware import build_task
+from remixq.providers import provider_for
 from remixq.reports import money
 from remixq.specs import variant_label
 
@@ -24,7 +24,11 @@ from remixq.specs import variant_label
 def estimate_jobs(new_jobs: Iterable[NewJob], table: PriceTable) -> Estimate:
     """The estimate of validated jobs (a campaign file's, a spec's, an API body's)."""
     stored = (
-        (build_task(new.request, task_uuid=str(uuid.uuid4()), webhook_url=None), new.variant)
+        (
+            provider_for(new.provider).build_task(new.request, task_uuid=str(uuid.uuid4())),
+            new.variant,
+            new.provider,
+        )
         for new in new_jobs
     )
     return estimate_all(stored, table, label=variant_label)

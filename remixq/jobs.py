@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from remixq import budgets
 from remixq.db import utcnow
 from remixq.models import Campaign, Job
+from remixq.provider_kinds import sync_providers
 from remixq.states import Event, JobStatus, PausedBy, sources, target
 
 log = logging.getLogger("remixq.budgets")
@@ -101,6 +102,8 @@ _CLAIM = (
             ),
         ),
         not_paused(),
+        # A synchronous provider's jobs are claimed by their own protocol (remixq.native).
+        _jobs.c.provider.not_in(bindparam("native_providers", expanding=True)),
     )
     .values(
         status=JobStatus.SUBMITTING.value,
@@ -123,11 +126,18 @@ def claim(session: Session, *, job_ids: Sequence[int], lease: timedelta) -> list
 
     A claim older than `lease` belongs to a worker that died mid-submission; taking it over is
     safe because the task keeps its taskUUID (a second submission gets conflictTaskUUID).
+    A synchronous provider's job is never taken here (`remixq.native.claim` takes it).
     """
     hold_over_budget(session, job_ids=job_ids)
     now = utcnow()
     rows = session.connection().execute(
-        _CLAIM, {"job_ids": list(job_ids), "now": now, "stale_before": now - lease}
+        _CLAIM,
+        {
+            "job_ids": list(job_ids),
+            "now": now,
+            "stale_before": now - lease,
+            "native_providers": sorted(sync_providers()),
+        },
     )
     claims = [
         Claim(

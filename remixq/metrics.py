@@ -89,6 +89,19 @@ LIMIT_PAUSES = Counter(
     ["reason"],
 )
 
+NATIVE_CALLS = Counter(
+    "remixq_native_calls",
+    "Synchronous calls to a provider's own API (Ideogram), by provider and outcome (stored,"
+    " retried, failed, lost).",
+    ["provider", "outcome"],
+)
+ANSWERS_LOST = Counter(
+    "remixq_provider_answers_lost",
+    "Calls whose answer was lost (a timeout after sending, a worker that died mid-call), by"
+    " provider: each may have been charged (remixq.native; jobs.lost_answers per job).",
+    ["provider"],
+)
+
 # -- beat's periodic work ----------------------------------------------------------------------
 
 RELAYED = Counter("remixq_relay_jobs", "Jobs published again by the relay.")

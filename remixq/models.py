@@ -118,6 +118,11 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # polls so far
+    # A synchronous provider's call (remixq.native): when the current claim's call was sent,
+    # committed before sending (NULL: none in flight), and how many calls lost their answer,
+    # each of which may have been charged (the provider has no idempotency key).
+    call_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_answers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Deliveries for this job applied without their body kept: its inbox was full
     # (REMIXQ_INBOX_MAX_PER_TASK rows), so one leaked webhook URL cannot fill the disk.
     inbox_overflow: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -9,11 +9,16 @@ replace them, model by model::
     ideogram:4@2: "0.08"                   # every rendering speed of the model
     ideogram:1@2: {TURBO: 0.02, QUALITY: "0.1"}   # the speeds named; the others keep defaults
 
+    ideogram-v3-remix: {FLASH: 0.01, TURBO: 0.03}  # Ideogram's own API (it has FLASH too)
+
 A price is a string or a number (a number is read by its decimal spelling, ``0.07`` is exactly
 7 cents), at least 0, with at most 10 decimal places (the ledger's scale). The estimate of a
-request is ``numberResults`` (default 1) times the price of its model at its rendering speed
-(default DEFAULT), which 1.0 and 3.0 take in ``providerSettings.ideogram.renderingSpeed`` and
-4.0 in ``settings.renderingSpeed``.
+request is its image count times the price of its model at its rendering speed (default
+DEFAULT), each read where its provider keeps it (``remixq.providers``): for Runware,
+``numberResults`` (default 1) and ``providerSettings.ideogram.renderingSpeed`` (1.0 and 3.0) or
+``settings.renderingSpeed`` (4.0); for Ideogram's own API, ``num_images`` and
+``rendering_speed``, at the prices of ``ideogram-v3-remix`` (an assumption: the API reports no
+cost, so every cost of that provider is this estimate).
 """
 
 from __future__ import annotations
@@ -30,23 +35,33 @@ import yaml
 from remixq.budgets import parse_amount as parse_price
 from remixq.db import MONEY_SCALE
 from remixq.errors import FieldError, InvalidInput
-from remixq.providers.runware import MODEL_IDS
+from remixq.providers import PROVIDERS, provider_for
+from remixq.providers.runware.provider import DEFAULT_SPEED_PRICES as RUNWARE_SPEED_PRICES
+from remixq.providers.runware.provider import SPEEDS as RUNWARE_SPEEDS
+
+# Runware's readings of a stored task, importable from here as before.
+from remixq.providers.runware.provider import number_results as number_results
+from remixq.providers.runware.provider import rendering_speed as rendering_speed
 from remixq.reports import money
 
 if TYPE_CHECKING:
     from remixq.config import Settings
 
-SPEEDS = ("TURBO", "DEFAULT", "QUALITY")
+# model -> its rendering speeds, and their default prices, from every provider.
+MODEL_SPEEDS: Mapping[str, tuple[str, ...]] = {
+    model: speeds for provider in PROVIDERS.values() for model, speeds in provider.speeds.items()
+}
+DEFAULT_PRICES: Mapping[str, Mapping[str, Decimal]] = {
+    model: by_speed
+    for provider in PROVIDERS.values()
+    for model, by_speed in provider.default_prices.items()
+}
+MODEL_IDS = tuple(MODEL_SPEEDS)
+# The Runware models' speeds (every Runware model has the same three).
+SPEEDS = RUNWARE_SPEEDS
 DEFAULT_SPEED = "DEFAULT"
 DEFAULT_NUMBER_RESULTS = 1  # the platform's default numberResults
-# USD per image at each rendering speed, the same for every model (the listed prices).
-DEFAULT_SPEED_PRICES: Mapping[str, Decimal] = {
-    "TURBO": Decimal("0.03"),
-    "DEFAULT": Decimal("0.06"),
-    "QUALITY": Decimal("0.09"),
-}
-# The one model that keeps its rendering speed in ``settings`` instead of providerSettings.
-_SETTINGS_SPEED_MODELS = frozenset({"ideogram:4@remix"})
+DEFAULT_SPEED_PRICES = RUNWARE_SPEED_PRICES
 SETTING = "REMIXQ_PRICE_TABLE"
 MAX_TABLE_BYTES = 1024 * 1024
 _PRICE = (
@@ -64,8 +79,9 @@ class PriceTable:
 
     @classmethod
     def default(cls) -> PriceTable:
-        """The listed prices: TURBO 0.03, DEFAULT 0.06, QUALITY 0.09 USD for every model."""
-        return cls({model: dict(DEFAULT_SPEED_PRICES) for model in MODEL_IDS})
+        """The listed prices of every provider's models (Runware's: TURBO 0.03, DEFAULT 0.06,
+        QUALITY 0.09 USD for every model; Ideogram's: its assumptions.DEFAULT_PRICES)."""
+        return cls({model: dict(by_speed) for model, by_speed in DEFAULT_PRICES.items()})
 
     @classmethod
     def from_mapping(cls, data: object, *, source: str = SETTING) -> PriceTable:
@@ -75,7 +91,7 @@ class PriceTable:
             raise InvalidInput(
                 [FieldError(source, data, "a mapping of model to price, or to {speed: price}")]
             )
-        prices = {model: dict(DEFAULT_SPEED_PRICES) for model in MODEL_IDS}
+        prices = {model: dict(by_speed) for model, by_speed in DEFAULT_PRICES.items()}
         errors: list[FieldError] = []
         for model, entry in data.items():
             if model not in prices:
@@ -84,8 +100,8 @@ class PriceTable:
                 continue
             if isinstance(entry, Mapping):
                 for speed, value in entry.items():
-                    if speed not in SPEEDS:
-                        allowed = "a rendering speed: one of " + ", ".join(SPEEDS)
+                    if speed not in MODEL_SPEEDS[model]:
+                        allowed = "a rendering speed: one of " + ", ".join(MODEL_SPEEDS[model])
                         errors.append(FieldError(f"{model}.{speed}", speed, allowed, source))
                         continue
                     price = parse_price(value)
@@ -96,10 +112,11 @@ class PriceTable:
                 continue
             price = parse_price(entry)
             if price is None:
-                allowed = f"{_PRICE}; or a mapping of rendering speed ({', '.join(SPEEDS)}) to one"
+                speeds = ", ".join(MODEL_SPEEDS[model])
+                allowed = f"{_PRICE}; or a mapping of rendering speed ({speeds}) to one"
                 errors.append(FieldError(model, entry, allowed, source))
             else:
-                prices[model] = dict.fromkeys(SPEEDS, price)
+                prices[model] = dict.fromkeys(MODEL_SPEEDS[model], price)
         if errors:
             raise InvalidInput(errors)
         return cls(prices, source)
@@ -157,34 +174,14 @@ class PriceTable:
         return {m: {s: str(p) for s, p in by.items()} for m, by in self.prices.items()}
 
 
-def rendering_speed(request: Mapping[str, Any]) -> str:
-    """The rendering speed of a request (as stored in ``jobs.request``), where its model keeps
-    it; DEFAULT when it names none."""
-    if request.get("model") in _SETTINGS_SPEED_MODELS:
-        holder = request.get("settings")
-    else:
-        provider = request.get("providerSettings")
-        holder = provider.get("ideogram") if isinstance(provider, Mapping) else None
-    speed = holder.get("renderingSpeed") if isinstance(holder, Mapping) else None
-    return speed if isinstance(speed, str) else DEFAULT_SPEED
-
-
-def number_results(request: Mapping[str, Any]) -> int:
-    """How many images a request asks for (the platform's default: 1)."""
-    value = request.get("numberResults", DEFAULT_NUMBER_RESULTS)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 1
-
-
-def estimate(request: Mapping[str, Any], table: PriceTable) -> Decimal:
-    """What a validated request (as stored in ``jobs.request``) should cost: numberResults times
-    the price of its model at its rendering speed."""
-    return number_results(request) * table.price(
-        str(request.get("model")), rendering_speed(request)
-    )
+def estimate(request: Mapping[str, Any], table: PriceTable, provider: str = "runware") -> Decimal:
+    """What a validated request (as stored in ``jobs.request``) of ``provider`` should cost:
+    its image count times the price of its model at its rendering speed."""
+    return provider_for(provider).estimate(request, table)
 
 
 def total(requests: Iterable[Mapping[str, Any]], table: PriceTable) -> Decimal:
-    """The estimate of several requests, exact."""
+    """The estimate of several Runware requests, exact."""
     return sum((estimate(request, table) for request in requests), Decimal(0))
 
 
@@ -216,19 +213,22 @@ class Estimate:
 
 
 def estimate_all(
-    requests: Iterable[tuple[Mapping[str, Any], dict[str, Any] | None]],
+    requests: Iterable[tuple[Mapping[str, Any], dict[str, Any] | None]]
+    | Iterable[tuple[Mapping[str, Any], dict[str, Any] | None, str]],
     table: PriceTable,
     *,
     label: Callable[[dict[str, Any] | None], str],
 ) -> Estimate:
-    """The estimate of (request, variant) pairs, requests as stored in ``jobs.request``;
-    ``label`` names a variant (its grouping key)."""
+    """The estimate of (request, variant) pairs, or (request, variant, provider) triples,
+    requests as stored in ``jobs.request`` (a pair is a Runware request); ``label`` names a
+    variant (its grouping key)."""
     total = Tally()
     by_model: dict[str, Tally] = {}
     by_variant: dict[str, tuple[dict[str, Any] | None, Tally]] = {}
-    for request, variant in requests:
-        images, cost = number_results(request), estimate(request, table)
+    for request, variant, *rest in requests:
+        provider = provider_for(rest[0] if rest else "runware")
+        images, cost = provider.number_results(request), provider.estimate(request, table)
         total.add(images, cost)
-        by_model.setdefault(str(request.get("model")), Tally()).add(images, cost)
+        by_model.setdefault(provider.model_of(request), Tally()).add(images, cost)
         by_variant.setdefault(label(variant), (variant, Tally()))[1].add(images, cost)
     return Estimate(total, dict(sorted(by_model.items())), by_variant)

@@ -23,8 +23,8 @@ from remixq import budgets
 from remixq.db import utcnow
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Job
-from remixq.pricing import PriceTable, estimate
-from remixq.providers.runware import build_task
+from remixq.pricing import PriceTable
+from remixq.providers import DEFAULT_PROVIDER, provider_for
 from remixq.states import JobStatus
 
 _jobs = Job.metadata.tables[Job.__tablename__]
@@ -34,11 +34,13 @@ _campaigns = Campaign.metadata.tables[Campaign.__tablename__]
 @dataclass(frozen=True)
 class NewJob:
     """A validated request, ready to become a job (`location` names its line in a file;
-    `variant`, the axis values of a spec's matrix that produced it, is kept on the job)."""
+    `variant`, the axis values of a spec's matrix that produced it, is kept on the job;
+    `provider`, the name of the provider that validated it: remixq.providers)."""
 
-    request: Any  # a RemixRequest from remixq.providers.runware
+    request: Any  # the provider's parsed request (a RemixRequest of its schemas)
     location: str | None = None
     variant: dict[str, Any] | None = None
+    provider: str = DEFAULT_PROVIDER
 
 
 def get_or_create_campaign(
@@ -144,7 +146,8 @@ def create_jobs(
     prices: PriceTable | None = None,
     budget: Decimal | budgets.Keep | None = budgets.KEEP,
 ) -> list[int]:
-    """Insert one pending job per request, with its exact task; returns the new job ids.
+    """Insert one pending job per request, with its exact task (as its provider builds it:
+    `NewJob.provider`, stored in `jobs.provider`); returns the new job ids.
 
     Each job stores its estimate (`prices`, the configured table; None: the defaults), and the
     campaign's row is locked and the estimates reserved against its budget before the jobs are
@@ -161,18 +164,19 @@ def create_jobs(
     rows: list[dict[str, Any]] = []
     locations: list[str | None] = []
     for new in new_jobs:
-        given = new.request.task_uuid
+        provider = provider_for(new.provider)
+        given = provider.task_uuid_of(new.request)
         task_uuid = str(uuid.UUID(str(given))) if given else str(uuid.uuid4())
-        task = build_task(new.request, task_uuid=task_uuid, webhook_url=None)
+        task = provider.build_task(new.request, task_uuid=task_uuid)
         rows.append(
             {
                 "campaign_id": campaign.id if campaign else None,
                 "task_uuid": task_uuid,
-                "provider": "runware",
-                "model": task["model"],
+                "provider": provider.name,
+                "model": provider.model_of(task),
                 "request": task,
-                "estimated_cost": estimate(task, table),
-                "number_results": task.get("numberResults", 1),
+                "estimated_cost": provider.estimate(task, table),
+                "number_results": provider.number_results(task),
                 "results_received": 0,
                 "status": JobStatus.PENDING.value,
                 "attempts": 0,
@@ -283,9 +287,9 @@ def retry_failed(
     asked: dict[int, Decimal] = defaultdict(Decimal)
     for old in session.scalars(query.order_by(Job.id).with_for_update()):
         new_uuid = str(uuid.uuid4())
-        # A job stored by an earlier version carries a webhookURL; the worker adds its own.
-        task = {k: v for k, v in old.request.items() if k != "webhookURL"} | {"taskUUID": new_uuid}
-        cost = estimate(task, table)
+        provider = provider_for(old.provider)
+        task = provider.renewed(old.request, task_uuid=new_uuid)
+        cost = provider.estimate(task, table)
         if old.campaign_id is not None:
             asked[old.campaign_id] += cost
         rows.append(

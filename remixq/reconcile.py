@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from remixq import jobs
+from remixq import jobs, native
 from remixq.db import utcnow
 from remixq.ingest import DEFAULT_LIMITS, Limits, Outcome, ingest_poll
 from remixq.models import Job
@@ -62,6 +62,8 @@ def take_due(
     now = utcnow()
     due = and_(
         Job.status == JobStatus.SUBMITTED.value,
+        # A synchronous provider's job is never polled: its call's answer is all there is.
+        native.not_native(),
         or_(
             Job.next_check_at <= now,
             and_(Job.next_check_at.is_(None), Job.updated_at <= now - reconcile_after),

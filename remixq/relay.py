@@ -36,10 +36,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from datetime import timedelta
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from remixq import jobs
+from remixq import jobs, native
 from remixq.db import utcnow
 from remixq.models import Job
 from remixq.states import JobStatus
@@ -54,6 +54,8 @@ def take_lost_jobs(
     broker_messages: Callable[[], int | None],
     batch: int,
     limit: int = 1000,
+    native_lease: timedelta | None = None,
+    native_messages: Callable[[], int | None] = lambda: None,
 ) -> list[int]:
     """Ids of jobs to publish again, marked queued now; the caller publishes after the commit.
 
@@ -62,30 +64,56 @@ def take_lost_jobs(
     between (it publishes, then marks its jobs queued) adds messages, never unaccounted jobs.
     `batch` is the most jobs one message carries. If publishing then fails, the jobs look
     freshly queued and come back after `queued_stale`.
+
+    A synchronous provider's jobs (`remixq.native`) have a queue of their own, one job per
+    message: their queued jobs are weighed against `native_messages` (what the broker holds
+    for the native queue), and their claims expire after `native_lease` (the call's timeout
+    and more). One whose call was sent is not taken here: its answer is lost, which
+    `remixq.native.take_lost_calls` handles first (the relay's caller), never a blind call.
     """
     if batch < 1:
         raise ValueError(f"batch must be at least 1, not {batch}")
     now = utcnow()
+    native_lease = native_lease or claim_lease
+    is_native = native.native_job()
     never_handed_over_or_dead = or_(
         and_(Job.status == JobStatus.PENDING.value, Job.updated_at <= now - pending_grace),
-        and_(Job.status == JobStatus.SUBMITTING.value, Job.claimed_at <= now - claim_lease),
+        and_(
+            Job.status == JobStatus.SUBMITTING.value,
+            ~is_native,
+            Job.claimed_at <= now - claim_lease,
+        ),
+        and_(
+            Job.status == JobStatus.SUBMITTING.value,
+            is_native,
+            Job.call_sent_at.is_(None),
+            Job.claimed_at <= now - native_lease,
+        ),
     )
     ids = _lock(
         session,
         select(Job.id).where(never_handed_over_or_dead).order_by(Job.id),
         limit=limit,
     )
-    room = limit - len(ids)
-    if room > 0:
-        room = min(room, _unaccounted(session, broker_messages, batch))
-    if room > 0:
-        ids += _lock(
-            session,
-            select(Job.id)
-            .where(Job.status == JobStatus.QUEUED.value, Job.enqueued_at <= now - queued_stale)
-            .order_by(Job.enqueued_at, Job.id),  # the oldest first: their turn came long ago
-            limit=room,
-        )
+    for of_queue, messages, per_message in (
+        (~is_native, broker_messages, batch),
+        (is_native, native_messages, 1),
+    ):
+        room = limit - len(ids)
+        if room > 0:
+            room = min(room, _unaccounted(session, of_queue, messages, per_message))
+        if room > 0:
+            ids += _lock(
+                session,
+                select(Job.id)
+                .where(
+                    Job.status == JobStatus.QUEUED.value,
+                    of_queue,
+                    Job.enqueued_at <= now - queued_stale,
+                )
+                .order_by(Job.enqueued_at, Job.id),  # the oldest first: their turn came long ago
+                limit=room,
+            )
     if not ids:
         return []
     jobs.release_expired_claims(session, job_ids=ids)  # their worker died mid-submission
@@ -109,11 +137,17 @@ def queued_among(session: Session, job_ids: Collection[int]) -> set[int]:
     return queued
 
 
-def _unaccounted(session: Session, broker_messages: Callable[[], int | None], batch: int) -> int:
-    """How many queued jobs the broker's messages cannot carry (all of them when it cannot
-    tell). Every queued job counts, fresh ones too: their messages sit behind the stale ones'."""
+def _unaccounted(
+    session: Session,
+    of_queue: ColumnElement[bool],
+    broker_messages: Callable[[], int | None],
+    batch: int,
+) -> int:
+    """How many queued jobs (`of_queue`: those one queue carries) the broker's messages cannot
+    carry (all of them when it cannot tell). Every queued job counts, fresh ones too: their
+    messages sit behind the stale ones'."""
     queued = session.scalar(
-        select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value)
+        select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value, of_queue)
     )
     held = broker_messages()
     if held is None:

@@ -24,6 +24,8 @@ from remixq.budgets import Spend, campaign_spend, usd
 from remixq.db import json_dumps
 from remixq.errors import FieldError, InvalidInput
 from remixq.models import Campaign, Image, Job
+from remixq.provider_kinds import estimated_cost_providers
+from remixq.providers import DEFAULT_PROVIDER, provider_for
 from remixq.states import OPEN, AssetStatus, JobStatus
 
 PAGE_MAX = 1000  # the most items one page may ask for
@@ -65,13 +67,17 @@ def job_view(
     error = None
     if job.error_code and job.status == "failed":
         error = {"code": job.error_code, "message": job.error_message}
+    estimated = job.provider in estimated_cost_providers()
     return {
         "task_uuid": str(job.task_uuid),
         "status": job.status,
+        "provider": job.provider,
         "model": job.model,
         "results_expected": job.number_results,
         "results_received": job.results_received,
         "attempts": job.attempts,
+        # Calls whose answer was lost (a synchronous provider's: each may have been charged).
+        "lost_answers": job.lost_answers,
         "error": error,
         "retry_of": retry_of,
         "retried_as": retried_as,
@@ -79,6 +85,8 @@ def job_view(
         # job i), None for a request of a plain file.
         "variant": job.variant,
         "cost_usd": money(sum((i.cost or Decimal(0) for i in job.images), Decimal(0))),
+        # The price table's, not the provider's: its answers carry no cost.
+        "cost_estimated": estimated,
         "images": [
             {
                 "image_uuid": str(i.image_uuid),
@@ -86,6 +94,7 @@ def job_view(
                 "seed": i.seed,
                 "nsfw": i.nsfw,
                 "cost": money(i.cost) if i.cost is not None else None,
+                "cost_estimated": estimated,
                 **asset_view(i),
             }
             for i in job.images
@@ -282,6 +291,7 @@ class CampaignSummary:
             "reserved_usd": usd(self.spend.reserved),
             "spent_usd": usd(self.spend.spent),
             "overrun_usd": usd(self.spend.overrun),
+            "spent_estimated_usd": usd(self.spend.spent_estimated),
             "budget_left_usd": None if left is None else usd(left),
         }
 
@@ -459,14 +469,13 @@ def images_page(
     return [(image, job) for image, job in session.execute(query)]
 
 
-# What an export row calls the request's fields it lists apart from its parameters.
-_NOT_PARAMETERS = ("taskType", "taskUUID", "model", "positivePrompt", "webhookURL")
 EXPORT_FIELDS = (
     "campaign_id",
     "campaign",
     "job_id",
     "task_uuid",
     "status",
+    "provider",
     "model",
     "prompt",
     "parameters",
@@ -476,6 +485,7 @@ EXPORT_FIELDS = (
     "seed",
     "nsfw",
     "cost_usd",
+    "cost_estimated",
     "asset_status",
     "asset_reason",
     "sha256",
@@ -490,9 +500,11 @@ def export_rows(
     session: Session, campaign_id: int, *, batch: int = 1000, storage_keys: bool = False
 ) -> Iterator[dict[str, Any]]:
     """One dict per stored image of the campaign (every attempt: each was paid for), with
-    `EXPORT_FIELDS`: the campaign, the job and its taskUUID, the model, the prompt and the
-    other parameters of the request, its variant (a spec's axis values, or None), the image's
-    UUID, URL, seed, NSFW flag and cost (a decimal string), and its asset's status, reason,
+    `EXPORT_FIELDS`: the campaign, the job and its taskUUID, its provider and model, the prompt
+    and the other parameters of the request (read where its provider keeps them), its variant
+    (a spec's axis values, or None), the image's UUID, URL, seed, NSFW flag and cost (a decimal
+    string; `cost_estimated` when its provider reports none and the cost is the price table's
+    estimate), and its asset's status, reason,
     SHA-256, size, content type and dimensions (`storage_keys`: also where the bytes are, for
     `remixq export --images`). Read in keyset batches of `batch`
     images as plain rows: memory stays constant whatever the campaign's size. An unknown
@@ -523,6 +535,7 @@ def export_rows(
         Image.width,
         Image.height,
         Image.storage_key,
+        Job.provider,
     )
     after: tuple[int, int] | None = None
     while True:
@@ -536,21 +549,25 @@ def export_rows(
             return
         for row in rows:
             request = row[4] or {}
+            provider = provider_for(row[20] or DEFAULT_PROVIDER)
             yield {
                 "campaign_id": campaign_id,
                 "campaign": name,
                 "job_id": row[0],
                 "task_uuid": str(row[1]),
                 "status": row[2],
+                "provider": provider.name,
                 "model": row[3],
-                "prompt": request.get("positivePrompt"),
-                "parameters": {k: v for k, v in request.items() if k not in _NOT_PARAMETERS},
+                "prompt": provider.prompt_of(request),
+                "parameters": provider.parameters_of(request),
                 "variant": row[6],
                 "image_uuid": str(row[7]),
                 "image_url": row[8],
                 "seed": row[9],
                 "nsfw": row[10],
                 "cost_usd": money(row[11]) if row[11] is not None else None,
+                # A provider that reports no cost (Ideogram's own API): the price table's.
+                "cost_estimated": not provider.reports_cost,
                 **dict(zip(EXPORT_FIELDS[-7:], row[12:19], strict=True)),
                 **({"storage_key": row[19]} if storage_keys else {}),
             }
@@ -566,6 +583,7 @@ def export_csv_row(row: dict[str, Any]) -> dict[str, Any]:
         "parameters": json_dumps(row["parameters"]),
         "variant": "" if row["variant"] is None else json_dumps(row["variant"]),
         "nsfw": "" if row["nsfw"] is None else str(row["nsfw"]).lower(),
+        "cost_estimated": str(row["cost_estimated"]).lower(),
     }
 
 

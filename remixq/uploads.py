@@ -6,7 +6,6 @@ the server: an image field must hold a UUID, an http(s) URL, a data URI or base6
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -14,10 +13,10 @@ from pathlib import PurePosixPath
 from remixq.campaigns import SUFFIXES as CAMPAIGN_SUFFIXES
 from remixq.campaigns import read_campaign_text
 from remixq.errors import FieldError, InvalidInput
-from remixq.pricing import Estimate, PriceTable, estimate_all
+from remixq.estimates import estimate_jobs
+from remixq.pricing import Estimate, PriceTable
 from remixq.producing import NewJob
-from remixq.providers.runware import build_task
-from remixq.specs import MAX_SPEC_BYTES, SUFFIXES, Spec, load_spec_text, read_spec, variant_label
+from remixq.specs import MAX_SPEC_BYTES, SUFFIXES, Spec, load_spec_text, read_spec
 from remixq.url_policy import UrlPolicy
 
 ALLOWED = "a .jsonl, .ndjson or .csv campaign file, or a .yaml, .yml or .json spec"
@@ -76,8 +75,4 @@ def read_upload(
 def estimate(jobs: Sequence[NewJob], table: PriceTable) -> Estimate:
     """What the jobs should cost, as `remixq submit --dry-run` prints it: in all, per model and
     per variant (the requests as they would be stored, each with a taskUUID of its own)."""
-    stored = (
-        (build_task(new.request, task_uuid=str(uuid.uuid4()), webhook_url=None), new.variant)
-        for new in jobs
-    )
-    return estimate_all(stored, table, label=variant_label)
+    return estimate_jobs(jobs, table)

@@ -1,8 +1,10 @@
 """Flask application factory of the simulator.
 
-``create_app(config)`` builds one ``Simulator`` (all state lives in it, in memory) and mounts two
-blueprints: the Runware-compatible API (``POST /v1``, ``GET /images/...``) and the control API
-(``/_control/...``). Nothing happens at import time; background threads start on first use.
+``create_app(config)`` builds one ``Simulator`` (all state lives in it, in memory) and mounts
+three blueprints: the Runware-compatible API (``POST /v1``, ``GET /images/...``), Ideogram's
+own Remix API (``POST /v1/ideogram-v3/remix``, ``simulator.ideogram``, sharing the same state
+and image host) and the control API (``/_control/...``). Nothing happens at import time;
+background threads start on first use.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
+from simulator import ideogram
 from simulator.api_views import api
 from simulator.config import SimulatorConfig
 from simulator.control_views import control
@@ -24,8 +27,10 @@ def create_app(config: SimulatorConfig | None = None) -> Flask:
     app = Flask("simulator")
     # Runware answers compact JSON and keeps the order of fields as produced.
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION_KEY] = Simulator(config or SimulatorConfig())
+    simulator = Simulator(config or SimulatorConfig())
+    app.extensions[EXTENSION_KEY] = simulator
     app.register_blueprint(api)
+    ideogram.register(app, simulator)
     app.register_blueprint(control)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

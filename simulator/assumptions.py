@@ -128,6 +128,54 @@ A16 Image URLs and the image host. A result's ``imageURL`` is served by the simu
     ``Content-Length`` declared, half the bytes sent, the connection closed) and
     ``image_garbage_rate`` (200 with an HTML page), one exclusive draw per GET; and
     ``image_latency_ms`` holds every image GET that long (a slow download).
+
+Ideogram's own API (``simulator.ideogram``; page ``004_*`` "Remix with Ideogram 3.0" and
+``runware-platform.md`` section 7; the product's side of the same points is
+``remixq/providers/ideogram/assumptions.py``):
+
+I1  Authentication. The ``Api-Key`` header; missing or empty: 401; a key other than
+    ``--api-key`` (when set): 403 "Not authorized to generate an image." (004 lists 403, the
+    sibling generate-v3 page 401: both are produced). Checked before the form.
+
+I2  Error bodies are ``{"error": "<message>"}`` for every status: 422 documents it
+    (``GenerateImageSafetyError``), the others are "Any type", and one shape is the stricter
+    choice for a client that must read them all.
+
+I3  Validation (400, the first problem found, its message naming the field): unknown fields;
+    ``image`` one file, JPEG/PNG/WebP by signature, at most 10 MiB (the OpenAPI copy's 10 MB,
+    not the newer page's 25 MB); ``prompt`` non-empty; ``image_weight`` 1-100, ``seed``
+    0-2147483647, ``num_images`` 1-8 (decimal integers); ``resolution`` one of ResolutionV3,
+    ``aspect_ratio`` one of the 15 listed, never both; ``rendering_speed`` FLASH|TURBO|DEFAULT|
+    QUALITY; ``magic_prompt`` AUTO|ON|OFF; ``style_type`` AUTO|GENERAL|REALISTIC|DESIGN|FICTION;
+    ``style_preset`` one of the 62 presets; ``color_palette`` the JSON text of ``{"name":
+    preset}`` or ``{"members": [{"color_hex": "#RRGGBB", "color_weight": 0.05-1}]}``;
+    ``style_codes`` (the field repeated) 8-hex, not with ``style_reference_images`` nor
+    ``style_type``; style reference files 10 MiB in total; at most 1 character reference image,
+    and as many masks as references when masks are sent.
+
+I4  Faults, one exclusive draw per valid call (after authentication and validation):
+    ``ideogram_429_rate`` (429 "Too many requests.", ``Retry-After`` when ``retry_after_s`` is
+    set), ``ideogram_5xx_rate`` (500), ``ideogram_422_rate`` (422, the safety message); none of
+    them generates or charges anything. ``ideogram_unsafe_rate`` flags each image on its own:
+    ``is_image_safe: false``, ``url: null`` ("If false, the url field will be empty"), charged
+    like any generated image.
+
+I5  Lost answers (``ideogram_lost_answer_rate``): the images are made, served and charged, then
+    the answer is lost: ``close`` sends the whole ``Content-Length`` with half the body and closes
+    the connection; ``hold`` answers 200 after ``ideogram_lost_answer_hold_s`` (past a client's
+    read timeout). Ideogram has no idempotency key: a retry of such a call is charged again.
+
+I6  Results. ``created`` is the answer's UTC time (ISO 8601). Each image is a PNG served by
+    ``GET /images/<uuid>.png`` (the same host and lifetime knob as Runware's, A16), of
+    ``resolution``, or the aspect ratio's resolution (I7; default 1x1); its ``seed`` is the given
+    seed plus its index (mod 2**31), or random; ``prompt`` is the prompt as given (MagicPrompt is
+    not simulated); ``style_type`` the one given (default GENERAL; none with ``style_codes``).
+    Each call costs ``num_images`` times the price of ``ideogram-v3-remix`` at its rendering speed
+    (FLASH 0.015, TURBO 0.03, DEFAULT 0.06, QUALITY 0.09), counted in the stats (the API itself
+    reports no cost).
+
+I7  The resolution of an aspect ratio (undocumented; the ResolutionV3 value closest to one
+    megapixel): ``IDEOGRAM_ASPECT_RESOLUTIONS``.
 """
 
 from __future__ import annotations
@@ -181,3 +229,39 @@ INSUFFICIENT_CREDITS: Final = (
 IMAGE_GARBAGE_BODY: Final = (
     b"<!doctype html><html><body><h1>Service temporarily unavailable</h1></body></html>"
 )
+
+# I1
+IDEOGRAM_STATUS_NO_KEY: Final = 401
+IDEOGRAM_NO_KEY_MESSAGE: Final = "Missing Api-Key header."
+IDEOGRAM_STATUS_WRONG_KEY: Final = 403
+IDEOGRAM_WRONG_KEY_MESSAGE: Final = "Not authorized to generate an image."
+
+# I3
+IDEOGRAM_IMAGE_MAX_BYTES: Final = 10 * 1024 * 1024
+IDEOGRAM_CHARACTER_REFERENCES_MAX: Final = 1
+IDEOGRAM_COLOR_WEIGHT_MIN: Final = 0.05
+IDEOGRAM_RESOLUTIONS: Final = (
+    "512x1536", "576x1408", "576x1472", "576x1536", "640x1344", "640x1408", "640x1472",
+    "640x1536", "704x1152", "704x1216", "704x1280", "704x1344", "704x1408", "704x1472",
+    "736x1312", "768x1088", "768x1216", "768x1280", "768x1344", "800x1280", "832x960",
+    "832x1024", "832x1088", "832x1152", "832x1216", "832x1248", "864x1152", "896x960",
+    "896x1024", "896x1088", "896x1120", "896x1152", "960x832", "960x896", "960x1024",
+    "960x1088", "1024x832", "1024x896", "1024x960", "1024x1024", "1088x768", "1088x832",
+    "1088x896", "1088x960", "1120x896", "1152x704", "1152x832", "1152x864", "1152x896",
+    "1216x704", "1216x768", "1216x832", "1248x832", "1280x704", "1280x768", "1280x800",
+    "1312x736", "1344x640", "1344x704", "1344x768", "1408x576", "1408x640", "1408x704",
+    "1472x576", "1472x640", "1472x704", "1536x512", "1536x576", "1536x640",
+)  # fmt: skip
+
+# I4
+IDEOGRAM_429_MESSAGE: Final = "Too many requests."
+IDEOGRAM_5XX_MESSAGE: Final = "Internal server error."
+IDEOGRAM_SAFETY_MESSAGE: Final = "Prompt or provided image failed safety check."
+
+# I7
+IDEOGRAM_ASPECT_RESOLUTIONS: Final = {
+    "1x1": "1024x1024", "16x9": "1312x736", "9x16": "736x1312", "4x3": "1152x864",
+    "3x4": "864x1152", "3x2": "1248x832", "2x3": "832x1248", "16x10": "1280x800",
+    "10x16": "800x1280", "2x1": "1408x704", "1x2": "704x1408", "3x1": "1536x512",
+    "1x3": "512x1536", "5x4": "1120x896", "4x5": "896x1120",
+}  # fmt: skip

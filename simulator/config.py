@@ -28,12 +28,17 @@ Envelope = Literal["bare", "data", "mixed"]
 
 MODEL_IDS = ("ideogram:1@2", "ideogram:4@2", "ideogram:4@remix")
 RENDERING_SPEEDS = ("TURBO", "DEFAULT", "QUALITY")
+IDEOGRAM_MODEL = "ideogram-v3-remix"  # Ideogram's own endpoint (simulator.ideogram)
+LostAnswerMode = Literal["close", "hold"]
 
 
 def default_prices() -> dict[str, dict[str, Decimal]]:
-    """USD per image; DEFAULT matches the 0.06 of every documented example (assumptions A10)."""
+    """USD per image; DEFAULT matches the 0.06 of every documented example (assumptions A10);
+    Ideogram's own endpoint adds FLASH (assumptions I6)."""
     speeds = {"TURBO": Decimal("0.03"), "DEFAULT": Decimal("0.06"), "QUALITY": Decimal("0.09")}
-    return {model: dict(speeds) for model in MODEL_IDS}
+    prices = {model: dict(speeds) for model in MODEL_IDS}
+    prices[IDEOGRAM_MODEL] = {"FLASH": Decimal("0.015"), **speeds}
+    return prices
 
 
 class FaultKnobs(BaseModel):
@@ -153,6 +158,42 @@ class FaultKnobs(BaseModel):
         0.0, description="Share of image GETs answered 200 with an HTML page instead of the image."
     )
 
+    # Ideogram's own Remix endpoint (simulator.ideogram, assumptions I1-I7).
+    ideogram_latency_ms: float = Field(
+        0.0, ge=0, description="Mean generation time of an Ideogram remix call (ms)."
+    )
+    ideogram_latency_jitter_ms: float = Field(
+        0.0, ge=0, description="Each Ideogram call's generation time is uniform in ± this (ms)."
+    )
+    ideogram_429_rate: Rate = Field(
+        0.0, description="Share of Ideogram remix calls answered 429; nothing generated."
+    )
+    ideogram_5xx_rate: Rate = Field(
+        0.0, description="Share of Ideogram remix calls answered 500; nothing generated."
+    )
+    ideogram_422_rate: Rate = Field(
+        0.0,
+        description="Share of Ideogram remix calls refused 422 by the safety check; nothing "
+        "generated.",
+    )
+    ideogram_lost_answer_rate: Rate = Field(
+        0.0,
+        description="Share of Ideogram remix calls whose images are made and charged, and "
+        "whose answer is then lost (see ideogram_lost_answer_mode).",
+    )
+    ideogram_lost_answer_mode: LostAnswerMode = Field(
+        "close",
+        description="How an answer is lost: close (half the body, then the connection closed) "
+        "or hold (answered after ideogram_lost_answer_hold_s, past the client's timeout).",
+    )
+    ideogram_lost_answer_hold_s: float = Field(
+        30.0, ge=0, description="How long a held Ideogram answer waits (s)."
+    )
+    ideogram_unsafe_rate: Rate = Field(
+        0.0,
+        description="Share of Ideogram images flagged is_image_safe=false (no url; charged).",
+    )
+
     @model_validator(mode="after")
     def _submit_outcomes_fit(self) -> FaultKnobs:
         # The submit faults are exclusive outcomes of one draw, so their shares must fit in 1.
@@ -162,6 +203,12 @@ class FaultKnobs(BaseModel):
         total = sum(getattr(self, name) for name in IMAGE_FAULT_RATES)
         if total > 1.0 + 1e-9:
             raise ValueError(f"the image_*_rate knobs add up to {total:g}; at most 1 is allowed")
+        total = sum(getattr(self, name) for name in IDEOGRAM_FAULT_RATES)
+        if total > 1.0 + 1e-9:
+            raise ValueError(
+                f"the ideogram 429/5xx/422/lost_answer rates add up to {total:g}; at most 1 is "
+                "allowed"
+            )
         return self
 
     def patched(self, patch: Mapping[str, Any]) -> FaultKnobs:
@@ -179,6 +226,14 @@ SUBMIT_FAULT_RATES = (
 )
 
 IMAGE_FAULT_RATES = ("image_500_rate", "image_truncate_rate", "image_garbage_rate")
+
+# One exclusive draw per Ideogram call (simulator.ideogram).
+IDEOGRAM_FAULT_RATES = (
+    "ideogram_429_rate",
+    "ideogram_5xx_rate",
+    "ideogram_422_rate",
+    "ideogram_lost_answer_rate",
+)
 
 
 class SimulatorConfig(BaseModel):

@@ -349,6 +349,16 @@ class Simulator:
         if seconds > 0:
             self._sleep(seconds)
 
+    # -- shared with the other simulated endpoints (simulator.ideogram) ------------------
+
+    def now(self) -> float:
+        """The scheduler clock (what image lifetimes are measured on)."""
+        return self._clock()
+
+    def pause(self, seconds: float) -> None:
+        """Hold the calling request thread ``seconds`` (the injectable sleep)."""
+        self._pause(seconds)
+
 
 def _named_task_uuids(payload: object) -> list[str]:
     """The taskUUIDs a body names as imageInference tasks, however malformed the rest is."""

@@ -107,6 +107,11 @@ class Faults:
         mean, jitter = knobs.latency_ms, knobs.latency_jitter_ms
         return max(0.0, self.rng.uniform(mean - jitter, mean + jitter)) / 1000.0
 
+    def ideogram_latency_s(self, knobs: FaultKnobs) -> float:
+        """How long one Ideogram remix call generates: uniform in mean ± jitter, never < 0."""
+        mean, jitter = knobs.ideogram_latency_ms, knobs.ideogram_latency_jitter_ms
+        return max(0.0, self.rng.uniform(mean - jitter, mean + jitter)) / 1000.0
+
     def backoff_s(self, knobs: FaultKnobs, retry: int) -> float:
         """Delay before retry number ``retry`` (1-based): base doubling, jittered, capped."""
         base = knobs.webhook_backoff_base_ms * 2 ** (retry - 1)

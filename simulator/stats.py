@@ -7,7 +7,12 @@ accepted tasks, conflicts, validation errors, injected faults by kind, results, 
 string), webhook and upload deliveries, getResponse calls, images served, and
 ``requests_per_second``: the ``POST /v1`` requests that arrived in each second of the wall
 clock (its Unix time as the key), which shows whether the callers kept to a rate limit.
-Per task and per second, the detail is left out with ``?tasks=0``.
+``providers``: per provider, ``calls`` (HTTP calls of its generating endpoint) and ``charged``
+(the calls that cost money: Runware's accepted tasks, Ideogram's calls that generated images,
+lost answers included), with Ideogram's ``images`` (``unsafe`` among them) and ``cost``; and
+``ideogram_prompts``, calls and charged calls per prompt, which is how a test proves that no
+request was paid twice (Ideogram has no task id). Per task, per second and per prompt, the
+detail is left out with ``?tasks=0``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ FAULT_KINDS = (
     "image_500",
     "image_truncated",
     "image_garbage",
+    "ideogram_429",
+    "ideogram_5xx",
+    "ideogram_422",
+    "ideogram_lost_answer",
+    "ideogram_unsafe",
 )
 WEBHOOK_EVENTS = ("attempted", "succeeded", "failed", "retried", "gave_up", "dropped", "duplicated")
 UPLOAD_EVENTS = ("attempted", "succeeded", "failed")
@@ -68,6 +78,9 @@ class _State:
     cost_total: Decimal = Decimal(0)
     tasks: dict[str, _TaskCounters] = field(default_factory=dict)
     per_second: Counter[int] = field(default_factory=Counter)
+    ideogram: Counter[str] = field(default_factory=Counter)  # calls, charged, images, unsafe
+    ideogram_cost: Decimal = Decimal(0)
+    ideogram_prompts: dict[str, Counter[str]] = field(default_factory=dict)
 
 
 class Stats:
@@ -128,6 +141,23 @@ class Stats:
             if cost is not None:
                 self._state.cost_total += cost
 
+    def ideogram_call(self, prompt: str | None) -> None:
+        """One POST /v1/ideogram-v3/remix (``prompt``: its form's, if any)."""
+        with self._lock:
+            self._state.ideogram["calls"] += 1
+            if prompt is not None:
+                self._state.ideogram_prompts.setdefault(prompt, Counter())["calls"] += 1
+
+    def ideogram_charged(self, prompt: str, *, images: int, unsafe: int, cost: Decimal) -> None:
+        """An Ideogram call that generated (and was charged for) ``images`` images."""
+        with self._lock:
+            state = self._state
+            state.ideogram["charged"] += 1
+            state.ideogram["images"] += images
+            state.ideogram["unsafe"] += unsafe
+            state.ideogram_cost += cost
+            state.ideogram_prompts.setdefault(prompt, Counter())["charged"] += 1
+
     def accepted_total(self) -> int:
         with self._lock:
             return self._state.counters["tasks_accepted"]
@@ -140,9 +170,25 @@ class Stats:
             body["faults"] = {kind: state.faults[kind] for kind in FAULT_KINDS}
             body["webhooks"] = {event: state.webhooks[event] for event in WEBHOOK_EVENTS}
             body["uploads"] = {event: state.uploads[event] for event in UPLOAD_EVENTS}
+            body["providers"] = {
+                "runware": {
+                    "calls": state.counters["submissions"],
+                    "charged": state.counters["tasks_accepted"],
+                },
+                "ideogram": {
+                    **{
+                        key: state.ideogram[key] for key in ("calls", "charged", "images", "unsafe")
+                    },
+                    "cost": str(state.ideogram_cost.quantize(Decimal("0.0001"))),
+                },
+            }
             if include_tasks:  # the detail, which grows with the run
                 body["requests_per_second"] = {
                     str(second): n for second, n in sorted(state.per_second.items())
+                }
+                body["ideogram_prompts"] = {
+                    prompt: {"calls": c["calls"], "charged": c["charged"]}
+                    for prompt, c in state.ideogram_prompts.items()
                 }
                 body["tasks"] = {
                     task_uuid: {

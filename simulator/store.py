@@ -115,6 +115,12 @@ class TaskStore:
             record.failed = True
             return True
 
+    def publish(self, image_uuid: str, spec: ImageSpec, expires_at: float | None) -> None:
+        """Serve an image made outside a task (Ideogram's synchronous remix) until
+        ``expires_at`` (scheduler clock; None: until reset)."""
+        with self._lock:
+            self._tables.images[image_uuid] = _StoredImage(spec, expires_at)
+
     def progress(self, task_uuid: str) -> Progress | None:
         with self._lock:
             record = self._tables.tasks.get(task_uuid)

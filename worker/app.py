@@ -24,13 +24,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from remixq import logs
 from remixq.config import Settings
 from remixq.files import private_sqlite
-from worker import assets, health, periodic, producer, tasks
-from worker.names import ASSETS_QUEUE, PERIODIC_QUEUE, QUEUE
+from worker import assets, health, native, periodic, producer, tasks
+from worker.names import ASSETS_QUEUE, NATIVE_QUEUE, NATIVE_TASK, PERIODIC_QUEUE, QUEUE
 from worker.runtime import Runtime
 
 # Longer than any retry backoff or submission, so the broker never redelivers a message that a
 # live worker still holds (the Celery guide's warning about Redis' visibility timeout).
 VISIBILITY_TIMEOUT = 3600
+
+# What a main worker consumes (submissions, beat's ticks, downloads), and every queue.
+MAIN_QUEUES = (QUEUE, PERIODIC_QUEUE, ASSETS_QUEUE)
+ALL_QUEUES = (*MAIN_QUEUES, NATIVE_QUEUE)
 
 
 def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Celery:
@@ -54,13 +58,12 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
         use_resilient_redis_transport()  # a worker survives its Redis going away
     app.conf.update(
         task_default_queue=QUEUE,
-        # A worker consumes all three; beat routes its ticks to the second (worker.periodic),
-        # the sweep its downloads to the third (worker.assets).
-        task_queues=(
-            Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE),
-            Queue(PERIODIC_QUEUE, Exchange(PERIODIC_QUEUE), routing_key=PERIODIC_QUEUE),
-            Queue(ASSETS_QUEUE, Exchange(ASSETS_QUEUE), routing_key=ASSETS_QUEUE),
-        ),
+        # A worker consumes the first three (`remixq worker` names its queues: MAIN_QUEUES);
+        # beat routes its ticks to the second (worker.periodic), the sweep its downloads to
+        # the third (worker.assets). The native calls have the fourth, served by a pool of
+        # their own (`remixq worker` starts one beside the main one: remixq.cli.services).
+        task_queues=tuple(Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES),
+        task_routes={NATIVE_TASK: {"queue": NATIVE_QUEUE}},
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
@@ -82,6 +85,7 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
     signals.task_prerun.connect(_bind_task, weak=False)
     signals.task_postrun.connect(_unbind_task, weak=False)
     tasks.register(app, runtime)
+    native.register(app, runtime)
     periodic.register(app, runtime)
     assets.register(app, runtime)  # after periodic: it adds the sweep to beat's schedule
     return app

@@ -216,12 +216,14 @@ def _still_carrying(
 
 def job_ids(message: dict[str, Any]) -> list[int]:
     """The job ids a submission message carries (Celery's protocol 2 body, `[args, kwargs,
-    embed]`, the ids its first argument); none for a body that is not one."""
+    embed]`: its first argument, a list of ids, or one id for a native call); none for a body
+    that is not one."""
     try:
         body = message["body"]
         if message.get("properties", {}).get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        return [int(job_id) for job_id in json.loads(body)[0][0]]
+        first = json.loads(body)[0][0]
+        return [int(job_id) for job_id in (first if isinstance(first, list) else [first])]
     except (KeyError, IndexError, TypeError, ValueError):
         return []
 

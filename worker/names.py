@@ -13,8 +13,12 @@ PERIODIC_QUEUE = "remixq.periodic"
 # Image downloads have a queue of their own: a submission backlog never delays the copies that
 # must be made before the provider's links expire, and the relay counts only submissions.
 ASSETS_QUEUE = "remixq.assets"
+# Calls to a synchronous provider (Ideogram's own API) have a queue and a pool of their own:
+# each holds a thread for the whole generation, and must never starve Runware's submissions.
+NATIVE_QUEUE = "remixq.native"
 
 SUBMIT_TASK = "remixq.submit_jobs"  # args: [list of job ids], submitted in one request
+NATIVE_TASK = "remixq.native_remix"  # args: [job_id], one synchronous call
 RELAY_TASK = "remixq.relay"
 RECONCILE_TASK = "remixq.reconcile"
 ACCOUNT_PROBE_TASK = "remixq.account_probe"

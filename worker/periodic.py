@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from celery import Celery
 
-from remixq import inbox, jobs, logs, reconcile, relay
+from remixq import inbox, jobs, logs, native, reconcile, relay
 from remixq import metrics as m
 from remixq.db import transaction
 from remixq.ingest import Limits
@@ -28,10 +28,12 @@ from remixq.providers.runware import (
 )
 from remixq.schedules.firing import fire_due
 from remixq.schedules.sources import Rules
+from worker import native as worker_native
 from worker.broker import messages_held
 from worker.names import (
     ACCOUNT_PROBE_TASK,
     INBOX_PRUNE_TASK,
+    NATIVE_QUEUE,
     PERIODIC_QUEUE,
     QUEUE,
     RECONCILE_TASK,
@@ -110,6 +112,17 @@ def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
     """
     settings = runtime.settings
     queued_stale = timedelta(seconds=settings.relay_queued_stale)
+    native_lease = timedelta(seconds=settings.native_claim_lease_seconds)
+    with transaction(runtime.sessions) as session:
+        lost_calls = native.take_lost_calls(session, lease=native_lease)
+    again = []  # the lost answers the policy calls again (REMIXQ_IDEOGRAM_LOST_ANSWER=retry)
+    for call in lost_calls:  # their workers died mid-call: the lost-answer policy, not a relay
+        with logs.bound(job_id=call.job_id, task_uuid=call.task_uuid):
+            done = worker_native.lost(None, runtime, call, why="its worker stopped mid-call")
+        if done.get("action") == "retry":
+            again.append(call.job_id)
+    if again:
+        publish(app, again, batch=1, native_ids=set(again))
     with transaction(runtime.sessions) as session:
         ids = relay.take_lost_jobs(
             session,
@@ -123,9 +136,17 @@ def relay_lost_jobs(app: Celery, runtime: Runtime) -> int:
                 carrying=lambda job_ids: relay.queued_among(session, job_ids),
             ),
             batch=settings.submit_batch,
+            native_lease=native_lease,
+            native_messages=lambda: messages_held(
+                app,
+                NATIVE_QUEUE,
+                held_within=queued_stale,
+                carrying=lambda job_ids: relay.queued_among(session, job_ids),
+            ),
         )
+        native_ids = native.among(session, ids)
     if ids:
-        publish(app, ids, batch=settings.submit_batch)
+        publish(app, ids, batch=settings.submit_batch, native_ids=native_ids)
         m.RELAYED.inc(len(ids))
         log.info("relayed jobs", extra={"jobs": len(ids)})
     return len(ids)

@@ -134,10 +134,21 @@ class RedisLimit:
 
     @classmethod
     def from_url(
-        cls, url: str, *, rate: float, max_in_flight: int, lease_seconds: float
+        cls,
+        url: str,
+        *,
+        rate: float,
+        max_in_flight: int,
+        lease_seconds: float,
+        prefix: str = "remixq:provider",
     ) -> RedisLimit:
+        """`prefix` names the limit's keys: one limit per provider."""
         return cls(
-            client_for(url), rate=rate, max_in_flight=max_in_flight, lease_seconds=lease_seconds
+            client_for(url),
+            rate=rate,
+            max_in_flight=max_in_flight,
+            lease_seconds=lease_seconds,
+            prefix=prefix,
         )
 
     @contextmanager

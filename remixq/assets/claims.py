@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from remixq.assets.verify import Verified, expected_format
 from remixq.models import Image, Job
+from remixq.provider_kinds import sync_providers
 from remixq.states import AssetStatus
 
 # The result item's fields that hold an inline output (outputType base64Data, dataURI).
@@ -59,6 +60,8 @@ class AssetClaim:
     expected_format: str  # JPEG | PNG | WEBP (the request's outputFormat)
     expires_at: datetime  # when the link stops working, as far as we know
     raw_without_inline: dict[str, Any] | None  # the item to keep once an inline one is stored
+    # The provider withheld it as unsafe (Ideogram's is_image_safe false): there is no URL.
+    unsafe: bool = False
 
 
 def _pending() -> Any:
@@ -113,14 +116,14 @@ def claim(
     stored (Runware: "Time-to-live (TTL) in seconds for generated content"), else
     `retry_window` after it."""
     rows = session.execute(
-        select(Image, Job.request)
+        select(Image, Job.request, Job.provider)
         .join(Job, Image.job_id == Job.id)
         .where(Image.id.in_(list(image_ids)), _pending(), Image.asset_claim == token)
         .order_by(Image.id)
         .with_for_update(skip_locked=True, of=Image)
     ).all()
     claims = []
-    for image, request in rows:
+    for image, request, provider in rows:
         request = request or {}
         ttl = request.get("ttl")
         lifetime = (
@@ -138,11 +141,17 @@ def claim(
                 attempts=image.asset_attempts + 1,
                 url=image.image_url,
                 inline=inline,
-                expected_format=expected_format(request.get("outputFormat")),
+                # A synchronous provider (Ideogram's own API) names no output format: any.
+                expected_format=(
+                    ""
+                    if provider in sync_providers()
+                    else expected_format(request.get("outputFormat"))
+                ),
                 expires_at=image.created_at + lifetime,
                 raw_without_inline=(
                     {k: v for k, v in raw.items() if k not in INLINE_FIELDS} if inline else None
                 ),
+                unsafe=raw.get("isImageSafe") is False,
             )
         )
     if claims:

@@ -92,6 +92,11 @@ def copy(
             return Final(AssetStatus.FAILED, exc.reason)
         except (Unavailable, NotAnImage) as exc:
             return later(claim, exc.reason, retry=retry, now=now)
+    elif claim.unsafe:
+        return Final(
+            AssetStatus.FAILED,
+            "the provider withheld the image as unsafe (is_image_safe false): it has no URL",
+        )
     else:
         return Final(AssetStatus.FAILED, "the result carries no imageURL and no inline image")
     key = content_key(verified.sha256, verified.extension)

@@ -49,7 +49,8 @@ def expected_format(output_format: object) -> str:
 
 
 def verify(data: bytes, expected: str) -> Verified:
-    """`data` as a `Verified` image of format `expected`; NotAnImage saying why otherwise."""
+    """`data` as a `Verified` image of format `expected` (empty: any of PNG, JPEG and WebP, for
+    a provider whose requests name none); NotAnImage saying why otherwise."""
     if not data:
         raise NotAnImage("the body is empty")
     try:
@@ -61,7 +62,7 @@ def verify(data: bytes, expected: str) -> Verified:
             f"the body ({len(data)} bytes) does not decode whole as a PNG, JPEG or WebP image"
             " (truncated, corrupt, or not an image)"
         )
-    if decoded.format != expected:
+    if expected and decoded.format != expected:
         raise NotAnImage(f"the body is a {decoded.format} image; the request asked for {expected}")
     return Verified(
         data=data,

@@ -71,27 +71,59 @@ def _api_publisher(settings: Settings) -> Publisher:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--serve",
+    type=click.Choice(["all", "main", "native"]),
+    default="all",
+    show_default=True,
+    help="main: Runware submissions, beat's ticks and image downloads; native: the synchronous"
+    " calls to Ideogram's own API, on a pool of REMIXQ_NATIVE_CONCURRENCY threads; all: both,"
+    " the native pool in a child process of its own.",
+)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @pass_context
-def worker(ctx: Context, celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker that submits jobs; extra options go to `celery worker`.
+def worker(ctx: Context, serve: str, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker that submits jobs; extra options go to `celery worker` (of the
+    main pool when serving all).
 
     Submission waits on the provider, so the default pool is threads with a concurrency of 32,
-    keeping many requests in flight; override with e.g. --pool prefork --concurrency 4.
+    keeping many requests in flight; override with e.g. --pool prefork --concurrency 4. A
+    native call holds its thread for the whole generation, so those calls have a pool of their
+    own (REMIXQ_NATIVE_CONCURRENCY threads): `--serve main` and `--serve native` run dedicated
+    workers for each.
     """
     from remixq.logs import configure
-    from worker.app import create_celery
+    from worker.app import MAIN_QUEUES, create_celery
     from worker.checks import check_webhook_url
+    from worker.names import NATIVE_QUEUE
+    from worker.pools import native_pool_beside
 
     settings = ctx.settings
     settings.check_secret()  # every job's webhook URL is made from it
     app = create_celery(settings)
     configure("INFO")
+    if serve == "native":
+        defaults = [
+            "--pool=threads",
+            f"--concurrency={settings.native_concurrency}",
+            f"--queues={NATIVE_QUEUE}",
+            "--hostname=native@%h",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        _serve_health(settings, "worker")  # its own /metrics: its calls, lost answers
+        app.worker_main([*_quiet(settings), "worker", *defaults, *celery_args])
+        return
     check_webhook_url(settings)  # a WARNING when the provider's webhooks would not reach us
     _serve_health(settings, "worker")
+    if serve == "all":
+        native_pool_beside(metrics_port=settings.metrics_port)
     defaults = [
         "--pool=threads",
         "--concurrency=32",
+        f"--queues={','.join(MAIN_QUEUES)}",
         "--loglevel=INFO",
         "--without-gossip",
         "--without-mingle",

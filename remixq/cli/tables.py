@@ -60,7 +60,7 @@ def print_report(
     counts = ", ".join(f"{n} {status}" for status, n in report["counts"].items())
     console.print(
         f"{total} jobs ({counts}); {report['images']} images; "
-        f"total cost [bold]{report['cost_usd']} USD[/]"
+        f"total cost [bold]{report['cost_usd']} USD[/]" + _estimated_part(report)
     )
     if report.get("assets"):
         by_status = ", ".join(f"{n} {status}" for status, n in report["assets"].items())
@@ -164,10 +164,15 @@ def print_costs(
     console = console or Console()
     table = Table(title=f"costs by {by} (USD)", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column(by, overflow="fold")
-    for column in ("jobs", "images", "estimated", "reserved", "spent", "overrun"):
+    columns = ["jobs", "images", "estimated", "reserved", "spent", "overrun"]
+    # The part of the spend that is the price table's (a provider that reports no cost).
+    with_estimates = bool(total.spent_estimated)
+    if with_estimates:
+        columns.append("spent, estimated")
+    for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     for label, figures in [*rows, ("total", total)]:
-        table.add_row(
+        cells = [
             f"[bold]{label}[/]" if label == "total" and figures is total else label,
             str(figures.jobs),
             str(figures.images),
@@ -175,8 +180,16 @@ def print_costs(
             money(figures.reserved),
             money(figures.spent),
             f"[red]{money(figures.overrun)}[/]" if figures.overrun else money(figures.overrun),
-        )
+        ]
+        if with_estimates:
+            cells.append(money(figures.spent_estimated))
+        table.add_row(*cells)
     console.print(table)
+    if with_estimates:
+        console.print(
+            "spent, estimated: the price table's cost of images whose provider reports none"
+            " (Ideogram's own API)"
+        )
 
 
 def print_variants(
@@ -216,6 +229,14 @@ def print_variants(
     )
 
 
+def _estimated_part(report: dict[str, Any]) -> str:
+    """How much of the cost is the price table's estimate (a provider that reports none)."""
+    estimated = report.get("spent_estimated_usd")
+    if not estimated or Decimal(estimated) == 0:
+        return ""
+    return f", of which {estimated} USD estimated (the provider reports no cost)"
+
+
 def _minute(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -233,7 +254,8 @@ def _jobs_table(title: str, jobs: list[dict[str, Any]]) -> Table:
             lines.append("a retry")
         if job.get("variant") is not None:
             lines.append(variant_text(job["variant"]))
-        table.add_row(job["task_uuid"], "\n".join(lines), job["cost_usd"])
+        cost = job["cost_usd"] + (" (est.)" if job.get("cost_estimated") else "")
+        table.add_row(job["task_uuid"], "\n".join(lines), cost)
         if job.get("retried_as"):
             table.add_row(f"→ {job['retried_as']}", "its retry", "")
         for image in job["images"]:

@@ -86,6 +86,8 @@ def progress_line(summary: CampaignSummary) -> str:
         f"{summary.counts[status]} {status}" for status in _ORDER if summary.counts.get(status)
     )
     spend = f"spent {money(summary.spend.spent)} USD"
+    if summary.spend.spent_estimated:
+        spend += f" ({money(summary.spend.spent_estimated)} of it estimated)"
     if summary.budget_usd is not None:
         spend += f" of {money(summary.budget_usd)} (reserved {money(summary.spend.reserved)})"
     if summary.spend.overrun:
@@ -113,7 +115,13 @@ def _panel(summary: CampaignSummary, eta: str) -> Group:
     table.add_row("[bold]all[/]", f"[bold]{summary.jobs}[/]")
     lines = [
         f"{_finished(summary)} of {summary.jobs} jobs final; {summary.images} images; {eta}",
-        f"spent {money(summary.spend.spent)} USD, reserved {money(summary.spend.reserved)}"
+        f"spent {money(summary.spend.spent)} USD"
+        + (
+            f" ({money(summary.spend.spent_estimated)} of it estimated)"
+            if summary.spend.spent_estimated
+            else ""
+        )
+        + f", reserved {money(summary.spend.reserved)}"
         + (
             f" of a budget of {money(summary.budget_usd)} ({money(summary.budget_left)} left)"
             if summary.budget_usd is not None

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from remixq.campaigns import read_campaign
 from remixq.errors import InvalidInput
 from remixq.models import Image, Job
+from remixq.providers.ideogram import parse_request as parse_ideogram_request
 from remixq.providers.runware import parse_request
 from remixq.security import webhook_token
 from tests.support.factories import new_job
@@ -144,5 +145,39 @@ def test_campaign_files_give_invalid_input_or_jobs(
 def test_requests_are_parsed_or_refused_with_named_fields(request: dict[str, Any]) -> None:
     try:
         parse_request(request)
+    except InvalidInput as exc:
+        assert all(error.field and error.allowed for error in exc.errors)  # noqa: PT017
+
+
+@FUZZ
+@given(
+    request=st.dictionaries(
+        st.sampled_from(
+            [
+                "image",
+                "prompt",
+                "image_weight",
+                "seed",
+                "resolution",
+                "aspect_ratio",
+                "num_images",
+                "color_palette",
+                "style_codes",
+                "style_type",
+                "style_reference_images",
+                "character_reference_images",
+                "character_reference_images_mask",
+                "taskUUID",
+            ]
+        ),
+        json_values,
+        max_size=8,
+    )
+)
+def test_ideogram_requests_are_parsed_or_refused_with_named_fields(
+    request: dict[str, Any],
+) -> None:
+    try:
+        parse_ideogram_request(request)
     except InvalidInput as exc:
         assert all(error.field and error.allowed for error in exc.errors)  # noqa: PT017

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from remixq.cli.processes import free_port, stable_port, wait_until
 from tests.support.databases import PG_URL
-from worker.names import PERIODIC_QUEUE, QUEUE
+from worker.names import ASSETS_QUEUE, NATIVE_QUEUE, PERIODIC_QUEUE, QUEUE
 
 SHARED_HOST = "127.0.0.1:5672"
 _made: set[str] = set()
@@ -57,7 +57,7 @@ def _vhost(name: str, node: str | None = None) -> None:
 def empty_queues(url: str) -> None:
     """Delete remixq's queues in the vhost of `url` (and so their messages): a clean broker."""
     with Connection(url, connect_timeout=5) as connection:
-        for queue in (QUEUE, PERIODIC_QUEUE):
+        for queue in (QUEUE, PERIODIC_QUEUE, ASSETS_QUEUE, NATIVE_QUEUE):
             with connection.channel() as channel:
                 channel.queue_delete(queue)
 

@@ -365,8 +365,9 @@ def retry(campaign_id: int) -> Response:
 )
 def export(campaign_id: int) -> Response:
     """Every stored image of the campaign as JSON Lines (application/x-ndjson), one object per
-    image: campaign, job, taskUUID, status, model, prompt, parameters, variant, image UUID, URL,
-    seed, NSFW flag, cost. Streamed in keyset batches: constant memory whatever the campaign's
+    image: campaign, job, taskUUID, status, provider, model, prompt, parameters, variant, image
+    UUID, URL, seed, NSFW flag, cost (and whether it is the price table's estimate: a provider
+    that reports no cost). Streamed in keyset batches: constant memory whatever the campaign's
     size."""
     sessions = bodies.sessions()
     with transaction(sessions) as session:

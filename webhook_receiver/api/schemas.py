@@ -17,18 +17,19 @@ DEFAULT_PAGE = 100
 
 
 class JobsBody(BaseModel):
-    """Runware requests, each exactly what one line of a JSONL campaign file holds (a Runware
-    imageInference request without the delivery fields); or a spec of them, as a YAML or JSON
-    spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
+    """Requests, each exactly what one line of a JSONL campaign file holds (a Runware
+    imageInference request without the delivery fields, or, with `"provider": "ideogram"`, a
+    request of Ideogram's own Remix API in its field names); or a spec of them, as a YAML or
+    JSON spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
 
     model_config = ConfigDict(extra="forbid")
 
     jobs: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=MAX_JOBS,
-        description="Runware imageInference requests, as the lines of a JSONL campaign file; "
-        "in a spec, each is merged over `defaults` (objects key by key). At least one job, or "
-        "a matrix.",
+        description="Requests, as the lines of a JSONL campaign file: Runware imageInference "
+        'requests, or Ideogram Remix requests with "provider": "ideogram"; in a spec, each is '
+        "merged over `defaults` (objects key by key). At least one job, or a matrix.",
     )
     defaults: dict[str, Any] | None = Field(
         None, description="A spec's fields every job starts from (matrix and explicit jobs)."
@@ -122,6 +123,11 @@ class Campaign(BaseModel):
     )
     spent_usd: str = Field("0.00", description="What the images cost (as cost_usd).")
     overrun_usd: str = Field("0.00", description="What jobs cost beyond their estimates.")
+    spent_estimated_usd: str = Field(
+        "0.00",
+        description="The part of spent_usd that is the price table's estimate: the costs of a"
+        " provider whose answers carry none (Ideogram's own API).",
+    )
     budget_left_usd: str | None = Field(
         None, description="Budget less spent and reserved (negative after an overrun)."
     )
@@ -185,8 +191,14 @@ class Spend(BaseModel):
     images: int
     estimated_usd: str = Field(description="The price table's estimates of the jobs.")
     reserved_usd: str = Field(description="What open jobs may still cost.")
-    spent_usd: str = Field(description="What the images cost (the provider's reported costs).")
+    spent_usd: str = Field(
+        description="What the images cost (the provider's reported costs, and the price table's"
+        " for a provider that reports none: spent_estimated_usd)."
+    )
     overrun_usd: str = Field(description="What jobs cost beyond their estimates.")
+    spent_estimated_usd: str = Field(
+        "0.00", description="The part of spent_usd that is the price table's estimate."
+    )
 
 
 class CostRow(Spend):
@@ -216,10 +228,16 @@ class Job(BaseModel):
     id: int
     task_uuid: str
     status: JobStatus
+    provider: str = Field("runware", description='"runware" or "ideogram" (its own API).')
     model: str
     results_expected: int
     results_received: int
     attempts: int
+    lost_answers: int = Field(
+        0,
+        description="Synchronous calls whose answer was lost: each may have been charged"
+        " (error code possiblyCharged).",
+    )
     error: JobError | None = None
     retry_of: int | None = Field(None, description="Id of the failed job this one retries.")
     variant: dict[str, Any] | None = Field(
@@ -243,6 +261,10 @@ class Image(BaseModel):
     seed: int | None = None
     nsfw: bool | None = None
     cost_usd: str | None = None
+    cost_estimated: bool = Field(
+        False,
+        description="cost_usd is the price table's estimate (the provider reports no cost).",
+    )
     job_id: int
     task_uuid: str
     created_at: datetime

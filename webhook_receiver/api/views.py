@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from remixq.models import ApiKey, Campaign, Image, Job
+from remixq.provider_kinds import estimated_cost_providers
 from remixq.reports import (
     CampaignSummary,
     asset_view,
@@ -78,10 +79,12 @@ def job(row: Job) -> schemas.Job:
         id=row.id,
         task_uuid=str(row.task_uuid),
         status=row.status,
+        provider=row.provider,
         model=row.model,
         results_expected=row.number_results,
         results_received=row.results_received,
         attempts=row.attempts,
+        lost_answers=row.lost_answers,
         error=error,
         retry_of=row.retry_of_id,
         variant=row.variant,
@@ -98,6 +101,7 @@ def image(row: Image, of: Job) -> schemas.Image:
         seed=row.seed,
         nsfw=row.nsfw,
         cost_usd=money(row.cost) if row.cost is not None else None,
+        cost_estimated=of.provider in estimated_cost_providers(),
         job_id=of.id,
         task_uuid=str(of.task_uuid),
         created_at=row.created_at,

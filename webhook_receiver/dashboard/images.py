@@ -22,6 +22,7 @@ from sqlalchemy import select
 from remixq.budgets import usd
 from remixq.db import transaction
 from remixq.models import Image, Job
+from remixq.providers import DEFAULT_PROVIDER, provider_for
 from webhook_receiver.dashboard import stored_assets
 from webhook_receiver.dashboard.blueprint import bp
 from webhook_receiver.state import state
@@ -34,17 +35,10 @@ SERVED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024  # as remixq.local_images reads them
 
 
-def reference_of(request_body: dict[str, Any]) -> str | None:
-    """The job's reference image as the request names it: the first of
-    inputs.referenceImages (1.0 and 3.0 Remix) or inputs.seedImage (4.0)."""
-    inputs = request_body.get("inputs")
-    if not isinstance(inputs, dict):
-        return None
-    refs = inputs.get("referenceImages")
-    if isinstance(refs, list) and refs and isinstance(refs[0], str):
-        return refs[0]
-    seed = inputs.get("seedImage")
-    return seed if isinstance(seed, str) else None
+def reference_of(job: Job) -> str | None:
+    """The job's source image as its request names it (its provider knows where: the first of
+    inputs.referenceImages or inputs.seedImage for Runware, ``image`` for Ideogram's own API)."""
+    return provider_for(job.provider or DEFAULT_PROVIDER).source_image_of(job.request or {})
 
 
 def _is_url(text: str) -> bool:
@@ -54,7 +48,8 @@ def _is_url(text: str) -> bool:
 def job_card(job: Job) -> dict[str, Any]:
     """What a gallery card shows of a job (its images loaded)."""
     body = job.request or {}
-    reference = reference_of(body)
+    provider = provider_for(job.provider or DEFAULT_PROVIDER)
+    reference = reference_of(job)
     shown_reference = None
     reference_text = None
     if reference is not None:
@@ -83,7 +78,7 @@ def job_card(job: Job) -> dict[str, Any]:
         "task_uuid": str(job.task_uuid),
         "status": job.status,
         "model": job.model,
-        "prompt": body.get("positivePrompt"),
+        "prompt": provider.prompt_of(body),
         "variant": job.variant,
         "error": error,
         "attempts": job.attempts,
@@ -94,6 +89,7 @@ def job_card(job: Job) -> dict[str, Any]:
         "images": images,
         "unsafe": any(image["nsfw"] for image in images),
         "cost": usd(cost),
+        "cost_estimated": not provider.reports_cost,
     }
 
 
@@ -132,10 +128,10 @@ def reference(job_id: int) -> ResponseReturnValue:
     """The job's reference image: an inline one (data URI or base64) decoded, if it is a PNG,
     JPEG or WebP image; a URL redirected to."""
     with transaction(state(current_app).api_sessions) as db:
-        body = db.scalar(select(Job.request).where(Job.id == job_id))
-    if body is None:
+        row = db.execute(select(Job.request, Job.provider).where(Job.id == job_id)).first()
+    if row is None or row.request is None:
         abort(404, "no job has that id")
-    found = reference_of(body)
+    found = provider_for(row.provider or DEFAULT_PROVIDER).source_image_of(row.request)
     if found is None or _UUID.fullmatch(found):
         abort(404, "the job names no reference image this page can show")
     if _is_url(found):

@@ -61,6 +61,8 @@ def campaign_view(
         "segments": [vars(s) for s in segments(counts, ORDER)],
         "images": summary.images,
         "spent_usd": usd(spent),
+        # The part of the spend that is the price table's (a provider reporting no cost).
+        "spent_estimated_usd": usd(summary.spend.spent_estimated),
         "estimated_usd": usd(summary.spend.estimated),
         "reserved_usd": usd(summary.spend.reserved),
         "overrun_usd": usd(summary.spend.overrun),

@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 AuthMode = Literal["header", "task"]
 
 
-
 @dataclass(frozen=True)
 class Ack:
     """The provider accepted the task (or already had it: ``already_submitted``)."""
@@ -245,9 +244,7 @@ def _json_object(response: requests.Response) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _errors_of(
-    envelope: Mapping[str, Any] | None, secrets: Sequence[str]
-) -> list[ProviderError]:
+def _errors_of(envelope: Mapping[str, Any] | None, secrets: Sequence[str]) -> list[ProviderError]:
     if envelope is None:
         return []
     # "errors" is the documented key; an older page says "error", runware-python accepts both.

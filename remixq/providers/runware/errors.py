@@ -1,10 +1,13 @@
-"""The one exception tree of the Runware client, and the provider's per-task error record.
+"""The Runware client's exception tree, and the provider's per-task error record.
+
+The tree itself is provider-neutral and lives in ``remixq.providers.errors``; it is re-exported
+here under its old names (``RunwareError`` is ``ProviderCallError``), so every import keeps working.
 
 Callers decide what to do from the class alone: a ``TransientError`` is worth retrying (with
 backoff, and the same taskUUID, which the provider deduplicates), a ``PermanentError`` fails
 the job with the provider's code and message::
 
-    RunwareError(Exception)                  .message, .status, .errors
+    RunwareError (= ProviderCallError)       .message, .status, .errors
       TransientError                         .retry_after: float | None (from Retry-After)
         ConnectionFailed                     nothing reached the provider, or the link broke
         RequestTimeout                       no answer within the read timeout (or HTTP 408)
@@ -32,6 +35,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from remixq.providers.errors import (
+    AnswerLost,
+    BadRequest,
+    ConnectionFailed,
+    Forbidden,
+    NotFound,
+    PaymentRequired,
+    PermanentError,
+    ProviderCallError,
+    RateLimited,
+    RequestTimeout,
+    SafetyRejected,
+    ServerError,
+    TransientError,
+    Unauthorized,
+    UnexpectedResponse,
+)
 from remixq.providers.runware.assumptions import TRANSIENT_TASK_ERROR_CODES
 from remixq.security import redact
 
@@ -88,80 +108,8 @@ def is_transient_code(code: str) -> bool:
     return code in TRANSIENT_TASK_ERROR_CODES
 
 
-class RunwareError(Exception):
-    """Base of every error the Runware client raises."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        errors: Iterable[ProviderError] = (),
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.errors: list[ProviderError] = list(errors)
-
-
-class TransientError(RunwareError):
-    """Worth retrying later with the same taskUUID."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        errors: Iterable[ProviderError] = (),
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, status=status, errors=errors)
-        self.retry_after = retry_after
-
-
-class ConnectionFailed(TransientError):
-    """The connection could not be made or broke before a full answer arrived."""
-
-
-class RequestTimeout(TransientError):
-    """The provider did not answer within the read timeout."""
-
-
-class RateLimited(TransientError):
-    """HTTP 429: the provider's queue is over capacity."""
-
-
-class ServerError(TransientError):
-    """HTTP 5xx, including 503 (temporary capacity) and 504 (queue wait exceeded)."""
-
-
-class PermanentError(RunwareError):
-    """Retrying the same request will not help; fail the job with the provider's words."""
-
-
-class BadRequest(PermanentError):
-    """HTTP 400 for the request as a whole."""
-
-
-class Unauthorized(PermanentError):
-    """HTTP 401: no valid API key."""
-
-
-class PaymentRequired(PermanentError):
-    """HTTP 402: the account balance is insufficient."""
-
-
-class Forbidden(PermanentError):
-    """HTTP 403: the key lacks permission."""
-
-
-class NotFound(PermanentError):
-    """HTTP 404: wrong endpoint URL."""
-
-
-class UnexpectedResponse(PermanentError):
-    """An answer outside the contract: unparseable body, unknown status, errors naming no task."""
-
+# The tree is provider-neutral (remixq.providers.errors); these names stay importable from here.
+RunwareError = ProviderCallError
 
 _PERMANENT_BY_STATUS: dict[int, type[PermanentError]] = {
     400: BadRequest,
@@ -184,3 +132,26 @@ def for_status(
         return ServerError(message, status=status, errors=errors, retry_after=retry_after)
     permanent = _PERMANENT_BY_STATUS.get(status, UnexpectedResponse)
     return permanent(message, status=status, errors=errors)
+
+
+__all__ = [
+    "AnswerLost",
+    "BadRequest",
+    "ConnectionFailed",
+    "Forbidden",
+    "NotFound",
+    "PaymentRequired",
+    "PermanentError",
+    "ProviderCallError",
+    "ProviderError",
+    "RateLimited",
+    "RequestTimeout",
+    "RunwareError",
+    "SafetyRejected",
+    "ServerError",
+    "TransientError",
+    "Unauthorized",
+    "UnexpectedResponse",
+    "for_status",
+    "is_transient_code",
+]

@@ -178,6 +178,7 @@ def test_an_export_row_carries_the_request_and_the_image(session: Session) -> No
         "job_id": completed.id,
         "task_uuid": str(completed.task_uuid),
         "status": "completed",
+        "provider": "runware",
         "model": "ideogram:1@2",
         "prompt": "a remix",
         "parameters": {"width": 1024},
@@ -187,6 +188,7 @@ def test_an_export_row_carries_the_request_and_the_image(session: Session) -> No
         "seed": 42,
         "nsfw": False,
         "cost_usd": "0.04",
+        "cost_estimated": False,  # Runware reports the cost of each image
         # Its copy is not made yet (remixq.assets): pending, nothing known of the bytes.
         "asset_status": "pending",
         "asset_reason": None,

@@ -123,6 +123,7 @@ def test_costs_by_campaign_model_and_day(tmp_path: Path) -> None:
         "reserved_usd": "0.00",
         "spent_usd": "0.284938",
         "overrun_usd": "0.044938",
+        "spent_estimated_usd": "0.00",  # Runware reported every cost
     }
     assert [row["jobs"] for row in by_campaign["rows"]] == [3, 2]
     by_model = json.loads(remixq(tmp_path, "costs", "--by", "model", "--json").stdout)

@@ -249,6 +249,7 @@ def test_status_by_variant_compares_the_variants(tmp_path: Path) -> None:
         "reserved_usd": "0.06",
         "spent_usd": "0.00",
         "overrun_usd": "0.00",
+        "spent_estimated_usd": "0.00",
     }
     assert sum(Decimal(row["estimated_usd"]) for row in rows) == Decimal("1.02")  # the dry run
 

@@ -26,7 +26,8 @@ def _task(request: dict[str, object]) -> dict[str, object]:
 def test_the_defaults_are_the_simulators_prices() -> None:
     table = PriceTable.default()
     assert table.prices == default_prices()
-    assert set(table.prices) == set(MODEL_IDS)
+    assert set(table.prices) == {*MODEL_IDS, "ideogram-v3-remix"}  # Ideogram's own API too
+    assert table.price("ideogram-v3-remix", "FLASH") == Decimal("0.015")
     assert table.price("ideogram:4@2", "TURBO") == Decimal("0.03")
     assert table.price("ideogram:4@2", None) == Decimal("0.06")
     assert table.price("ideogram:1@2", "QUALITY") == Decimal("0.09")

@@ -50,12 +50,15 @@ def test_stats_shape(client: FlaskClient) -> None:
     assert set(stats) == {
         *GLOBAL_COUNTERS,
         *("cost_total", "faults", "webhooks", "uploads", "tasks", "requests_per_second"),
+        *("providers", "ideogram_prompts"),
     }
     assert set(stats["faults"]) == set(FAULT_KINDS)
     assert set(stats["webhooks"]) == set(WEBHOOK_EVENTS)
     assert set(stats["uploads"]) == set(UPLOAD_EVENTS)
     assert stats["cost_total"] == "0.0000" and stats["tasks"] == {}
-    assert not {"tasks", "requests_per_second"} & set(client.get("/_control/stats?tasks=0").json)
+    assert not {"tasks", "requests_per_second", "ideogram_prompts"} & set(
+        client.get("/_control/stats?tasks=0").json
+    )
 
 
 def test_counters_add_up(client: FlaskClient) -> None:

@@ -206,5 +206,10 @@ def test_the_settings_make_the_policy() -> None:
     # The simulator is the provider without a key: its origin is a local host, by its port.
     assert HostRule("127.0.0.1", 8765) in policy.local_hosts
     assert HostRule("minio", 9000) in policy.local_hosts
-    with_key = FetchPolicy.of(load_settings(runware_api_key="k", image_local_hosts=""))
-    assert with_key.local_hosts == ()
+    # Each provider without a key is the simulator (Ideogram's own API too): with both keys,
+    # no local host; with Runware's alone, the simulator stands in for Ideogram still.
+    keys = {"runware_api_key": "k", "image_local_hosts": "", "simulator_port": 8765}
+    with_keys = FetchPolicy.of(load_settings(**keys, ideogram_api_key="i"))
+    assert with_keys.local_hosts == ()
+    runware_key = FetchPolicy.of(load_settings(**keys))
+    assert runware_key.local_hosts == (HostRule("127.0.0.1", 8765),)
