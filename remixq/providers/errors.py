@@ -34,7 +34,10 @@ line and the provider's codes and messages only (redacted with remixq.security.r
 
 from __future__ import annotations
 
+import email.utils
+import math
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -122,3 +125,23 @@ class SafetyRejected(PermanentError):
 
 class UnexpectedResponse(PermanentError):
     """An answer outside the contract: unparseable body, unknown status, errors naming no task."""
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), if any."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

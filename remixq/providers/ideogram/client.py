@@ -18,14 +18,11 @@ key goes into a per-request header, never into a log line, an error message or `
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -46,6 +43,7 @@ from remixq.providers.errors import (
     ServerError,
     Unauthorized,
     UnexpectedResponse,
+    retry_after_seconds,
 )
 from remixq.providers.ideogram import assumptions as A
 from remixq.providers.ideogram.images import (
@@ -344,20 +342,5 @@ def _item(item: Mapping[str, Any], index: int) -> RemixItem:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), if any."""
-    if not value or not A.HONOUR_RETRY_AFTER:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
+    """Seconds to wait from a Retry-After header, if any (and honoured: `assumptions`)."""
+    return retry_after_seconds(value) if A.HONOUR_RETRY_AFTER else None

@@ -15,20 +15,18 @@ session, a log line, an exception message or ``repr``).
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import math
 import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal
 
 import requests
 
 from remixq.db import json_dumps
+from remixq.providers.errors import retry_after_seconds
 from remixq.providers.runware import assumptions as A
 from remixq.providers.runware.errors import (
     ConnectionFailed,
@@ -281,20 +279,5 @@ def _status_error(
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), if any."""
-    if not value or not A.HONOUR_RETRY_AFTER:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
+    """Seconds to wait from a Retry-After header, if any (and honoured: `assumptions`)."""
+    return retry_after_seconds(value) if A.HONOUR_RETRY_AFTER else None
