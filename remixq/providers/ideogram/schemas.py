@@ -14,9 +14,8 @@ page leaves open are decided in ``assumptions``.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -40,6 +39,7 @@ from remixq.providers.ideogram.images import (
     is_image_url,
     mib,
 )
+from remixq.providers.refusals import field_path, unwrap
 from remixq.providers.runware.schemas.catalog import STYLE_PRESETS, StylePreset
 from remixq.providers.runware.schemas.values import check_uuid4
 from remixq.url_policy import UrlPolicy
@@ -373,29 +373,6 @@ def combination_errors(data: Mapping[str, Any]) -> list[FieldError]:
 # --- refusals as FieldErrors ---------------------------------------------------------------------
 
 
-def _path(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
-    metadata: list[Any] = []
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            metadata.extend(annotation.__metadata__)
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            members = [arg for arg in get_args(annotation) if arg is not type(None)]
-            if len(members) != 1:
-                return annotation, metadata
-            annotation = members[0]
-        else:
-            return annotation, metadata
-
-
 def _fields_of(model: type[BaseModel]) -> dict[str, FieldInfo]:
     return {(info.alias or name): info for name, info in model.model_fields.items()}
 
@@ -405,7 +382,7 @@ def _allowed(loc: Sequence[str | int]) -> str:
     annotation: Any = RemixRequest
     metadata: list[Any] = []
     for part in loc:
-        bare, _ = _unwrap(annotation)
+        bare, _ = unwrap(annotation)
         if isinstance(part, int):
             args = get_args(bare)
             annotation, metadata = (args[0] if args else None), []
@@ -414,7 +391,7 @@ def _allowed(loc: Sequence[str | int]) -> str:
             annotation, metadata = info.annotation, [info]
         else:
             break
-    bare, inner = _unwrap(annotation)
+    bare, inner = unwrap(annotation)
     for item in (*metadata, *inner):
         if isinstance(item, FieldInfo) and item.description:
             return item.description
@@ -442,13 +419,13 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     for error in exc.errors(include_url=False, include_context=False):
         loc, kind = error["loc"], error["type"]
         if kind == "extra_forbidden":
-            errors.append(FieldError(_path(loc), error["input"], _unknown(loc)))
+            errors.append(FieldError(field_path(loc), error["input"], _unknown(loc)))
         elif kind == _SAYS_ALLOWED:
-            errors.append(FieldError(_path(loc), error["input"], error["msg"]))
+            errors.append(FieldError(field_path(loc), error["input"], error["msg"]))
         elif kind == "missing":
-            errors.append(FieldError(_path(loc), None, "required: " + _allowed(loc)))
+            errors.append(FieldError(field_path(loc), None, "required: " + _allowed(loc)))
         else:
-            errors.append(FieldError(_path(loc), error["input"], _allowed(loc)))
+            errors.append(FieldError(field_path(loc), error["input"], _allowed(loc)))
     return errors
 
 

@@ -7,15 +7,15 @@ pointer to where it belongs: another object of the same request, or another mode
 
 from __future__ import annotations
 
-import types
 from collections.abc import Sequence
 from functools import cache
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from remixq.errors import FieldError
+from remixq.providers.refusals import field_path, unwrap
 from remixq.providers.runware.schemas.catalog import V1, V3, V4
 from remixq.providers.runware.schemas.models import MODELS, RemixRequestBase
 from remixq.providers.runware.schemas.values import URL_HOST_ERROR
@@ -41,30 +41,6 @@ _HINTS[V4] = {
 }
 
 
-def _path(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
-    """Strip ``Annotated`` and ``X | None``; return the bare type and the metadata found."""
-    metadata: list[Any] = []
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            metadata.extend(annotation.__metadata__)
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            members = [arg for arg in get_args(annotation) if arg is not type(None)]
-            if len(members) != 1:
-                return annotation, metadata
-            annotation = members[0]
-        else:
-            return annotation, metadata
-
-
 def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
@@ -78,7 +54,7 @@ def _resolve(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[Any, lis
     annotation: Any = model
     metadata: list[Any] = []
     for part in loc:
-        annotation, _ = _unwrap(annotation)
+        annotation, _ = unwrap(annotation)
         if isinstance(part, int):
             args = get_args(annotation)
             annotation, metadata = (args[0] if args else None), []
@@ -92,7 +68,7 @@ def _resolve(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[Any, lis
 
 def _allowed(model: type[BaseModel], loc: Sequence[str | int]) -> str:
     annotation, metadata = _resolve(model, loc)
-    bare, inner = _unwrap(annotation)
+    bare, inner = unwrap(annotation)
     for item in (*metadata, *inner):
         if isinstance(item, FieldInfo) and item.description:
             return item.description
@@ -109,7 +85,7 @@ def _homes(model: type[BaseModel]) -> dict[str, tuple[str, ...]]:
     def walk(current: type[BaseModel], prefix: str) -> None:
         for name, info in _wire_fields(current).items():
             found.setdefault(name, []).append(prefix)
-            bare, _ = _unwrap(info.annotation)
+            bare, _ = unwrap(info.annotation)
             if _is_model(bare):
                 walk(bare, f"{prefix}.{name}" if prefix else name)
 
@@ -118,16 +94,16 @@ def _homes(model: type[BaseModel]) -> dict[str, tuple[str, ...]]:
 
 
 def _unknown_field_text(model: type[RemixRequestBase], loc: Sequence[str | int]) -> str:
-    path, name, parent_loc = _path(loc), str(loc[-1]), loc[:-1]
+    path, name, parent_loc = field_path(loc), str(loc[-1]), loc[:-1]
     hint = _HINTS[model.MODEL_ID].get(path)
     if hint:
         return hint
-    parent_path = _path(parent_loc)
+    parent_path = field_path(parent_loc)
     elsewhere = [p for p in _homes(model).get(name, ()) if p != parent_path]
     if elsewhere:
         where = " or ".join(p or "the top level" for p in elsewhere)
         return f"`{name}` belongs in {where}"
-    parent, _ = _unwrap(_resolve(model, parent_loc)[0])
+    parent, _ = unwrap(_resolve(model, parent_loc)[0])
     allowed_here = ", ".join(_wire_fields(parent)) if _is_model(parent) else "none"
     users = [mid for mid, cls in MODELS.items() if cls is not model and name in _homes(cls)]
     if users:
@@ -146,11 +122,13 @@ def field_errors(model: type[RemixRequestBase], exc: ValidationError) -> list[Fi
         if kind == "combination":
             continue  # reported from the raw input by parse_request
         if kind == "extra_forbidden":
-            errors.append(FieldError(_path(loc), error["input"], _unknown_field_text(model, loc)))
+            errors.append(
+                FieldError(field_path(loc), error["input"], _unknown_field_text(model, loc))
+            )
         elif kind == URL_HOST_ERROR:  # its message says what is allowed, and why
-            errors.append(FieldError(_path(loc), error["input"], error["msg"]))
+            errors.append(FieldError(field_path(loc), error["input"], error["msg"]))
         elif kind == "missing":
-            errors.append(FieldError(_path(loc), None, "required: " + _allowed(model, loc)))
+            errors.append(FieldError(field_path(loc), None, "required: " + _allowed(model, loc)))
         else:
-            errors.append(FieldError(_path(loc), error["input"], _allowed(model, loc)))
+            errors.append(FieldError(field_path(loc), error["input"], _allowed(model, loc)))
     return errors
