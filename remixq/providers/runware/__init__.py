@@ -5,7 +5,8 @@
 Points the provider's documentation leaves open are decided in ``assumptions``.
 """
 
-from remixq.providers.runware.client import Ack, AuthMode, RunwareClient
+from typing import TYPE_CHECKING, Any
+
 from remixq.providers.runware.errors import (
     BadRequest,
     ConnectionFailed,
@@ -66,3 +67,19 @@ __all__ = [
     "is_transient_code",
     "parse_request",
 ]
+
+if TYPE_CHECKING:
+    from remixq.providers.runware.client import Ack, AuthMode, RunwareClient
+
+_CLIENT_NAMES = frozenset({"Ack", "AuthMode", "RunwareClient"})
+
+
+def __getattr__(name: str) -> Any:
+    # The client (hence requests, urllib3 and ssl) is imported on first use only: the provider
+    # seam is imported by every process, the receiver's gunicorn master included, which must not
+    # import ssl before its gevent workers patch it (webhook_receiver.server).
+    if name in _CLIENT_NAMES:
+        from remixq.providers.runware import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
