@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from remixq.models import Campaign, Job
+from remixq.states import OPEN
 
 
 def make_job(
@@ -148,3 +149,11 @@ def add_image(
     session.add(image)
     session.flush()
     return image.id
+
+
+def park_other_open_jobs(session: Session) -> None:
+    """Other tests' committed leftovers in the shared test database, failed inside this test's
+    transaction (rolled back with it): a relay or reconciler round that counts or takes open
+    jobs then sees only the test's own."""
+    open_ = sorted(status.value for status in OPEN)
+    session.execute(update(Job).where(Job.status.in_(open_)).values(status="failed"))

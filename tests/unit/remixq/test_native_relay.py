@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from remixq import native, reconcile, relay
 from remixq.db import utcnow
 from remixq.models import Job
-from tests.support.factories import make_job
+from tests.support.factories import make_job, park_other_open_jobs
 
 SECOND = timedelta(seconds=1)
 CLAIM_LEASE = 120 * SECOND
@@ -53,6 +53,7 @@ def relay_round(
 
 
 def test_native_queued_jobs_are_weighed_against_their_own_queue(session: Session) -> None:
+    park_other_open_jobs(session)
     long_ago = utcnow() - timedelta(hours=1)
     runware = [runware_job(session, "queued", enqueued_at=long_ago) for _ in range(3)]
     natives = [native_job(session, "queued", enqueued_at=long_ago) for _ in range(3)]
@@ -66,6 +67,7 @@ def test_native_queued_jobs_are_weighed_against_their_own_queue(session: Session
 
 
 def test_a_dead_native_claim_is_relayed_only_when_no_call_was_sent(session: Session) -> None:
+    park_other_open_jobs(session)
     past_runware_lease = utcnow() - CLAIM_LEASE - SECOND
     past_native_lease = utcnow() - NATIVE_LEASE - SECOND
     slow_call = native_job(session, "submitting", claimed_at=past_runware_lease)
@@ -83,6 +85,7 @@ def test_a_dead_native_claim_is_relayed_only_when_no_call_was_sent(session: Sess
 
 
 def test_the_reconciler_never_polls_a_native_job(session: Session) -> None:
+    park_other_open_jobs(session)
     long_ago = utcnow() - timedelta(hours=1)
     polled = runware_job(session, "submitted", updated_at=long_ago)
     native_job(session, "submitted", updated_at=long_ago)

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from remixq import relay
 from remixq.db import utcnow
 from remixq.models import Campaign, Job
-from remixq.states import JobStatus
-from tests.support.factories import make_job
+from tests.support.factories import make_job, park_other_open_jobs
 
 SECOND = timedelta(seconds=1)
 BATCH = 10
@@ -30,11 +28,6 @@ def take(session: Session, messages: int | None, *, limit: int = 1000) -> list[i
         limit=limit,
     )
 
-
-def park_other_open_jobs(session: Session) -> None:
-    """Other tests' committed leftovers (rolled back with this test): no broker holds them."""
-    open_ = [JobStatus.PENDING.value, JobStatus.QUEUED.value, JobStatus.SUBMITTING.value]
-    session.execute(update(Job).where(Job.status.in_(open_)).values(status="failed"))
 
 
 def queued(session: Session, count: int, *, minutes_ago: float) -> list[Job]:
