@@ -190,9 +190,7 @@ def spend(
     rows = session.execute(query).all()
     if key is None and rows and not rows[0][1]:
         return {}  # no job: an aggregate without GROUP BY still answers one row
-    return {
-        group_key(row[0]): Spend(int(row[1]), int(row[2]), *row[3:8]) for row in rows
-    }
+    return {group_key(row[0]): Spend(int(row[1]), int(row[2]), *row[3:8]) for row in rows}
 
 
 def group_key(value: Any) -> Hashable:

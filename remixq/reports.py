@@ -242,6 +242,7 @@ class CampaignSummary:
     paused_at: datetime | None = None
     superseded: int = 0  # attempts a retry replaced, outside `counts`
     budget_usd: Decimal | None = None  # None: no budget
+    failover: str | None = None  # the failover provider (remixq.failover); None: off
     # Estimated, reserved (open jobs), spent and overrun USD, every attempt (`remixq.budgets`).
     spend: Spend = field(default_factory=Spend)
     # The images' copies by asset status (latest attempts, as `images`): remixq.assets.
@@ -278,6 +279,7 @@ class CampaignSummary:
             "paused_by": self.paused_by,
             "pause_reason": self.pause_reason,
             "cancelled_at": _iso(self.cancelled_at),
+            "failover": self.failover,
             **self.budget_json(),
         }
 
@@ -406,6 +408,7 @@ def _summaries(
                 paused_at=campaign.paused_at,
                 superseded=superseded[campaign.id],
                 budget_usd=campaign.budget_usd,
+                failover=campaign.failover,
                 spend=spends.get(campaign.id, Spend()),
                 assets=assets.get(campaign.id, {}),
             )
