@@ -81,6 +81,14 @@ def job_view(
         "error": error,
         "retry_of": retry_of,
         "retried_as": retried_as,
+        # remixq.failover: "failed_over" (`retried_as` is its re-run through the campaign's
+        # failover provider; a late result of its own is recorded, not counted in the budget),
+        # "refused" or "runware_has_it", and why; None when not considered.
+        "failover": (
+            None
+            if job.failover_state is None
+            else {"state": job.failover_state, "reason": job.failover_reason}
+        ),
         # The axis values of the spec's matrix that made it ({"job": i}: the spec's explicit
         # job i), None for a request of a plain file.
         "variant": job.variant,
