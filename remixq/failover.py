@@ -42,7 +42,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from remixq import budgets
@@ -160,8 +160,12 @@ def take_candidates(session: Session, *, limit: int = 100) -> list[Candidate]:
 
 
 def _mark(session: Session, job_id: int, state: str, reason: str) -> None:
-    job = session.get_one(Job, job_id)
-    job.failover_state, job.failover_reason = state, reason
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(failover_state=state, failover_reason=reason, updated_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 @dataclass(frozen=True)
@@ -228,5 +232,5 @@ def apply(
     session.add(new)
     session.flush()
     reason = f"failed over to {candidate.target} as job {new.id}: {candidate.reason}"
-    old.failover_state, old.failover_reason = FAILED_OVER, reason
+    _mark(session, old.id, FAILED_OVER, reason)
     return Applied(FAILED_OVER, reason, new.id)
