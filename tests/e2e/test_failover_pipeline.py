@@ -1,0 +1,153 @@
+"""Failover end to end, on real processes (simulator, receiver, a `remixq worker` with its
+native pool, beat) on PostgreSQL: the simulator fails a share of the Runware `ideogram:4@2`
+tasks with `timeoutProvider`; a campaign submitted with `--failover ideogram` ends with every
+job's images from exactly one provider, the costs exact, and a late Runware result for a
+failed-over job recorded but not charged twice in the budget view."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from remixq.cli.processes import wait_until
+from remixq.models import Job
+from remixq.pricing import PriceTable
+from remixq.security import webhook_url
+from tests.support.stack import Stack, running_stack
+
+pytestmark = pytest.mark.e2e
+
+JOBS = 12
+LINE = {
+    "model": "ideogram:4@2",
+    "width": 1024,
+    "height": 1024,
+    "numberResults": 2,
+    "inputs": {"referenceImages": ["https://example.com/in.jpg"]},
+}
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(
+        tmp_path,
+        backend="postgresql",
+        sim_args=("--latency-ms", "20"),
+        env={
+            "REMIXQ_RECONCILE_INTERVAL": "1",
+            "REMIXQ_NATIVE_CONCURRENCY": "4",
+            "REMIXQ_IDEOGRAM_RATE_LIMIT": "20",
+        },
+        beat=True,
+    ) as running:
+        yield running
+
+
+def submit(stack: Stack, name: str) -> int:
+    path = stack.tmp / f"{name}.jsonl"
+    lines = [{**LINE, "positivePrompt": f"a tea tin, {n}"} for n in range(JOBS)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = json.loads(
+        stack.run_cli(
+            "submit", str(path), "--campaign", name, "--failover", "ideogram", "--json"
+        ).stdout
+    )
+    assert out["jobs"] == JOBS
+    return int(out["campaign_id"])
+
+
+def settled(stack: Stack, campaign_id: int) -> list[Job]:
+    """Every Runware job completed, or failed over and its native re-run completed."""
+
+    def done() -> bool:
+        stack.check_alive()
+        jobs = stack.jobs(campaign_id)
+        reruns = {job.retry_of_id: job for job in jobs if job.retry_of_id is not None}
+        for job in jobs:
+            if job.provider != "runware":
+                continue
+            if job.status == "completed":
+                continue
+            rerun = reruns.get(job.id)
+            if job.failover_state != "failed_over" or rerun is None:
+                return False
+            if rerun.status != "completed":
+                return False
+        return True
+
+    wait_until(done, timeout=120, interval=0.5, what="every job done by exactly one provider")
+    return stack.jobs(campaign_id)
+
+
+def spend(stack: Stack, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(stack.run_cli("status", name, "--json").stdout)
+    return found
+
+
+def test_failed_runware_jobs_fail_over_once_each_with_exact_costs(stack: Stack) -> None:
+    stack.set_faults(failure_rate=0.5)  # timeoutProvider, the simulator's default code
+    campaign_id = submit(stack, "failover")
+    jobs = settled(stack, campaign_id)
+
+    runware = [job for job in jobs if job.provider == "runware"]
+    reruns = {job.retry_of_id: job for job in jobs if job.provider == "ideogram"}
+    assert len(runware) == JOBS
+    failed_over = [job for job in runware if job.failover_state == "failed_over"]
+    assert 0 < len(failed_over) < JOBS, "the simulator failed a share of the tasks"
+    assert set(reruns) == {job.id for job in failed_over}  # one re-run each, no other
+    for job in runware:
+        rerun = reruns.get(job.id)
+        if rerun is None:  # Runware did it
+            assert job.status == "completed" and len(job.images) == 2
+        else:  # Ideogram did it, Runware nothing
+            assert (job.status, job.error_code, job.images) == ("failed", "timeoutProvider", [])
+            assert "timeoutProvider" in (job.failover_reason or "")
+            assert rerun.status == "completed" and len(rerun.images) == 2
+            assert rerun.request["prompt"] == job.request["positivePrompt"]
+            assert rerun.request["resolution"] == "1024x1024"
+
+    stats = stack.sim_stats()
+    ideogram = stats["providers"]["ideogram"]
+    assert (ideogram["calls"], ideogram["charged"]) == (len(failed_over), len(failed_over))
+    runware_spent = sum(
+        (image.cost or Decimal(0) for job in runware for image in job.images), Decimal(0)
+    )
+    assert Decimal(stats["cost_total"]) == runware_spent  # failed tasks cost nothing
+    native_spent = 2 * len(failed_over) * PriceTable.default().price("ideogram-v3-remix", "DEFAULT")
+    assert Decimal(ideogram["cost"]) == native_spent
+    report = spend(stack, "failover")
+    assert Decimal(report["spent_usd"]) == runware_spent + native_spent
+
+    # A late Runware result for a failed-over job: recorded (image and inbox), not charged
+    # twice in the budget view.
+    late = failed_over[0]
+    image_uuid = str(uuid.uuid4())
+    body = [
+        {
+            "taskType": "imageInference",
+            "taskUUID": str(late.task_uuid),
+            "imageUUID": image_uuid,
+            "imageURL": f"{stack.sim_url}/images/{image_uuid}.jpg",
+            "seed": 7,
+            "cost": 0.08,
+        }
+    ]
+    url = webhook_url(stack.receiver_url, b"e2e-secret", str(late.task_uuid))
+    assert requests.post(url, json=body, timeout=10).status_code == 200
+
+    def recorded() -> bool:
+        job = next(j for j in stack.jobs(campaign_id) if j.id == late.id)
+        return [str(image.image_uuid) for image in job.images] == [image_uuid]
+
+    wait_until(recorded, timeout=30, interval=0.2, what="the late result to be stored")
+    after = spend(stack, "failover")
+    assert Decimal(after["spent_usd"]) == runware_spent + native_spent
+    shown = {job["task_uuid"]: job for job in after["jobs"]}
+    assert shown[str(late.task_uuid)]["failover"]["state"] == "failed_over"
