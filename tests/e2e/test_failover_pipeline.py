@@ -20,6 +20,7 @@ from remixq.cli.processes import wait_until
 from remixq.models import Job
 from remixq.pricing import PriceTable
 from remixq.security import webhook_url
+from tests.support.ideogram_requests import PNG
 from tests.support.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +31,8 @@ LINE = {
     "width": 1024,
     "height": 1024,
     "numberResults": 2,
-    "inputs": {"referenceImages": ["https://example.com/in.jpg"]},
+    # Inline: the native call sends the image's bytes (it would fetch a URL's).
+    "inputs": {"referenceImages": [PNG]},
 }
 
 
@@ -82,7 +84,14 @@ def settled(stack: Stack, campaign_id: int) -> list[Job]:
                 return False
         return True
 
-    wait_until(done, timeout=120, interval=0.5, what="every job done by exactly one provider")
+    try:
+        wait_until(done, timeout=60, interval=0.5, what="every job done by one provider")
+    except TimeoutError as exc:
+        states = [
+            (j.id, j.provider, j.status, j.error_code, j.failover_state, j.retry_of_id)
+            for j in stack.jobs(campaign_id)
+        ]
+        raise AssertionError(f"{exc}: {states}") from None
     return stack.jobs(campaign_id)
 
 
@@ -111,7 +120,7 @@ def test_failed_runware_jobs_fail_over_once_each_with_exact_costs(stack: Stack) 
             assert "timeoutProvider" in (job.failover_reason or "")
             assert rerun.status == "completed" and len(rerun.images) == 2
             assert rerun.request["prompt"] == job.request["positivePrompt"]
-            assert rerun.request["resolution"] == "1024x1024"
+            assert rerun.request["resolution"] == "1024x1024" and rerun.request["image"] == PNG
 
     stats = stack.sim_stats()
     ideogram = stats["providers"]["ideogram"]
@@ -129,18 +138,17 @@ def test_failed_runware_jobs_fail_over_once_each_with_exact_costs(stack: Stack) 
     # twice in the budget view.
     late = failed_over[0]
     image_uuid = str(uuid.uuid4())
-    body = [
-        {
-            "taskType": "imageInference",
-            "taskUUID": str(late.task_uuid),
-            "imageUUID": image_uuid,
-            "imageURL": f"{stack.sim_url}/images/{image_uuid}.jpg",
-            "seed": 7,
-            "cost": 0.08,
-        }
-    ]
+    body = {  # one result item, as Runware posts it
+        "taskType": "imageInference",
+        "taskUUID": str(late.task_uuid),
+        "imageUUID": image_uuid,
+        "imageURL": f"{stack.sim_url}/images/{image_uuid}.jpg",
+        "seed": 7,
+        "cost": 0.08,
+    }
     url = webhook_url(stack.receiver_url, b"e2e-secret", str(late.task_uuid))
-    assert requests.post(url, json=body, timeout=10).status_code == 200
+    answer = requests.post(url, json=body, timeout=10)
+    assert answer.status_code == 200, answer.text
 
     def recorded() -> bool:
         job = next(j for j in stack.jobs(campaign_id) if j.id == late.id)
@@ -149,5 +157,8 @@ def test_failed_runware_jobs_fail_over_once_each_with_exact_costs(stack: Stack) 
     wait_until(recorded, timeout=30, interval=0.2, what="the late result to be stored")
     after = spend(stack, "failover")
     assert Decimal(after["spent_usd"]) == runware_spent + native_spent
-    shown = {job["task_uuid"]: job for job in after["jobs"]}
+    # The failed-over attempt is listed as superseded by its re-run, saying why.
+    shown = {job["task_uuid"]: job for job in after["superseded"]}
     assert shown[str(late.task_uuid)]["failover"]["state"] == "failed_over"
+    assert shown[str(late.task_uuid)]["retried_as"] == str(reruns[late.id].task_uuid)
+    assert [image["image_uuid"] for image in shown[str(late.task_uuid)]["images"]] == [image_uuid]
