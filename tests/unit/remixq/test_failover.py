@@ -16,9 +16,12 @@ from remixq import budgets, failover
 from remixq.errors import InvalidInput
 from remixq.models import Campaign, Image, Job
 from remixq.pricing import PriceTable
+from remixq.providers.runware.client import RunwareClient
 from remixq.providers.runware.errors import ProviderError
 from remixq.providers.runware.provider import PROVIDER as RUNWARE
 from remixq.providers.runware.results import PollResult
+from simulator.config import SimulatorConfig
+from tests.support.simulator import LiveSimulator
 
 IMAGE_URL = "https://assets.example.test/in.png"
 PRICES = PriceTable.default()
@@ -228,3 +231,17 @@ def test_a_late_runware_result_is_recorded_not_charged_twice(session: Session) -
     assert spend.images == 4  # the late images are recorded...
     assert spend.spent == Decimal("0.12")  # ...and only the native job's cost is counted
     assert spend.overrun == 0
+
+
+def test_getresponse_for_a_task_runware_never_took_allows_failover() -> None:
+    """A submission that never got through (retriesExhausted): the simulator answers
+    getResponse with `taskFailedOrNotFound` tied to the task, read as a final error, not a
+    result: the job may fail over."""
+    served = LiveSimulator(SimulatorConfig(api_key="rw-test-key")).start()
+    try:
+        client = RunwareClient(f"{served.url}/v1", "rw-test-key")
+        poll = client.get_response(str(uuid.uuid4()))
+    finally:
+        served.stop()
+    assert [error.code for error in poll.errors] == ["taskFailedOrNotFound"]
+    assert failover.decide(poll) == "failover"
