@@ -147,7 +147,7 @@ def take_candidates(session: Session, *, limit: int = 100) -> list[Candidate]:
     """Failed jobs that may fail over, each to be asked about with getResponse; jobs failed
     for another cause are marked so that they are not read again."""
     rows = session.execute(
-        _open_candidates().order_by(Job.id).limit(limit).with_for_update(skip_locked=True)
+        _open_candidates().order_by(Job.id).limit(limit).with_for_update(skip_locked=True, of=Job)
     ).all()
     found = []
     for row in rows:
