@@ -46,22 +46,23 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             "REMIXQ_RECONCILE_INTERVAL": "1",
             "REMIXQ_NATIVE_CONCURRENCY": "4",
             "REMIXQ_IDEOGRAM_RATE_LIMIT": "20",
+            "REMIXQ_SUBMIT_MAX_RETRIES": "1",  # retriesExhausted after two attempts
         },
         beat=True,
     ) as running:
         yield running
 
 
-def submit(stack: Stack, name: str) -> int:
+def submit(stack: Stack, name: str, jobs: int = JOBS) -> int:
     path = stack.tmp / f"{name}.jsonl"
-    lines = [{**LINE, "positivePrompt": f"a tea tin, {n}"} for n in range(JOBS)]
+    lines = [{**LINE, "positivePrompt": f"a tea tin, {n}"} for n in range(jobs)]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     out = json.loads(
         stack.run_cli(
             "submit", str(path), "--campaign", name, "--failover", "ideogram", "--json"
         ).stdout
     )
-    assert out["jobs"] == JOBS
+    assert out["jobs"] == jobs
     return int(out["campaign_id"])
 
 
@@ -162,3 +163,42 @@ def test_failed_runware_jobs_fail_over_once_each_with_exact_costs(stack: Stack) 
     assert shown[str(late.task_uuid)]["failover"]["state"] == "failed_over"
     assert shown[str(late.task_uuid)]["retried_as"] == str(reruns[late.id].task_uuid)
     assert [image["image_uuid"] for image in shown[str(late.task_uuid)]["images"]] == [image_uuid]
+
+
+def test_a_submission_refused_until_its_retries_are_spent_fails_over(stack: Stack) -> None:
+    """Every call to Runware is answered 503: each job ends `retriesExhausted` (its cause
+    recorded) and stays failed while getResponse cannot confirm that Runware has nothing of
+    it. Once getResponse answers (taskFailedOrNotFound: Runware never had the task), each job
+    is re-run through Ideogram, once."""
+    stack.set_faults(submit_503_rate=1.0)  # getResponse too: every POST /v1
+    campaign_id = submit(stack, "exhausted", jobs=3)
+    wait_until(
+        lambda: all(j.status == "failed" for j in stack.jobs(campaign_id)),
+        timeout=60,
+        interval=0.2,
+        what="every submission to give up",
+    )
+    log = stack.processes["worker"].log_path
+
+    def unconfirmed() -> bool:
+        return "getResponse failed; failover decided later" in log.read_text(errors="replace")
+
+    wait_until(unconfirmed, timeout=30, interval=0.2, what="a failover round without getResponse")
+    assert {j.failover_state for j in stack.jobs(campaign_id)} == {None}  # not without it
+    stack.set_faults(submit_503_rate=0.0)
+    jobs = settled(stack, campaign_id)
+    runware = [job for job in jobs if job.provider == "runware"]
+    reruns = {job.retry_of_id: job for job in jobs if job.provider == "ideogram"}
+    assert len(runware) == 3 and set(reruns) == {job.id for job in runware}
+    for job in runware:
+        assert (job.status, job.error_code, job.images) == ("failed", "retriesExhausted", [])
+        assert (job.error_message or "").endswith("[ServerError]")
+        assert job.failover_state == "failed_over"
+        assert "kept failing (ServerError)" in (job.failover_reason or "")
+        assert reruns[job.id].status == "completed" and len(reruns[job.id].images) == 2
+    stats = stack.sim_stats()
+    assert all(
+        stats["tasks"].get(str(job.task_uuid), {}).get("accepted", 0) == 0 for job in runware
+    )
+    assert stats["providers"]["ideogram"]["charged"] == 3
+    assert Decimal(stats["cost_total"]) == 0
