@@ -101,7 +101,7 @@ def eligible(code: str | None, message: str | None) -> str | None:
 
 def decide(poll: PollResult) -> Decision:
     """What getResponse's answer allows: "failover" only when Runware has no result for the
-    task and nothing of it in progress."""
+    task and nothing of it in progress (`assumptions.POLL_WITHOUT_RESULTS_MEANS_NONE`)."""
     if poll.results:
         return "has_result"
     if poll.processing:
