@@ -61,6 +61,7 @@ _images = Image.metadata.tables[Image.__tablename__]
 
 ZERO = Decimal(0)
 _OPEN = sorted(status.value for status in OPEN)
+FAILED_OVER = "failed_over"  # jobs.failover_state of a job re-run elsewhere (remixq.failover)
 
 
 def usd(value: Decimal | None) -> str:
@@ -156,7 +157,14 @@ def spend(
         .subquery()
     )
     estimate = func.coalesce(_jobs.c.estimated_cost, zero)
-    actual = _money(func.coalesce(per_job.c.actual, zero))
+    # A job that failed over (remixq.failover) is paid through its linked job: a late result
+    # of its own is recorded, not counted twice.
+    actual = _money(
+        case(
+            (_jobs.c.failover_state == FAILED_OVER, zero),
+            else_=func.coalesce(per_job.c.actual, zero),
+        )
+    )
     reserved = case((and_(_still_open(), estimate > actual), estimate - actual), else_=zero)
     overrun = case(
         (and_(_jobs.c.estimated_cost.is_not(None), actual > estimate), actual - estimate),
@@ -182,9 +190,7 @@ def spend(
     rows = session.execute(query).all()
     if key is None and rows and not rows[0][1]:
         return {}  # no job: an aggregate without GROUP BY still answers one row
-    return {
-        group_key(row[0]): Spend(int(row[1]), int(row[2]), *row[3:8]) for row in rows
-    }
+    return {group_key(row[0]): Spend(int(row[1]), int(row[2]), *row[3:8]) for row in rows}
 
 
 def group_key(value: Any) -> Hashable:
@@ -454,7 +460,7 @@ def _spent_by_image_day(
             _money(func.sum(_estimated(_images.c.cost))),
         )
         .join(_jobs, _jobs.c.id == _images.c.job_id)
-        .where(where)
+        .where(where, or_(_jobs.c.failover_state.is_(None), _jobs.c.failover_state != FAILED_OVER))
         .group_by(day)
     ).all()
     out = {

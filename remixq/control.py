@@ -121,6 +121,12 @@ class BudgetSet:
     job_ids: list[int]
 
 
+def set_failover(session: Session, campaign_id: int, failover: str | None) -> None:
+    """Turn the campaign's failover on (a provider's name: remixq.failover) or off (None); from
+    the next failover round on, its failed jobs are read with it."""
+    _campaign(session, campaign_id).failover = failover
+
+
 def set_budget(session: Session, campaign_id: int, budget: Decimal | None) -> BudgetSet:
     """Give the campaign `budget` (None: no budget), under its row lock; a budget below what is
     reserved and spent already is refused (BudgetExceeded). When the budget had paused the

@@ -113,6 +113,13 @@ RECONCILER_POLLS = Counter(
 RECONCILED_IMAGES = Counter(
     "remixq_reconciler_images", "Images the reconciler stored (their webhooks were lost)."
 )
+FAILOVERS = Counter(
+    "remixq_failovers",
+    "Failed Runware jobs the failover round decided on, by outcome (remixq.failover):"
+    " failed_over, refused (no equivalent, budget, not a provider-side failure),"
+    " runware_has_it (getResponse had results or work in progress).",
+    ["outcome"],
+)
 EXPIRED = Counter("remixq_jobs_expired", "Open jobs failed as expired (REMIXQ_JOB_MAX_AGE).")
 
 

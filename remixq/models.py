@@ -75,6 +75,9 @@ class Campaign(Base):
     schedule_id: Mapped[int | None] = mapped_column(
         ForeignKey("schedules.id", ondelete="SET NULL"), index=True
     )
+    # The provider a Runware `ideogram:4@2` job that failed on Runware's side is re-run
+    # through (remixq.failover): "ideogram", or None (off, the default).
+    failover: Mapped[str | None] = mapped_column(String(20))
 
     jobs: Mapped[list[Job]] = relationship(back_populates="campaign")
     api_key: Mapped[ApiKey | None] = relationship()
@@ -132,6 +135,13 @@ class Job(Base):
     # The variant of a spec file's job: the matrix's axis values that produced it (dotted path
     # -> value), merged with its explicit job's own ({"job": index}); None for a plain request.
     variant: Mapped[dict[str, Any] | None] = mapped_column(NULLABLE_JSON)
+    # Failover (remixq.failover), on the failed Runware job: "failed_over" (a linked job,
+    # `retry_of_id` naming this one, re-runs it through the campaign's failover provider; this
+    # job's cost no longer counts in the budget), "refused" (no equivalent request) or
+    # "runware_has_it" (getResponse had results or work in progress); `failover_reason` says
+    # why. None: not considered (yet).
+    failover_state: Mapped[str | None] = mapped_column(String(20))
+    failover_reason: Mapped[str | None] = mapped_column(Text)
 
     campaign: Mapped[Campaign | None] = relationship(back_populates="jobs")
     images: Mapped[list[Image]] = relationship(back_populates="job", order_by="Image.id")

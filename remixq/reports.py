@@ -81,6 +81,14 @@ def job_view(
         "error": error,
         "retry_of": retry_of,
         "retried_as": retried_as,
+        # remixq.failover: "failed_over" (`retried_as` is its re-run through the campaign's
+        # failover provider; a late result of its own is recorded, not counted in the budget),
+        # "refused" or "runware_has_it", and why; None when not considered.
+        "failover": (
+            None
+            if job.failover_state is None
+            else {"state": job.failover_state, "reason": job.failover_reason}
+        ),
         # The axis values of the spec's matrix that made it ({"job": i}: the spec's explicit
         # job i), None for a request of a plain file.
         "variant": job.variant,
@@ -242,6 +250,7 @@ class CampaignSummary:
     paused_at: datetime | None = None
     superseded: int = 0  # attempts a retry replaced, outside `counts`
     budget_usd: Decimal | None = None  # None: no budget
+    failover: str | None = None  # the failover provider (remixq.failover); None: off
     # Estimated, reserved (open jobs), spent and overrun USD, every attempt (`remixq.budgets`).
     spend: Spend = field(default_factory=Spend)
     # The images' copies by asset status (latest attempts, as `images`): remixq.assets.
@@ -278,6 +287,7 @@ class CampaignSummary:
             "paused_by": self.paused_by,
             "pause_reason": self.pause_reason,
             "cancelled_at": _iso(self.cancelled_at),
+            "failover": self.failover,
             **self.budget_json(),
         }
 
@@ -406,6 +416,7 @@ def _summaries(
                 paused_at=campaign.paused_at,
                 superseded=superseded[campaign.id],
                 budget_usd=campaign.budget_usd,
+                failover=campaign.failover,
                 spend=spends.get(campaign.id, Spend()),
                 assets=assets.get(campaign.id, {}),
             )

@@ -39,12 +39,13 @@ import yaml
 from remixq.budgets import check_budget
 from remixq.campaigns import Row, validate_rows
 from remixq.errors import FieldError, InvalidInput
+from remixq.failover import check_failover
 from remixq.local_images import LocalImages
 from remixq.producing import NewJob
 from remixq.url_policy import UrlPolicy
 
 SUFFIXES = (".yaml", ".yml", ".json")
-SPEC_KEYS = ("name", "budget_usd", "defaults", "matrix", "jobs")
+SPEC_KEYS = ("name", "budget_usd", "failover", "defaults", "matrix", "jobs")
 MAX_SPEC_BYTES = 16 * 1024 * 1024
 # Whatever the caller allows: past this a matrix would hold the process's memory hostage.
 HARD_MAX_JOBS = 1_000_000
@@ -59,6 +60,8 @@ class Spec:
 
     name: str | None = None
     budget_usd: Decimal | None = None
+    # The campaign's failover provider (remixq.failover): "ideogram", or None (off).
+    failover: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     matrix: dict[str, list[Any]] = field(default_factory=dict)
     jobs: list[Any] = field(default_factory=list)
@@ -90,6 +93,11 @@ def parse_spec(document: object, *, ignore: tuple[str, ...] = ()) -> Spec:
     ):
         errors.append(FieldError("name", name, f"a text of 1 to {MAX_NAME_CHARS} characters"))
     budget = _budget(document.get("budget_usd"), errors)
+    failover = None
+    try:
+        failover = check_failover(document.get("failover"))
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
     defaults = document.get("defaults", {})
     if defaults is None:
         defaults = {}
@@ -110,6 +118,7 @@ def parse_spec(document: object, *, ignore: tuple[str, ...] = ()) -> Spec:
     return Spec(
         name=name.strip() if isinstance(name, str) else None,
         budget_usd=budget,
+        failover=failover,
         defaults=defaults,
         matrix=matrix,
         jobs=jobs,

@@ -51,6 +51,7 @@ def store_and_enqueue(
     budget: Decimal | budgets.Keep | None = budgets.KEEP,
     idempotency_key: str | None = None,
     request_sha256: str = "",
+    failover: str | budgets.Keep | None = budgets.KEEP,
 ) -> Stored:
     """Store the jobs in campaign `name` (made if new) in one transaction, then enqueue them.
 
@@ -63,7 +64,8 @@ def store_and_enqueue(
     it made (`replayed`, nothing stored); with another, it raises IdempotencyKeyReused. A
     failure to enqueue after the commit is not a failure of the submission: the jobs are
     stored, and the relay hands whatever is still pending to the broker when it is reachable,
-    so it is reported, not raised (`broker_error`).
+    so it is reported, not raised (`broker_error`). `failover`, when given, becomes the
+    campaign's failover provider (None: off; remixq.failover).
     """
     with database(settings) as sessions:
         with transaction(sessions) as session:
@@ -81,6 +83,8 @@ def store_and_enqueue(
                 content_sha256=content_sha256,
                 budget_usd=None if isinstance(budget, budgets.Keep) else budget,
             )
+            if not isinstance(failover, budgets.Keep):
+                campaign.failover = failover
             job_ids = producing.create_jobs(
                 session,
                 campaign=campaign,
@@ -247,6 +251,7 @@ def create_and_enqueue(
     request_sha256: str = "",
     budget_usd: Decimal | None = None,
     prices: PriceTable | None = None,
+    failover: str | None = None,
 ) -> Created:
     """A new campaign `name` with `new_jobs`, made by API key `api_key_id`, committed with its
     idempotency key (if any) in one transaction, then enqueued as `store_and_enqueue` does
@@ -272,6 +277,7 @@ def create_and_enqueue(
             taken = session.scalar(select(Campaign.id).where(Campaign.name == name))
             raise CampaignNameTaken(name, taken or 0)
         campaign = session.get_one(Campaign, campaign_id)
+        campaign.failover = failover  # remixq.failover (None: off)
         job_ids = producing.create_jobs(
             session, campaign=campaign, new_jobs=new_jobs, prices=prices
         )

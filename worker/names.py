@@ -21,6 +21,7 @@ SUBMIT_TASK = "remixq.submit_jobs"  # args: [list of job ids], submitted in one 
 NATIVE_TASK = "remixq.native_remix"  # args: [job_id], one synchronous call
 RELAY_TASK = "remixq.relay"
 RECONCILE_TASK = "remixq.reconcile"
+FAILOVER_TASK = "remixq.failover"  # failed Runware jobs re-run natively (remixq.failover)
 ACCOUNT_PROBE_TASK = "remixq.account_probe"
 INBOX_PRUNE_TASK = "remixq.inbox_prune"
 SCHEDULES_TASK = "remixq.schedules.fire"

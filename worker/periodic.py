@@ -1,5 +1,5 @@
-"""Periodic work run under Celery beat: the relay, the reconciler, the account probe, the
-inbox's prune and the schedules' firing rounds.
+"""Periodic work run under Celery beat: the relay, the reconciler, the failover round, the
+account probe, the inbox's prune and the schedules' firing rounds.
 
 Both are safe to run on several machines at once (their domain functions claim rows with
 `FOR UPDATE SKIP LOCKED`), and both are bounded per round so that one tick never floods the
@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from celery import Celery
 
-from remixq import inbox, jobs, logs, native, reconcile, relay
+from remixq import failover, inbox, jobs, logs, native, reconcile, relay
 from remixq import metrics as m
 from remixq.db import transaction
 from remixq.ingest import Limits
@@ -32,6 +32,7 @@ from worker import native as worker_native
 from worker.broker import messages_held
 from worker.names import (
     ACCOUNT_PROBE_TASK,
+    FAILOVER_TASK,
     INBOX_PRUNE_TASK,
     NATIVE_QUEUE,
     PERIODIC_QUEUE,
@@ -60,6 +61,10 @@ def register(app: Celery, runtime: Runtime) -> None:
     def reconcile_tick() -> int:
         return reconcile_jobs(runtime)
 
+    @app.task(name=FAILOVER_TASK, ignore_result=True, shared=False)
+    def failover_tick() -> int:
+        return fail_over_jobs(app, runtime)
+
     @app.task(name=ACCOUNT_PROBE_TASK, ignore_result=True, shared=False)
     def account_probe_tick() -> int:
         return probe_account(app, runtime)
@@ -80,6 +85,11 @@ def register(app: Celery, runtime: Runtime) -> None:
         },
         "reconcile": {
             "task": RECONCILE_TASK,
+            "schedule": settings.reconcile_interval,
+            "options": {"expires": settings.reconcile_interval, "queue": PERIODIC_QUEUE},
+        },
+        "failover": {
+            "task": FAILOVER_TASK,
             "schedule": settings.reconcile_interval,
             "options": {"expires": settings.reconcile_interval, "queue": PERIODIC_QUEUE},
         },
@@ -230,6 +240,43 @@ def _reconcile_one(runtime: Runtime, job: reconcile.Due) -> int:
     m.RECONCILED_IMAGES.inc(outcome.images_stored)
     log.info("reconciled", extra={"images": outcome.images_stored, "check": job.checks})
     return outcome.images_stored
+
+
+def fail_over_jobs(app: Celery, runtime: Runtime) -> int:
+    """Re-run through the campaign's failover provider the Runware jobs that failed on
+    Runware's side, once getResponse says Runware has nothing of them (`remixq.failover`);
+    returns how many failed over. Their new jobs go to the native queue at once."""
+    settings = runtime.settings
+    with transaction(runtime.sessions) as session:
+        candidates = failover.take_candidates(session, limit=settings.reconcile_batch)
+    new_ids = []
+    for candidate in candidates:
+        with logs.bound(job_id=candidate.job_id, task_uuid=candidate.task_uuid):
+            try:
+                with waited_permit(runtime, timeout=30), provider_call(runtime, "get_response"):
+                    poll = runtime.client.get_response(candidate.task_uuid)
+            except (RunwareError, LimitTimeout) as exc:
+                log.info("getResponse failed; failover decided later", extra={"error": str(exc)})
+                continue
+            with transaction(runtime.sessions) as session:
+                done = failover.apply(
+                    session, candidate, poll, prices=PriceTable.configured(settings)
+                )
+                if done is not None and poll.results:
+                    reconcile.apply_poll(session, poll, limits=Limits.of(settings))
+            if done is None:
+                continue
+            m.FAILOVERS.labels(done.state).inc()
+            log.log(
+                logging.INFO if done.new_job_id else logging.WARNING,
+                "failover",
+                extra={"state": done.state, "reason": done.reason, "new_job_id": done.new_job_id},
+            )
+            if done.new_job_id is not None:
+                new_ids.append(done.new_job_id)
+    if new_ids:
+        enqueue(app, runtime.sessions, new_ids, batch=settings.submit_batch)
+    return len(new_ids)
 
 
 def prune_inbox(runtime: Runtime) -> int:

@@ -250,7 +250,8 @@ def _retry_later(
                     session,
                     job_ids=job_ids,
                     code="retriesExhausted",
-                    message=f"gave up after {attempts} attempts: {message}",
+                    # The cause's code at the end: remixq.failover reads it.
+                    message=f"gave up after {attempts} attempts: {message} [{code}]",
                 )
         m.SUBMISSIONS.labels("failed", "retriesExhausted").inc(sum(map(len, spent.values())))
         log.warning(

@@ -78,6 +78,14 @@ EXIT_FAILED_JOBS = 3
     "budget from now on (never below what it has reserved and spent).",
 )
 @click.option(
+    "--failover",
+    "failover",
+    metavar="PROVIDER",
+    help="Re-run through PROVIDER (ideogram) a Runware ideogram:4@2 job that fails on "
+    "Runware's side, once getResponse confirms Runware has no result for it; `off` turns it "
+    "off (default: the spec's failover; an existing campaign keeps its own).",
+)
+@click.option(
     "--watch",
     "follow",
     is_flag=True,
@@ -102,6 +110,7 @@ def submit(
     allow_large: bool,
     idempotency_key: str | None,
     budget_usd: str | None,
+    failover: str | None,
     follow: bool,
     as_json: bool,
 ) -> None:
@@ -117,9 +126,13 @@ def submit(
     Local reference images are read from FILE's folder and the --image-dir folders only.
     """
     from remixq import budgets
+    from remixq.failover import check_failover
     from remixq.pricing import PriceTable
 
     _check_idempotency_key(idempotency_key)
+    chosen: str | Keep | None = budgets.KEEP
+    if failover is not None:
+        chosen = check_failover(failover, "--failover")
     given = None if budget_usd is None else budgets.check_budget(budget_usd, "--budget")
     table = PriceTable.configured(ctx.settings) if dry_run else None
     spec, new_jobs = read_submission(ctx.settings, file, image_dirs, allow_large=allow_large)
@@ -130,9 +143,11 @@ def submit(
     budget: Decimal | budgets.Keep | None = given
     if budget is None:
         budget = spec.budget_usd if spec is not None and spec.budget_usd else budgets.KEEP
+    if failover is None and spec is not None and spec.failover is not None:
+        chosen = spec.failover
     campaign_id = _store(
         ctx.settings, file, spec, new_jobs, campaign_name, again, idempotency_key, as_json,
-        budget=budget,
+        budget=budget, failover=chosen,
     )  # fmt: skip
     if follow:
         from remixq.cli.watch import watch_campaign
@@ -151,6 +166,7 @@ def _store(
     as_json: bool,
     *,
     budget: Decimal | Keep | None,
+    failover: str | Keep | None,
 ) -> int:
     """Store and enqueue the jobs, print the answer; the campaign's id."""
     from remixq.campaigns import content_digest
@@ -173,6 +189,7 @@ def _store(
             enqueue=enqueuer(settings),
             content_sha256=None if again else digest,
             budget=budget,
+            failover=failover,
             idempotency_key=idempotency_key,
             # What the key stands for: this content, into the campaign named on the command
             # line (a default name holds the time, so it is not part of it).

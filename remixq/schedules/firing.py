@@ -325,6 +325,7 @@ def _make_campaign(
             [FieldError("campaign", name, "a campaign name not in use; another campaign has it")]
         )
     campaign = session.get_one(Campaign, campaign_id)
+    campaign.failover = source.spec_failover  # the spec's failover (remixq.failover), if any
     job_ids = producing.create_jobs(session, campaign=campaign, new_jobs=source.jobs, prices=prices)
     return campaign_id, job_ids
 

@@ -48,6 +48,7 @@ class Source:
 
     jobs: list[NewJob]
     spec_budget: Decimal | None = None
+    spec_failover: str | None = None  # a spec's `failover` (remixq.failover): each campaign's
 
 
 def read_source(text: str, name: str, rules: Rules) -> Source:
@@ -59,9 +60,10 @@ def read_source(text: str, name: str, rules: Rules) -> Source:
             [FieldError("file", name, f"a file of at most {MAX_SOURCE_BYTES // 2**20} MiB")]
         )
     budget = None
+    failover = None
     if name.lower().endswith(SPEC_SUFFIXES):
         spec = load_spec_text(text, name)
-        budget = spec.budget_usd
+        budget, failover = spec.budget_usd, spec.failover
         jobs = read_spec(
             spec,
             local_images=None,  # no local file: the text must stand alone
@@ -84,7 +86,7 @@ def read_source(text: str, name: str, rules: Rules) -> Source:
     ]
     if named:
         raise InvalidInput(named)
-    return Source(jobs, budget)
+    return Source(jobs, budget, failover)
 
 
 def check_name(name: object) -> str:

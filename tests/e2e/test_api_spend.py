@@ -358,3 +358,33 @@ def test_eight_producers_adding_at_once_never_pass_the_budget(api: Api, engine: 
     campaign = api.get(f"/campaigns/{cid}").json()
     assert Decimal(campaign["reserved_usd"]) == accepted * PRICE
     assert Decimal(campaign["budget_left_usd"]) >= 0
+
+
+def test_failover_is_a_campaign_option_of_create_and_patch(
+    api: Api, reader: Api, engine: Engine
+) -> None:
+    made = api.post("/campaigns", json={"name": unique(), "jobs": [JOB], "failover": "ideogram"})
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    assert api.get(f"/campaigns/{cid}").json()["failover"] == "ideogram"
+    plain = api.post("/campaigns", json={"name": unique(), "jobs": [JOB]})
+    assert api.get(f"/campaigns/{plain.json()['id']}").json()["failover"] is None  # off
+
+    def patch(body: dict[str, Any], client: Api = api) -> requests.Response:
+        return client.request("PATCH", f"/campaigns/{cid}", json=body)
+
+    off = patch({"failover": "off"})
+    assert off.status_code == 200, off.text
+    assert off.json()["failover"] is None
+    both = patch({"failover": "ideogram", "budget_usd": "5"}).json()
+    assert (both["failover"], both["budget_usd"]) == ("ideogram", "5.00")
+    assert patch({"failover": None}).json()["failover"] is None
+    for body, allowed in (({"failover": "runware"}, "one of ideogram, off"), ({"failover": 1}, "")):
+        bad = error_of(patch(body), 422, "invalid_input")
+        assert {e["field"] for e in bad["errors"]} == {"failover"}
+        assert allowed in bad["errors"][0]["allowed"]
+    refused = api.post("/campaigns", json={"name": unique(), "jobs": [JOB], "failover": "x"})
+    assert "failover" in {e["field"] for e in error_of(refused, 422, "invalid_input")["errors"]}
+    error_of(patch({"failover": "ideogram"}, reader), 403, "forbidden")
+    with Session(engine) as session:
+        assert session.get_one(Campaign, cid).failover is None

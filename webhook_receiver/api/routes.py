@@ -18,6 +18,7 @@ from remixq.assets.thumbnails import thumbnail
 from remixq.control import cancel_campaign, pause_campaign, resume_campaign, retry_campaign
 from remixq.db import json_dumps, transaction
 from remixq.errors import FieldError, InvalidInput
+from remixq.failover import check_failover
 from remixq.idempotency import IdempotencyKeyReused, request_digest
 from remixq.models import Image
 from remixq.reports import export_rows, images_page, jobs_page
@@ -102,6 +103,7 @@ def create_campaign() -> tuple[Response, int]:
     """
     body = bodies.json_body()
     new_jobs, budget = bodies.read_jobs(body, schemas.CampaignCreate)
+    failover = check_failover(body.get("failover"))  # checked in read_jobs (a spec's key)
     name = str(body["name"])
     key = bodies.idempotency_key()
     try:
@@ -114,6 +116,7 @@ def create_campaign() -> tuple[Response, int]:
             idempotency_key=key,
             request_sha256=request_digest(body),
             budget_usd=budget,
+            failover=failover,
             prices=state(current_app).prices,
         )
     except CampaignNameTaken as exc:

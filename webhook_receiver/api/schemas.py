@@ -60,6 +60,12 @@ class CampaignCreate(JobsBody):
     as a YAML or JSON spec file holds it: `defaults`, a `matrix` of variants, explicit `jobs`."""
 
     name: str = Field(min_length=1, max_length=200, description="Unique among campaigns.")
+    failover: str | None = Field(
+        None,
+        description='"ideogram": a Runware ideogram:4@2 job that fails on Runware\'s side is '
+        "re-run through Ideogram's own API, once getResponse confirms Runware has no result "
+        'for it (README "Failover"); null or "off" (the default): it stays failed.',
+    )
 
 
 class EstimateRequest(JobsBody):
@@ -87,13 +93,20 @@ class JobsAdd(JobsBody):
 
 
 class BudgetChange(BaseModel):
-    """A campaign's new budget: `{"budget_usd": "30.00"}`, or null for no budget."""
+    """A campaign's new budget (`{"budget_usd": "30.00"}`, or null for no budget) and/or its
+    failover (`{"failover": "ideogram"}`, or null / "off"): at least one of them."""
 
     model_config = ConfigDict(extra="forbid")
 
     budget_usd: str | float | None = Field(
+        None,
         description='USD, a decimal string ("30.00") or a number above 0; null: no budget. '
-        "Never below what the campaign has reserved and spent already (409 budget_exceeded)."
+        "Never below what the campaign has reserved and spent already (409 budget_exceeded).",
+    )
+    failover: str | None = Field(
+        None,
+        description='"ideogram" turns failover on, null or "off" turns it off (README '
+        '"Failover"); left out, the campaign keeps its own.',
     )
 
 
@@ -117,6 +130,9 @@ class Campaign(BaseModel):
     api_key: str | None = Field(None, description="Name of the API key that created it.")
     paused_by: str | None = Field(None, description='"account", "user" or "budget".')
     budget_usd: str | None = Field(None, description="The budget (USD); null: none.")
+    failover: str | None = Field(
+        None, description='The failover provider ("ideogram"); null: failover is off.'
+    )
     estimated_usd: str = Field("0.00", description="The estimates of every job (every attempt).")
     reserved_usd: str = Field(
         "0.00", description="What open jobs may still cost: their estimates less what they cost."

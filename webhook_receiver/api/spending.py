@@ -15,11 +15,12 @@ from pydantic import ValidationError
 from spectree import Response as Responses
 
 from remixq import budgets
-from remixq.control import set_budget
+from remixq.control import set_budget, set_failover
 from remixq.cost_reports import costs
 from remixq.db import transaction
-from remixq.errors import InvalidInput
+from remixq.errors import FieldError, InvalidInput
 from remixq.estimates import estimate_document, estimate_jobs
+from remixq.failover import check_failover
 from remixq.idempotency import IdempotencyKeyReused, request_digest
 from remixq.submission import CampaignCancelled, add_and_enqueue, hand_over
 from webhook_receiver.api import bodies, schemas, views
@@ -98,9 +99,23 @@ def change_budget(campaign_id: int) -> Response:
     budget` does: under the campaign's budget lock, never below what it has reserved and spent
     already (409 `budget_exceeded`, naming both). A campaign its budget paused (an overrun)
     goes on once the new budget covers what it has committed: its waiting jobs are handed to
-    the broker. Answers the campaign."""
-    amount = _budget(bodies.json_body())
+    the broker. `{"failover": "ideogram"}` (null or "off": off) changes its failover (README
+    "Failover"); a body may hold both. Answers the campaign."""
+    body = bodies.json_body()
+    amount = _budget(body)
     sessions = bodies.sessions()
+    if isinstance(body, dict) and "failover" in body:
+        chosen = check_failover(body["failover"])
+        with transaction(sessions) as session:
+            views.require_campaign(session, campaign_id)
+            set_failover(session, campaign_id, chosen)
+        log.info(
+            "api failover changed",
+            extra={"campaign_id": campaign_id, "failover": chosen, "key_name": caller().name},
+        )
+    if not (isinstance(body, dict) and "budget_usd" in body):
+        with transaction(sessions) as session:
+            return bodies.json_response(views.campaign(session, campaign_id))
     with transaction(sessions) as session:
         changed = set_budget(session, campaign_id, amount)
     broker_error = hand_over(state(current_app).enqueue, sessions, changed.job_ids)
@@ -125,7 +140,11 @@ def _budget(body: Any) -> Decimal | None:
         schemas.BudgetChange.model_validate(body)
     except ValidationError as exc:
         raise InvalidInput(problems(exc)) from None
-    value = body["budget_usd"]
+    if "budget_usd" not in body and "failover" not in body:
+        raise InvalidInput(
+            [FieldError("budget_usd", None, 'a budget_usd or a failover ("ideogram" or "off")')]
+        )
+    value = body.get("budget_usd")
     return None if value is None else budgets.check_budget(value)
 
 

@@ -49,6 +49,7 @@ def _campaign(summary: CampaignSummary, key: str | None) -> schemas.Campaign:
         cancelled_at=summary.cancelled_at,
         api_key=key,
         paused_by=summary.paused_by,
+        failover=summary.failover,
         **summary.budget_json(),
     )
 

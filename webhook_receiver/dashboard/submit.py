@@ -149,6 +149,7 @@ def submit_confirm() -> ResponseReturnValue:
             ).hexdigest(),
             budget_usd=budget,
             prices=receiver.prices,
+            failover=upload.spec.failover if upload.spec is not None else None,
         )
     except (CampaignNameTaken, IdempotencyKeyReused) as exc:
         refusal = InvalidInput([FieldError("name", form["name"] or None, str(exc))])

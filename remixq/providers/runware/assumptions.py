@@ -141,3 +141,19 @@ STATUSLESS_ITEM_WITH_IMAGE_IS_SUCCESS: Final = True
 # section 2), and a flat error object (a ``code``, or runware-python's nested ``error`` object)
 # reports a failure, even beside an imageUUID.
 STATUSLESS_ITEM_WITH_ERROR_IS_ERROR: Final = True
+
+# --- Failover (remixq.failover) ---------------------------------------------------------------
+
+# platform section 3 documents getResponse's answers for a task it has (processing, success,
+# error) but not what it says of one it never took, nor whether a failed task may still deliver.
+# Decided: an answer with no result item and nothing processing (only errors, e.g. the
+# taskFailedOrNotFound the simulator gives an unknown task, or an empty list) means Runware has
+# no result for the task, so it may be re-run elsewhere; any result or in-progress item vetoes
+# it. An answer that fails (HTTP 5xx, no connection) decides nothing.
+POLL_WITHOUT_RESULTS_MEANS_NONE: Final = True
+
+# No page says whether a task that ended in error is charged. Decided: it is not (no image was
+# delivered, and includeCost reports cost on result items only), so a failed-over job's budget
+# counts the re-run alone; should a late result arrive, its cost is recorded on its images but
+# not counted in the budget view (one provider per job).
+FAILED_TASK_CHARGED: Final = False
