@@ -156,8 +156,10 @@ def use_resilient_redis_transport() -> None:
 
 
 def use_fast_sqlalchemy_transport() -> None:
-    TRANSPORT_ALIASES["sqla"] = f"{__name__}:Transport"
-    TRANSPORT_ALIASES["sqlalchemy"] = f"{__name__}:Transport"
+    for scheme in ("sqla", "sqlalchemy"):
+        TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"
+        # kombu remembers the class a name resolved to: forget one resolved before this call
+        kombu_transport._transport_cache.pop(scheme, None)
 
 
 def messages_held(

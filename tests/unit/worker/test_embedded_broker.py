@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from kombu import Connection
+from kombu import transport as kombu_transport
+from kombu.transport import TRANSPORT_ALIASES
 
 from worker.broker import DELIVERED_KEPT, use_fast_sqlalchemy_transport
 
@@ -56,3 +58,21 @@ def test_messages_go_out_in_order_through_the_waiting_index(tmp_path: Path) -> N
         assert [queue.get(timeout=2).payload["n"] for _ in range(2)] == [3, 4]
         raw.close()
         queue.close()
+
+
+def test_the_fast_transport_replaces_one_kombu_resolved_before(tmp_path: Path) -> None:
+    """kombu caches the class a URL scheme resolved to: a connection opened before
+    `use_fast_sqlalchemy_transport` (another module, another test in the process) must not leave
+    kombu's own transport in place for every later one (seen in CI: a broker file left in
+    rollback-journal mode)."""
+    from kombu.transport import sqlalchemy as kombu_sqlalchemy
+
+    from worker import broker
+
+    kombu_transport._transport_cache.pop("sqla", None)
+    TRANSPORT_ALIASES["sqla"] = "kombu.transport.sqlalchemy:Transport"
+    with Connection(f"sqla+sqlite:///{tmp_path / 'first.sqlite'}") as first:
+        assert type(first.transport) is kombu_sqlalchemy.Transport
+    use_fast_sqlalchemy_transport()
+    with Connection(f"sqla+sqlite:///{tmp_path / 'second.sqlite'}") as second:
+        assert type(second.transport) is broker.Transport
