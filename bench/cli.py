@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=_csv_ints, help="thread counts of benchmark 2b")
     parser.add_argument("--campaign-sizes", type=_csv_ints, help="e.g. 1000,10000,100000")
     parser.add_argument("--assets-sizes", type=_csv_ints, help="campaigns of section assets")
+    parser.add_argument(
+        "--embedded-sizes", type=_csv_ints, help="campaigns of section embedded, e.g. 100000"
+    )
     parser.add_argument("--budget-minutes", type=float, help="skip campaigns that would overrun")
     parser.add_argument("--no-server-sweep", action="store_true", help="deployed settings only")
     parser.add_argument("--out", type=Path, default=DOC, help="the document to update")
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "batched_concurrency": args.concurrency,
         "campaign_sizes": args.campaign_sizes,
         "assets_sizes": args.assets_sizes,
+        "embedded_sizes": args.embedded_sizes,
         "budget_minutes": args.budget_minutes,
         "sustained_seconds": args.sustained_seconds,
         "peer_jobs": args.peer_jobs,
