@@ -145,9 +145,13 @@ def decode(data: bytes) -> Decoded | None:
                         f"an image of at most {MAX_LOCAL_IMAGE_PIXELS:,} pixels"
                         f" (it declares {width}x{height})"
                     )
-                image.verify()  # the container: chunks, checksums, markers
-            with Image.open(io.BytesIO(data), formats=("PNG", "JPEG", "WEBP")) as image:
-                image.load()  # the pixels: a truncated or corrupt stream fails here
+                if found == "PNG":
+                    image.verify()  # the chunks and their CRCs (it spends the image object)
+                else:  # JPEG and WebP carry no checksums: decoding the pixels checks it all
+                    image.load()  # a truncated or corrupt stream fails here
+            if found == "PNG":
+                with Image.open(io.BytesIO(data), formats=("PNG",)) as image:
+                    image.load()  # the pixels
     except ImageRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

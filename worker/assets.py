@@ -3,10 +3,11 @@ assets over, and the fetch task, on the `remixq.assets` queue, that copies them.
 
 The sweep runs every REMIXQ_ASSET_SWEEP_INTERVAL seconds (2): an image is fetched within
 seconds of its result's commit, and the webhook's request does nothing for it. The fetch task
-acks late and is safe to run twice: it claims its rows under the sweep's token first (a stale
-or duplicated message claims nothing), the storage is content-addressed, and the outcome is
-recorded only under the token. A lost message or a worker killed mid-download leaves its rows
-pending; the sweep hands them over again when their lease (REMIXQ_ASSET_LEASE) ends.
+acks late and is safe to run twice: it claims its rows under the sweep's token first, a
+message's rows in one transaction (a stale or duplicated message claims nothing), the storage
+is content-addressed, and the outcomes are recorded only under the token. A lost message or a
+worker killed mid-download leaves its rows pending; the sweep hands them over again when their
+lease (REMIXQ_ASSET_LEASE) ends.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from celery import Celery
 
 from remixq.assets import claims
-from remixq.assets.copying import Final, Retry, RetryPolicy, Stored, copy
+from remixq.assets.claims import AssetClaim
+from remixq.assets.copying import Final, Outcome, Retry, RetryPolicy, Stored, copy
 from remixq.db import transaction, utcnow
 from worker.names import ASSET_FETCH_TASK, ASSET_SWEEP_TASK, ASSETS_QUEUE, PERIODIC_QUEUE
 from worker.runtime import Runtime
@@ -74,45 +77,61 @@ def sweep(app: Celery, runtime: Runtime) -> int:
 
 
 def fetch(runtime: Runtime, token: str, image_ids: Sequence[int]) -> dict[str, int]:
-    """Copy the assets of `image_ids` still handed over under `token`, one after another, each
-    claimed just before its download (so that its lease covers that download alone); counts
-    by outcome."""
-    counts = {"stored": 0, "retry": 0, "failed": 0, "refused": 0, "skipped": 0}
-    for image_id in image_ids:
-        counts[copy_one(runtime, token, image_id)] += 1
-    return counts
-
-
-def copy_one(runtime: Runtime, token: str, image_id: int) -> str:
-    """Claim, copy and record one asset; returns what became of it (`skipped`: not pending
-    under `token` any more)."""
+    """Copy the assets of `image_ids` still handed over under `token`: claimed together in one
+    transaction, copied one after another (the lease renewed before a download it might not
+    cover, when the ones before took long), and their outcomes recorded together in another;
+    counts by outcome (`skipped`: not pending under `token` any more)."""
     settings = runtime.settings
+    lease = timedelta(seconds=settings.asset_lease)
+    download = timedelta(seconds=settings.image_fetch_timeout)
     with transaction(runtime.sessions) as session:
+        leased_until = utcnow() + lease
         claimed = claims.claim(
             session,
             token=token,
-            image_ids=[image_id],
-            now=utcnow(),
-            lease=timedelta(seconds=settings.asset_lease),
+            image_ids=image_ids,
+            now=leased_until - lease,
+            lease=lease,
             retry_window=timedelta(seconds=settings.asset_retry_window),
         )
-    if not claimed:
-        return "skipped"
-    (claim,) = claimed
-    outcome = copy(
-        claim,
-        policy=runtime.fetch_policy,
-        storage=runtime.storage,
-        retry=RetryPolicy.of(settings),
-        now=utcnow(),
-    )
-    with transaction(runtime.sessions) as session:
-        if isinstance(outcome, Stored):
-            claims.record_stored(session, claim, outcome.verified, key=outcome.key, now=utcnow())
-        elif isinstance(outcome, Retry):
-            claims.record_retry(session, claim, reason=outcome.reason, at=outcome.at)
-        else:
-            claims.record_final(session, claim, outcome.status, reason=outcome.reason)
+    counts = {"stored": 0, "retry": 0, "failed": 0, "refused": 0, "skipped": 0}
+    counts["skipped"] = len(image_ids) - len(claimed)
+    done: list[tuple[AssetClaim, Outcome]] = []
+    try:
+        for index, claim in enumerate(claimed):
+            if utcnow() + download > leased_until:  # the lease might end during this download
+                with transaction(runtime.sessions) as session:
+                    leased_until = utcnow() + lease
+                    claims.renew(session, claimed[index:], now=leased_until - lease, lease=lease)
+            outcome = copy(
+                claim,
+                policy=runtime.fetch_policy,
+                storage=runtime.storage,
+                retry=RetryPolicy.of(settings),
+                now=utcnow(),
+            )
+            done.append((claim, outcome))
+    finally:  # what was copied is recorded even when a later copy raised
+        if done:
+            with transaction(runtime.sessions) as session:
+                claims.record(
+                    session, [(claim, _values(claim, outcome)) for claim, outcome in done]
+                )
+    for claim, outcome in done:
+        counts[_logged(claim, outcome)] += 1
+    return counts
+
+
+def _values(claim: AssetClaim, outcome: Outcome) -> dict[str, Any]:
+    if isinstance(outcome, Stored):
+        return claims.stored_values(claim, outcome.verified, key=outcome.key, now=utcnow())
+    if isinstance(outcome, Retry):
+        return claims.retry_values(reason=outcome.reason, at=outcome.at)
+    return claims.final_values(outcome.status, reason=outcome.reason)
+
+
+def _logged(claim: AssetClaim, outcome: Outcome) -> str:
+    """What became of one asset (logged unless stored)."""
     extra = {"image_id": claim.image_id, "image_uuid": claim.image_uuid, "attempt": claim.attempts}
     if isinstance(outcome, Stored):
         return "stored"

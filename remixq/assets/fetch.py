@@ -3,7 +3,8 @@
 Each hop (the URL, then every redirect, at most `MAX_REDIRECTS`) is checked by the policy, which
 resolves its host once; the connection goes to the checked address, with the URL's host name in
 the `Host` header and, over HTTPS, in the TLS handshake (SNI) and the certificate's check, so
-TLS still proves whom we talk to. Redirects are never followed by the HTTP library: each
+TLS still proves whom we talk to; a thread keeps its connection to a checked address for the
+next download from it (`_Connection`). Redirects are never followed by the HTTP library: each
 `Location` is a new URL, checked again. The body is read in chunks up to the size cap (a
 declared `Content-Length` above it is refused before any of the body is read), within the total
 timeout; a body shorter than its declared length is an error, and no content encoding is asked
@@ -17,7 +18,9 @@ a later try may not meet: retried with backoff while the link lives).
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -63,7 +66,8 @@ def fetch(url: str, policy: FetchPolicy) -> Fetched:
     deadline = time.monotonic() + policy.total_timeout
     for _ in range(MAX_REDIRECTS + 1):
         target = policy.check(url)
-        pool, response = _request(target, policy, deadline)
+        connection, response = _request(target, policy, deadline)
+        whole = False
         try:
             if response.status in _REDIRECTS:
                 location = response.headers.get("Location")
@@ -75,29 +79,48 @@ def fetch(url: str, policy: FetchPolicy) -> Fetched:
                 reason = f"HTTP {response.status} from {target.host}"
                 raise (Gone if response.status in _PERMANENT else Unavailable)(reason)
             body = _read(response, target, policy, deadline)
+            whole = True
             return Fetched(body, url, response.headers.get("Content-Type"))
         finally:
-            response.release_conn()
-            pool.close()  # one connection per hop: nothing is kept between downloads
+            if whole and _kept_alive(response):  # the connection may serve the next one
+                response.release_conn()
+            else:
+                connection.discard()
     raise Refused(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _request(
-    target: Target, policy: FetchPolicy, deadline: float
-) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
-    """GET the target at each of its checked addresses in turn until one connects."""
-    last: Exception | None = None
-    for address in target.addresses:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        timeout = urllib3.Timeout(connect=min(policy.connect_timeout, remaining), read=remaining)
-        pool: urllib3.HTTPConnectionPool
+def _kept_alive(response: urllib3.BaseHTTPResponse) -> bool:
+    """Whether the host keeps the connection open after this answer (HTTP/1.1 without
+    `Connection: close`)."""
+    closing = "close" in response.headers.get("Connection", "").lower()
+    return getattr(response, "version", 11) >= 11 and not closing
+
+
+class _Connection:
+    """A kept connection to one checked address (a pool of one), per thread: a download reuses
+    the connection of the previous one to the same address, host name and scheme, so that a
+    campaign's copies do not pay a TCP and TLS handshake each. Each URL is still checked by the
+    policy, and a connection is only ever reused for the address that check returned."""
+
+    _local = threading.local()
+    KEPT = 8  # connections kept per thread, the least recently used closed first
+
+    def __init__(self, key: tuple[object, ...], pool: urllib3.HTTPConnectionPool, reused: bool):
+        self.key, self.pool, self.reused = key, pool, reused
+
+    @classmethod
+    def to(cls, target: Target, address: str, policy: FetchPolicy) -> _Connection:
+        kept: OrderedDict[tuple[object, ...], urllib3.HTTPConnectionPool]
+        kept = cls._local.__dict__.setdefault("kept", OrderedDict())
+        key = (target.scheme, address, target.port, target.host, policy.ca_certs)
+        pool = kept.get(key)
+        if pool is not None:
+            kept.move_to_end(key)
+            return cls(key, pool, reused=True)
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
                 address,
                 target.port,
-                timeout=timeout,
                 maxsize=1,
                 retries=False,
                 cert_reqs="CERT_REQUIRED",
@@ -106,30 +129,59 @@ def _request(
                 assert_hostname=target.host,  # the certificate must be the name's
             )
         else:
-            pool = urllib3.HTTPConnectionPool(
-                address, target.port, timeout=timeout, maxsize=1, retries=False
+            pool = urllib3.HTTPConnectionPool(address, target.port, maxsize=1, retries=False)
+        kept[key] = pool
+        while len(kept) > cls.KEPT:
+            kept.popitem(last=False)[1].close()
+        return cls(key, pool, reused=False)
+
+    def discard(self) -> None:
+        """Close it and keep it no more (after a failure, or a body not read to its end)."""
+        kept = self._local.__dict__.get("kept", {})
+        if kept.get(self.key) is self.pool:
+            del kept[self.key]
+        self.pool.close()
+
+
+def _request(
+    target: Target, policy: FetchPolicy, deadline: float
+) -> tuple[_Connection, urllib3.BaseHTTPResponse]:
+    """GET the target at each of its checked addresses in turn until one answers (a kept
+    connection that fails is tried once more on a new one: the server may have closed it)."""
+    last: Exception | None = None
+    for address in target.addresses:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Unavailable(f"no answer from {target.host}: {_words(last)}")
+            connection = _Connection.to(target, address, policy)
+            timeout = urllib3.Timeout(
+                connect=min(policy.connect_timeout, remaining), read=remaining
             )
-        try:
-            response = pool.urlopen(
-                "GET",
-                target.path,
-                headers={
-                    "Host": target.host_header,
-                    "User-Agent": USER_AGENT,
-                    "Accept": "image/*",
-                    "Accept-Encoding": "identity",
-                },
-                redirect=False,
-                retries=False,
-                preload_content=False,
-                decode_content=False,
-                assert_same_host=False,
-            )
-        except Urllib3Error as exc:
-            pool.close()
-            last = exc
-            continue
-        return pool, response
+            try:
+                response = connection.pool.urlopen(
+                    "GET",
+                    target.path,
+                    headers={
+                        "Host": target.host_header,
+                        "User-Agent": USER_AGENT,
+                        "Accept": "image/*",
+                        "Accept-Encoding": "identity",
+                    },
+                    timeout=timeout,
+                    redirect=False,
+                    retries=False,
+                    preload_content=False,
+                    decode_content=False,
+                    assert_same_host=False,
+                )
+            except Urllib3Error as exc:
+                connection.discard()
+                last = exc
+                if connection.reused:
+                    continue
+                break
+            return connection, response
     raise Unavailable(f"no answer from {target.host}: {_words(last)}")
 
 

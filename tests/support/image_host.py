@@ -3,12 +3,15 @@ replies in turn (the last one repeats), and every request is recorded, so that a
 what was fetched and that an internal address was never asked.
 
 A reply can be a status with a body, a redirect, a body cut short (the declared Content-Length,
-fewer bytes, then the connection closed) or a chunked body without a Content-Length.
+fewer bytes, then the connection closed), a chunked body without a Content-Length, or no answer
+at all (the connection closed). It speaks HTTP/1.1 with keep-alive, and records which connection
+(the client's port) each request came on.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +25,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     send_bytes: int | None = None  # send only this many bytes of the body, then close
     chunked: bool = False  # no Content-Length: Transfer-Encoding chunked
+    hang_up: bool = False  # close the connection without answering
+    delay: float = 0.0  # seconds before answering (a slow download)
 
     @classmethod
     def redirect(cls, location: str, status: int = 302) -> Reply:
@@ -33,6 +38,7 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    peer: tuple[str, int]  # the client's address and port: one per TCP connection
 
 
 class ImageHost:
@@ -80,12 +86,19 @@ class ImageHost:
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:
-            self.seen.append(Seen(handler.command, handler.path, dict(handler.headers)))
+            self.seen.append(
+                Seen(handler.command, handler.path, dict(handler.headers), handler.client_address)
+            )
             script = self._scripts.get(handler.path.split("?", 1)[0])
             if script is None:
                 reply = Reply(404, b"not found")
             else:
                 reply = script.pop(0) if len(script) > 1 else script[0]
+        if reply.delay:
+            time.sleep(reply.delay)  # the host's own slowness, not a test's wait
+        if reply.hang_up:
+            handler.close_connection = True
+            return
         handler.send_response(reply.status)
         for name, value in reply.headers.items():
             handler.send_header(name, value)

@@ -5,6 +5,7 @@ reason, and nothing is stored twice."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from remixq import migrate
 from remixq.assets import claims
+from remixq.assets.policy import HostRule
 from remixq.db import make_engine, utcnow
 from remixq.models import Image
 from tests.support.databases import recreate_pg_database, scratch_pg_url
@@ -202,6 +204,67 @@ def test_a_worker_killed_mid_download_loses_nothing_and_stores_once(rig: Rig) ->
     row = rig.row(image_id)
     assert row.asset_status == "stored" and row.asset_attempts == 2
     assert len(rig.files()) == 1
+
+
+def test_what_was_copied_is_recorded_when_a_later_copy_raises(rig: Rig) -> None:
+    """A message's assets are claimed together and their outcomes recorded together after the
+    downloads; one that raises (here the name service, the outer boundary, failing in a way it
+    never should) does not lose the copies made before it: they are recorded, and the rest
+    stay pending under their lease for a later try."""
+    good = rig.image(rig.host.route("/g.jpg", Reply(200, JPEG)))
+    bad = rig.image("http://boom.test/x.jpg")
+
+    def broken(name: str) -> list[str]:
+        raise RuntimeError(f"resolver broke on {name}")
+
+    policy = rig.runtime.fetch_policy
+    rig.runtime.__dict__["fetch_policy"] = dataclasses.replace(
+        policy, local_hosts=(*policy.local_hosts, HostRule("boom.test")), resolve=broken
+    )
+    with pytest.raises(RuntimeError, match="resolver broke"):
+        rig.round()
+    assert rig.row(good).asset_status == "stored"
+    assert (rig.row(bad).asset_status, rig.row(bad).asset_attempts) == ("pending", 1)
+    assert rig.row(bad).asset_next_attempt_at is not None  # held until its lease ends
+    assert len(rig.files()) == 1
+
+
+def test_a_slow_download_renews_the_lease_of_the_batch_after_it(db: Engine, tmp_path: Path) -> None:
+    """The lease of a batch's assets (REMIXQ_ASSET_LEASE) is renewed before a download it
+    might not cover (REMIXQ_IMAGE_FETCH_TIMEOUT), so that no sweep hands an asset over again
+    while its batch is still busy with the slow ones before it."""
+    with db.begin() as connection:
+        connection.execute(Image.__table__.update().values(asset_status="failed"))
+    with image_host() as host:
+        settings = worker_settings(
+            db,
+            data_dir=tmp_path,
+            storage_url=(tmp_path / "images").as_uri(),
+            image_local_hosts=f"127.0.0.1:{host.port}",
+            asset_lease=3.0,
+            image_fetch_timeout=2.0,
+        )
+        with worker_runtime(settings) as (runtime, _):
+            rig = Rig(db, host, runtime, tmp_path / "images")
+            slow = rig.image(host.route("/slow.jpg", Reply(200, JPEG, delay=1.5)))
+            late = rig.image("http://boom.test/late.jpg")  # raises: its lease is left to read
+
+            def broken(name: str) -> list[str]:
+                raise RuntimeError(f"resolver broke on {name}")
+
+            policy = runtime.fetch_policy
+            runtime.__dict__["fetch_policy"] = dataclasses.replace(
+                policy, local_hosts=(*policy.local_hosts, HostRule("boom.test")), resolve=broken
+            )
+            claimed_at = utcnow()
+            with pytest.raises(RuntimeError):
+                rig.round()
+            assert rig.row(slow).asset_status == "stored"
+            due = rig.row(late).asset_next_attempt_at
+            assert due is not None
+            due = due if due.tzinfo else due.replace(tzinfo=claimed_at.tzinfo)  # SQLite: naive
+            # Claimed at about `claimed_at` with 3 s, renewed after the 1.5-s download: 4.5 s.
+            assert due >= claimed_at + timedelta(seconds=4.4)
 
 
 @pytest.mark.parametrize("output_type", ["base64Data", "dataURI"])

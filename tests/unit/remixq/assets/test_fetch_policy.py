@@ -213,3 +213,44 @@ def test_the_settings_make_the_policy() -> None:
     assert with_keys.local_hosts == ()
     runware_key = FetchPolicy.of(load_settings(**keys))
     assert runware_key.local_hosts == (HostRule("127.0.0.1", 8765),)
+
+
+def test_a_thread_keeps_its_connection_for_the_next_download(host: ImageHost) -> None:
+    urls = [host.route(f"/k{i}.jpg", Reply(200, JPEG)) for i in range(3)]
+    for url in urls:
+        assert fetch(url, local(host)).body == JPEG
+    assert len({seen.peer for seen in host.requests()}) == 1
+
+
+def test_a_connection_the_host_closed_is_not_reused(host: ImageHost) -> None:
+    first = host.route("/c1.jpg", Reply(200, JPEG, {"Connection": "close"}))
+    second = host.route("/c2.jpg", Reply(200, JPEG))
+    assert fetch(first, local(host)).body == JPEG
+    assert fetch(second, local(host)).body == JPEG
+    (one,), (two,) = host.requests("/c1.jpg"), host.requests("/c2.jpg")
+    assert one.peer != two.peer
+
+
+def test_a_kept_connection_that_fails_is_tried_once_on_a_new_one(host: ImageHost) -> None:
+    """A host may close a kept connection as the next request goes out: that request is sent
+    again on a new connection, once; a new connection that fails is a failure of the fetch."""
+    url = host.route("/h.jpg", Reply(200, JPEG), Reply(hang_up=True), Reply(200, JPEG))
+    assert fetch(url, local(host)).body == JPEG
+    assert fetch(url, local(host)).body == JPEG  # hung up on the kept one, answered on a new one
+    peers = [seen.peer for seen in host.requests("/h.jpg")]
+    assert len(peers) == 3 and peers[0] == peers[1] != peers[2]
+    fresh = host.route("/f.jpg", Reply(hang_up=True), Reply(200, JPEG))
+    host.route("/other.jpg", Reply(200, JPEG, {"Connection": "close"}))
+    fetch(host.url("/other.jpg"), local(host))  # no connection kept for the next fetch
+    with pytest.raises(Unavailable, match="no answer"):
+        fetch(fresh, local(host))
+    assert len(host.requests("/f.jpg")) == 1
+
+
+def test_a_failed_answer_does_not_keep_its_connection(host: ImageHost) -> None:
+    url = host.route("/e.jpg", Reply(500, b"oops"), Reply(200, JPEG))
+    with pytest.raises(Unavailable):
+        fetch(url, local(host))
+    assert fetch(url, local(host)).body == JPEG
+    first, second = host.requests("/e.jpg")
+    assert first.peer != second.peer
