@@ -62,6 +62,8 @@ class CampaignResult:
     stored_bytes: int = 0
     # Seconds from an image's row (its webhook's commit) to its copy: median and 99th percentile.
     copy_delay_s: tuple[float, float] | None = None
+    # REMIXQ_RATE_LIMIT of the run (None: the deployed default): a paced campaign.
+    rate_limit: float | None = None
 
     @property
     def rate(self) -> float:
@@ -110,16 +112,20 @@ def run_campaign(
     simulator_args: tuple[str, ...] = (),
     assets: bool = False,
     assets_worker: bool = True,
+    rate_limit: float | None = None,
 ) -> CampaignResult:
     """`assets`: the images' copies are made too, with `remixq beat` sweeping (the embedded
     default's worker runs beat itself), and the clock also runs to the last copy stored. The
     copies are made by a worker of their own (`-Q remixq.assets`, so that its CPU is theirs),
     or with `assets_worker=False` by the one worker, serving every queue, as deployed by
-    default."""
+    default. `rate_limit`: the provider calls per second (REMIXQ_RATE_LIMIT), to pace the
+    campaign below what the machine can do."""
     sim_port, receiver_port = free_port(), free_port()
     process_env = env.env(
         REMIXQ_SIMULATOR_PORT=str(sim_port), REMIXQ_RECEIVER_PORT=str(receiver_port)
     )
+    if rate_limit is not None:
+        process_env["REMIXQ_RATE_LIMIT"] = str(rate_limit)
     if backend == "embedded":
         engine, process_env = _embedded(env, jobs_count, process_env)
     else:
@@ -306,6 +312,7 @@ def run_campaign(
             statuses=statuses,
             webhooks=dict(webhooks.json().get("webhooks", {})),
             backend=backend,
+            rate_limit=rate_limit,
             **extra,
         )
     finally:
