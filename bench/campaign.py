@@ -34,6 +34,7 @@ from bench import procs
 from bench.env import BenchEnv, database_name
 from remixq import migrate
 from remixq.cli.processes import Process, free_port, start, wait_until
+from remixq.config import Settings
 from remixq.examples import campaign_lines
 from remixq.models import Image, Job
 from remixq.states import FINAL
@@ -62,8 +63,8 @@ class CampaignResult:
     stored_bytes: int = 0
     # Seconds from an image's row (its webhook's commit) to its copy: median and 99th percentile.
     copy_delay_s: tuple[float, float] | None = None
-    # REMIXQ_RATE_LIMIT of the run (None: the deployed default): a paced campaign.
-    rate_limit: float | None = None
+    # Jobs per second the campaign was paced at (None: as fast as the machine goes).
+    pace: float | None = None
 
     @property
     def rate(self) -> float:
@@ -112,20 +113,20 @@ def run_campaign(
     simulator_args: tuple[str, ...] = (),
     assets: bool = False,
     assets_worker: bool = True,
-    rate_limit: float | None = None,
+    pace: float | None = None,
 ) -> CampaignResult:
     """`assets`: the images' copies are made too, with `remixq beat` sweeping (the embedded
     default's worker runs beat itself), and the clock also runs to the last copy stored. The
     copies are made by a worker of their own (`-Q remixq.assets`, so that its CPU is theirs),
     or with `assets_worker=False` by the one worker, serving every queue, as deployed by
-    default. `rate_limit`: the provider calls per second (REMIXQ_RATE_LIMIT), to pace the
-    campaign below what the machine can do."""
+    default. `pace`: jobs per second, below what the machine can do, through the provider rate
+    limit (REMIXQ_RATE_LIMIT counts calls, each of up to REMIXQ_SUBMIT_BATCH jobs)."""
     sim_port, receiver_port = free_port(), free_port()
     process_env = env.env(
         REMIXQ_SIMULATOR_PORT=str(sim_port), REMIXQ_RECEIVER_PORT=str(receiver_port)
     )
-    if rate_limit is not None:
-        process_env["REMIXQ_RATE_LIMIT"] = str(rate_limit)
+    if pace is not None:
+        process_env["REMIXQ_RATE_LIMIT"] = str(pace / Settings.model_fields["submit_batch"].default)
     if backend == "embedded":
         engine, process_env = _embedded(env, jobs_count, process_env)
     else:
@@ -312,7 +313,7 @@ def run_campaign(
             statuses=statuses,
             webhooks=dict(webhooks.json().get("webhooks", {})),
             backend=backend,
-            rate_limit=rate_limit,
+            pace=pace,
             **extra,
         )
     finally:

@@ -183,8 +183,8 @@ def _embedded(env: BenchEnv, plan: Plan, results: Results) -> None:
 def _assets(env: BenchEnv, plan: Plan, results: Results) -> None:
     _say("\n## 4c. campaigns with their images copied (PostgreSQL + Redis)")
     runs = [(size, None) for size in plan.assets_sizes] + list(plan.assets_paced)
-    for size, rate in runs:
-        result = run_campaign(env, jobs_count=size, assets=True, rate_limit=rate)
+    for size, pace in runs:
+        result = run_campaign(env, jobs_count=size, assets=True, pace=pace)
         results.assets.append(result)
         _say(
             f"  {size:,} jobs, {result.images:,} images: last copy at {result.assets_s or 0:.1f} s"

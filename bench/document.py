@@ -215,9 +215,9 @@ def _assets(results: Results) -> list[str]:
             "The whole campaign as in 3-4, and every image fetched from the simulator, verified "
             "and stored in a folder by a worker of its own (`-Q remixq.assets`, 32 threads), "
             "`remixq beat` sweeping every 2 s. Times run from the start of `remixq submit`. "
-            "A paced row runs its campaign at a provider rate limit (REMIXQ_RATE_LIMIT) below "
-            "what the two cores can do, so that its copy delay is not a queue behind a "
-            "saturated machine.\n\n"
+            "A paced row runs its campaign below what the two cores can do (through the "
+            "provider rate limit), so that its copy delay is not a queue behind a saturated "
+            "machine.\n\n"
         )
     ]
     rows = []
@@ -225,7 +225,7 @@ def _assets(results: Results) -> list[str]:
         rows.append(
             {
                 "jobs": c.jobs,
-                "provider calls/s": f"{c.rate_limit:g}" if c.rate_limit else "deployed",
+                "paced at jobs/s": f"{c.pace:g}" if c.pace else "-",
                 "images": f"{c.images:,}",
                 "last job s": round(c.wall_s, 1),
                 "last copy s": round(c.assets_s or 0, 1),

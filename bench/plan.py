@@ -51,7 +51,7 @@ class Plan:
     sustained_generators: tuple[str, ...] = ("loadgen", "wrk")
     embedded_sizes: tuple[int, ...] = (10_000,)  # beside PostgreSQL's campaign of the same size
     assets_sizes: tuple[int, ...] = (10_000,)  # campaigns whose images are copied too
-    # (jobs, provider calls/s): a campaign paced below what the machine can do, whose copies
+    # (jobs, jobs/s): a campaign paced below what the machine can do, whose copies
     # show the delay from an image's webhook to its copy when the cores are not saturated.
     assets_paced: tuple[tuple[int, float], ...] = ((2_000, 30.0),)
     peer_jobs: int = 2_000
