@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     native_concurrency: int = Field(
         8, ge=1, le=256, validation_alias=_env("REMIXQ_NATIVE_CONCURRENCY")
     )
+    # Threads of a worker's background pool: beat's ticks and the image downloads, on a pool of
+    # their own so that submissions waiting on the provider's limit never hold them back.
+    background_concurrency: int = Field(
+        16, ge=1, le=256, validation_alias=_env("REMIXQ_BACKGROUND_CONCURRENCY")
+    )
     # What a call whose answer was lost (a timeout after sending, a worker that died mid-call)
     # becomes: "fail" (the job fails with code possiblyCharged; `remixq retry` is a conscious
     # second charge) or "retry" (called again at once, accepting a possible second charge).

@@ -33,8 +33,7 @@ from worker.runtime import Runtime
 VISIBILITY_TIMEOUT = 3600
 
 # What a main worker consumes (submissions, beat's ticks, downloads), and every queue.
-MAIN_QUEUES = (QUEUE, PERIODIC_QUEUE, ASSETS_QUEUE)
-ALL_QUEUES = (*MAIN_QUEUES, NATIVE_QUEUE)
+ALL_QUEUES = (QUEUE, PERIODIC_QUEUE, ASSETS_QUEUE, NATIVE_QUEUE)
 
 
 def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Celery:
@@ -58,10 +57,9 @@ def create_celery(settings: Settings, *, runtime: Runtime | None = None) -> Cele
         use_resilient_redis_transport()  # a worker survives its Redis going away
     app.conf.update(
         task_default_queue=QUEUE,
-        # A worker consumes the first three (`remixq worker` names its queues: MAIN_QUEUES);
-        # beat routes its ticks to the second (worker.periodic), the sweep its downloads to
-        # the third (worker.assets). The native calls have the fourth, served by a pool of
-        # their own (`remixq worker` starts one beside the main one: remixq.cli.services).
+        # `remixq worker` serves them on three pools (worker.pools): Runware's submissions on
+        # the main one; beat's ticks (worker.periodic) and the image downloads (worker.assets)
+        # on the background one; the native calls on the native one.
         task_queues=tuple(Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES),
         task_routes={NATIVE_TASK: {"queue": NATIVE_QUEUE}},
         task_serializer="json",

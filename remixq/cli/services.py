@@ -23,8 +23,7 @@ if TYPE_CHECKING:
     "--connections",
     type=click.IntRange(10),
     default=None,
-    help="Concurrent connections per worker process. Default: REMIXQ_RECEIVER_CONNECTIONS"
-    " (1000).",
+    help="Concurrent connections per worker process. Default: REMIXQ_RECEIVER_CONNECTIONS (1000).",
 )
 @pass_context
 def receiver(
@@ -73,62 +72,64 @@ def _api_publisher(settings: Settings) -> Publisher:
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option(
     "--serve",
-    type=click.Choice(["all", "main", "native"]),
+    type=click.Choice(["all", "main", "native", "background"]),
     default="all",
     show_default=True,
-    help="main: Runware submissions, beat's ticks and image downloads; native: the synchronous"
-    " calls to Ideogram's own API, on a pool of REMIXQ_NATIVE_CONCURRENCY threads; all: both,"
-    " the native pool in a child process of its own.",
+    help="main: Runware submissions, with the background pool beside them; background: beat's"
+    " ticks and the image downloads, on a pool of REMIXQ_BACKGROUND_CONCURRENCY threads;"
+    " native: the synchronous calls to Ideogram's own API, on a pool of"
+    " REMIXQ_NATIVE_CONCURRENCY threads; all: main and native. A pool beside another runs in a"
+    " child process of its own.",
 )
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @pass_context
 def worker(ctx: Context, serve: str, celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker that submits jobs; extra options go to `celery worker` (of the
-    main pool when serving all).
+    main pool when it starts others beside it).
 
-    Submission waits on the provider, so the default pool is threads with a concurrency of 32,
-    keeping many requests in flight; override with e.g. --pool prefork --concurrency 4. A
-    native call holds its thread for the whole generation, so those calls have a pool of their
-    own (REMIXQ_NATIVE_CONCURRENCY threads): `--serve main` and `--serve native` run dedicated
-    workers for each.
+    Submission waits on the provider, so the main pool is threads with a concurrency of 32,
+    keeping many requests in flight; override with e.g. --pool prefork --concurrency 4. Beat's
+    ticks and the image downloads have a pool of their own (REMIXQ_BACKGROUND_CONCURRENCY
+    threads), which submissions waiting on the provider's limit never hold, and so has a
+    native call, which holds its thread for the whole generation (REMIXQ_NATIVE_CONCURRENCY
+    threads): `--serve background` and `--serve native` run dedicated workers for each.
     """
     from remixq.logs import configure
-    from worker.app import MAIN_QUEUES, create_celery
+    from worker.app import create_celery
     from worker.checks import check_webhook_url
-    from worker.names import NATIVE_QUEUE
-    from worker.pools import native_pool_beside
+    from worker.names import ASSETS_QUEUE, NATIVE_QUEUE, PERIODIC_QUEUE, QUEUE
+    from worker.pools import pools_beside
 
     settings = ctx.settings
     settings.check_secret()  # every job's webhook URL is made from it
     app = create_celery(settings)
     configure("INFO")
-    if serve == "native":
+    quiet = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if serve in ("native", "background"):
+        queues, concurrency = (
+            ([NATIVE_QUEUE], settings.native_concurrency)
+            if serve == "native"
+            else ([PERIODIC_QUEUE, ASSETS_QUEUE], settings.background_concurrency)
+        )
         defaults = [
             "--pool=threads",
-            f"--concurrency={settings.native_concurrency}",
-            f"--queues={NATIVE_QUEUE}",
-            "--hostname=native@%h",
+            f"--concurrency={concurrency}",
+            f"--queues={','.join(queues)}",
+            f"--hostname={serve}@%h",
             "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
+            *quiet,
         ]
-        _serve_health(settings, "worker")  # its own /metrics: its calls, lost answers
+        _serve_health(settings, "worker")  # its own /metrics: its tasks, its connection
         app.worker_main([*_quiet(settings), "worker", *defaults, *celery_args])
         return
     check_webhook_url(settings)  # a WARNING when the provider's webhooks would not reach us
     _serve_health(settings, "worker")
-    if serve == "all":
-        native_pool_beside(metrics_port=settings.metrics_port)
-    defaults = [
-        "--pool=threads",
-        "--concurrency=32",
-        f"--queues={','.join(MAIN_QUEUES)}",
-        "--loglevel=INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
+    pools_beside(
+        ["background", "native"] if serve == "all" else ["background"],
+        metrics_port=settings.metrics_port,
+    )
+    defaults = ["--pool=threads", "--concurrency=32", f"--queues={QUEUE}", "--loglevel=INFO"]
+    defaults += quiet
     if settings.broker_url is None:
         # The embedded default is one machine with no operator: its worker schedules the relay
         # and the reconciler itself. With a real broker, run `remixq beat` (one or more) instead.

@@ -163,18 +163,21 @@ def test_unsafe_results_are_stored_without_a_url_and_cost_their_share(stack: Sta
     assert stack.sim_stats()["providers"]["ideogram"]["charged"] == 1
 
 
-def two_free_ports() -> int:
-    """A port free below the ephemeral range whose next one is free too (a worker's /metrics
-    and its native pool's)."""
+def worker_metrics_ports() -> int:
+    """A port free below the ephemeral range whose next two are free too (a worker's /metrics,
+    its native pool's and its background pool's)."""
     for _ in range(50):
         port = stable_port()
-        with closing(socket.socket()) as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two consecutive free ports")
+        free = True
+        for offset in (1, 2):
+            with closing(socket.socket()) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port + offset))
+                except OSError:
+                    free = False
+        if free:
+            return port
+    raise AssertionError("no three consecutive free ports")
 
 
 def lost_answers_counted(metrics_url: str) -> float:
@@ -203,7 +206,7 @@ def faulty(tmp_path: Path) -> Iterator[Stack]:
     ) as running:
         (running.tmp / "tin.png").write_bytes(png_bytes((16, 16)))
         running.stop("worker")  # again with /metrics (beat would take the same port)
-        running.start("worker", REMIXQ_METRICS_PORT=str(two_free_ports()))
+        running.start("worker", REMIXQ_METRICS_PORT=str(worker_metrics_ports()))
         yield running
 
 
