@@ -117,14 +117,18 @@ def run_campaign(
 ) -> CampaignResult:
     """`assets`: the images' copies are made too, with `remixq beat` sweeping (the embedded
     default's worker runs beat itself), and the clock also runs to the last copy stored. The
-    copies are made by a worker of their own (`-Q remixq.assets`, so that its CPU is theirs),
-    or with `assets_worker=False` by the one worker, serving every queue, as deployed by
-    default. `pace`: jobs per second, below what the machine can do, through the provider rate
-    limit (REMIXQ_RATE_LIMIT counts calls, each of up to REMIXQ_SUBMIT_BATCH jobs)."""
+    copies (and beat's ticks) run on the worker's background pool, a child process; with
+    `assets_worker` its CPU and memory are counted apart from the rest of the worker's, as the
+    assets worker's. `pace`: jobs per second, below what the machine can do, through the
+    provider rate limit (REMIXQ_RATE_LIMIT counts calls, each of up to REMIXQ_SUBMIT_BATCH
+    jobs)."""
     sim_port, receiver_port = free_port(), free_port()
     process_env = env.env(
         REMIXQ_SIMULATOR_PORT=str(sim_port), REMIXQ_RECEIVER_PORT=str(receiver_port)
     )
+    if assets:  # what an earlier campaign of this run stored is not this one's
+        images = Path(process_env.get("REMIXQ_DATA_DIR", "remixq-data")) / "images"
+        shutil.rmtree(images, ignore_errors=True)
     if pace is not None:
         process_env["REMIXQ_RATE_LIMIT"] = str(pace / Settings.model_fields["submit_batch"].default)
     if backend == "embedded":
@@ -159,23 +163,13 @@ def run_campaign(
             log_dir=env.logs,
             new_session=True,
         )
-        own_assets_worker = assets and assets_worker
-        queues = ("-Q", "remixq,remixq.periodic") if own_assets_worker else ()
         started["worker"] = start(
             f"c-worker-{sim_port}",
-            ["worker", "--loglevel", "WARNING", *queues, *worker_args],
+            ["worker", "--loglevel", "WARNING", *worker_args],
             env=process_env,
             log_dir=env.logs,
             new_session=True,
         )
-        if own_assets_worker:
-            started["assets worker"] = start(
-                f"c-assets-worker-{sim_port}",
-                ["worker", "--loglevel", "WARNING", "-Q", "remixq.assets", "-n", "assets@%h"],
-                env=process_env,
-                log_dir=env.logs,
-                new_session=True,
-            )
         if assets and backend != "embedded":
             started["beat"] = start(
                 f"c-beat-{sim_port}",
@@ -198,11 +192,30 @@ def run_campaign(
             alive=alive,
         )
         time.sleep(2)  # the worker connects to the broker (no readiness probe without gossip)
+        # The copies (and beat's ticks) run on the worker's background pool, a child process:
+        # with `assets_worker`, its CPU is counted apart from the rest of the worker's.
+        background = None
+        if assets and assets_worker:
+            found: list[int] = []
+
+            def pool_started() -> bool:
+                found.append(procs.pool_pid(started["worker"], "background") or 0)
+                return bool(found[-1])
+
+            wait_until(
+                pool_started,
+                timeout=60,
+                what="the worker's background pool",
+                alive=list(started.values()),
+            )
+            background = found[-1]
         lines = campaign_lines(jobs_count)
         expected_images = sum(int(line.get("numberResults", 1)) for line in lines)
         path = env.root / f"campaign-{jobs_count}.jsonl"
         path.write_text("".join(json.dumps(line) + "\n" for line in lines))
         cpu0 = {name: procs.cpu(proc) for name, proc in started.items()}
+        if background:
+            cpu0["assets worker"] = procs.cpu_seconds([background])
         backends = procs.BackendCPU(database)
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
@@ -244,12 +257,17 @@ def run_campaign(
                 alive=alive,
             )
         cpu = {name: procs.cpu(proc) - cpu0[name] for name, proc in started.items()}
+        peak = {name: procs.peak_rss(proc) for name, proc in started.items()}
+        if background:
+            cpu["assets worker"] = procs.cpu_seconds([background]) - cpu0["assets worker"]
+            cpu["worker"] -= cpu["assets worker"]
+            peak["assets worker"] = procs.peak_rss_bytes([background])
+            peak["worker"] -= peak["assets worker"]
         if backend != "embedded":
             cpu["postgres"] = backends.spent()
         cpu["producer (remixq submit)"] = (children1.ru_utime - children0.ru_utime) + (
             children1.ru_stime - children0.ru_stime
         )
-        peak = {name: procs.peak_rss(proc) for name, proc in started.items()}
         webhooks = http.get(f"http://127.0.0.1:{sim_port}/_control/stats?tasks=0", timeout=10)
         with Session(engine) as session:
             ended = session.scalar(

@@ -188,7 +188,7 @@ def _assets(env: BenchEnv, plan: Plan, results: Results) -> None:
         results.assets.append(result)
         _say(
             f"  {size:,} jobs, {result.images:,} images: last copy at {result.assets_s or 0:.1f} s"
-            f" ({result.assets_after_jobs_s or 0:.1f} s after the last job), assets worker"
+            f" ({result.assets_after_jobs_s or 0:.1f} s after the last job), background pool"
             f" {result.cpu_ms_per_image('assets worker'):.2f} ms CPU/image,"
             f" copies {result.asset_statuses}, image to copy (p50, p99) {result.copy_delay_s} s"
         )

@@ -213,7 +213,8 @@ def _assets(results: Results) -> list[str]:
         (
             "\n#### 4c. Campaigns with their images copied (PostgreSQL + Redis)\n\n"
             "The whole campaign as in 3-4, and every image fetched from the simulator, verified "
-            "and stored in a folder by a worker of its own (`-Q remixq.assets`, 32 threads), "
+            "and stored in a folder by the worker's background pool (a child process of 16 "
+            "threads, whose CPU is counted apart from the rest of the worker's), "
             "`remixq beat` sweeping every 2 s. Times run from the start of `remixq submit`. "
             "A paced row runs its campaign below what the two cores can do (through the "
             "provider rate limit), so that its copy delay is not a queue behind a saturated "
@@ -234,14 +235,14 @@ def _assets(results: Results) -> list[str]:
                 "image to copy s (p50 / p99)": (
                     f"{c.copy_delay_s[0]:.1f} / {c.copy_delay_s[1]:.1f}" if c.copy_delay_s else "-"
                 ),
-                "assets worker CPU ms/image": round(c.cpu_ms_per_image("assets worker"), 3),
+                "background pool CPU ms/image": round(c.cpu_ms_per_image("assets worker"), 3),
                 "simulator CPU ms/image": round(c.cpu_ms_per_image("simulator"), 3),
                 "postgres CPU ms/image": round(c.cpu_ms_per_image("postgres"), 3),
                 "worker+receiver CPU ms/job": round(
                     c.cpu_ms_per_job("worker") + c.cpu_ms_per_job("receiver"), 3
                 ),
                 "stored KiB/image": round(c.stored_bytes / max(1, c.images) / 1024, 1),
-                "assets worker MiB": mib(c.peak_rss.get("assets worker", 0)),
+                "background pool MiB": mib(c.peak_rss.get("assets worker", 0)),
             }
         )
     out.append(table(rows))

@@ -115,3 +115,15 @@ def cpu(process: Process) -> float:
 def peak_rss(process: Process) -> int:
     """The sum of the peak resident sets of the process's tree."""
     return peak_rss_bytes(pids(process))
+
+
+def pool_pid(process: Process, serve: str) -> int | None:
+    """The pid of the child pool `remixq worker --serve SERVE` in the process's tree."""
+    for pid in pids(process)[1:]:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--serve" in argv and serve.encode() in argv:
+            return pid
+    return None
