@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -86,22 +87,42 @@ class Rig:
         return sorted(p for p in self.images.rglob("*") if p.is_file())
 
 
-@pytest.fixture
-def rig(db: Engine, tmp_path: Path) -> Iterator[Rig]:
+@contextmanager
+def rigged(db: Engine, tmp_path: Path, **settings: Any) -> Iterator[Rig]:
+    """A rig whose worker has `settings` over the test's."""
     with db.begin() as connection:  # what an earlier test left pending is not ours
         connection.execute(Image.__table__.update().values(asset_status="failed"))
     with image_host() as host:
-        settings = worker_settings(
+        made = worker_settings(
             db,
             data_dir=tmp_path,
             storage_url=(tmp_path / "images").as_uri(),
             image_local_hosts=f"127.0.0.1:{host.port}",
-            asset_backoff_base=0.001,
-            asset_backoff_cap=0.001,
-            asset_max_attempts=4,
+            **settings,
         )
-        with worker_runtime(settings) as (runtime, _):
+        with worker_runtime(made) as (runtime, _):
             yield Rig(db, host, runtime, tmp_path / "images")
+
+
+@pytest.fixture
+def rig(db: Engine, tmp_path: Path) -> Iterator[Rig]:
+    with rigged(
+        db, tmp_path, asset_backoff_base=0.001, asset_backoff_cap=0.001, asset_max_attempts=4
+    ) as made:
+        yield made
+
+
+def break_the_resolver(runtime: Runtime) -> None:
+    """Allow host boom.test, whose name service (the outer boundary) raises as it never
+    should: a copy that raises out of the fetch task."""
+
+    def broken(name: str) -> list[str]:
+        raise RuntimeError(f"resolver broke on {name}")
+
+    policy = runtime.fetch_policy
+    runtime.__dict__["fetch_policy"] = dataclasses.replace(
+        policy, local_hosts=(*policy.local_hosts, HostRule("boom.test")), resolve=broken
+    )
 
 
 def test_a_fetched_image_is_stored_once_with_what_it_is(rig: Rig) -> None:
@@ -213,14 +234,7 @@ def test_what_was_copied_is_recorded_when_a_later_copy_raises(rig: Rig) -> None:
     stay pending under their lease for a later try."""
     good = rig.image(rig.host.route("/g.jpg", Reply(200, JPEG)))
     bad = rig.image("http://boom.test/x.jpg")
-
-    def broken(name: str) -> list[str]:
-        raise RuntimeError(f"resolver broke on {name}")
-
-    policy = rig.runtime.fetch_policy
-    rig.runtime.__dict__["fetch_policy"] = dataclasses.replace(
-        policy, local_hosts=(*policy.local_hosts, HostRule("boom.test")), resolve=broken
-    )
+    break_the_resolver(rig.runtime)
     with pytest.raises(RuntimeError, match="resolver broke"):
         rig.round()
     assert rig.row(good).asset_status == "stored"
@@ -233,38 +247,19 @@ def test_a_slow_download_renews_the_lease_of_the_batch_after_it(db: Engine, tmp_
     """The lease of a batch's assets (REMIXQ_ASSET_LEASE) is renewed before a download it
     might not cover (REMIXQ_IMAGE_FETCH_TIMEOUT), so that no sweep hands an asset over again
     while its batch is still busy with the slow ones before it."""
-    with db.begin() as connection:
-        connection.execute(Image.__table__.update().values(asset_status="failed"))
-    with image_host() as host:
-        settings = worker_settings(
-            db,
-            data_dir=tmp_path,
-            storage_url=(tmp_path / "images").as_uri(),
-            image_local_hosts=f"127.0.0.1:{host.port}",
-            asset_lease=3.0,
-            image_fetch_timeout=2.0,
-        )
-        with worker_runtime(settings) as (runtime, _):
-            rig = Rig(db, host, runtime, tmp_path / "images")
-            slow = rig.image(host.route("/slow.jpg", Reply(200, JPEG, delay=1.5)))
-            late = rig.image("http://boom.test/late.jpg")  # raises: its lease is left to read
-
-            def broken(name: str) -> list[str]:
-                raise RuntimeError(f"resolver broke on {name}")
-
-            policy = runtime.fetch_policy
-            runtime.__dict__["fetch_policy"] = dataclasses.replace(
-                policy, local_hosts=(*policy.local_hosts, HostRule("boom.test")), resolve=broken
-            )
-            claimed_at = utcnow()
-            with pytest.raises(RuntimeError):
-                rig.round()
-            assert rig.row(slow).asset_status == "stored"
-            due = rig.row(late).asset_next_attempt_at
-            assert due is not None
-            due = due if due.tzinfo else due.replace(tzinfo=claimed_at.tzinfo)  # SQLite: naive
-            # Claimed at about `claimed_at` with 3 s, renewed after the 1.5-s download: 4.5 s.
-            assert due >= claimed_at + timedelta(seconds=4.4)
+    with rigged(db, tmp_path, asset_lease=3.0, image_fetch_timeout=2.0) as rig:
+        slow = rig.image(rig.host.route("/slow.jpg", Reply(200, JPEG, delay=1.5)))
+        late = rig.image("http://boom.test/late.jpg")  # raises: its lease is left to read
+        break_the_resolver(rig.runtime)
+        claimed_at = utcnow()
+        with pytest.raises(RuntimeError):
+            rig.round()
+        assert rig.row(slow).asset_status == "stored"
+        due = rig.row(late).asset_next_attempt_at
+        assert due is not None
+        due = due if due.tzinfo else due.replace(tzinfo=claimed_at.tzinfo)  # SQLite: naive
+        # Claimed at about `claimed_at` with 3 s, renewed after the 1.5-s download: 4.5 s.
+        assert due >= claimed_at + timedelta(seconds=4.4)
 
 
 @pytest.mark.parametrize("output_type", ["base64Data", "dataURI"])
