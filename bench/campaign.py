@@ -65,6 +65,9 @@ class CampaignResult:
     copy_delay_s: tuple[float, float] | None = None
     # Jobs per second the campaign was paced at (None: as fast as the machine goes).
     pace: float | None = None
+    # Each process tree's resident set through the run: (seconds from `remixq submit`'s start,
+    # {process: bytes}); with `assets`, the background pool apart from the worker.
+    memory: list[tuple[float, dict[str, int]]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -76,9 +79,35 @@ class CampaignResult:
     def cpu_ms_per_image(self, name: str) -> float:
         return self.cpu_s.get(name, 0.0) / self.images * 1000 if self.images else 0.0
 
+    def memory_at(self, name: str, fraction: float) -> int:
+        """The process's resident set at the last sample taken by `fraction` of the run."""
+        if not self.memory:
+            return 0
+        end = self.memory[-1][0] * fraction
+        return next((m.get(name, 0) for t, m in reversed(self.memory) if t <= end), 0)
+
+    def memory_growth(self, name: str) -> float:
+        """How far the process's resident set rose in the second half of the run above its peak
+        in the first half: a plateau reached early is 0, a leak grows with the work done."""
+        if len(self.memory) < 4:
+            return 0.0
+        half = self.memory[-1][0] / 2
+        first = max(m.get(name, 0) for t, m in self.memory if t <= half)
+        second = max(m.get(name, 0) for t, m in self.memory if t > half)
+        return second / first - 1 if first else 0.0
+
     @property
     def bytes_per_job(self) -> float:
         return sum(self.table_bytes.values()) / self.jobs
+
+
+def _groups(started: dict[str, Process], background: int | None) -> dict[str, list[int]]:
+    """The pids of each process tree, the worker's background pool apart when it is known."""
+    groups = {name: procs.pids(proc) for name, proc in started.items()}
+    if background:
+        groups["worker"] = [pid for pid in groups["worker"] if pid != background]
+        groups["assets worker"] = [background]
+    return groups
 
 
 def _http_ok(url: str) -> bool:
@@ -112,23 +141,21 @@ def run_campaign(
     backend: str = "postgres",
     simulator_args: tuple[str, ...] = (),
     assets: bool = False,
-    assets_worker: bool = True,
     pace: float | None = None,
 ) -> CampaignResult:
     """`assets`: the images' copies are made too, with `remixq beat` sweeping (the embedded
     default's worker runs beat itself), and the clock also runs to the last copy stored. The
-    copies (and beat's ticks) run on the worker's background pool, a child process; with
-    `assets_worker` its CPU and memory are counted apart from the rest of the worker's, as the
-    assets worker's. `pace`: jobs per second, below what the machine can do, through the
-    provider rate limit (REMIXQ_RATE_LIMIT counts calls, each of up to REMIXQ_SUBMIT_BATCH
-    jobs)."""
+    copies (and beat's ticks) run on the worker's background pool, a child process, whose CPU
+    and memory are then counted apart from the rest of the worker's, as the assets worker's.
+    `pace`: jobs per second, below what the machine can do, through the provider rate limit
+    (REMIXQ_RATE_LIMIT counts calls, each of up to REMIXQ_SUBMIT_BATCH jobs)."""
     sim_port, receiver_port = free_port(), free_port()
     process_env = env.env(
         REMIXQ_SIMULATOR_PORT=str(sim_port), REMIXQ_RECEIVER_PORT=str(receiver_port)
     )
     if assets:  # what an earlier campaign of this run stored is not this one's
-        images = Path(process_env.get("REMIXQ_DATA_DIR", "remixq-data")) / "images"
-        shutil.rmtree(images, ignore_errors=True)
+        copied = Path(process_env.get("REMIXQ_DATA_DIR", "remixq-data")) / "images"
+        shutil.rmtree(copied, ignore_errors=True)
     if pace is not None:
         process_env["REMIXQ_RATE_LIMIT"] = str(pace / Settings.model_fields["submit_batch"].default)
     if backend == "embedded":
@@ -193,9 +220,9 @@ def run_campaign(
         )
         time.sleep(2)  # the worker connects to the broker (no readiness probe without gossip)
         # The copies (and beat's ticks) run on the worker's background pool, a child process:
-        # with `assets_worker`, its CPU is counted apart from the rest of the worker's.
+        # with `assets`, its CPU and memory are counted apart from the rest of the worker's.
         background = None
-        if assets and assets_worker:
+        if assets:
             found: list[int] = []
 
             def pool_started() -> bool:
@@ -218,44 +245,46 @@ def run_campaign(
             cpu0["assets worker"] = procs.cpu_seconds([background])
         backends = procs.BackendCPU(database)
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.time()
-        done = subprocess.run(
-            [sys.executable, "-m", "remixq.cli", "submit", str(path), "--json"],
-            env={**_os_environ(), **process_env},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        submit_s = time.time() - t0
-        if done.returncode != 0:
-            raise RuntimeError(f"remixq submit failed: {done.stderr[-2000:]}")
-        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        campaign_id = int(json.loads(done.stdout)["campaign_id"])
-        wait_until(
-            lambda: _count_open(engine, campaign_id) == 0,
-            timeout=timeout,
-            interval=0.25,
-            what=f"{jobs_count} jobs to finish",
-            alive=alive,
-        )
-        # Duplicated webhooks may still be arriving: wait until every image is stored.
-        wait_until(
-            lambda: _images(engine) >= expected_images,
-            timeout=60,
-            interval=0.25,
-            what="every image",
-            alive=alive,
-        )
-        time.sleep(1)  # the last duplicates
-        if assets:
+        memory = procs.MemorySeries(lambda: _groups(started, background))
+        with memory:
+            t0 = time.time()
+            done = subprocess.run(
+                [sys.executable, "-m", "remixq.cli", "submit", str(path), "--json"],
+                env={**_os_environ(), **process_env},
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+            submit_s = time.time() - t0
+            if done.returncode != 0:
+                raise RuntimeError(f"remixq submit failed: {done.stderr[-2000:]}")
+            children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            campaign_id = int(json.loads(done.stdout)["campaign_id"])
             wait_until(
-                lambda: _pending_assets(engine) == 0,
+                lambda: _count_open(engine, campaign_id) == 0,
                 timeout=timeout,
                 interval=0.25,
-                what="every image's copy",
+                what=f"{jobs_count} jobs to finish",
                 alive=alive,
             )
+            # Duplicated webhooks may still be arriving: wait until every image is stored.
+            wait_until(
+                lambda: _images(engine) >= expected_images,
+                timeout=60,
+                interval=0.25,
+                what="every image",
+                alive=alive,
+            )
+            time.sleep(1)  # the last duplicates
+            if assets:
+                wait_until(
+                    lambda: _pending_assets(engine) == 0,
+                    timeout=timeout,
+                    interval=0.25,
+                    what="every image's copy",
+                    alive=alive,
+                )
         cpu = {name: procs.cpu(proc) - cpu0[name] for name, proc in started.items()}
         peak = {name: procs.peak_rss(proc) for name, proc in started.items()}
         if background:
@@ -332,6 +361,7 @@ def run_campaign(
             webhooks=dict(webhooks.json().get("webhooks", {})),
             backend=backend,
             pace=pace,
+            memory=memory.samples,
             **extra,
         )
     finally:

@@ -26,6 +26,7 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
+from bench.procs import rss_bytes
 from bench.windows import Stall
 
 GC_SLOW_NS = 5_000_000
@@ -149,19 +150,6 @@ FROM pg_stat_activity
 WHERE pid <> pg_backend_pid()
   AND (datname = %s OR backend_type IN ('checkpointer', 'autovacuum worker'))
 """
-
-
-def rss_bytes(pids: Sequence[int]) -> int:
-    """The resident set (VmRSS) summed over these processes."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
 
 
 def _sample(url: str, database: str, out: Path, stop: EventType, pids: Sequence[int]) -> None:

@@ -8,9 +8,13 @@ import subprocess
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.campaign import CampaignResult
 from bench.env import machine
 from bench.plan import Plan, Results
 from bench.report import mib, table
+from remixq.states import FINAL
+
+FINAL_NAMES = {status.value for status in FINAL}
 
 
 def targets(results: Results) -> list[dict[str, Any]]:
@@ -55,12 +59,26 @@ def targets(results: Results) -> list[dict[str, Any]]:
             (c for c in results.embedded if c.jobs == embedded.jobs and c.backend != "embedded"),
             None,
         )
+        name = f"embedded default, {embedded.jobs:,} jobs"
         if beside is not None:
             ratio = embedded.rate / beside.rate
+            row(f"{name}: >= 0.7x PostgreSQL + Redis jobs/s", f"{ratio:.2f}x", ratio >= 0.7)
+        final = sum(n for s, n in embedded.statuses.items() if s in FINAL_NAMES)
+        stored = embedded.asset_statuses.get("stored", 0)
+        row(
+            f"{name}: every job final, every image stored",
+            f"{final:,} final, {stored:,} of {embedded.expected_images:,} images stored",
+            final == embedded.jobs and stored == embedded.expected_images,
+        )
+        if embedded.memory:
+            growth = {p: embedded.memory_growth(p) for p in ("receiver", "worker", "assets worker")}
             row(
-                f"embedded default, {embedded.jobs:,} jobs: >= 0.7x PostgreSQL + Redis jobs/s",
-                f"{ratio:.2f}x",
-                ratio >= 0.7,
+                f"{name}: memory flat (second half's peak < +5% over the first half's)",
+                ", ".join(
+                    f"{'background pool' if p == 'assets worker' else p} {g:+.1%}"
+                    for p, g in growth.items()
+                ),
+                max(growth.values()) < 0.05,
             )
     for point in results.peer:
         if point.latency_ms == 0:
@@ -183,7 +201,7 @@ def _embedded(results: Results) -> list[str]:
     ]
     rows = []
     for c in results.embedded:
-        processes = ("producer (remixq submit)", "worker", "receiver", "beat")
+        processes = ("producer (remixq submit)", "worker", "assets worker", "receiver", "beat")
         rows.append(
             {
                 "backend": "embedded (SQLite)" if c.backend == "embedded" else "PostgreSQL + Redis",
@@ -197,7 +215,9 @@ def _embedded(results: Results) -> list[str]:
                 ),
                 "postgres CPU ms/job": round(c.cpu_ms_per_job("postgres"), 3),
                 "receiver MiB": mib(c.peak_rss.get("receiver", 0)),
-                "worker MiB": mib(c.peak_rss.get("worker", 0)),
+                "worker MiB (its three pools)": mib(
+                    c.peak_rss.get("worker", 0) + c.peak_rss.get("assets worker", 0)
+                ),
                 "storage B/job": round(c.bytes_per_job),
                 "statuses": c.statuses,
                 "images": f"{c.images:,} / {c.expected_images:,}",
@@ -205,7 +225,36 @@ def _embedded(results: Results) -> list[str]:
             }
         )
     out.append(table(rows))
+    out.append(
+        "\nResident memory through each run (MiB, sampled every 2 s from `remixq submit`'s start"
+        " to the last copy; the worker's background pool apart; growth: the peak of the second"
+        " half of the run over the peak of the first, where a plateau reached early is 0 and a"
+        " leak grows with the work done):\n\n"
+    )
+    out.append(table(_memory_rows(results.embedded)))
     return out
+
+
+MEMORY_POINTS = (0.1, 0.25, 0.5, 0.75, 1.0)
+
+
+def _memory_rows(campaigns: list[CampaignResult]) -> list[dict[str, Any]]:
+    rows = []
+    for c in campaigns:
+        for name in ("receiver", "worker", "assets worker", "beat"):
+            if not c.memory or name not in c.memory[-1][1]:
+                continue
+            rows.append(
+                {
+                    "backend": "embedded" if c.backend == "embedded" else "PostgreSQL + Redis",
+                    "jobs": c.jobs,
+                    "process": "background pool" if name == "assets worker" else name,
+                    **{f"at {point:.0%}": mib(c.memory_at(name, point)) for point in MEMORY_POINTS},
+                    "peak": mib(max(m.get(name, 0) for _, m in c.memory)),
+                    "growth": f"{c.memory_growth(name):+.1%}",
+                }
+            )
+    return rows
 
 
 def _assets(results: Results) -> list[str]:
@@ -265,6 +314,12 @@ def git_revision() -> str:
     return rev + (" (with uncommitted changes)" if dirty else "")
 
 
+def _duration(results: Results) -> str:
+    """The run's wall time, and each section's."""
+    sections = ", ".join(f"{k} {v / 60:.1f}" for k, v in results.section_seconds.items())
+    return f"{results.elapsed() / 60:.1f} min" + (f" ({sections} min)" if sections else "")
+
+
 def document(
     plan: Plan, results: Results, command: str, loads: tuple[str, str], quick: bool
 ) -> str:
@@ -276,7 +331,7 @@ def document(
         "revision": git_revision(),
         **machine(),
         "load average (1/5/15 min) before / after": f"{loads[0]} / {loads[1]}",
-        "duration": f"{results.elapsed() / 60:.1f} min",
+        "duration": _duration(results),
     }
     out.append(table([{"": k, " ": v} for k, v in facts.items()]))
     out.append(

@@ -97,6 +97,7 @@ class Results:
     sustained: SustainedResult | None = None
     embedded: list[CampaignResult] = field(default_factory=list)
     peer: list[PeerPoint] = field(default_factory=list)
+    section_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each section
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

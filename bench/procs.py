@@ -1,12 +1,15 @@
-"""What a benchmark's processes cost: CPU seconds and peak memory per process tree, and the CPU
-of the PostgreSQL backends, read from /proc (Linux), so nothing outside the standard library is
-needed. The processes themselves are started, waited on and stopped with `remixq.cli.processes`
-(in process groups of their own, so that a stop takes their whole tree)."""
+"""What a benchmark's processes cost: CPU seconds, peak memory and a memory series per process
+tree, and the CPU of the PostgreSQL backends, read from /proc (Linux), so nothing outside the
+standard library is needed. The processes themselves are started, waited on and stopped with
+`remixq.cli.processes` (in process groups of their own, so that a stop takes their whole
+tree)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from remixq.cli.processes import Process
@@ -74,17 +77,61 @@ class BackendCPU:
         return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in after.items())
 
 
-def peak_rss_bytes(pids: Sequence[int]) -> int:
-    """The sum over these processes of each one's peak resident set (VmHWM)."""
+def _status_bytes(pids: Sequence[int], field: str) -> int:
+    """The sum over these processes of one memory field of /proc/PID/status (in kB there)."""
     total = 0
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     total += int(line.split()[1]) * 1024
         except OSError:
             continue
     return total
+
+
+def peak_rss_bytes(pids: Sequence[int]) -> int:
+    """The sum over these processes of each one's peak resident set (VmHWM)."""
+    return _status_bytes(pids, "VmHWM:")
+
+
+def rss_bytes(pids: Sequence[int]) -> int:
+    """The resident set (VmRSS) summed over these processes."""
+    return _status_bytes(pids, "VmRSS:")
+
+
+class MemorySeries:
+    """The resident set of named groups of processes, sampled on a thread of its own every
+    `interval` seconds from the start of a `with` block to its end. `groups()` names the pids of
+    each group at the time of a sample (process trees change: a pool restarts, a child exits).
+    `samples`: (seconds since the start, {group: bytes})."""
+
+    def __init__(self, groups: Callable[[], dict[str, list[int]]], interval: float = 2.0):
+        self.groups = groups
+        self.interval = interval
+        self.samples: list[tuple[float, dict[str, int]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory-series", daemon=True)
+        self._t0 = 0.0
+
+    def _sample(self) -> None:
+        at = time.monotonic() - self._t0
+        self.samples.append((at, {k: rss_bytes(v) for k, v in self.groups().items()}))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> MemorySeries:
+        self._t0 = time.monotonic()
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._sample()
 
 
 def postgres_backends(database: str) -> list[int]:

@@ -25,7 +25,6 @@ from sqlalchemy.engine import make_url
 from bench import diag, procs
 from bench import wrk as wrk_module
 from bench.corpus import Corpus
-from bench.diag import rss_bytes
 from bench.env import BenchEnv, database_name
 from bench.ingest import build_corpus, settle
 from bench.loadgen import run_load
@@ -152,7 +151,7 @@ def _one(
     proc, port = _start(env, kind, diag_dir, server_args)
     database = database_name(env.db_url)
     try:
-        rss_start = rss_bytes(procs.pids(proc))
+        rss_start = procs.rss_bytes(procs.pids(proc))
         cpu_before = procs.cpu(proc)
         backends = procs.BackendCPU(database)
         sampler = diag.PgSampler(
@@ -181,7 +180,7 @@ def _one(
                 found, requests, elapsed, statuses, slow, total, repeated = _wrk_series(
                     port, corpus, env.root / f"replay-{kind}.txt", seconds, connections
                 )
-        rss_end = rss_bytes(procs.pids(proc))
+        rss_end = procs.rss_bytes(procs.pids(proc))
         server_cpu = procs.cpu(proc) - cpu_before
         db_cpu = 0.0 if kind == "bare" else backends.spent()
     finally:

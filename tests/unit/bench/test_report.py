@@ -49,7 +49,16 @@ def _campaign(backend: str, wall: float) -> CampaignResult:
         table_bytes={"database file": 80_000_000},
         statuses={"completed": 10_000},
         backend=backend,
+        asset_statuses={"stored": 18_000},
     )
+
+
+def _series(worker_mib: list[int]) -> list[tuple[float, dict[str, int]]]:
+    """A sample every 10 s: the worker as given, the receiver and the background pool steady."""
+    return [
+        (10.0 * i, {"receiver": 230 * MIB, "worker": w * MIB, "assets worker": 120 * MIB})
+        for i, w in enumerate(worker_mib)
+    ]
 
 
 def test_memory_growth_is_taken_after_the_first_window() -> None:
@@ -97,6 +106,38 @@ def test_the_verdicts() -> None:
     # (3 + 5 + 9 + 4) s of CPU for 10,000 jobs against 2 s for 2,000: 2.1 ms against 1 ms.
     cpu = verdicts["peer at 0 ms: remixq CPU/job (PostgreSQL included) <= 1.5x"]
     assert cpu == ("2.10x", "NOT met")
+    done = verdicts["embedded default, 10,000 jobs: every job final, every image stored"]
+    assert done == ("10,000 final, 18,000 of 18,000 images stored", "met")
+
+
+def test_memory_that_plateaus_early_is_flat_and_memory_that_keeps_rising_is_not() -> None:
+    plateau = _campaign("embedded", 50)
+    plateau.memory = _series([100, 180, 200, 201, 200, 202, 201, 199])
+    # 70 s: the first half's peak is 201 MiB (at 30 s), the second half's 202 (at 50 s).
+    assert plateau.memory_growth("worker") == 202 / 201 - 1
+    assert plateau.memory_at("worker", 0.5) == 201 * MIB  # the sample at 30 s, the last by 35 s
+    leaking = _campaign("embedded", 50)
+    leaking.memory = _series([100, 120, 140, 160, 180, 200, 220, 240])
+    assert f"{leaking.memory_growth('worker'):.3f}" == f"{240 / 160 - 1:.3f}"
+    flat = (
+        "embedded default, 10,000 jobs: memory flat"
+        " (second half's peak < +5% over the first half's)"
+    )
+    for campaign, verdict in ((plateau, "met"), (leaking, "NOT met")):
+        results = _results()
+        results.embedded = [campaign, _campaign("postgres", 25)]
+        verdicts = {row["target"]: (row["measured"], row["verdict"]) for row in targets(results)}
+        assert verdicts[flat][1] == verdict
+    assert verdicts[flat][0] == "receiver +0.0%, worker +50.0%, background pool +0.0%"
+
+
+def test_the_embedded_section_shows_each_process_memory_through_the_run() -> None:
+    results = _results()
+    results.embedded[0].memory = _series([100, 180, 200, 201, 200, 202, 201, 199])
+    text = "".join(_embedded(results))
+    rows = [line for line in text.splitlines() if "| worker |" in line]
+    assert rows == ["| embedded | 10,000 | worker | 100 | 180 | 201 | 202 | 199 | 202 | +0.5% |"]
+    assert "| background pool |" in text
 
 
 def test_the_sustained_section_has_a_table_per_window_and_the_ratios() -> None:
