@@ -173,7 +173,7 @@ def _embedded(env: BenchEnv, plan: Plan, results: Results) -> None:
     table."""
     _say("\n## 4b. the embedded default beside PostgreSQL + Redis (images copied on both)")
     for size in plan.embedded_sizes:
-        for backend in ("embedded", "postgres"):
+        for backend in plan.embedded_backends:
             result = run_campaign(env, jobs_count=size, backend=backend, assets=True)
             results.embedded.append(result)
             _say_campaign(result)
@@ -221,6 +221,16 @@ def _csv_ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
 
 
+def _csv_backends(text: str) -> tuple[str, ...]:
+    backends = tuple(x.strip() for x in text.split(",") if x.strip())
+    unknown = sorted(set(backends) - {"embedded", "postgres"})
+    if unknown or not backends:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: choose embedded, postgres or both (comma-separated)"
+        )
+    return backends
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small run (about 3 minutes)")
@@ -241,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--embedded-sizes", type=_csv_ints, help="campaigns of section embedded, e.g. 100000"
     )
+    parser.add_argument(
+        "--embedded-backends",
+        type=_csv_backends,
+        help="section embedded's set-ups: embedded,postgres (both, the default) or one of them",
+    )
     parser.add_argument("--budget-minutes", type=float, help="skip campaigns that would overrun")
     parser.add_argument("--no-server-sweep", action="store_true", help="deployed settings only")
     parser.add_argument("--out", type=Path, default=DOC, help="the document to update")
@@ -259,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "campaign_sizes": args.campaign_sizes,
         "assets_sizes": args.assets_sizes,
         "embedded_sizes": args.embedded_sizes,
+        "embedded_backends": args.embedded_backends,
         "budget_minutes": args.budget_minutes,
         "sustained_seconds": args.sustained_seconds,
         "peer_jobs": args.peer_jobs,

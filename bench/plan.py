@@ -50,6 +50,7 @@ class Plan:
     sustained_rate: float = 2_800.0  # webhooks/s the receiver's corpus is sized for
     sustained_generators: tuple[str, ...] = ("loadgen", "wrk")
     embedded_sizes: tuple[int, ...] = (10_000,)  # beside PostgreSQL's campaign of the same size
+    embedded_backends: tuple[str, ...] = ("embedded", "postgres")  # 4b's pair, or one of them
     assets_sizes: tuple[int, ...] = (10_000,)  # campaigns whose images are copied too
     # (jobs, jobs/s): a campaign paced below what the machine can do, whose copies
     # show the delay from an image's webhook to its copy when the cores are not saturated.
