@@ -27,7 +27,7 @@ from bench.document import document as render
 from bench.env import BenchEnv, bench_env, load_average
 from bench.ingest import profile_ingest, run_ingest
 from bench.peer import run_peer
-from bench.plan import LARGE_SIZES, QUICK, SECTIONS, Plan, Results
+from bench.plan import LARGE_SIZES, QUICK, SECTIONS, SERVER_SWEEP, Plan, Results
 from bench.report import table, write_block
 from bench.submit import (
     WorkerSetup,
@@ -257,7 +257,12 @@ def main(argv: list[str] | None = None) -> int:
         help="section embedded's set-ups: embedded,postgres (both, the default) or one of them",
     )
     parser.add_argument("--budget-minutes", type=float, help="skip campaigns that would overrun")
-    parser.add_argument("--no-server-sweep", action="store_true", help="deployed settings only")
+    parser.add_argument(
+        "--server-sweep", action="store_true", help="benchmark 1 under other gunicorn settings too"
+    )
+    parser.add_argument(
+        "--no-server-sweep", action="store_true", help="deployed settings only (the default)"
+    )
     parser.add_argument("--out", type=Path, default=DOC, help="the document to update")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
@@ -287,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             embedded_sizes=tuple(sorted({*plan.embedded_sizes, *LARGE_SIZES})),
             budget_minutes=max(plan.budget_minutes, 60.0),
         )
-    if args.no_server_sweep:
-        plan = replace(plan, server_sweep=())
+    if args.server_sweep and not args.no_server_sweep:
+        plan = replace(plan, server_sweep=SERVER_SWEEP)
     sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = set(sections) - set(SECTIONS)
     if unknown:
