@@ -109,16 +109,21 @@ def check_page(page: Page, name: str) -> None:
 
 
 def wider_than_the_screen(page: Page) -> list[str]:
-    """The elements that stick out of the viewport's width (a phone's, say): none when the page
-    needs no sideways scrolling. Those inside a scrolling box (a wide table) do not count."""
+    """Why the page scrolls sideways in the viewport's width (a phone's, say): nothing when the
+    document is no wider than the window. A wide table may scroll inside its own `.scroll` box,
+    but whatever makes the page as a whole wider (even an element inside that box) is a failure;
+    the elements reaching past the window's edge are listed to say which."""
     found: list[str] = page.evaluate(
         """() => {
-            if (document.documentElement.scrollWidth <= window.innerWidth + 1) return [];
-            return [...document.querySelectorAll("body *")]
+            const width = document.documentElement.scrollWidth;
+            if (width <= window.innerWidth + 1) return [];
+            const past = [...document.querySelectorAll("body *")]
                 .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-                .filter(e => !e.closest(".scroll"))
+                .filter(e => !e.closest(".scroll") || e.closest(".scroll") === e
+                             || getComputedStyle(e).position === "absolute")
                 .slice(0, 10)
                 .map(e => `${e.tagName}.${e.className} ${e.getBoundingClientRect().right}`);
+            return [`the page is ${width} px wide in a ${window.innerWidth} px window`, ...past];
         }"""
     )
     return found
