@@ -1,9 +1,10 @@
 """The dashboard in headless Chromium against a real stack (simulator, worker, receiver and
 beat on PostgreSQL + Redis): sign in, submit a small matrix campaign, watch it finish without a
 reload, look at the gallery (every thumbnail loaded), filter it by variant, compare two
-variants, retry a failed job, export; a page opened signed out goes to the sign-in page; an
-action without its CSRF token is refused. Every page is checked with axe-core and kept as a
-screenshot (test-artifacts/screenshots/)."""
+variants, retry a failed job, export; a schedule's next and past occurrences, paused and
+resumed; a page opened signed out goes to the sign-in page; an action without its CSRF token
+is refused. Every page is checked with axe-core and kept as a screenshot
+(test-artifacts/screenshots/)."""
 
 from __future__ import annotations
 
@@ -237,3 +238,51 @@ def test_an_action_without_the_csrf_token_is_refused(
     assert len(stack.jobs(campaign_id)) == 1
     page.goto(f"/campaigns/{campaign_id}")
     check_page(page, "campaign-small")
+
+
+def test_schedules_page_pause_and_resume(
+    watched: Watched, stack: Stack, key: str, tmp_path: Path
+) -> None:
+    name = f"nightly-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "nightly.jsonl"
+    path.write_text(json.dumps(LINE) + "\n")
+    # Once a year, at a time no test run reaches: only `schedule run` fires it here.
+    stack.run_cli("schedule", "add", name, "--cron", "0 9 1 1 *", "--file", str(path))
+    fired = json.loads(stack.run_cli("schedule", "run", name, "--json").stdout)
+    stack.wait_final(int(fired["campaign_id"]), timeout=TIMEOUT_MS / 1000)
+
+    page = watched.new_page()
+    sign_in(page, key)
+    page.get_by_role("link", name="Schedules", exact=True).click()
+    section = page.locator("section.panel").filter(
+        has=page.get_by_role("heading", level=2, name=name)
+    )
+    expect(section.get_by_role("heading", name="Next occurrences")).to_be_visible()
+    expect(section.locator("ul time")).to_have_count(5)
+    expect(section.locator("ul time").first).to_contain_text("-01-01 09:00")
+    past = section.locator("table tbody tr")
+    expect(past).to_have_count(1)
+    expect(past.first).to_contain_text("fired")
+    expect(past.first.get_by_role("link", name=fired["campaign"])).to_be_visible()
+    check_page(page, "schedules")
+
+    section.get_by_role("button", name=f"Pause schedule {name}").click()
+    expect(page.get_by_text(f"Paused schedule {name}.")).to_be_visible()
+    expect(section.locator("h2 .badge")).to_have_text("paused")
+    expect(section.get_by_text("None while paused.")).to_be_visible()
+    assert paused(stack, name) is True
+    check_page(page, "schedules-paused")
+    section.get_by_role("button", name=f"Resume schedule {name}").click()
+    expect(page.get_by_text(f"Resumed schedule {name}.")).to_be_visible()
+    expect(section.locator("h2 .badge")).to_have_count(0)
+    expect(section.locator("ul time")).to_have_count(5)
+    assert paused(stack, name) is False
+    page.set_viewport_size(PHONE)
+    page.reload()
+    assert wider_than_the_screen(page) == []
+    screenshot(page, "schedules-phone")
+
+
+def paused(stack: Stack, name: str) -> bool:
+    """Whether schedule NAME is paused, as `remixq schedule show` says."""
+    return bool(json.loads(stack.run_cli("schedule", "show", name, "--json").stdout)["paused"])
