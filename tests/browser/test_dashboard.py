@@ -21,8 +21,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import (
+    ALL_IMPACTS,
     PHONE,
     Watched,
+    axe_violations,
     check_page,
     chromium,
     screenshot,
@@ -141,6 +143,12 @@ def test_submit_watch_gallery_filter_compare_export(
     check_page(page, "campaign")
     campaign_url = page.url
 
+    # The campaigns list, with this campaign in it.
+    page.get_by_role("link", name="Campaigns", exact=True).click()
+    expect(page.get_by_role("link", name=f"tins-{suffix}")).to_be_visible()
+    check_page(page, "campaigns-list")
+    page.goto(campaign_url)
+
     # The gallery: every thumbnail (and reference) has really loaded.
     page.get_by_role("link", name="Gallery").click()
     cards = page.locator("article.card")
@@ -159,6 +167,12 @@ def test_submit_watch_gallery_filter_compare_export(
     page.locator("a.zoom").nth(1).focus()
     page.keyboard.press("Enter")
     expect(page.locator("dialog.viewer")).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('dialog.viewer img');"
+        " return i.complete && i.naturalWidth > 0; }",
+        timeout=30_000,
+    )
+    check_page(page, "gallery-viewer")
     page.keyboard.press("Escape")
     expect(page.locator("dialog.viewer")).to_be_hidden()
 
@@ -202,6 +216,24 @@ def test_submit_watch_gallery_filter_compare_export(
     page.get_by_role("link", name="Gallery").click()
     assert wider_than_the_screen(page) == []
     screenshot(page, "gallery-phone")
+
+
+def test_submit_lists_the_errors_of_a_bad_file(
+    watched: Watched, stack: Stack, key: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        json.dumps(LINE | {"width": "wide"}) + "\n" + "{not json\n" + json.dumps(LINE) + "\n"
+    )
+    page = watched.new_page()
+    sign_in(page, key)
+    page.get_by_role("link", name="Submit", exact=True).click()
+    page.get_by_label("Campaign file").set_input_files(str(path))
+    page.get_by_role("button", name="Check and estimate").click()
+    expect(page.get_by_role("heading", name="2 problems: nothing was stored")).to_be_visible()
+    expect(page.locator("section.errors tbody tr")).to_have_count(2)
+    check_page(page, "submit-errors")
+    assert axe_violations(page, impacts=ALL_IMPACTS) == []
 
 
 def test_retry_a_failed_job(watched: Watched, stack: Stack, key: str, tmp_path: Path) -> None:

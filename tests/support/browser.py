@@ -87,8 +87,13 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
-def axe_violations(page: Page) -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations on the page as it is now."""
+SERIOUS = ("serious", "critical")
+ALL_IMPACTS = ("minor", "moderate", *SERIOUS)
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] = SERIOUS) -> list[dict[str, Any]]:
+    """axe-core's violations of these impacts (serious and critical ones unless told) on the
+    page as it is now."""
     result = page.evaluate(
         """async () => {
             const found = await axe.run(document, {resultTypes: ["violations"]});
@@ -98,7 +103,7 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
             }));
         }"""
     )
-    return [v for v in result if v["impact"] in ("serious", "critical")]
+    return [v for v in result if v["impact"] in impacts]
 
 
 def check_page(page: Page, name: str) -> None:
