@@ -58,6 +58,8 @@ LINE = {
     "inputs": {"referenceImages": [REFERENCE]},
 }
 TIMEOUT_MS = 120_000
+FAST_MS = 10  # the simulator's latency per result
+SLOW_MS = 6_000  # ... while a test watches a campaign progress
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(
         tmp,
         backend="postgresql",
-        sim_args=("--latency-ms", "10"),
+        sim_args=("--latency-ms", str(FAST_MS)),
         database="browser",
         beat=True,
     ) as running:
@@ -130,13 +132,21 @@ def test_submit_watch_gallery_filter_compare_export(
     sign_in(page, key)
     check_page(page, "campaigns")
     suffix = uuid.uuid4().hex[:8]
-    submit_file(page, tmp_path, "tins.yaml", SPEC.format(suffix=suffix))
+    # Each result takes 4-8 s, so the campaign's page opens before any job is done and the
+    # live figures have something to show.
+    stack.set_faults(latency_ms=SLOW_MS, latency_jitter_ms=SLOW_MS / 3)
+    try:
+        submit_file(page, tmp_path, "tins.yaml", SPEC.format(suffix=suffix))
+        bar = page.get_by_role("progressbar")
+        assert bar.get_attribute("aria-valuenow") != "4", "finished before the page opened"
+        assert not page.get_by_text("4 of 4 done").is_visible()
 
-    # The progress bar reaches the end by itself: no reload (the marker would be gone).
-    page.evaluate("() => { window.__stillTheSamePage = true; }")
-    expect(page.get_by_text("4 of 4 done: 4 completed")).to_be_visible(timeout=TIMEOUT_MS)
+        # The progress bar reaches the end by itself: no reload (the marker would be gone).
+        page.evaluate("() => { window.__stillTheSamePage = true; }")
+        expect(page.get_by_text("4 of 4 done: 4 completed")).to_be_visible(timeout=TIMEOUT_MS)
+    finally:
+        stack.set_faults(latency_ms=FAST_MS, latency_jitter_ms=0)
     assert page.evaluate("() => window.__stillTheSamePage === true")
-    bar = page.get_by_role("progressbar")
     assert bar.get_attribute("aria-valuenow") == "4"
     page.reload()  # the charts are drawn by the server once images are stored
     expect(page.locator("svg[aria-labelledby='spend-title spend-desc']")).to_be_visible()
