@@ -272,6 +272,55 @@ class Keep:
 KEEP = Keep()
 
 
+@dataclass(frozen=True)
+class Carried:
+    """A budget that came with the jobs (a spec file's or an API body's `budget_usd`): the
+    budget of the campaign they make, but never a change to an existing campaign's, which only
+    an explicit request makes (`remixq budget`, `submit --budget`, the API's PATCH). `reserve`
+    refuses one that is not the campaign's budget (BudgetConflict)."""
+
+    amount: Decimal
+
+
+class BudgetConflict(InvalidInput):
+    """Jobs carrying a budget (`Carried`) that is not their existing campaign's: refused whole,
+    nothing stored, so that a spec meant for another campaign cannot raise (or lower) a budget
+    by accident. `change` says what does change a budget, as the edge that raised it spells it
+    (`explained`). The API answers 409 `budget_conflict`; the CLI prints the one line."""
+
+    code = "budget_conflict"
+
+    def __init__(self, state: BudgetState, given: Decimal, *, change: str = ""):
+        self.state, self.given = state, given
+        current = (
+            f"none: campaign {state.name!r} has no budget"
+            if state.budget is None
+            else f"campaign {state.name!r}'s budget, {usd(state.budget)} USD"
+        )
+        how = change or "setting the budget itself (remixq budget, the API's PATCH)"
+        super().__init__(
+            [
+                FieldError(
+                    "budget_usd",
+                    usd(given),
+                    f"{current}: a budget_usd given with jobs never changes an existing"
+                    f" campaign's budget; {how} changes it; nothing was stored",
+                )
+            ]
+        )
+
+    def explained(self, change: str) -> BudgetConflict:
+        """The same refusal, saying that `change` (a command, a request) changes a budget."""
+        return BudgetConflict(self.state, self.given, change=change)
+
+    def detail(self) -> dict[str, str | None]:
+        """The figures, for an API error body."""
+        return {
+            "budget_usd": None if self.state.budget is None else usd(self.state.budget),
+            "given_budget_usd": usd(self.given),
+        }
+
+
 def lock(session: Session, campaign_id: int) -> BudgetState:
     """Lock the campaign's row against other producers (until the transaction ends) and read
     its budget and spend: the spend in a snapshot taken after the lock was granted."""
@@ -292,14 +341,19 @@ def reserve(
     *,
     campaign_id: int,
     asked: Decimal,
-    budget: Decimal | Keep | None = KEEP,
+    budget: Decimal | Keep | Carried | None = KEEP,
 ) -> BudgetState:
     """Reserve `asked` USD (the estimates of jobs about to be inserted, in this transaction)
     against the campaign's budget, setting the budget first when `budget` is given (None: no
     budget). Call it before inserting the jobs: the lock is what makes concurrent producers
     take turns. Raises BudgetExceeded when committed + asked would pass the budget, or when a
-    new budget is below what is committed already."""
+    new budget is below what is committed already; BudgetConflict when a `Carried` budget is
+    not the campaign's (read under the lock, so a concurrent change is seen)."""
     state = lock(session, campaign_id)
+    if isinstance(budget, Carried):
+        if budget.amount != state.budget:
+            raise BudgetConflict(state, budget.amount)
+        budget = KEEP
     if not isinstance(budget, Keep) and budget != state.budget:
         session.execute(
             update(_campaigns).where(_campaigns.c.id == campaign_id).values(budget_usd=budget)

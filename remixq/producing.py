@@ -144,7 +144,7 @@ def create_jobs(
     campaign: Campaign | None,
     new_jobs: Sequence[NewJob],
     prices: PriceTable | None = None,
-    budget: Decimal | budgets.Keep | None = budgets.KEEP,
+    budget: Decimal | budgets.Keep | budgets.Carried | None = budgets.KEEP,
 ) -> list[int]:
     """Insert one pending job per request, with its exact task (as its provider builds it:
     `NewJob.provider`, stored in `jobs.provider`); returns the new job ids.
@@ -152,7 +152,8 @@ def create_jobs(
     Each job stores its estimate (`prices`, the configured table; None: the defaults), and the
     campaign's row is locked and the estimates reserved against its budget before the jobs are
     inserted (`remixq.budgets.reserve`; `budget`, when given, is the campaign's budget from now
-    on): a submission that does not fit is refused whole with BudgetExceeded.
+    on, and a `Carried` one must be its budget already): a submission that does not fit is
+    refused whole with BudgetExceeded.
 
     A request that names its own taskUUID keeps it (an idempotency key of the producer's), in its
     canonical lowercase spelling; one already known is refused, naming the line and the campaign

@@ -48,7 +48,7 @@ def store_and_enqueue(
     new_jobs: Sequence[producing.NewJob],
     enqueue: Enqueue,
     content_sha256: str | None = None,
-    budget: Decimal | budgets.Keep | None = budgets.KEEP,
+    budget: Decimal | budgets.Keep | budgets.Carried | None = budgets.KEEP,
     idempotency_key: str | None = None,
     request_sha256: str = "",
     failover: str | budgets.Keep | None = budgets.KEEP,
@@ -58,14 +58,16 @@ def store_and_enqueue(
     `content_sha256`, the digest of the campaign file, is remembered on a new campaign; content
     already stored is refused (InvalidInput naming its campaign). Each job's estimate (the
     settings' price table) is reserved against the campaign's budget in that transaction
-    (`budget`, when given, becomes the campaign's budget first, new or existing): what does not
-    fit is refused whole (BudgetExceeded). An `idempotency_key` (the command line's, as the
-    API's Idempotency-Key) used before with the same `request_sha256` answers with the campaign
-    it made (`replayed`, nothing stored); with another, it raises IdempotencyKeyReused. A
-    failure to enqueue after the commit is not a failure of the submission: the jobs are
-    stored, and the relay hands whatever is still pending to the broker when it is reachable,
-    so it is reported, not raised (`broker_error`). `failover`, when given, becomes the
-    campaign's failover provider (None: off; remixq.failover).
+    (`budget`, when given, becomes the campaign's budget first, new or existing; a `Carried`
+    one, a spec's, is a new campaign's budget but must be an existing one's already, else
+    BudgetConflict): what does not fit is refused whole (BudgetExceeded). An
+    `idempotency_key` (the command line's, as the API's Idempotency-Key) used before with the
+    same `request_sha256` answers with the campaign it made (`replayed`, nothing stored); with
+    another, it raises IdempotencyKeyReused. A failure to enqueue after the commit is not a
+    failure of the submission: the jobs are stored, and the relay hands whatever is still
+    pending to the broker when it is reachable, so it is reported, not raised
+    (`broker_error`). `failover`, when given, becomes the campaign's failover provider (None:
+    off; remixq.failover).
     """
     with database(settings) as sessions:
         with transaction(sessions) as session:
@@ -81,7 +83,7 @@ def store_and_enqueue(
                 name=name,
                 source=source,
                 content_sha256=content_sha256,
-                budget_usd=None if isinstance(budget, budgets.Keep) else budget,
+                budget_usd=_new_budget(budget),
             )
             if not isinstance(failover, budgets.Keep):
                 campaign.failover = failover
@@ -97,6 +99,13 @@ def store_and_enqueue(
                 idempotency.record(session, claimed=claimed, campaign_id=campaign_id)
         broker_error = _hand_over(enqueue, sessions, job_ids)
     return Stored(campaign_id, job_ids, broker_error)
+
+
+def _new_budget(budget: Decimal | budgets.Keep | budgets.Carried | None) -> Decimal | None:
+    """The budget a campaign made by `store_and_enqueue` starts with."""
+    if isinstance(budget, budgets.Keep):
+        return None
+    return budget.amount if isinstance(budget, budgets.Carried) else budget
 
 
 @dataclass(frozen=True)
@@ -318,13 +327,14 @@ def add_and_enqueue(
     api_key_id: int,
     idempotency_key: str | None = None,
     request_sha256: str = "",
-    budget: Decimal | budgets.Keep = budgets.KEEP,
+    budget: Decimal | budgets.Keep | budgets.Carried = budgets.KEEP,
     prices: PriceTable | None = None,
 ) -> Added:
     """Add `new_jobs` to campaign `campaign_id` in one transaction, then enqueue them (as
     `create_and_enqueue` does). Their estimates (`prices`) are reserved under the campaign's
-    budget lock, as every producer's are (`budget`, when given, is its budget from now on):
-    BudgetExceeded, nothing stored, when they do not fit.
+    budget lock, as every producer's are (`budget`, when given, is its budget from now on; a
+    `Carried` one, a body's, must be its budget already, else BudgetConflict): BudgetExceeded,
+    nothing stored, when they do not fit.
 
     A campaign that does not exist raises UnknownCampaign, a cancelled one CampaignCancelled
     (read under the lock, so a cancel landing meanwhile either waits for the new jobs, and

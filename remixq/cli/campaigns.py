@@ -4,6 +4,7 @@ its arguments, calls one domain function and prints the answer."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from remixq.budgets import Keep
+    from remixq.budgets import Carried, Keep
     from remixq.config import Settings
     from remixq.pricing import PriceTable
     from remixq.producing import NewJob
@@ -75,7 +76,8 @@ EXIT_FAILED_JOBS = 3
     metavar="USD",
     help="The campaign's budget (e.g. 25.00): the jobs' estimates are reserved against it and "
     "what does not fit is refused whole. With --campaign naming an existing campaign, its "
-    "budget from now on (never below what it has reserved and spent).",
+    "budget from now on (never below what it has reserved and spent); a spec's budget_usd "
+    "never changes an existing campaign's (one that differs is refused).",
 )
 @click.option(
     "--failover",
@@ -139,10 +141,12 @@ def submit(
     if table is not None:
         _print_estimate(new_jobs, table, as_json=as_json)
         return
-    # --budget, else the spec's; without either an existing campaign keeps its budget.
-    budget: Decimal | budgets.Keep | None = given
+    # --budget, else the spec's; without either an existing campaign keeps its budget. The
+    # spec's is carried, not asked for: it must be an existing campaign's budget already.
+    budget: Decimal | Carried | Keep | None = given
     if budget is None:
-        budget = spec.budget_usd if spec is not None and spec.budget_usd else budgets.KEEP
+        carried = spec.budget_usd if spec is not None else None
+        budget = budgets.Carried(carried) if carried else budgets.KEEP
     if failover is None and spec is not None and spec.failover is not None:
         chosen = spec.failover
     campaign_id = _store(
@@ -165,10 +169,11 @@ def _store(
     idempotency_key: str | None,
     as_json: bool,
     *,
-    budget: Decimal | Keep | None,
+    budget: Decimal | Carried | Keep | None,
     failover: str | Keep | None,
 ) -> int:
     """Store and enqueue the jobs, print the answer; the campaign's id."""
+    from remixq.budgets import BudgetConflict, usd
     from remixq.campaigns import content_digest
     from remixq.idempotency import IdempotencyKeyReused, request_digest
     from remixq.submission import store_and_enqueue
@@ -195,6 +200,9 @@ def _store(
             # line (a default name holds the time, so it is not part of it).
             request_sha256=request_digest({"content_sha256": digest, "campaign": campaign_name}),
         )
+    except BudgetConflict as exc:
+        change = f"`remixq budget {shlex.quote(name)} {usd(exc.given)}` (or --budget)"
+        raise exc.explained(change) from None
     except IdempotencyKeyReused as exc:
         made = f" (it made campaign {exc.campaign_id})" if exc.campaign_id is not None else ""
         raise InvalidInput(

@@ -299,10 +299,18 @@ def test_jobs_are_added_under_the_budget_with_an_idempotency_key(
     full = api.post(f"/campaigns/{cid}/jobs", json={"jobs": [JOB]})
     assert error_of(full, 409, "budget_exceeded")["asked_usd"] == "0.06"
 
-    # A budget given with the jobs is the campaign's from then on; a spec's jobs keep variants.
+    # A budget given with the jobs never changes the campaign's: one that differs is refused
+    # whole, naming PATCH, which does; the same one is accepted. A spec's jobs keep variants.
     raised = api.post(f"/campaigns/{cid}/jobs", json={**more, "budget_usd": "2"})
-    assert raised.status_code == 201, raised.text
-    assert raised.json()["jobs"] == 9 and raised.json()["campaign"]["budget_usd"] == "2.00"
+    error = error_of(raised, 409, "budget_conflict")
+    assert (error["budget_usd"], error["given_budget_usd"]) == ("0.30", "2.00")
+    assert [(e["field"], e["value"]) for e in error["errors"]] == [("budget_usd", "2.00")]
+    assert "campaign" in error["message"] and f"PATCH /api/v1/campaigns/{cid}" in error["message"]
+    assert job_count(engine, cid) == 5
+    assert api.request("PATCH", f"/campaigns/{cid}", json={"budget_usd": 2}).status_code == 200
+    same = api.post(f"/campaigns/{cid}/jobs", json={**more, "budget_usd": "2.00"})
+    assert same.status_code == 201, same.text
+    assert same.json()["jobs"] == 9 and same.json()["campaign"]["budget_usd"] == "2.00"
     jobs = api.walk(f"/campaigns/{cid}/jobs", limit=100)
     assert len(jobs) == 14 and jobs[-1]["variant"] == {"job": 0}
     assert jobs[5]["variant"]["model"] == "ideogram:4@2"

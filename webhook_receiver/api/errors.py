@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from remixq.budgets import BudgetExceeded
+from remixq.budgets import BudgetConflict, BudgetExceeded
 from remixq.errors import InvalidInput, UnknownCampaign
 
 log = logging.getLogger("remixq.api")
@@ -81,6 +81,17 @@ def register(bp: Blueprint) -> None:
             exc.code,
             str(exc),
             errors=[e.as_dict() for e in exc.errors],
+            **exc.detail(),
+        )
+
+    @bp.errorhandler(BudgetConflict)
+    def budget_conflict(exc: BudgetConflict) -> Response:
+        explained = exc.explained(f"PATCH /api/v1/campaigns/{exc.state.campaign_id}")
+        return error_response(
+            409,
+            exc.code,
+            str(explained),
+            errors=[e.as_dict() for e in explained.errors],
             **exc.detail(),
         )
 

@@ -86,9 +86,10 @@ class JobsAdd(JobsBody):
 
     budget_usd: str | float | None = Field(
         None,
-        description='The campaign\'s budget from now on, in USD ("30.00"), set in the same '
-        "transaction; left out, the campaign keeps its own. The new jobs' estimates are "
-        "reserved against it: what does not fit is refused whole (409 budget_exceeded).",
+        description='The campaign\'s budget, in USD ("30.00"): it must be the budget the '
+        "campaign has (one that differs is refused whole, 409 budget_conflict: PATCH changes a "
+        "budget); left out, the same. The new jobs' estimates are reserved against it: what "
+        "does not fit is refused whole (409 budget_exceeded).",
     )
 
 

@@ -160,7 +160,8 @@ def add_jobs(campaign_id: int) -> tuple[Response, int]:
     """Add jobs to the campaign: Runware requests or a spec of them, as a create takes them
     (without a name), validated whole first. Their estimates are reserved under the campaign's
     budget lock, as every producer's are: what does not fit is refused whole (409
-    `budget_exceeded`, nothing stored); a `budget_usd` is the campaign's budget from then on.
+    `budget_exceeded`, nothing stored); a `budget_usd` must be the campaign's budget already
+    (409 `budget_conflict`, nothing stored: only PATCH changes a budget).
     A cancelled campaign takes no more jobs (409 `campaign_cancelled`). An `Idempotency-Key`
     makes a retry answer 200 with what the first request did, never adding twice."""
     body = bodies.json_body()
@@ -177,7 +178,7 @@ def add_jobs(campaign_id: int) -> tuple[Response, int]:
             idempotency_key=key,
             # The key stands for these jobs in this campaign: a create's body never matches.
             request_sha256=request_digest({"campaign_id": campaign_id, "add_jobs": body}),
-            budget=budgets.KEEP if budget is None else budget,
+            budget=budgets.KEEP if budget is None else budgets.Carried(budget),
             prices=receiver.prices,
         )
     except CampaignCancelled as exc:

@@ -37,6 +37,14 @@ def campaign_file(tmp_path: Path, name: str, jobs_: int) -> Path:
     return file
 
 
+def spec_file(tmp_path: Path, name: str, budget: str) -> Path:
+    """A spec (JSON) of one job that carries `budget_usd`."""
+    file = tmp_path / f"{name}.json"
+    spec = {"budget_usd": budget, "jobs": [REQUEST | {"positivePrompt": f"{name} spec"}]}
+    file.write_text(json.dumps(spec))
+    return file
+
+
 def database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'remixq.sqlite'}"
 
@@ -107,6 +115,50 @@ def test_submit_with_a_budget_refuses_what_does_not_fit_whole(tmp_path: Path) ->
     )  # fmt: skip
     table = remixq(tmp_path, "campaigns", env={"COLUMNS": "140"})
     assert "budget / left" in table.stdout and "0.30" in table.stdout
+
+
+def test_a_specs_budget_never_changes_an_existing_campaigns_budget(tmp_path: Path) -> None:
+    first = remixq(
+        tmp_path, "submit", str(campaign_file(tmp_path, "a", 1)), "--campaign", "spring",
+        "--budget", "0.30",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+
+    for budget in ("40.00", "0.20"):  # raised or lowered, the spec's budget is refused whole
+        refused = remixq(
+            tmp_path, "submit", str(spec_file(tmp_path, f"b{budget}", budget)), "--campaign",
+            "spring",
+        )  # fmt: skip
+        assert refused.returncode == 2
+        (line,) = refused.stderr.strip().splitlines()
+        assert line.startswith(
+            f"error: budget_usd: '{budget}' is not allowed; campaign 'spring''s budget, 0.30 USD"
+        )
+        assert f"`remixq budget spring {budget}` (or --budget) changes it" in line
+    # The same budget is accepted, and an explicit --budget is the campaign's from then on.
+    same = remixq(tmp_path, "submit", str(spec_file(tmp_path, "c", "0.3")), "--campaign", "spring")
+    assert same.returncode == 0, same.stderr
+    explicit = remixq(
+        tmp_path, "submit", str(spec_file(tmp_path, "d", "9")), "--campaign", "spring",
+        "--budget", "0.50",
+    )  # fmt: skip
+    assert explicit.returncode == 0, explicit.stderr
+    (summary,) = json.loads(remixq(tmp_path, "campaigns", "--json").stdout)
+    assert (summary["budget_usd"], sum(summary["counts"].values())) == ("0.50", 3)
+
+    # A campaign without a budget gets none from a spec either; a new one takes the spec's.
+    plain = remixq(tmp_path, "submit", str(campaign_file(tmp_path, "e", 1)), "--campaign", "plain")
+    assert plain.returncode == 0, plain.stderr
+    unbudgeted = remixq(
+        tmp_path, "submit", str(spec_file(tmp_path, "f", "5")), "--campaign", "plain"
+    )
+    assert unbudgeted.returncode == 2 and "campaign 'plain' has no budget" in unbudgeted.stderr
+    new = remixq(tmp_path, "submit", str(spec_file(tmp_path, "g", "5")), "--campaign", "new")
+    assert new.returncode == 0, new.stderr
+    budgets = {c["name"]: c["budget_usd"] for c in json.loads(
+        remixq(tmp_path, "campaigns", "--json").stdout
+    )}  # fmt: skip
+    assert budgets == {"spring": "0.50", "plain": None, "new": "5.00"}
 
 
 def test_costs_by_campaign_model_and_day(tmp_path: Path) -> None:
