@@ -116,10 +116,22 @@ def check_definition(
     if isinstance(source, InvalidInput):
         errors.extend(source.errors)
     else:
-        collect(read_source, source, source_name, rules)
+        try:
+            read_source(source, source_name, rules)
+        except InvalidInput as exc:
+            errors.extend(_in_file(error, source_name) for error in exc.errors)
     if errors or isinstance(source, InvalidInput):
         raise InvalidInput(errors)
     return Definition(checked_name, checked_cron, source, source_name, budget, policy, cap)
+
+
+def _in_file(error: FieldError, file_name: str) -> FieldError:
+    """A refusal of the file's content, located in the file (`tins.yaml: line 3`): a schedule's
+    errors name other parts too. An error of the file itself names it already."""
+    if error.field.lower() == "file":
+        return error
+    where = f"{file_name}: {error.location}" if error.location else file_name
+    return replace(error, location=where)
 
 
 def _catch_up(value: object) -> CatchUp:

@@ -76,7 +76,8 @@ def test_a_spec_that_does_not_validate_is_refused_naming_it(tmp_path: Path) -> N
     done = remixq(tmp_path, "schedule", "add", "weekly", "--cron", "@daily", "--file", str(path))
     assert done.returncode == 2
     assert done.stderr.startswith(
-        'error: matrix {positivePrompt: "a tea tin, autumn"}: numberResults: 99 is not allowed'
+        'error: tins.yaml: matrix {positivePrompt: "a tea tin, autumn"}: numberResults: 99 is'
+        " not allowed"
     )
     assert "Traceback" not in done.stderr
     missing = remixq(tmp_path, "schedule", "add", "weekly", "--cron", "@daily", "--file", "no.csv")

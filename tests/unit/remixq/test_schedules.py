@@ -389,7 +389,7 @@ def test_a_definition_is_refused_whole_with_every_error(sessions: sessionmaker[S
         )
     fields = {e.field for e in refused.value.errors}
     assert {"name", "cron", "timezone", "budget_usd", "catch_up", "catch_up_max"} <= fields
-    assert any(e.location == "line 1" for e in refused.value.errors)
+    assert any(e.location == "tins.jsonl: line 1" for e in refused.value.errors)
 
 
 def test_a_stored_file_must_stand_alone(sessions: sessionmaker[Session]) -> None:
