@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -55,6 +55,9 @@ SOURCE = "sync"
 # The codes a native job ends with (besides the provider's HTTP ones).
 POSSIBLY_CHARGED = "possiblyCharged"
 SAFETY_REJECTED = "safetyRejected"
+# The codes of a job the provider refused on safety grounds rather than failed: Ideogram's 422.
+# Runware documents no content code; its errors (and ours) are failures.
+REFUSAL_CODES: Final = frozenset({SAFETY_REJECTED})
 INCOMPLETE_ANSWER = "incompleteAnswer"
 # The namespace of the image UUIDs made for a synchronous answer's items (the API gives none).
 IMAGE_NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4d53-9f8e-4b7e2c1d0a11")

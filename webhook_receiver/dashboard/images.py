@@ -22,6 +22,7 @@ from sqlalchemy import select
 from remixq.budgets import usd
 from remixq.db import transaction
 from remixq.models import Image, Job
+from remixq.native import REFUSAL_CODES
 from remixq.providers import DEFAULT_PROVIDER, provider_for
 from webhook_receiver.dashboard import stored_assets
 from webhook_receiver.dashboard.blueprint import bp
@@ -72,7 +73,11 @@ def job_card(job: Job) -> dict[str, Any]:
     cost = sum((image.cost or Decimal(0) for image in job.images), Decimal(0))
     error = None
     if job.status == "failed" and (job.error_code or job.error_message):
-        error = {"code": job.error_code, "message": job.error_message}
+        error = {
+            "code": job.error_code,
+            "message": job.error_message,
+            "refused": job.error_code in REFUSAL_CODES,
+        }
     return {
         "id": job.id,
         "task_uuid": str(job.task_uuid),

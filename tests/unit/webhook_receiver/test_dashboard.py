@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from remixq.db import utcnow
 from remixq.models import ApiKey, Campaign, Image, Job
+from remixq.native import SAFETY_REJECTED
 from tests.support.dashboard import (
     REFERENCE,
     Dashboard,
@@ -319,6 +320,35 @@ def test_a_gallery_card_shows_its_reference_result_seed_and_an_unsafe_flag(
     text = signed_in.client.get(f"/campaigns/{campaign_id}/gallery").get_data(as_text=True)
     assert "/reference" in text and "seed 1000" in text and "$0.06" in text
     assert "unsafe" in text and "a tin" in text
+
+
+def test_only_a_safety_refusal_is_labelled_refused(signed_in: Dashboard, engine: Engine) -> None:
+    campaign_id = variant_campaign(
+        engine, [{"positivePrompt": "a tin"}, {"positivePrompt": "a box"}], status="failed"
+    )
+    refused, failed = sorted(_jobs(engine, campaign_id), key=lambda job: job.id)
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(Job)
+            .where(Job.id == refused.id)
+            .values(error_code=SAFETY_REJECTED, error_message="the prompt failed the check")
+        )
+        session.execute(
+            update(Job)
+            .where(Job.id == failed.id)
+            .values(error_code="timeoutProvider", error_message="no answer in time")
+        )
+    text = signed_in.client.get(f"/campaigns/{campaign_id}/gallery").get_data(as_text=True)
+    cards = {
+        job_id: card
+        for card in _results(text).split('<article class="card')[1:]
+        for job_id in (refused.id, failed.id)
+        if f'data-job="{job_id}"' in card
+    }
+    badge = '<span class="badge badge-error">refused</span>'
+    assert badge in cards[refused.id] and "safetyRejected" in cards[refused.id]
+    assert badge not in cards[failed.id] and "timeoutProvider" in cards[failed.id]
+    assert '<span class="status status-failed">failed</span>' in cards[failed.id]
 
 
 def test_comparing_two_values_lines_up_the_other_axes(signed_in: Dashboard, engine: Engine) -> None:
