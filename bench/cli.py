@@ -316,17 +316,26 @@ def main(argv: list[str] | None = None) -> int:
         "assets": _assets,
         "peer": _peer,
     }
+    failed: list[str] = []
     with bench_env(keep=args.keep) as env:
         if args.keep:
             _say(f"scratch directory: {env.root}")
         for section in SECTIONS:
             if section in sections:
                 t0 = time.monotonic()
-                runners[section](env, plan, results)
+                try:
+                    runners[section](env, plan, results)
+                except (TimeoutError, RuntimeError, OSError) as exc:
+                    # One section's failure (a wait past its deadline, a process that died)
+                    # loses that section, not the figures the others took.
+                    failed.append(section)
+                    note = f"Section {section} failed after {time.monotonic() - t0:.0f} s: {exc}"
+                    results.notes.append(note)
+                    _say(note)
                 results.section_seconds[section] = time.monotonic() - t0
     document = render(plan, results, command.strip(), (load_before, load_average()), args.quick)
     _say("\n" + "\n".join(line for line in document.splitlines()))
     if not args.no_write:
         write_block(args.out, document)
         _say(f"\nwritten to {args.out}")
-    return 0
+    return 1 if failed else 0
