@@ -27,15 +27,15 @@ SECTIONS = (
 
 @dataclass
 class Plan:
-    webhooks: int = 20_000
+    webhooks: int = 10_000
     ingest_pairs: int = 3  # alternating bare/receiver pairs; the ratio is their median
     connections: int = 16
     client_processes: int = 2
     server_sweep: tuple[str, ...] = ()  # other gunicorn settings, with --server-sweep
     submit_jobs: int = 5_000
     latency_ms: float = 300.0
-    batched_concurrency: tuple[int, ...] = (4, 16, 32, 64)
-    single_concurrency: tuple[int, ...] = (8, 32, 64)
+    batched_concurrency: tuple[int, ...] = (16, 32, 64)
+    single_concurrency: tuple[int, ...] = (32, 64)
     seconds_per_point: float = 6.0
     campaign_sizes: tuple[int, ...] = (1_000, 10_000)  # 100,000 with --large
     profile_webhooks: int = 3_000
@@ -101,6 +101,9 @@ class Results:
     sustained: SustainedResult | None = None
     embedded: list[CampaignResult] = field(default_factory=list)
     peer: list[PeerPoint] = field(default_factory=list)
+    # Campaigns on PostgreSQL + Redis as deployed by default (beat sweeping, every image copied),
+    # by size: one per size and run, shared by sections 3-4, 4b and 4c.
+    deployed: dict[int, CampaignResult] = field(default_factory=dict)
     section_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each section
 
     def elapsed(self) -> float:
