@@ -149,8 +149,8 @@ def run_campaign(
     and memory are then counted apart from the rest of the worker's, as the assets worker's.
     `pace`: jobs per second, below what the machine can do, through the provider rate limit
     (REMIXQ_RATE_LIMIT counts calls, each of up to REMIXQ_SUBMIT_BATCH jobs)."""
-    # Each wait's deadline: 15 minutes, or 30 ms per job (50 min at 100,000 jobs: a loaded
-    # machine can take three times a quiet one's 11 minutes).
+    # Each wait's deadline: 15 minutes, or 30 ms per job, so that a large campaign on a loaded
+    # machine is not cut short (docs/benchmarks.md has what such a campaign takes).
     timeout = timeout or max(900.0, jobs_count * 0.03)
     sim_port, receiver_port = free_port(), free_port()
     process_env = env.env(

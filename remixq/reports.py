@@ -172,8 +172,8 @@ def _superseded_ids() -> Subquery:
     """The ids of the superseded attempts, once each: outer-joined to the jobs (by their index
     on retry_of_id) where an aggregate over many rows asks which are superseded. PostgreSQL
     prices `superseded_attempt()` as one subquery per row (several per image row), which made
-    a 100,000-job campaign's totals look dear enough to be JIT-compiled, at about 0.2 s a query
-    more than the work itself."""
+    a large campaign's totals look dear enough to be JIT-compiled, which cost more than the
+    work itself (docs/benchmarks.md, the dashboard on a 100,000-job campaign)."""
     retry = aliased(Job)
     return (
         select(retry.retry_of_id.label("job_id"))
