@@ -13,8 +13,10 @@ through within one second (the full bucket spent at once, then its refill), whic
 counting calls per second sees as a breach. The provider counts arrivals, which the network and
 the callers' scheduling delay unevenly, and a burst of calls sent at once is delayed most:
 calls spread evenly, a tenth of the interval apart more than the rate needs, keep to the limit
-as the provider counts while the slowest is up to a tenth of a second later than the others.
-It costs a tenth of the throughput at the limit: 100 per second is ~91.
+as the provider counts while the slowest is up to a tenth of a second later than the others; a
+longer stall on a loaded host moves a call into the next second's count (what the provider sees
+over a few seconds still keeps to the rate). It costs a tenth of the throughput at the limit:
+100 per second is ~91.
 
 Each call takes two turns at the pace. The first with its place in flight (`permit`), before
 its jobs are claimed: no more jobs are claimed than can be sent, so a claim never waits with
