@@ -50,7 +50,7 @@ class Plan:
     assets_sizes: tuple[int, ...] = (10_000,)  # campaigns whose images are copied too
     # (jobs, jobs/s): a campaign paced below what the machine can do, whose copies
     # show the delay from an image's webhook to its copy when the cores are not saturated.
-    assets_paced: tuple[tuple[int, float], ...] = ((2_000, 30.0),)
+    assets_paced: tuple[tuple[int, float], ...] = ((1_000, 30.0),)
     peer_jobs: int = 2_000
     peer_latencies_ms: tuple[float, ...] = (0.0, 2_000.0)
 
