@@ -28,8 +28,13 @@ from worker.runtime import Runtime
 
 log = logging.getLogger("remixq.assets")
 
-# Assets per message: a message's downloads run one after another in one worker thread.
+# Assets per message: a message's downloads run one after another in one worker thread, with
+# one transaction to claim them and one to record them. A sweep hands at least FETCH_BATCH to a
+# message, more when it hands over more than the background pool has threads for (a backlog),
+# up to MAX_FETCH_BATCH: fewer, larger transactions, which on the embedded default's SQLite (one
+# writer at a time) leave the webhooks and submissions their turns.
 FETCH_BATCH = 5
+MAX_FETCH_BATCH = 50
 
 
 def register(app: Celery, runtime: Runtime) -> None:
@@ -64,16 +69,23 @@ def sweep(app: Celery, runtime: Runtime) -> int:
     ids = handover.image_ids
     if not ids:
         return 0
+    batch = fetch_batch(len(ids), settings.background_concurrency)
     with app.producer_or_acquire() as producer:
-        for start in range(0, len(ids), FETCH_BATCH):
+        for start in range(0, len(ids), batch):
             app.send_task(
                 ASSET_FETCH_TASK,
-                args=[handover.token, ids[start : start + FETCH_BATCH]],
+                args=[handover.token, ids[start : start + batch]],
                 queue=ASSETS_QUEUE,
                 producer=producer,
             )
     log.info("assets handed over", extra={"images": len(ids)})
     return len(ids)
+
+
+def fetch_batch(handed_over: int, threads: int) -> int:
+    """Assets per message for a sweep that handed `handed_over` over, for a pool of `threads`:
+    FETCH_BATCH, or an even share per thread when that is more, at most MAX_FETCH_BATCH."""
+    return min(MAX_FETCH_BATCH, max(FETCH_BATCH, -(-handed_over // max(1, threads))))
 
 
 def fetch(runtime: Runtime, token: str, image_ids: Sequence[int]) -> dict[str, int]:

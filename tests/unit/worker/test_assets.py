@@ -29,7 +29,7 @@ from tests.support.image_host import ImageHost, Reply, image_host
 from tests.support.images import jpeg_bytes, png_bytes
 from tests.support.worker import worker_runtime, worker_settings
 from worker.app import create_celery
-from worker.assets import fetch
+from worker.assets import FETCH_BATCH, MAX_FETCH_BATCH, fetch, fetch_batch
 from worker.names import ASSET_SWEEP_TASK, ASSETS_QUEUE, PERIODIC_QUEUE
 from worker.runtime import Runtime
 
@@ -299,3 +299,19 @@ def test_the_sweep_is_scheduled_on_the_periodic_queue(db: Engine, tmp_path: Path
         "options": {"expires": 1.5, "queue": PERIODIC_QUEUE},
     }
     assert ASSETS_QUEUE in {queue.name for queue in app.conf.task_queues}
+
+
+@pytest.mark.parametrize(
+    ("handed_over", "threads", "per_message"),
+    [
+        (1, 16, FETCH_BATCH),  # a trickle: small messages, each downloaded at once
+        (80, 16, FETCH_BATCH),  # no more than the threads can take in small messages
+        (320, 16, 20),  # a backlog: an even share per thread, fewer transactions
+        (1000, 16, MAX_FETCH_BATCH),  # capped: a message's downloads stay short
+        (1000, 0, MAX_FETCH_BATCH),
+    ],
+)
+def test_a_backlog_is_handed_over_in_fewer_larger_messages(
+    handed_over: int, threads: int, per_message: int
+) -> None:
+    assert fetch_batch(handed_over, threads) == per_message
