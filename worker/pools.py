@@ -65,6 +65,11 @@ class _Children:
         env = dict(os.environ)
         if self.metrics_port is not None:
             env["REMIXQ_METRICS_PORT"] = str(self.metrics_port + METRICS_OFFSETS[serve])
+        # Many threads each decoding images: glibc's malloc gives each thread an arena of its own
+        # (up to 8 per core) and keeps what they freed, so the pool's memory crept up through a
+        # campaign (docs/benchmarks.md, the embedded default at size). Two arenas, as is usual
+        # for threaded Python services, unless the operator chose otherwise.
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         # A node name of its own: workers on one machine each start one (RabbitMQ refuses a
         # second consumer of one name's control queue).
         name = f"--hostname={serve}-{os.getpid()}@%h"

@@ -108,6 +108,8 @@ def test_a_background_pool_that_dies_is_started_again(stack: Stack) -> None:
 
     wait_until(lambda: len(background_pools()) == 1, timeout=30, what="the background pool")
     (first,) = background_pools()
+    # Its many threads share two malloc arenas (worker.pools: its memory crept up with one each).
+    assert b"MALLOC_ARENA_MAX=2" in Path(f"/proc/{first}/environ").read_bytes().split(b"\0")
     os.kill(first, signal.SIGKILL)
     wait_until(
         lambda: len(pools := background_pools()) == 1 and pools[0] != first,
