@@ -76,10 +76,14 @@ for _command in (
 def main() -> None:
     """Entry point: bad input and unreachable services end in one readable line, not a trace."""
     try:
-        cli(standalone_mode=False)
+        cli(standalone_mode=False, prog_name="remixq")
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # an unknown option, a value off its choices: one line
+        where = exc.ctx.command_path if exc.ctx else "remixq"
+        click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -201,6 +201,23 @@ def test_retry_and_replay_refuse_bad_options_in_one_line(tmp_path: Path) -> None
     assert nothing.returncode == 0 and nothing.stdout.strip() == "nothing to replay"
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("costs", "--by", "week"), "Invalid value for '--by': 'week' is not one of 'campaign',"),
+        (("submit", "--nope"), "No such option '--nope'. (see 'remixq submit --help')"),
+        (("export",), "Missing argument 'CAMPAIGN'. (see 'remixq export --help')"),
+        (("nosuch",), "No such command 'nosuch'. (see 'remixq --help')"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_option(
+    tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    bad = remixq(tmp_path, *args)
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines() == [bad.stderr.strip()] and said in bad.stderr
+
+
 def test_submit_with_the_broker_unreachable_stores_and_says_so(tmp_path: Path) -> None:
     from remixq.cli.processes import free_port
 
