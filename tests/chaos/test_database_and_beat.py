@@ -72,7 +72,10 @@ def test_beat_killed_and_restarted(tmp_path: Path, reliability: Recorder) -> Non
     with the default settings, and the campaign ends exact, each taskUUID accepted once."""
     # The latency applies to getResponse too, and the reconciler polls one job at a time.
     knobs = {"webhook_drop_rate": 0.2, "submit_latency_ms": 300}
-    env = {"REMIXQ_SUBMIT_BATCH": "2"}
+    # Four calls in flight (8 jobs): the campaign takes seconds to submit, so that jobs are still
+    # queued on the broker when it loses them (at 32 in flight a starved CI host once saw every
+    # job claimed before the test could look).
+    env = {"REMIXQ_SUBMIT_BATCH": "2", "REMIXQ_MAX_IN_FLIGHT": "4"}
     with chaos_stack(tmp_path, knobs=knobs, env=env, timing="defaults") as (stack, broker):
         run = CampaignRun.submit(stack, campaign_lines(JOBS), "beat-killed")
         run.wait_accepted(0.2)
