@@ -24,6 +24,7 @@ from remixq.config import Settings, load_settings
 from remixq.db import make_engine, make_sessionmaker, utcnow
 from remixq.models import WebhookEvent
 from remixq.security import WEBHOOK_PATH
+from remixq.states import InboxStatus
 from webhook_receiver.server import gunicorn_options, run, use_multiprocess_metrics
 
 
@@ -53,7 +54,8 @@ def naive_app(settings: Settings) -> Flask:
                     body=body,
                     source="webhook",
                     task_uuid=task,
-                    status="received",
+                    # Kept, not applied: the inbox's status for a body no job took.
+                    status=InboxStatus.ORPHAN.value,
                     received_at=utcnow(),
                 )
             )
