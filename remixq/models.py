@@ -94,12 +94,18 @@ class Job(Base):
         # Keyset pages of a campaign's jobs (all, or of one status), and its export.
         Index("ix_jobs_campaign_id_id", "campaign_id", "id"),
         Index("ix_jobs_campaign_id_status_id", "campaign_id", "status", "id"),
+        # The retries alone: `retry_of_id = <id>` implies it (a job's retry, the superseded).
+        Index(
+            "ix_jobs_retry_of_id",
+            "retry_of_id",
+            postgresql_where=text("retry_of_id IS NOT NULL"),
+            sqlite_where=text("retry_of_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    campaign_id: Mapped[int | None] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="RESTRICT"), index=True
-    )
+    # Looked up through ix_jobs_campaign_id_id (its first column): no index of its own.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="RESTRICT"))
     # Chosen before the first submission and reused on every retry: the provider answers a
     # second submission with conflictTaskUUID instead of generating (and charging) twice.
     task_uuid: Mapped[str] = mapped_column(Uuid(as_uuid=False), unique=True)
@@ -112,7 +118,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
-    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -122,9 +122,11 @@ def test_the_inbox_task_uuid_becomes_a_uuid_and_junk_becomes_null(
         assert len(found) == 1
     migrate.downgrade(url, TASK_UUID_REVISION_BEFORE)
     with engine.begin() as connection:
-        texts = connection.execute(
-            text("SELECT task_uuid FROM webhook_events ORDER BY id")
-        ).scalars().all()
+        texts = (
+            connection.execute(text("SELECT task_uuid FROM webhook_events ORDER BY id"))
+            .scalars()
+            .all()
+        )
         assert texts == [task.lower(), None]
     engine.dispose()
 
@@ -177,3 +179,47 @@ def test_campaign_control_revision_keeps_every_pause_the_accounts(
         assert [tuple(row) for row in rows] == [("completed", None), ("failed", "cancelled")]
         assert connection.execute(text("SELECT count(*) FROM images")).scalar() == 1
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_jobs_indexes_serve_their_lookups_with_fewer_entries(backend: str, tmp_path: Path) -> None:
+    """`jobs` keeps no index repeated by another's first column, and its retries' index holds
+    the retries alone: a job's retry (`retry_of_id = :id`) and a campaign's jobs are still
+    looked up by index on both databases."""
+    if backend == "postgresql":
+        url = scratch_pg_url("migrations")
+        recreate_pg_database(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'i.sqlite'}"
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    try:
+        names = {index["name"] for index in inspect(engine).get_indexes("jobs")}
+        assert "ix_jobs_campaign_id" not in names
+        assert {"ix_jobs_campaign_id_id", "ix_jobs_retry_of_id"} <= names
+        lookups = {
+            "ix_jobs_retry_of_id": "SELECT task_uuid FROM jobs WHERE retry_of_id = 7",
+            "ix_jobs_campaign_id_": "SELECT id FROM jobs WHERE campaign_id = 3",
+        }
+        with engine.connect() as connection:
+            if backend == "postgresql":
+                connection.execute(text("SET enable_seqscan = off"))  # an empty table
+                explain = "EXPLAIN "
+            else:
+                explain = "EXPLAIN QUERY PLAN "
+            for index, query in lookups.items():
+                plan = " ".join(str(row) for row in connection.execute(text(explain + query)))
+                assert index in plan, (query, plan)
+            if backend == "postgresql":
+                definition = connection.scalar(
+                    text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_jobs_retry_of_id'")
+                )
+                assert definition.endswith("WHERE (retry_of_id IS NOT NULL)")
+    finally:
+        engine.dispose()
+    migrate.downgrade(url, "e5a9c3f1b7d2")
+    engine = create_engine(url)
+    try:
+        assert "ix_jobs_campaign_id" in {i["name"] for i in inspect(engine).get_indexes("jobs")}
+    finally:
+        engine.dispose()
