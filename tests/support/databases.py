@@ -12,6 +12,7 @@ database name + `_gwN` and the Redis dbs 2N below, so that the workers never sha
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -21,6 +22,7 @@ __all__ = [
     "PG_URL",
     "REDIS_URL",
     "broker_redis_url",
+    "empty_database",
     "recreate_pg_database",
     "scratch_pg_url",
 ]
@@ -68,3 +70,15 @@ def broker_redis_url() -> str:
     if db == 0:
         raise ValueError(f"REMIXQ_TEST_REDIS_URL {REDIS_URL!r} must name a db above 0")
     return REDIS_URL.rsplit("/", 1)[0] + f"/{db - 1}"
+
+
+def empty_database(backend: str, folder: Path, name: str) -> str:
+    """The URL of an empty database of its own on `backend` ("postgresql": the scratch database
+    `name`, dropped and created again; "sqlite": `folder`/`name`.sqlite), not migrated."""
+    if backend == "postgresql":
+        url = scratch_pg_url(name)
+        recreate_pg_database(url)
+        return url
+    if backend == "sqlite":
+        return f"sqlite:///{folder / f'{name}.sqlite'}"
+    raise ValueError(f"backend {backend!r}: postgresql or sqlite")

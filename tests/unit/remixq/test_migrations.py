@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from remixq import migrate
 from remixq.states import InboxStatus
-from tests.support.databases import recreate_pg_database, scratch_pg_url
+from tests.support.databases import empty_database
 
 TABLES = {
     "campaigns", "jobs", "images", "webhook_events", "api_keys", "idempotency_keys",
@@ -31,9 +31,7 @@ def _round_trip(url: str) -> None:
 
 
 def test_round_trip_on_postgresql() -> None:
-    url = scratch_pg_url("migrations")
-    recreate_pg_database(url)
-    _round_trip(url)
+    _round_trip(empty_database("postgresql", Path(), "migrations"))
 
 
 def test_round_trip_on_sqlite(tmp_path: Path) -> None:
@@ -54,11 +52,7 @@ def _inbox_row_with(connection: Connection, status: str) -> None:
 def test_inbox_statuses_are_the_state_machines(backend: str, tmp_path: Path) -> None:
     """The inbox CHECK allows exactly `InboxStatus`; the revision that dropped "received" turns a
     leftover row into an orphan (replayed by default) and its downgrade allows it again."""
-    if backend == "postgresql":
-        url = scratch_pg_url("migrations")
-        recreate_pg_database(url)
-    else:
-        url = f"sqlite:///{tmp_path / 'inbox.sqlite'}"
+    url = empty_database(backend, tmp_path, "migrations")
     engine = create_engine(url)
     migrate.upgrade(url, INBOX_REVISION_BEFORE)
     with engine.begin() as connection:
@@ -90,11 +84,7 @@ def test_the_inbox_task_uuid_becomes_a_uuid_and_junk_becomes_null(
 
     from remixq.models import WebhookEvent
 
-    if backend == "postgresql":
-        url = scratch_pg_url("migrations")
-        recreate_pg_database(url)
-    else:
-        url = f"sqlite:///{tmp_path / 'uuid.sqlite'}"
+    url = empty_database(backend, tmp_path, "migrations")
     engine = create_engine(url)
     task = "5B1E0A7D-9B42-4C1E-8A7D-9B425C1E0A7D"
     migrate.upgrade(url, TASK_UUID_REVISION_BEFORE)
@@ -140,11 +130,7 @@ def test_campaign_control_revision_keeps_every_pause_the_accounts(
 ) -> None:
     """A pause stored before `paused_by` existed was the account's (the probe may lift it); the
     jobs' CHECK takes `cancelled`, and the downgrade turns a cancelled job into a failed one."""
-    if backend == "postgresql":
-        url = scratch_pg_url("migrations")
-        recreate_pg_database(url)
-    else:
-        url = f"sqlite:///{tmp_path / 'control.sqlite'}"
+    url = empty_database(backend, tmp_path, "migrations")
     engine = create_engine(url)
     job = (
         "INSERT INTO jobs (campaign_id, task_uuid, provider, model, request, number_results,"
@@ -186,11 +172,7 @@ def test_jobs_indexes_serve_their_lookups_with_fewer_entries(backend: str, tmp_p
     """`jobs` keeps no index repeated by another's first column, and its retries' index holds
     the retries alone: a job's retry (`retry_of_id = :id`) and a campaign's jobs are still
     looked up by index on both databases."""
-    if backend == "postgresql":
-        url = scratch_pg_url("migrations")
-        recreate_pg_database(url)
-    else:
-        url = f"sqlite:///{tmp_path / 'i.sqlite'}"
+    url = empty_database(backend, tmp_path, "migrations")
     migrate.upgrade(url)
     engine = create_engine(url)
     try:

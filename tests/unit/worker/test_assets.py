@@ -23,7 +23,7 @@ from remixq.assets import claims
 from remixq.assets.policy import HostRule
 from remixq.db import make_engine, utcnow
 from remixq.models import Image
-from tests.support.databases import recreate_pg_database, scratch_pg_url
+from tests.support.databases import empty_database
 from tests.support.factories import add_image, make_job
 from tests.support.image_host import ImageHost, Reply, image_host
 from tests.support.images import jpeg_bytes, png_bytes
@@ -41,11 +41,7 @@ def db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
     """A database of its own: the sweep takes every pending image, so no other test's rows."""
-    if request.param == "postgresql":
-        url = scratch_pg_url("assets_worker")
-        recreate_pg_database(url)
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('assets') / 'remixq.sqlite'}"
+    url = empty_database(request.param, tmp_path_factory.mktemp("assets"), "assets_worker")
     migrate.upgrade(url)
     engine = make_engine(url)
     yield engine
