@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -418,20 +419,26 @@ class Overspent:
     reason: str
 
 
+# Built once: every claim of a batch of jobs runs it (worker.tasks), and building the statement
+# cost more in process than running it (docs/benchmarks.md, the submission profile).
+_BUDGETED_OF_JOBS = (
+    select(_campaigns.c.id, _campaigns.c.name, _campaigns.c.budget_usd)
+    .where(
+        _campaigns.c.id.in_(
+            select(_jobs.c.campaign_id).where(_jobs.c.id.in_(bindparam("job_ids", expanding=True)))
+        ),
+        _campaigns.c.budget_usd.is_not(None),
+        _campaigns.c.paused_at.is_(None),
+    )
+    .order_by(_campaigns.c.id)
+)
+
+
 def overspent(session: Session, *, job_ids: Iterable[int]) -> list[Overspent]:
     """The campaigns of these jobs (running, with a budget) whose committed spend is past their
     budget: an estimate was overrun, and submitting more could spend past the budget. A cheap
     lookup by the jobs' ids first: campaigns without a budget cost nothing more."""
-    ids = list(job_ids)
-    budgeted = session.execute(
-        select(_campaigns.c.id, _campaigns.c.name, _campaigns.c.budget_usd)
-        .where(
-            _campaigns.c.id.in_(select(_jobs.c.campaign_id).where(_jobs.c.id.in_(ids))),
-            _campaigns.c.budget_usd.is_not(None),
-            _campaigns.c.paused_at.is_(None),
-        )
-        .order_by(_campaigns.c.id)
-    ).all()
+    budgeted = session.execute(_BUDGETED_OF_JOBS, {"job_ids": list(job_ids)}).all()
     if not budgeted:
         return []
     spends = campaign_spend(session, [row.id for row in budgeted])
