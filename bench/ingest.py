@@ -186,27 +186,18 @@ def run_ingest(
                 "database": database_name(env.db_url),
             }
 
-            def measure(label: str, kind: str, corpus: Corpus) -> ServerRun:
-                return _measure(label, started[kind], ports[kind], corpus.requests, **common)
+            def measure(label: str, kind: str, requests: list[Request]) -> ServerRun:
+                return _measure(label, started[kind], ports[kind], requests, **common)
 
-            runs = [measure("bare Flask (1)", "bare", corpora[0])]
+            runs = [measure("bare Flask (1)", "bare", corpora[0].requests)]
             for index, corpus in enumerate(corpora, start=1):
                 suffix = f" ({index})" if pairs > 1 else ""
-                runs.append(measure(f"receiver{suffix}", "receiver", corpus))
-                runs.append(measure(f"bare Flask ({index + 1})", "bare", corpus))
+                runs.append(measure(f"receiver{suffix}", "receiver", corpus.requests))
+                runs.append(measure(f"bare Flask ({index + 1})", "bare", corpus.requests))
             stored = stored_counts(engine)  # before the naive handler adds its own rows
             if naive:
-                # Its rate is the figure, not its volume: fewer webhooks than the others.
-                naive_requests = corpora[0].requests[: NAIVE_WEBHOOKS + warmup]
-                runs.append(
-                    _measure(
-                        "naive Flask + SQLAlchemy",
-                        started["naive"],
-                        ports["naive"],
-                        naive_requests,
-                        **common,
-                    )
-                )
+                sample = corpora[0].requests[: NAIVE_WEBHOOKS + warmup]
+                runs.append(measure("naive Flask + SQLAlchemy", "naive", sample))
         finally:
             for proc in started.values():
                 proc.stop()
